@@ -1,0 +1,3 @@
+from m365bot.cli.main import main
+
+main()
