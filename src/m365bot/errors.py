@@ -3,7 +3,7 @@
 One root, with a branch only where a caller acts differently::
 
     M365BotError                 every error m365bot raises
-    ├── ConfigError              bad input: a field is missing or malformed (names the field and the fix)
+    ├── ConfigError              bad input: names the field and the fix
     ├── VaultError               the Credential Vault
     │   ├── VaultLockedError     no master key yet: unlock the vault first
     │   ├── VaultIntegrityError  a record failed authentication (tampered or swapped)

@@ -39,7 +39,9 @@ class GraphHTTPError(Exception):
 
 
 def item_not_found() -> GraphHTTPError:
-    return GraphHTTPError(404, "ErrorItemNotFound", "The specified object was not found in the store.")
+    return GraphHTTPError(
+        404, "ErrorItemNotFound", "The specified object was not found in the store."
+    )
 
 
 def id_malformed() -> GraphHTTPError:
