@@ -100,6 +100,15 @@ def _verify_secret(app: App, secret: str, *, now: float) -> None:
     raise errors.invalid_secret(app.client_id)
 
 
+def _same(registered: str, presented: str) -> bool:
+    """Thumbprints compare as base64url without padding (msal pads them)."""
+
+    def norm(v: str) -> str:
+        return v.replace("+", "-").replace("/", "_").rstrip("=")
+
+    return bool(registered) and norm(registered) == norm(presented)
+
+
 def _public_key(cert: AppCertificate) -> rsa.RSAPublicKey:
     pem = cert.public_pem.encode("ascii")
     key: object
@@ -122,11 +131,11 @@ def _verify_assertion(app: App, assertion: str, *, now: float, audiences: set[st
         raise errors.bad_assertion(f"The algorithm '{alg}' is not supported.")
     cert = None
     if isinstance(header.get("x5t#S256"), str):
-        cert = next((c for c in app.certificates if c.x5t_s256 == header["x5t#S256"]), None)
         thumb = header["x5t#S256"]
+        cert = next((c for c in app.certificates if _same(c.x5t_s256, thumb)), None)
     elif isinstance(header.get("x5t"), str):
-        cert = next((c for c in app.certificates if c.x5t == header["x5t"]), None)
         thumb = header["x5t"]
+        cert = next((c for c in app.certificates if _same(c.x5t, thumb)), None)
     else:
         thumb = ""
     if cert is None:
