@@ -202,8 +202,11 @@ class Authorizer:
         response_type = params.get("response_type")
         if not response_type:
             raise errors.missing_parameter("response_type")
-        if "code" not in response_type.split():
+        kinds = response_type.split()
+        if "code" not in kinds or not set(kinds) <= {"code", "id_token"}:
             raise errors.unsupported_response_type(response_type)
+        if "id_token" in kinds and not params.get("nonce"):
+            raise errors.missing_parameter("nonce")
         mode = params.get("response_mode", "query")
         if mode not in ("query", "form_post", "fragment"):
             raise errors.malformed(f"Unsupported response_mode '{mode}'; use query or form_post.")
@@ -355,6 +358,17 @@ class Authorizer:
             or ("plain" if p.get("code_challenge") else None),
         )
         fields: dict[str, str] = {"code": code}
+        if "id_token" in p.get("response_type", "").split():
+            # Hybrid flow: the ID token comes straight back with the code.
+            fields["id_token"] = self.emu.tokens.issue_id_token(
+                issuer=Site.of(request).issuer(tenant.id),
+                client_id=app.client_id,
+                tenant_id=tenant.id,
+                oid=user.id,
+                upn=user.upn,
+                name=user.display_name,
+                nonce=p.get("nonce"),
+            )
         if p.get("client_info") == "1":
             fields["client_info"] = client_info(user, tenant)
         if "state" in p:
