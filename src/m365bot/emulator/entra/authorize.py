@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -85,47 +86,39 @@ class Authorizer:
 
         return await run_op(self.emu, "authorize", request, client, call)
 
-    async def login(self, request: Request) -> Response:
+    async def _step(
+        self, request: Request, step: Callable[[Transaction, dict[str, str]], Response]
+    ) -> Response:
+        """Run one sign-in page POST for its transaction; problems become an error page."""
         form = await _form(request)
         tx = self.rt.transaction(form.get("ctx", ""), self.emu.clock.now())
 
         async def call() -> Response:
-            if tx is None:
-                return self._page_error(
-                    request, errors.malformed("The sign-in session expired; start again.")
-                )
-            return self._login(request, tx, form)
+            try:
+                if tx is None:
+                    raise errors.malformed("The sign-in session expired; start again.")
+                return step(tx, form)
+            except errors.EntraError as err:
+                return self._page_error(request, err)
 
         return await run_op(self.emu, "authorize", request, tx.client_id if tx else None, call)
+
+    async def login(self, request: Request) -> Response:
+        return await self._step(request, lambda tx, form: self._login(request, tx, form))
 
     async def consent(self, request: Request) -> Response:
-        form = await _form(request)
-        tx = self.rt.transaction(form.get("ctx", ""), self.emu.clock.now())
-
-        async def call() -> Response:
-            if tx is None or tx.user_id is None:
-                return self._page_error(
-                    request, errors.malformed("The sign-in session expired; start again.")
-                )
-            return self._consent(request, tx, form.get("accept") == "yes")
-
-        return await run_op(self.emu, "authorize", request, tx.client_id if tx else None, call)
+        return await self._step(
+            request, lambda tx, form: self._consent(request, tx, form.get("accept") == "yes")
+        )
 
     async def pick(self, request: Request) -> Response:
-        form = await _form(request)
-        tx = self.rt.transaction(form.get("ctx", ""), self.emu.clock.now())
-
-        async def call() -> Response:
-            if tx is None:
-                return self._page_error(
-                    request, errors.malformed("The sign-in session expired; start again.")
-                )
+        def step(tx: Transaction, form: dict[str, str]) -> Response:
             user = self._session_user(request, tx)
             if form.get("choice") == "session" and user is not None:
                 return self._after_signin(request, tx, user)
             return self._signin_page(request, tx)
 
-        return await run_op(self.emu, "authorize", request, tx.client_id if tx else None, call)
+        return await self._step(request, step)
 
     async def logout(self, request: Request) -> Response:
         self.rt.end_session(request.cookies.get(SESSION_COOKIE))
@@ -238,7 +231,11 @@ class Authorizer:
     # -- steps --------------------------------------------------------------------------------
 
     def _tenant_app(self, tx: Transaction) -> tuple[Tenant, App]:
-        return self.emu.state.tenants[tx.tenant_id], self.emu.state.apps[tx.client_id]
+        tenant = self.emu.state.tenants.get(tx.tenant_id)
+        app = self.emu.state.apps.get(tx.client_id)
+        if tenant is None or app is None:  # the world was reset mid sign-in
+            raise errors.malformed("The sign-in session expired; start again.")
+        return tenant, app
 
     def _session_user(self, request: Request, tx: Transaction) -> User | None:
         uid = self.rt.session_user(request.cookies.get(SESSION_COOKIE))
@@ -315,7 +312,9 @@ class Authorizer:
 
     def _consent(self, request: Request, tx: Transaction, accepted: bool) -> Response:
         tenant, app = self._tenant_app(tx)
-        user = self.emu.state.users[tx.user_id or ""]
+        user = self.emu.state.users.get(tx.user_id or "")
+        if user is None or tx.user_id is None:
+            raise errors.malformed("The sign-in session expired; start again.")
         if not accepted:
             log.info("consent client=%s user=%s -> declined", app.client_id, user.upn)
             self.rt.finish_transaction(tx.id)

@@ -9,7 +9,6 @@ Example::
 from __future__ import annotations
 
 import base64
-import binascii
 import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -42,7 +41,7 @@ def presented(form: Mapping[str, str], authorization: str | None) -> ClientCrede
     if not secret and authorization and authorization[:6].lower() == "basic ":
         try:
             decoded = base64.b64decode(authorization[6:].strip(), validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError):
+        except ValueError:  # binascii.Error, UnicodeDecodeError, non-ASCII input
             raise errors.malformed(
                 "The Authorization header is not valid Basic credentials."
             ) from None
