@@ -1,1 +1,28 @@
+"""An offline emulator of Entra ID v2.0 and Microsoft Graph v1.0 (mail and calendar).
 
+Example::
+
+    from m365bot.emulator import Emulator
+
+    with Emulator.start(scenario="demo") as emu:
+        info = emu.info     # ports, proxy URL, CA bundle, tenants, apps, users
+
+Heavy parts (uvicorn, cryptography) load only when :class:`Emulator` is first used.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from m365bot.emulator.runtime import Emulator
+
+__all__ = ["Emulator"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "Emulator":
+        from m365bot.emulator.runtime import Emulator
+
+        return Emulator
+    raise AttributeError(name)

@@ -1,0 +1,113 @@
+"""The emulator's HTTPS app over real sockets: info, routing, error formats, request ids."""
+
+from __future__ import annotations
+
+import ssl
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from m365bot.emulator.runtime import Emulator
+
+
+@pytest.fixture(scope="module")
+def client(emulator: Emulator) -> httpx.Client:
+    ctx = ssl.create_default_context(cafile=emulator.info["ca_bundle"])
+    with httpx.Client(base_url=emulator.base_url, verify=ctx, trust_env=False) as c:
+        yield c
+
+
+def _app(info: dict[str, Any], tenant_domain: str, name: str) -> dict[str, Any]:
+    tid = next(t["id"] for t in info["tenants"] if t["domain"] == tenant_domain)
+    return next(a for a in info["apps"] if a["tenant_id"] == tid and a["name"] == name)
+
+
+def test_info_describes_ports_ca_and_demo_world(emulator_info: dict[str, Any]) -> None:
+    info = emulator_info
+    assert info["base_url"] == f"https://127.0.0.1:{info['https_port']}"
+    assert info["proxy_url"] == f"http://127.0.0.1:{info['proxy_port']}"
+    assert info["https_port"] > 0 and info["proxy_port"] > 0
+    assert Path(info["ca_bundle"]).read_text().startswith("-----BEGIN CERTIFICATE-----")
+    clouds = {t["domain"]: t["cloud"] for t in info["tenants"]}
+    assert clouds["contoso.onmicrosoft.com"] == "global"
+    assert clouds["fabrikamgov.onmicrosoft.us"] == "usgovhigh"
+    assert set(clouds.values()) == {"global", "usgovhigh", "dod", "china"}
+    demo = _app(info, "contoso.onmicrosoft.com", "m365bot-demo")
+    assert {"Mail.ReadWrite", "Mail.Send"} <= set(demo["application_permissions"])
+    cert = demo["certificates"][0]
+    assert len(cert["thumbprint_sha1"]) == 40
+    for key in ("cert_file", "key_file", "pfx_file"):
+        assert Path(cert[key]).is_file()
+    assert "PRIVATE KEY" in Path(cert["key_file"]).read_text()
+    pkce = _app(info, "contoso.onmicrosoft.com", "m365bot-pkce")
+    assert pkce["public_client"] is True and "http://localhost" in pkce["redirect_uris"]
+    upns = {u["upn"] for u in info["users"]}
+    assert {"alice@contoso.onmicrosoft.com", "bob@contoso.onmicrosoft.com"} <= upns
+    ops = next(s for s in info["shared_mailboxes"] if s["address"] == "ops@contoso.onmicrosoft.com")
+    alice = next(g for g in ops["grants"] if g["user"] == "alice@contoso.onmicrosoft.com")
+    assert set(alice["rights"]) == {"FullAccess", "SendAs"}
+
+
+def test_ids_are_deterministic_across_emulators(
+    emulator_info: dict[str, Any], fresh_emulator: Emulator
+) -> None:
+    again = fresh_emulator.info
+    assert [t["id"] for t in again["tenants"]] == [t["id"] for t in emulator_info["tenants"]]
+    assert [a["client_id"] for a in again["apps"]] == [
+        a["client_id"] for a in emulator_info["apps"]
+    ]
+    assert again["https_port"] != emulator_info["https_port"]
+
+
+def test_unknown_graph_path_gets_graph_envelope_with_request_ids(client: httpx.Client) -> None:
+    r = client.get("/v1.0/nosuchthing", headers={"client-request-id": "abc-123"})
+    assert r.status_code == 400
+    err = r.json()["error"]
+    assert err["code"] == "BadRequest"
+    assert "nosuchthing" in err["message"]
+    assert r.headers["client-request-id"] == "abc-123"
+    assert r.headers["request-id"] == err["innerError"]["request-id"]
+
+
+def test_unknown_login_path_gets_entra_json(client: httpx.Client) -> None:
+    r = client.get("/contoso.onmicrosoft.com/oauth2/v2.0/nonsense")
+    assert r.status_code == 404
+    body = r.json()
+    assert body["error"] == "invalid_request"
+    assert body["error_description"].startswith("AADSTS9002313")
+    assert "traceback" not in r.text.lower()
+
+
+def test_control_api_rejects_bad_json_and_unknown_fields(client: httpx.Client) -> None:
+    r = client.post("/_emulator/faults", content=b"{not json")
+    assert r.status_code == 400 and r.json()["error"]["field"] == "body"
+    r = client.post("/_emulator/faults", json={"op": "token", "kind": "explode"})
+    assert r.status_code == 400 and r.json()["error"]["field"] == "kind"
+    r = client.post("/_emulator/settings", json={"latency": 5})
+    assert r.status_code == 400 and r.json()["error"]["field"] == "latency"
+    r = client.post("/_emulator/clock/advance", json={"seconds": "soon"})
+    assert r.status_code == 400 and r.json()["error"]["field"] == "seconds"
+    r = client.get("/_emulator/requests?colour=blue")
+    assert r.status_code == 400 and r.json()["error"]["field"] == "colour"
+    r = client.get("/_emulator/nothing-here")
+    assert r.status_code == 404
+    assert client.get("/_emulator/faults").json() == {"faults": []}
+
+
+def test_control_api_is_not_reachable_on_emulated_hosts(client: httpx.Client) -> None:
+    r = client.get("/_emulator/info", headers={"host": "graph.microsoft.com"})
+    assert r.status_code in (400, 404)
+    assert "error" in r.json() and "https_port" not in r.text
+
+
+def test_clock_advance_moves_emulated_time(fresh_emulator: Emulator) -> None:
+    emulator = fresh_emulator
+    ctx = ssl.create_default_context(cafile=emulator.info["ca_bundle"])
+    client = httpx.Client(base_url=emulator.base_url, verify=ctx, trust_env=False)
+    before = client.get("/_emulator/clock").json()
+    r = client.post("/_emulator/clock/advance", json={"seconds": 3600})
+    assert r.status_code == 200
+    assert r.json()["offset"] == pytest.approx(before["offset"] + 3600)
+    assert emulator.clock.now() - before["now"] >= 3600
