@@ -1,0 +1,152 @@
+"""A real headless Chromium signs in on the emulator's /authorize page through proxy mode.
+
+Chromium does not trust the emulator's CA from a file, and ``ignore_https_errors`` would
+accept anything. Instead Python verifies the served certificate against the emulator's CA,
+and Chromium is told to accept exactly that certificate's public key
+(``--ignore-certificate-errors-spki-list``): any other certificate still fails.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import socket
+import ssl
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from msal_helpers import app, authorize_url, http, pkce_pair, tenant, user
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+def verified_spki_pin(info: dict[str, Any]) -> str:
+    """base64(SHA-256(SPKI)) of the emulator's certificate, after verifying it with its CA."""
+    ctx = ssl.create_default_context(cafile=info["ca_bundle"])
+    with (
+        socket.create_connection(("127.0.0.1", info["https_port"]), timeout=10) as raw,
+        ctx.wrap_socket(raw, server_hostname="login.microsoftonline.com") as tls,
+    ):
+        der = tls.getpeercert(binary_form=True)
+    assert der
+    spki = (
+        x509.load_der_x509_certificate(der)
+        .public_key()
+        .public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    return base64.b64encode(hashlib.sha256(spki).digest()).decode()
+
+
+class _Catcher(BaseHTTPRequestHandler):
+    got: dict[str, str] = {}
+
+    def do_GET(self) -> None:
+        params = {k: v[0] for k, v in parse_qs(urlsplit(self.path).query).items()}
+        if "code" in params or "error" in params:  # not the browser's /favicon.ico
+            type(self).got = params
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.end_headers()
+        self.wfile.write(b"<html><body>Authentication complete.</body></html>")
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def loopback() -> Iterator[HTTPServer]:
+    server = HTTPServer(("127.0.0.1", 0), _Catcher)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server
+    server.shutdown()
+
+
+def test_chromium_signs_in_and_the_code_reaches_the_loopback_redirect(
+    emulator: Any, loopback: HTTPServer
+) -> None:
+    from playwright.sync_api import sync_playwright
+
+    info = emulator.info
+    pkce = app(info, "m365bot-pkce")
+    alice = user(info, "alice")
+    redirect = f"http://127.0.0.1:{loopback.server_address[1]}"
+    verifier, challenge = pkce_pair()
+    url = authorize_url(
+        info,
+        pkce["client_id"],
+        "openid offline_access Mail.ReadWrite",
+        redirect_uri=redirect,
+        code_challenge=challenge,
+        code_challenge_method="S256",
+        state="browser-state",
+    )
+    assert url.startswith("https://login.microsoftonline.com/")
+    args = [*ARGS, f"--ignore-certificate-errors-spki-list={verified_spki_pin(info)}"]
+    with sync_playwright() as p:
+        # The loopback redirect must not go to the proxy (Playwright proxies loopback too).
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=args,
+            proxy={"server": info["proxy_url"], "bypass": "127.0.0.1"},
+        )
+        try:
+            page = browser.new_page()
+            page.goto(url)
+            assert "Sign in" in page.title() or page.locator("h1").inner_text() == "Sign in"
+            page.fill("#login", alice["upn"])
+            page.fill("#passwd", alice["password"])
+            page.click("#idSIButton9")
+            page.wait_for_url(f"{redirect}/**", timeout=15000)
+            assert "Authentication complete." in page.content()
+        finally:
+            browser.close()
+    got = _Catcher.got
+    assert got["state"] == "browser-state" and got["code"]
+    with http(info) as client:
+        r = client.post(
+            f"https://login.microsoftonline.com/{tenant(info)['domain']}/oauth2/v2.0/token",
+            data={
+                "grant_type": "authorization_code",
+                "client_id": pkce["client_id"],
+                "code": got["code"],
+                "redirect_uri": redirect,
+                "code_verifier": verifier,
+            },
+        )
+    assert r.status_code == 200, r.text
+    assert emulator.tokens.decode_access_token(r.json()["access_token"])["upn"] == alice["upn"]
+
+
+def test_chromium_refuses_a_certificate_it_was_not_pinned_to(emulator: Any) -> None:
+    """Without the pin the emulator's certificate is untrusted: the pin is what makes it work."""
+    from playwright.sync_api import Error, sync_playwright
+
+    info = emulator.info
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM, args=ARGS, proxy={"server": info["proxy_url"]}
+        )
+        try:
+            page = browser.new_page()
+            with pytest.raises(Error, match="ERR_CERT"):
+                page.goto(
+                    "https://login.microsoftonline.com/common/v2.0/.well-known/openid-configuration"
+                )
+        finally:
+            browser.close()

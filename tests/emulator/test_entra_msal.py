@@ -1,0 +1,145 @@
+"""Unmodified msal against the emulator's identity side, through proxy mode and real URLs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jwt
+import msal
+import pytest
+from msal_helpers import (
+    GRAPH,
+    app,
+    authority,
+    http,
+    msal_http_client,
+    sha1_thumbprint,
+    sign_in,
+    tenant,
+    user,
+)
+
+
+def _claims(token: str) -> dict[str, Any]:
+    return jwt.decode(token, options={"verify_signature": False})
+
+
+def _confidential(info: dict[str, Any], credential: Any, cloud: str = "global") -> Any:
+    demo = app(info, "m365bot-demo", cloud)
+    return msal.ConfidentialClientApplication(
+        demo["client_id"],
+        client_credential=credential,
+        authority=authority(info, cloud),
+        instance_discovery=False,
+        http_client=msal_http_client(info),
+        token_cache=msal.TokenCache(),
+    )
+
+
+def test_client_credentials_with_secret_gives_app_roles(emulator: Any) -> None:
+    info = emulator.info
+    demo = app(info, "m365bot-demo")
+    cca = _confidential(info, demo["secrets"][0]["value"])
+    result = cca.acquire_token_for_client([GRAPH["global"] + "/.default"])
+    assert "access_token" in result, result.get("error_description")
+    claims = emulator.tokens.decode_access_token(result["access_token"])
+    assert claims["aud"] == "https://graph.microsoft.com"
+    assert claims["tid"] == tenant(info)["id"]
+    assert claims["appid"] == demo["client_id"]
+    assert claims["idtyp"] == "app" and "scp" not in claims
+    assert set(demo["application_permissions"]) <= set(claims["roles"])
+    assert result["expires_in"] > 3000 and result["token_type"] == "Bearer"
+
+
+def test_client_credentials_with_pem_certificate_rs256(emulator: Any) -> None:
+    info = emulator.info
+    cert = app(info, "m365bot-demo")["certificates"][0]
+    with open(cert["key_file"]) as fh:
+        key = fh.read()
+    cca = _confidential(
+        info, {"private_key": key, "thumbprint": sha1_thumbprint(cert["cert_file"])}
+    )
+    result = cca.acquire_token_for_client([GRAPH["global"] + "/.default"])
+    assert "access_token" in result, result.get("error_description")
+    assert _claims(result["access_token"])["appidacr"] == "2"
+
+
+def test_client_credentials_with_pfx_certificate_ps256(emulator: Any) -> None:
+    info = emulator.info
+    cert = app(info, "m365bot-demo")["certificates"][0]
+    cca = _confidential(info, {"private_key_pfx_path": cert["pfx_file"]})
+    result = cca.acquire_token_for_client([GRAPH["global"] + "/.default"])
+    assert "access_token" in result, result.get("error_description")
+    assert _claims(result["access_token"])["appidacr"] == "2"
+
+
+def test_wrong_secret_reaches_msal_as_7000215(emulator: Any) -> None:
+    cca = _confidential(emulator.info, "not-the-secret")
+    result = cca.acquire_token_for_client([GRAPH["global"] + "/.default"])
+    assert result["error"] == "invalid_client"
+    assert 7000215 in result["error_codes"]
+
+
+def test_gcc_high_client_credentials_via_login_microsoftonline_us(emulator: Any) -> None:
+    info = emulator.info
+    demo = app(info, "m365bot-demo", "usgovhigh")
+    cca = _confidential(info, demo["secrets"][0]["value"], "usgovhigh")
+    result = cca.acquire_token_for_client([GRAPH["usgovhigh"] + "/.default"])
+    assert "access_token" in result, result.get("error_description")
+    claims = _claims(result["access_token"])
+    assert claims["aud"] == "https://graph.microsoft.us"
+    assert claims["tid"] == tenant(info, "usgovhigh")["id"]
+
+
+def test_gcc_high_tenant_is_not_found_on_the_global_login_host(emulator: Any) -> None:
+    info = emulator.info
+    gov = tenant(info, "usgovhigh")
+    with pytest.raises(ValueError):
+        # msal turns the 400 (AADSTS90002) on tenant discovery into a ValueError.
+        msal.ConfidentialClientApplication(
+            app(info, "m365bot-demo", "usgovhigh")["client_id"],
+            client_credential="x",
+            authority=f"https://login.microsoftonline.com/{gov['id']}",
+            instance_discovery=False,
+            http_client=msal_http_client(info),
+        )
+
+
+@pytest.mark.parametrize("cloud", ["global", "usgovhigh"])
+def test_auth_code_with_pkce_through_sign_in_page_then_refresh(emulator: Any, cloud: str) -> None:
+    info = emulator.info
+    pkce = app(info, "m365bot-pkce", cloud)
+    alice = user(info, "alice", cloud)
+    pca = msal.PublicClientApplication(
+        pkce["client_id"],
+        authority=authority(info, cloud),
+        instance_discovery=False,
+        http_client=msal_http_client(info),
+    )
+    scopes = [f"{GRAPH[cloud]}/Mail.ReadWrite", f"{GRAPH[cloud]}/Mail.Send"]
+    flow = pca.initiate_auth_code_flow(
+        scopes, redirect_uri="http://localhost:53117", login_hint=alice["upn"]
+    )
+    assert flow["code_verifier"] and "code_challenge_method=S256" in flow["auth_uri"]
+    with http(info) as client:
+        response = sign_in(client, flow["auth_uri"], alice["upn"], alice["password"])
+    assert response["state"] == flow["state"]
+    result = pca.acquire_token_by_auth_code_flow(flow, response)
+    assert "access_token" in result, result.get("error_description")
+    claims = emulator.tokens.decode_access_token(result["access_token"])
+    assert claims["aud"] == GRAPH[cloud]
+    assert {"Mail.ReadWrite", "Mail.Send"} <= set(claims["scp"].split())
+    assert claims["upn"] == alice["upn"] and claims["oid"] == alice["id"]
+    # msal checked the id_token's nonce and aud; the account is keyed by client_info.
+    assert result["id_token_claims"]["preferred_username"] == alice["upn"]
+    assert result["id_token_claims"]["aud"] == pkce["client_id"]
+    accounts = pca.get_accounts()
+    assert accounts[0]["home_account_id"] == f"{alice['id']}.{tenant(info, cloud)['id']}"
+    assert result["refresh_token"]
+
+    refreshed = pca.acquire_token_by_refresh_token(result["refresh_token"], scopes)
+    assert "access_token" in refreshed, refreshed.get("error_description")
+    assert refreshed["refresh_token"] != result["refresh_token"]
+    silent = pca.acquire_token_silent(scopes, account=accounts[0], force_refresh=True)
+    assert silent and "access_token" in silent
+    assert silent["access_token"] != result["access_token"]
