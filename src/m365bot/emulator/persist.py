@@ -38,15 +38,22 @@ class PersistError(RuntimeError):
     """The state file cannot be read; the message says which file and what to do."""
 
 
+def _plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)
+                if f.name != "lock"}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
 def dump_state(state: State) -> dict[str, Any]:
     """A JSON-ready dict of ``state`` (the lock is left out)."""
     with state.lock:
-        data = {
-            f.name: dataclasses.asdict(state)[f.name]
-            for f in dataclasses.fields(State)
-            if f.name != "lock"
-        }
-    return data
+        data: dict[str, Any] = _plain(state)
+        return json.loads(json.dumps(data))  # a deep copy, taken under the lock
 
 
 def _build(tp: Any, value: Any) -> Any:
