@@ -53,7 +53,8 @@ def dump_state(state: State) -> dict[str, Any]:
     """A JSON-ready dict of ``state`` (the lock is left out)."""
     with state.lock:
         data: dict[str, Any] = _plain(state)
-        return json.loads(json.dumps(data))  # a deep copy, taken under the lock
+        copy: dict[str, Any] = json.loads(json.dumps(data))  # a deep copy, under the lock
+        return copy
 
 
 def _build(tp: Any, value: Any) -> Any:
