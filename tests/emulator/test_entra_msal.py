@@ -9,6 +9,7 @@ import msal
 import pytest
 from msal_helpers import (
     GRAPH,
+    LOGIN,
     app,
     authority,
     http,
@@ -80,15 +81,35 @@ def test_wrong_secret_reaches_msal_as_7000215(emulator: Any) -> None:
     assert 7000215 in result["error_codes"]
 
 
-def test_gcc_high_client_credentials_via_login_microsoftonline_us(emulator: Any) -> None:
+@pytest.mark.parametrize("cloud", ["usgovhigh", "dod", "china"])
+def test_national_cloud_client_credentials_on_its_own_login_host(emulator: Any, cloud: str) -> None:
     info = emulator.info
-    demo = app(info, "m365bot-demo", "usgovhigh")
-    cca = _confidential(info, demo["secrets"][0]["value"], "usgovhigh")
-    result = cca.acquire_token_for_client([GRAPH["usgovhigh"] + "/.default"])
+    demo = app(info, "m365bot-demo", cloud)
+    cca = _confidential(info, demo["secrets"][0]["value"], cloud)
+    assert cca.authority.token_endpoint.startswith(f"https://{LOGIN[cloud]}/")
+    result = cca.acquire_token_for_client([GRAPH[cloud] + "/.default"])
     assert "access_token" in result, result.get("error_description")
     claims = _claims(result["access_token"])
-    assert claims["aud"] == "https://graph.microsoft.us"
-    assert claims["tid"] == tenant(info, "usgovhigh")["id"]
+    assert claims["aud"] == GRAPH[cloud]
+    assert claims["tid"] == tenant(info, cloud)["id"]
+
+
+def test_token_requests_run_through_the_control_layer(emulator: Any) -> None:
+    info = emulator.info
+    demo = app(info, "m365bot-demo")
+    before = emulator.control.count("token")
+    rule = emulator.control.add_fault(op="token", kind="status", status=503, nth=1)
+    try:
+        cca = _confidential(info, demo["secrets"][0]["value"])
+        with pytest.raises(msal.exceptions.MsalServiceError, match="503"):
+            cca.acquire_token_for_client([GRAPH["global"] + "/.default"])
+    finally:
+        emulator.control.clear_faults(rule["id"])
+    assert emulator.control.count("token") >= before + 1
+    ok = _confidential(info, demo["secrets"][0]["value"]).acquire_token_for_client(
+        [GRAPH["global"] + "/.default"]
+    )
+    assert "access_token" in ok, ok.get("error_description")
 
 
 def test_gcc_high_tenant_is_not_found_on_the_global_login_host(emulator: Any) -> None:
