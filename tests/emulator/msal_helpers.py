@@ -197,3 +197,11 @@ def get_code(
     params = sign_in(client, url, who["upn"], who["password"])
     assert "code" in params, params
     return params["code"], verifier
+
+
+def valid_secret(app_info: dict[str, Any]) -> str:
+    """The first secret of an app that has not expired (the demo also has an expired one)."""
+    import time
+
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    return str(next(s["value"] for s in app_info["secrets"] if s["expires"] > now))

@@ -23,6 +23,7 @@ from msal_helpers import (
     tenant,
     unconsented_app,
     user,
+    valid_secret,
 )
 
 SCOPE = "openid offline_access https://graph.microsoft.com/Mail.ReadWrite"
@@ -94,7 +95,7 @@ def test_jwks_verifies_issued_access_token(emulator: Any, client: httpx.Client) 
         data={
             "grant_type": "client_credentials",
             "client_id": d["client_id"],
-            "client_secret": d["secrets"][0]["value"],
+            "client_secret": valid_secret(d),
             "scope": GRAPH["global"] + "/.default",
         },
     ).json()

@@ -12,7 +12,7 @@ import httpx
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
-from msal_helpers import LOGIN, app, get_code, http, tenant, unconsented_app, user
+from msal_helpers import LOGIN, app, get_code, http, tenant, unconsented_app, user, valid_secret
 
 from m365bot.emulator.entra.grants import revoke_refresh_tokens
 from m365bot.emulator.state import AppSecret
@@ -62,7 +62,7 @@ def cc(info: dict[str, Any], **over: str) -> dict[str, str]:
     data = {
         "grant_type": "client_credentials",
         "client_id": d["client_id"],
-        "client_secret": d["secrets"][0]["value"],
+        "client_secret": valid_secret(d),
         "scope": GRAPH_DEFAULT,
     }
     data.update(over)
@@ -94,7 +94,7 @@ def test_secret_in_basic_header_works_and_wrong_one_is_7000215(
     d = demo(emulator.info)
     data = cc(emulator.info, client_secret="")
     ok = client.post(
-        token_url(emulator.info), data=data, auth=(d["client_id"], d["secrets"][0]["value"])
+        token_url(emulator.info), data=data, auth=(d["client_id"], valid_secret(d))
     )
     assert ok.status_code == 200 and ok.json()["access_token"]
     bad = client.post(token_url(emulator.info), data=data, auth=(d["client_id"], "wrong"))
@@ -140,7 +140,7 @@ def test_gov_tenant_on_global_login_host_is_90002_correct_cloud(
     data = {
         "grant_type": "client_credentials",
         "client_id": d["client_id"],
-        "client_secret": d["secrets"][0]["value"],
+        "client_secret": valid_secret(d),
         "scope": "https://graph.microsoft.us/.default",
     }
     r = client.post(f"https://login.microsoftonline.com/{gov['id']}/oauth2/v2.0/token", data=data)
@@ -422,7 +422,7 @@ def test_unconsented_app_is_65001_on_token_endpoint(emulator: Any, client: httpx
         "password": alice["password"],
     }
     if not bare["public_client"]:
-        data["client_secret"] = bare["secrets"][0]["value"]
+        data["client_secret"] = valid_secret(bare)
     r = client.post(token_url(emulator.info), data=data)
     body = assert_entra_error(r, 400, "invalid_grant", 65001)
     assert body["suberror"] == "consent_required"

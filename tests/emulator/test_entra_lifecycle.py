@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
-from msal_helpers import app, get_code, http, tenant, user
+from msal_helpers import app, get_code, http, tenant, user, valid_secret
 
 from m365bot.emulator.runtime import Emulator
 
@@ -71,7 +71,7 @@ def test_direct_mode_finds_a_tenant_of_any_cloud(emulator: Any) -> None:
             data={
                 "grant_type": "client_credentials",
                 "client_id": demo["client_id"],
-                "client_secret": demo["secrets"][0]["value"],
+                "client_secret": valid_secret(demo),
                 "scope": "https://graph.microsoft.us/.default",
             },
         )
@@ -88,7 +88,7 @@ def test_no_secret_code_or_token_in_logs_or_inspection(
     demo = app(info, "m365bot-demo")
     alice = user(info, "alice")
     caplog.set_level(logging.DEBUG, logger="m365bot")
-    secret = demo["secrets"][0]["value"]
+    secret = valid_secret(demo)
     with http(info) as client:
         cc = client.post(
             f"https://login.microsoftonline.com/{tenant(info)['id']}/oauth2/v2.0/token",

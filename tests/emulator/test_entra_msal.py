@@ -18,6 +18,7 @@ from msal_helpers import (
     sign_in,
     tenant,
     user,
+    valid_secret,
 )
 
 
@@ -40,7 +41,7 @@ def _confidential(info: dict[str, Any], credential: Any, cloud: str = "global") 
 def test_client_credentials_with_secret_gives_app_roles(emulator: Any) -> None:
     info = emulator.info
     demo = app(info, "m365bot-demo")
-    cca = _confidential(info, demo["secrets"][0]["value"])
+    cca = _confidential(info, valid_secret(demo))
     result = cca.acquire_token_for_client([GRAPH["global"] + "/.default"])
     assert "access_token" in result, result.get("error_description")
     claims = emulator.tokens.decode_access_token(result["access_token"])
@@ -85,7 +86,7 @@ def test_wrong_secret_reaches_msal_as_7000215(emulator: Any) -> None:
 def test_national_cloud_client_credentials_on_its_own_login_host(emulator: Any, cloud: str) -> None:
     info = emulator.info
     demo = app(info, "m365bot-demo", cloud)
-    cca = _confidential(info, demo["secrets"][0]["value"], cloud)
+    cca = _confidential(info, valid_secret(demo), cloud)
     assert cca.authority.token_endpoint.startswith(f"https://{LOGIN[cloud]}/")
     result = cca.acquire_token_for_client([GRAPH[cloud] + "/.default"])
     assert "access_token" in result, result.get("error_description")
@@ -100,13 +101,13 @@ def test_token_requests_run_through_the_control_layer(emulator: Any) -> None:
     before = emulator.control.count("token")
     rule = emulator.control.add_fault(op="token", kind="status", status=503, nth=1)
     try:
-        cca = _confidential(info, demo["secrets"][0]["value"])
+        cca = _confidential(info, valid_secret(demo))
         with pytest.raises(msal.exceptions.MsalServiceError, match="503"):
             cca.acquire_token_for_client([GRAPH["global"] + "/.default"])
     finally:
         emulator.control.clear_faults(rule["id"])
     assert emulator.control.count("token") >= before + 1
-    ok = _confidential(info, demo["secrets"][0]["value"]).acquire_token_for_client(
+    ok = _confidential(info, valid_secret(demo)).acquire_token_for_client(
         [GRAPH["global"] + "/.default"]
     )
     assert "access_token" in ok, ok.get("error_description")
