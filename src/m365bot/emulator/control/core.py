@@ -162,6 +162,10 @@ class Control:
         role = meta.get("role") or ("login" if op in LOGIN_OPS else "graph")
         method = (method or request.method).upper()
         path = path or request.url.path
+        if not upload_bytes and method in ("POST", "PUT", "PATCH"):
+            # Outlook's upload limit counts every POST/PUT/PATCH body, not only upload chunks.
+            declared = request.headers.get("content-length", "")
+            upload_bytes = int(declared) if declared.isdigit() else 0
         started = time.perf_counter()
         record: dict[str, Any] = {
             "op": op,
