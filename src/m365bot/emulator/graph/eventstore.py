@@ -109,6 +109,15 @@ def _validate(patch: dict[str, Any]) -> dict[str, Any]:
             isinstance(value, bool) or not isinstance(value, int)
         ):
             raise bad_request("'reminderMinutesBeforeStart' must be a whole number.")
+        elif key == "location" and value is not None:
+            if not isinstance(value, dict) or not isinstance(value.get("displayName", ""), str):
+                raise bad_request("'location' must be {\"displayName\": \"...\"}.")
+            value = {"displayName": value.get("displayName", ""),
+                     "locationType": str(value.get("locationType") or "default"), **value}
+        elif key == "locations" and (
+            not isinstance(value, list) or not all(isinstance(v, dict) for v in value)
+        ):
+            raise bad_request("'locations' must be a list of location objects.")
         elif key == "categories" and (
             not isinstance(value, list) or not all(isinstance(c, str) for c in value)
         ):
