@@ -386,6 +386,11 @@ def test_devicecode_and_instance_discovery_bad_input_is_json_400(
     assert r.status_code == 400 and r.json()["error_codes"] == [900144]
     r = client.get("https://login.microsoftonline.com/common/discovery/instance")
     assert r.status_code == 400 and r.json()["error_codes"] == [900144]
+    r = client.get(
+        "https://login.microsoftonline.com/common/discovery/instance",
+        params={"api-version": "1.1", "authorization_endpoint": "http://[::1"},
+    )
+    assert r.status_code == 400 and r.json()["error"] == "invalid_instance"
 
 
 def test_hybrid_code_id_token_returns_id_token_with_nonce(

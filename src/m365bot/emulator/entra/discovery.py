@@ -148,14 +148,17 @@ def instance_discovery(emu: EmuLike, request: Request) -> Response:
             emu, request, errors.malformed(f"api-version '{version}' is not supported.")
         )
     endpoint = request.query_params.get("authorization_endpoint", "")
-    target = urlsplit(endpoint) if endpoint else None
+    invalid = errors.EntraError(50049, "invalid_instance", "Unknown or invalid instance.")
+    try:
+        target = urlsplit(endpoint) if endpoint else None
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        return error_response(emu, request, invalid)
     target_host = (target.netloc if target else "") or site.host
     groups = [list(g) for g in ALIASES]
     if site.info is None:
         groups.insert(0, [site.host])
     if not any(target_host.lower() in g for g in groups):
-        err = errors.EntraError(50049, "invalid_instance", "Unknown or invalid instance.")
-        return error_response(emu, request, err)
+        return error_response(emu, request, invalid)
     parts = target.path.strip("/").split("/") if target else []
     tenant = parts[0] if parts and parts[0] else "common"
     metadata = [{"preferred_network": g[0], "preferred_cache": g[0], "aliases": g} for g in groups]
