@@ -8,7 +8,7 @@ Example::
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 REFRESH_POLICIES = ("entra", "strict")
@@ -45,11 +45,7 @@ class EmulatorSettings:
 
     latency_ms: float = 0.0
     refresh_token_policy: str = "entra"
-    throttling: ThrottleSettings = None  # type: ignore[assignment]
-
-    def __post_init__(self) -> None:
-        if self.throttling is None:
-            self.throttling = ThrottleSettings()
+    throttling: ThrottleSettings = field(default_factory=ThrottleSettings)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -94,18 +90,18 @@ def _update_throttle(throttle: ThrottleSettings, value: Any) -> None:
         raise SettingsError("throttling", "expected true, false or an object")
     names = {f.name for f in fields(ThrottleSettings)}
     for key, v in value.items():
-        field = f"throttling.{key}"
+        name = f"throttling.{key}"
         if key not in names:
-            raise SettingsError(field, f"unknown; known: {', '.join(sorted(names))}")
+            raise SettingsError(name, f"unknown; known: {', '.join(sorted(names))}")
         if key == "enabled":
             if not isinstance(v, bool):
-                raise SettingsError(field, "must be true or false")
+                raise SettingsError(name, "must be true or false")
             throttle.enabled = v
         elif key == "scope":
             if v not in THROTTLE_SCOPES:
-                raise SettingsError(field, f"must be one of {', '.join(THROTTLE_SCOPES)}")
+                raise SettingsError(name, f"must be one of {', '.join(THROTTLE_SCOPES)}")
             throttle.scope = v
         elif key in ("requests_window", "upload_window"):
-            setattr(throttle, key, _number(field, v, minimum=0.001, maximum=86_400))
+            setattr(throttle, key, _number(name, v, minimum=0.001, maximum=86_400))
         else:
-            setattr(throttle, key, int(_number(field, v, minimum=0, maximum=10**12)))
+            setattr(throttle, key, int(_number(name, v, minimum=0, maximum=10**12)))
