@@ -415,3 +415,33 @@ def test_hybrid_code_id_token_returns_id_token_with_nonce(
         )
     )
     assert no_nonce["error"] == "invalid_request" and "'nonce'" in no_nonce["error_description"]
+
+
+def test_delegated_default_scope_gives_every_consented_permission(
+    emulator: Any, client: httpx.Client
+) -> None:
+    info = emulator.info
+    pkce = _pkce(info)
+    alice = user(info, "alice")
+    code, verifier = get_code(
+        info,
+        client,
+        pkce["client_id"],
+        alice,
+        "openid offline_access https://graph.microsoft.com/.default",
+    )
+    r = client.post(
+        f"https://login.microsoftonline.com/{tenant(info)['domain']}/oauth2/v2.0/token",
+        data={
+            "grant_type": "authorization_code",
+            "client_id": pkce["client_id"],
+            "code": code,
+            "redirect_uri": "http://localhost:8400",
+            "code_verifier": verifier,
+        },
+    )
+    assert r.status_code == 200, r.text
+    scp = set(emulator.tokens.decode_access_token(r.json()["access_token"])["scp"].split())
+    admin = {p for p, who in pkce["delegated_permissions"].items() if who == "admin"}
+    assert admin - {"openid", "profile", "email", "offline_access"} <= scp
+    assert "Mail.ReadWrite" in scp

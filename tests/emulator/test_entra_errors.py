@@ -93,9 +93,7 @@ def test_secret_in_basic_header_works_and_wrong_one_is_7000215(
 ) -> None:
     d = demo(emulator.info)
     data = cc(emulator.info, client_secret="")
-    ok = client.post(
-        token_url(emulator.info), data=data, auth=(d["client_id"], valid_secret(d))
-    )
+    ok = client.post(token_url(emulator.info), data=data, auth=(d["client_id"], valid_secret(d)))
     assert ok.status_code == 200 and ok.json()["access_token"]
     bad = client.post(token_url(emulator.info), data=data, auth=(d["client_id"], "wrong"))
     assert_entra_error(bad, 401, "invalid_client", 7000215)
@@ -207,6 +205,56 @@ def test_assertion_signed_by_another_key_is_700027(emulator: Any, client: httpx.
         ),
     )
     assert_entra_error(r, 401, "invalid_client", 700027)
+
+
+def _signed_assertion(emulator: Any, **claims: Any) -> str:
+    """A PS256 assertion signed with the demo app's real certificate key (x5t#S256)."""
+    from cryptography.hazmat.primitives import serialization
+
+    d = demo(emulator.info)
+    cert = d["certificates"][0]
+    with open(cert["key_file"], "rb") as fh:
+        key = serialization.load_pem_private_key(fh.read(), password=None)
+    x5t_s256 = emulator.state.apps[d["client_id"]].certificates[0].x5t_s256
+    now = int(emulator.clock.now())
+    body = {
+        "aud": token_url(emulator.info),
+        "iss": d["client_id"],
+        "sub": d["client_id"],
+        "jti": str(uuid.uuid4()),
+        "nbf": now,
+        "exp": now + 600,
+        **claims,
+    }
+    return jwt.encode(body, key, algorithm="PS256", headers={"x5t#S256": x5t_s256})
+
+
+@pytest.mark.parametrize(
+    ("claims", "code"),
+    [
+        ({}, 0),
+        ({"iss": "someone-else"}, 700021),
+        ({"exp": 1_000_000_000, "nbf": 999_999_000}, 700024),
+        ({"aud": "https://login.microsoftonline.com/other/oauth2/v2.0/token"}, 700027),
+    ],
+    ids=["valid", "iss-not-client", "expired", "wrong-aud"],
+)
+def test_certificate_assertion_claims_are_checked(
+    emulator: Any, client: httpx.Client, claims: dict[str, Any], code: int
+) -> None:
+    r = client.post(
+        token_url(emulator.info),
+        data=cc(
+            emulator.info,
+            client_secret="",
+            client_assertion=_signed_assertion(emulator, **claims),
+            client_assertion_type="urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+        ),
+    )
+    if code == 0:
+        assert r.status_code == 200, r.text
+    else:
+        assert_entra_error(r, 401, "invalid_client", code)
 
 
 def test_unsupported_grant_is_70003(emulator: Any, client: httpx.Client) -> None:
