@@ -52,6 +52,7 @@ WINDOWS_ZONES: dict[str, str] = {
     "new zealand standard time": "Pacific/Auckland",
 }
 
+MIN_YEAR, MAX_YEAR = 1601, 4500  # Outlook's calendar range
 _DATE_RE = re.compile(
     r"^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,7}))?)?)?"
     r"(Z|[+-]\d{2}:?\d{2})?$"
@@ -96,6 +97,9 @@ def parse_iso(text: str, field: str, default_zone: tzinfo = UTC) -> datetime:
         raise TimeError(field, f"The value '{text}' of parameter '{field}' is not a valid "
                                "ISO 8601 date-time.")
     y, mo, d, hh, mi, ss, frac, off = m.groups()
+    if not MIN_YEAR <= int(y) <= MAX_YEAR:
+        raise TimeError(field, f"The value '{text}' of parameter '{field}' is out of range "
+                               f"(years {MIN_YEAR} to {MAX_YEAR}).")
     try:
         micro = int((frac or "0")[:6].ljust(6, "0"))
         naive = datetime(int(y), int(mo), int(d), int(hh or 0), int(mi or 0), int(ss or 0), micro)
@@ -182,15 +186,22 @@ def validate_recurrence(rec: Any) -> None:
         ):
             raise TimeError("recurrence.pattern.daysOfWeek",
                             "A weekly pattern needs daysOfWeek, e.g. [\"monday\"].")
+    if ptype == "absolutemonthly":
+        dom = pattern.get("dayOfMonth")
+        if isinstance(dom, bool) or not isinstance(dom, int) or not 1 <= dom <= 31:
+            raise TimeError("recurrence.pattern.dayOfMonth",
+                            "An absoluteMonthly pattern needs dayOfMonth from 1 to 31.")
     rtype = str(rng.get("type", "")).lower()
     if rtype not in ("numbered", "enddate", "noend"):
         raise TimeError("recurrence.range.type", "Range type must be numbered, endDate or noEnd.")
     try:
-        date.fromisoformat(str(rng.get("startDate")))
-        if rtype == "enddate":
-            date.fromisoformat(str(rng.get("endDate")))
+        first = date.fromisoformat(str(rng.get("startDate")))
+        last = date.fromisoformat(str(rng.get("endDate"))) if rtype == "enddate" else first
     except ValueError as exc:
         raise TimeError("recurrence.range", "startDate/endDate must be YYYY-MM-DD.") from exc
+    if last < first or not MIN_YEAR <= first.year <= MAX_YEAR or last.year > MAX_YEAR:
+        raise TimeError("recurrence.range.endDate",
+                        "endDate must not be before startDate, within years 1601 to 4500.")
     if rtype == "numbered":
         n = rng.get("numberOfOccurrences")
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
@@ -217,7 +228,7 @@ def _candidate_days(pattern: dict[str, Any], first: date) -> Iterator[date]:
     else:  # absoluteMonthly
         day = int(pattern.get("dayOfMonth") or first.day)
         y, m = first.year, first.month
-        while True:
+        while y <= MAX_YEAR:
             try:
                 d = date(y, m, day)
             except ValueError:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from m365bot.emulator.graph import caltime
@@ -237,7 +237,7 @@ def find_occurrence(box: Mailbox, occ_id: str) -> tuple[str, dict[str, Any]] | N
         when = datetime.strptime(stamp, "%Y%m%dT%H%M%S").replace(tzinfo=UTC)
     except ValueError:
         return None
-    for oid, props in expand(master, when, when.replace(year=when.year + 1)):
+    for oid, props in expand(master, when, when + timedelta(days=1)):
         if oid == occ_id:
             return oid, props
     return None
