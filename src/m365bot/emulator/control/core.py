@@ -202,8 +202,6 @@ class Control:
             if rule.kind == "reset":
                 done(0)
                 return DropConnection()
-            if rule.kind == "slow":
-                await asyncio.sleep(rule.delay_ms / 1000)
 
         limits = self.emu.settings.throttling
         key: str | None = None
@@ -222,6 +220,9 @@ class Control:
                 done(429)
                 return response
         try:
+            if rule is not None and rule.kind == "slow":
+                # Inside the throttling slot: a slow server holds its concurrency slot.
+                await asyncio.sleep(rule.delay_ms / 1000)
             response = await call()
         except BaseException as exc:
             done(int(getattr(exc, "status", 500) or 500))
