@@ -79,6 +79,8 @@ def parse_batch(body: Any) -> list[dict[str, Any]]:
         if "://" in url or url.startswith("//"):
             raise _bad(f"Batch request url must be relative (e.g. '/me/messages'); got an "
                        f"absolute url in {where}.")
+        if url.split("?")[0].strip("/").lower() == "$batch":
+            raise _bad(f"A batch cannot contain another batch ({where}.url).")
         headers = raw.get("headers") or {}
         if not isinstance(headers, dict) or not all(
             isinstance(k, str) and isinstance(v, str) for k, v in headers.items()
