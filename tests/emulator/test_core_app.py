@@ -111,3 +111,42 @@ def test_clock_advance_moves_emulated_time(fresh_emulator: Emulator) -> None:
     assert r.status_code == 200
     assert r.json()["offset"] == pytest.approx(before["offset"] + 3600)
     assert emulator.clock.now() - before["now"] >= 3600
+
+
+@pytest.mark.parametrize(
+    ("path", "shape"),
+    [("/v1.0/users/x/messages", "graph"), ("/contoso.onmicrosoft.com/oauth2/v2.0/token", "entra")],
+)
+def test_an_unexpected_crash_is_a_shaped_500_without_traceback(
+    emulator: Emulator, path: str, shape: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The last-resort handler, driven in-process (a crashing handler is not a real part)."""
+    import asyncio
+
+    from starlette.applications import Starlette
+    from starlette.routing import Route
+
+    from m365bot.emulator.app import EmulatorApp, _graph_app, _login_app
+
+    async def boom(request: Any) -> Any:
+        raise RuntimeError("secret-looking internal detail")
+
+    routes = [Route(path, boom, methods=["GET"])]
+    graph, login = _graph_app(emulator, routes), _login_app(emulator, routes)
+    app = EmulatorApp(emulator, {"login": login, "graph": graph, "upload": graph,
+                                 "control": Starlette()})
+
+    async def call() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="https://127.0.0.1") as c:
+            return await c.get(path)
+
+    r = asyncio.run(call())
+    assert r.status_code == 500
+    assert "secret-looking" not in r.text and "Traceback" not in r.text
+    if shape == "graph":
+        assert r.json()["error"]["code"] == "InternalServerError"
+        assert r.headers["request-id"]
+    else:
+        assert r.json()["error"] == "server_error"
+    assert any("unexpected error" in rec.getMessage() for rec in caplog.records)

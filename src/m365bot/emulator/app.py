@@ -77,6 +77,34 @@ def role_of(host_header: str, path: str) -> tuple[str, str | None, str]:
     return "login", None, "direct"
 
 
+def internal_error(emu: Emulator, role: str, request: Request) -> Response:
+    """The last-resort 500, in the role's own format, never with exception details."""
+    if role == "login":
+        return entra_error(
+            500, "server_error", 50000,
+            "There was an error issuing a token or an issue with our sign-in service. "
+            "Please try again.", request, emu.clock.now(),
+        )
+    if role == "control":
+        return JSONResponse(
+            {"error": {"code": "InternalError",
+                       "message": "The emulator hit an internal error; see its log."}},
+            status_code=500,
+        )
+    return graph_error(500, "InternalServerError",
+                       "An internal server error occurred. The operation failed.", request)
+
+
+def _crash_handler(emu: Emulator, role: str) -> Callable[[Request, Exception], Any]:
+    """Starlette's server-error hook: answer in the role's format (Starlette then re-raises,
+    and :class:`EmulatorApp` logs the exception)."""
+
+    async def handler(request: Request, exc: Exception) -> Response:
+        return internal_error(emu, role, request)
+
+    return handler
+
+
 def _graph_app(emu: Emulator, routes: list[BaseRoute]) -> ASGIApp:
     async def not_found(request: Request, exc: Exception) -> Response:
         status = getattr(exc, "status_code", 404)
@@ -102,7 +130,11 @@ def _graph_app(emu: Emulator, routes: list[BaseRoute]) -> ASGIApp:
 
     return Starlette(
         routes=routes,
-        exception_handlers={HTTPException: not_found, GraphHTTPError: graph_http_error},
+        exception_handlers={
+            HTTPException: not_found,
+            GraphHTTPError: graph_http_error,
+            Exception: _crash_handler(emu, "graph"),
+        },
     )
 
 
@@ -132,7 +164,11 @@ def _login_app(emu: Emulator, routes: list[BaseRoute]) -> ASGIApp:
 
     return Starlette(
         routes=routes,
-        exception_handlers={HTTPException: not_found, EntraError: entra_http_error},
+        exception_handlers={
+            HTTPException: not_found,
+            EntraError: entra_http_error,
+            Exception: _crash_handler(emu, "login"),
+        },
     )
 
 
@@ -200,39 +236,11 @@ class EmulatorApp:
             log.exception("unexpected error in %s %s (role %s)", scope.get("method"), path, role)
             if "status" not in status_box:
                 request = Request(scope)
-                response = self._internal_error(role, request)
+                response = internal_error(self.emu, role, request)
                 status_box["status"] = 500
                 await response(scope, receive, send_wrapper)
         finally:
             self._after(scope, meta, role, started, status_box.get("status", 0))
-
-    def _internal_error(self, role: str, request: Request) -> Response:
-        if role == "login":
-            return entra_error(
-                500,
-                "server_error",
-                50000,
-                "There was an error issuing a token or an issue with our "
-                "sign-in service. Please try again.",
-                request,
-                self.emu.clock.now(),
-            )
-        if role == "control":
-            return JSONResponse(
-                {
-                    "error": {
-                        "code": "InternalError",
-                        "message": "The emulator hit an internal error; see its log.",
-                    }
-                },
-                status_code=500,
-            )
-        return graph_error(
-            500,
-            "InternalServerError",
-            "An internal server error occurred. The operation failed.",
-            request,
-        )
 
     def _after(
         self, scope: Scope, meta: dict[str, Any], role: str, started: float, status: int

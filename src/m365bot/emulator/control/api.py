@@ -197,6 +197,10 @@ def control_app(emu: Emulator) -> ASGIApp:
         Route("/_emulator/settings", settings, methods=["GET", "POST"]),
         Route("/_emulator/reset", reset, methods=["POST"]),
     ]
+    async def crash(request: Request, exc: Exception) -> Response:
+        return error(500, "InternalError", "The emulator hit an internal error; see its log.")
+
     return Starlette(
-        routes=routes, exception_handlers={BadInput: bad_input, HTTPException: http_error}
+        routes=routes,
+        exception_handlers={BadInput: bad_input, HTTPException: http_error, Exception: crash},
     )
