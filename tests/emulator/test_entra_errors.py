@@ -492,3 +492,13 @@ def test_strict_rotation_makes_a_used_refresh_token_fail(
         emulator.settings.update({"refresh_token_policy": "entra"})
     assert reused.status_code == 400 and reused.json()["error"] == "invalid_grant"
     assert newest.status_code == 200, newest.text
+
+
+@pytest.mark.parametrize(
+    ("segment", "code"), [("common", 50194), ("organizations", 50194), ("consumers", 9002331)]
+)
+def test_single_tenant_app_on_a_meta_tenant_is_rejected(
+    emulator: Any, client: httpx.Client, segment: str, code: int
+) -> None:
+    r = client.post(token_url(emulator.info, segment=segment), data=cc(emulator.info))
+    assert_entra_error(r, 400, "invalid_request", code)

@@ -104,8 +104,10 @@ class Site:
     def resolve_app_tenant(self, state: State, name: str, client_id: str) -> tuple[Tenant, App]:
         """Tenant and app for a token or authorize request.
 
-        ``common``/``organizations`` resolve to the app's home tenant (apps are single-tenant
-        in the emulator); a concrete tenant must be the app's own, else 700016.
+        Apps are single-tenant, as new Entra registrations are by default: ``/common`` and
+        ``/organizations`` fail with AADSTS50194, ``/consumers`` with AADSTS9002331 (an app
+        with a truthy ``multi_tenant`` attribute resolves to its home tenant instead). A
+        concrete tenant must be the app's own, else 700016.
         """
         app = state.apps.get(client_id)
         if name.lower() in META_TENANTS:
@@ -114,6 +116,23 @@ class Site:
             tenant = state.tenants.get(app.tenant_id)
             if tenant is None or not self.serves(tenant.cloud):
                 raise errors.app_not_found(client_id, name)
+            if name.lower() == "consumers":
+                raise errors.EntraError(
+                    9002331,
+                    "invalid_request",
+                    f"Application '{app.client_id}'({app.display_name}) is configured for use "
+                    "by Azure Active Directory users only. Please do not use the /consumers "
+                    "endpoint to serve this request.",
+                )
+            if not getattr(app, "multi_tenant", False):
+                raise errors.EntraError(
+                    50194,
+                    "invalid_request",
+                    f"Application '{app.client_id}'({app.display_name}) is not configured as a "
+                    "multi-tenant application. Usage of the /common endpoint is not supported "
+                    "for such applications created after '10/15/2018'. Use a tenant-specific "
+                    "endpoint or configure the application to be multi-tenant.",
+                )
             return tenant, app
         tenant = self.resolve_tenant(state, name)
         if app is None or app.tenant_id != tenant.id:
