@@ -116,3 +116,14 @@ def test_no_secret_code_or_token_in_logs_or_inspection(
     ):
         assert value not in caplog.text
         assert value not in recorded
+
+
+def test_sign_in_pages_are_recorded_as_authorize(emulator: Any) -> None:
+    info = emulator.info
+    before = emulator.control.count("authorize")
+    with http(info) as client:
+        get_code(info, client, app(info, "m365bot-pkce")["client_id"], user(info, "alice"), SCOPE)
+    # The GET /authorize and the sign-in form POST both ran through control.run.
+    assert emulator.control.count("authorize") >= before + 2
+    recorded = emulator.control.requests(op="authorize")
+    assert recorded[-1]["app_id"] == app(info, "m365bot-pkce")["client_id"]
