@@ -165,3 +165,33 @@ def test_auth_code_with_pkce_through_sign_in_page_then_refresh(emulator: Any, cl
     silent = pca.acquire_token_silent(scopes, account=accounts[0], force_refresh=True)
     assert silent and "access_token" in silent
     assert silent["access_token"] != result["access_token"]
+
+
+def test_device_code_flow_with_msal(emulator: Any) -> None:
+    import re
+
+    info = emulator.info
+    pkce = app(info, "m365bot-pkce")
+    alice = user(info, "alice")
+    pca = msal.PublicClientApplication(
+        pkce["client_id"],
+        authority=authority(info),
+        instance_discovery=False,
+        http_client=msal_http_client(info),
+    )
+    flow = pca.initiate_device_flow(scopes=[GRAPH["global"] + "/Mail.ReadWrite"])
+    assert flow["user_code"] in flow["message"]
+    # The user opens the verification page, types the code and signs in.
+    with http(info) as client:
+        page = client.post(flow["verification_uri"], data={"otc": flow["user_code"]})
+        ctx = re.search(r'name="ctx" value="([^"]+)"', page.text)
+        action = re.search(r'action="([^"]+)" id="signin"', page.text)
+        assert ctx and action
+        done = client.post(
+            "https://login.microsoftonline.com" + action.group(1),
+            data={"ctx": ctx.group(1), "login": alice["upn"], "passwd": alice["password"]},
+        )
+        assert "You have signed in" in done.text
+    result = pca.acquire_token_by_device_flow(flow)
+    assert "access_token" in result, result.get("error_description")
+    assert _claims(result["access_token"])["upn"] == alice["upn"]
