@@ -445,3 +445,20 @@ def test_delegated_default_scope_gives_every_consented_permission(
     admin = {p for p, who in pkce["delegated_permissions"].items() if who == "admin"}
     assert admin - {"openid", "profile", "email", "offline_access"} <= scp
     assert "Mail.ReadWrite" in scp
+
+
+def test_authorize_by_post_and_with_a_garbled_post_body(
+    emulator: Any, client: httpx.Client
+) -> None:
+    info = emulator.info
+    url = authorize_url(info, _pkce(info)["client_id"], SCOPE)
+    endpoint, _, query = url.partition("?")
+    form = {k: v[0] for k, v in parse_qs(query).items()}
+    r = client.post(endpoint, data=form)
+    assert r.status_code == 200 and 'id="signin"' in r.text
+    r = client.post(
+        endpoint,
+        content=b"--x\r\n\xff",
+        headers={"content-type": "multipart/form-data; boundary=x"},
+    )
+    assert r.status_code == 400 and "AADSTS900144" in r.text

@@ -77,8 +77,7 @@ class Authorizer:
     async def authorize(self, request: Request) -> Response:
         params = {k: v for k, v in request.query_params.items()}
         if request.method == "POST":
-            form = await request.form()
-            params.update({k: v for k, v in form.items() if isinstance(v, str)})
+            params.update(await _form(request))
         client = params.get("client_id")
 
         async def call() -> Response:
