@@ -19,7 +19,7 @@ import logging
 import uuid
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, unquote_plus
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -68,8 +68,6 @@ def _basic_client_id(request: Request) -> str | None:
         decoded = base64.b64decode(auth[6:].strip(), validate=True).decode("utf-8")
     except ValueError:
         return None
-    from urllib.parse import unquote_plus
-
     return unquote_plus(decoded.partition(":")[0]) or None
 
 
