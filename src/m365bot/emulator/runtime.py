@@ -141,9 +141,8 @@ class Emulator:
         with self._lock:
             self.state = build_state(self.spec, self.data_dir, now=time.time())
             self.clock.reset()
-            self.settings.latency_ms = 0.0
             fresh = EmulatorSettings()
-            fresh.update({k: v for k, v in self._initial_settings.items()})
+            fresh.update(dict(self._initial_settings))
             self.settings.latency_ms = fresh.latency_ms
             self.settings.refresh_token_policy = fresh.refresh_token_policy
             self.settings.throttling = fresh.throttling
