@@ -195,3 +195,34 @@ def test_device_code_flow_with_msal(emulator: Any) -> None:
     result = pca.acquire_token_by_device_flow(flow)
     assert "access_token" in result, result.get("error_description")
     assert _claims(result["access_token"])["upn"] == alice["upn"]
+
+
+def test_confidential_auth_code_flow_asks_consent_once(fresh_emulator: Any) -> None:
+    """A web app (secret) with no admin consent: the user consents on the page, once."""
+    from msal_helpers import unconsented_app, valid_secret
+
+    info = fresh_emulator.info
+    web = unconsented_app(info)
+    alice = user(info, "alice")
+    cca = msal.ConfidentialClientApplication(
+        web["client_id"],
+        client_credential=valid_secret(web),
+        authority=authority(info),
+        instance_discovery=False,
+        http_client=msal_http_client(info),
+    )
+    scopes = [GRAPH["global"] + "/Mail.Read"]
+    redirect = web["redirect_uris"][0]
+    with http(info) as client:
+        flow = cca.initiate_auth_code_flow(scopes, redirect_uri=redirect)
+        first = client.get(flow["auth_uri"])
+        assert 'id="signin"' in first.text
+        response = sign_in(client, flow["auth_uri"], alice["upn"], alice["password"])
+        result = cca.acquire_token_by_auth_code_flow(flow, response)
+        assert "access_token" in result, result.get("error_description")
+        scp = set(_claims(result["access_token"])["scp"].split())
+        assert "Mail.Read" in scp and not scp & {"Mail.ReadWrite", "Mail.Send", "User.Read"}
+        # Consent is remembered: the next silent sign-in needs no page at all.
+        again = cca.initiate_auth_code_flow(scopes, redirect_uri=redirect, prompt="none")
+        r = client.get(again["auth_uri"])
+        assert r.status_code == 302 and "code=" in r.headers["location"]
