@@ -1,0 +1,389 @@
+"""Lockers, members, credentials and attributes, with Automation Anywhere's locker roles.
+
+Roles (strongest first):
+
+- **owner**: everything, including adding owners, managers and participants;
+- **manager**: like an owner, but may add only consumers;
+- **participant**: sees the locker, adds credentials of their own, sees only their own;
+- **consumer**: uses (reads) credentials and fills in their own user-provided values.
+
+Members are users (``alice``) or roles (``role:bots``). Every read of a value writes an
+audit record first; if the record cannot be written, the read fails.
+
+Example::
+
+    vault.create_locker("finance")
+    vault.add_member("finance", "role:bots", "consumer")
+    vault.set_credential("finance", "o365", {"client_secret": AttributeSpec("...")})
+    names = [c.name for c in vault.list_credentials("finance")]
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import AbstractContextManager
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from m365bot.errors import (
+    ConfigError,
+    M365BotError,
+    NotFoundError,
+    VaultAccessDenied,
+    VaultError,
+    VaultIntegrityError,
+)
+from m365bot.values import Secret
+from m365bot.vault import crypto
+from m365bot.vault.models import ROLES, Attribute, Blob, Credential, Locker, Member
+from m365bot.vault.types import (
+    AttributeInfo,
+    AttributeSpec,
+    CredentialInfo,
+    LockerInfo,
+    check_name,
+)
+
+log = logging.getLogger(__name__)
+_RANK = {role: i for i, role in enumerate(ROLES)}  # lower is stronger
+CREDENTIAL_KIND = "credential"
+
+
+def _value_key(locker: Locker, cred: Credential, attr: Attribute, user: str) -> str:
+    # Ids, not names: the AEAD binds the value to this exact locker/credential/attribute/user.
+    return f"{locker.id}/{cred.id}/{attr.id}/{user}"
+
+
+class LockerOps:
+    """Locker and credential operations; mixed into :class:`m365bot.vault.Vault`."""
+
+    actor: str
+    roles: tuple[str, ...]
+    _write_lock: threading.RLock
+
+    # Provided by Vault.
+    def _tx(self, doing: str) -> AbstractContextManager[Session]:
+        raise NotImplementedError
+
+    def _require_ring(self) -> crypto.Keyring:
+        raise NotImplementedError
+
+    def _audit(self, s: Session, action: str, *, outcome: str, **where: str) -> None:
+        raise NotImplementedError
+
+    def _audit_best_effort(self, action: str, outcome: str, **where: str) -> None:
+        raise NotImplementedError
+
+    def _write_blob(self, s: Session, kind: str, key: str, data: bytes) -> int:
+        raise NotImplementedError
+
+    def _read_blob(self, s: Session, kind: str, key: str) -> bytes | None:
+        raise NotImplementedError
+
+    # -- lookups ----------------------------------------------------------------------
+
+    def _principals(self) -> set[str]:
+        return {self.actor} | {f"role:{r}" for r in self.roles}
+
+    def _locker(self, s: Session, name: str) -> Locker:
+        row = s.scalar(select(Locker).where(Locker.name == check_name(name, "locker")))
+        if row is None:
+            raise NotFoundError(f"no locker named {name!r}", advice="check the locker name "
+                                "with 'm365bot vault list'")
+        return row
+
+    def _role(self, s: Session, locker: Locker) -> str | None:
+        rows = s.scalars(select(Member).where(Member.locker_id == locker.id))
+        mine = [m.role for m in rows if m.principal in self._principals()]
+        return min(mine, key=_RANK.__getitem__) if mine else None
+
+    def _require_role(
+        self, s: Session, locker: Locker, allowed: tuple[str, ...], doing: str
+    ) -> str:
+        role = self._role(s, locker)
+        if role not in allowed:
+            raise VaultAccessDenied(
+                f"{self.actor!r} may not {doing} in locker {locker.name!r} "
+                f"(role: {role or 'not a member'})",
+                advice="ask a locker owner to add you with a role that allows it",
+            )
+        assert role is not None
+        return role
+
+    def _credential(self, s: Session, locker: Locker, name: str) -> Credential:
+        row = s.scalar(select(Credential).where(Credential.locker_id == locker.id,
+                                                Credential.name == check_name(name, "credential")))
+        if row is None:
+            raise NotFoundError(f"no credential {name!r} in locker {locker.name!r}",
+                                advice="list them with 'm365bot vault list LOCKER'")
+        return row
+
+    def _attribute(self, s: Session, cred: Credential, name: str) -> Attribute:
+        row = s.scalar(select(Attribute).where(Attribute.credential_id == cred.id,
+                                               Attribute.name == check_name(name, "attribute")))
+        if row is None:
+            raise NotFoundError(f"no attribute {name!r} in credential {cred.name!r}",
+                                advice="list them with 'm365bot vault attributes LOCKER "
+                                "CREDENTIAL'")
+        return row
+
+    def _can_see(self, role: str, cred: Credential) -> bool:
+        return role != "participant" or cred.owner == self.actor
+
+    # -- lockers and members ----------------------------------------------------------
+
+    def create_locker(self, name: str) -> None:
+        """Create a locker; the caller becomes its owner."""
+        lname = check_name(name, "locker")
+        with self._write_lock, self._tx("creating a locker") as s:
+            if s.scalar(select(Locker).where(Locker.name == lname)) is not None:
+                raise VaultError(f"a locker named {lname!r} already exists",
+                                 advice="pick another name")
+            locker = Locker(name=lname, created_by=self.actor, created_at=datetime.now(UTC))
+            s.add(locker)
+            s.flush()
+            s.add(Member(locker_id=locker.id, principal=self.actor, role="owner"))
+            self._audit(s, "locker.create", locker=lname, outcome="ok")
+        log.info("vault locker %s created", lname)
+
+    def add_member(self, locker: str, member: str, role: str) -> None:
+        """Add (or change) a member: a user name or ``role:NAME``. Owners add any role;
+        managers add consumers only."""
+        if role not in ROLES:
+            raise ConfigError(f"unknown locker role {role!r}", field="role",
+                              advice=f"use one of: {', '.join(ROLES)}")
+        principal = check_name(member, "member")
+        with self._write_lock, self._tx("adding a locker member") as s:
+            lk = self._locker(s, locker)
+            mine = self._require_role(s, lk, ("owner", "manager"), "add members")
+            if mine == "manager" and role != "consumer":
+                raise VaultAccessDenied(
+                    f"a manager may add only consumers to locker {lk.name!r}",
+                    advice="ask a locker owner to add owners, managers or participants",
+                )
+            row = s.scalar(select(Member).where(Member.locker_id == lk.id,
+                                                Member.principal == principal))
+            if row is not None and row.role == "owner" and role != "owner":
+                self._keep_an_owner(s, lk, principal)
+            if row is None:
+                s.add(Member(locker_id=lk.id, principal=principal, role=role))
+            else:
+                row.role = role
+            self._audit(s, "member.add", locker=lk.name, subject=f"{principal}={role}",
+                        outcome="ok")
+        log.info("vault locker %s: %s is now %s", lk.name, principal, role)
+
+    def _keep_an_owner(self, s: Session, lk: Locker, leaving: str) -> None:
+        owners = [m.principal for m in s.scalars(select(Member).where(
+            Member.locker_id == lk.id, Member.role == "owner"))]
+        if owners == [leaving]:
+            raise VaultError(f"locker {lk.name!r} must keep at least one owner",
+                             advice="add another owner first")
+
+    def remove_member(self, locker: str, member: str) -> None:
+        """Remove a member (owners only); a locker always keeps one owner."""
+        principal = check_name(member, "member")
+        with self._write_lock, self._tx("removing a locker member") as s:
+            lk = self._locker(s, locker)
+            self._require_role(s, lk, ("owner",), "remove members")
+            row = s.scalar(select(Member).where(Member.locker_id == lk.id,
+                                                Member.principal == principal))
+            if row is None:
+                raise NotFoundError(f"{principal!r} is not a member of locker {lk.name!r}")
+            if row.role == "owner":
+                self._keep_an_owner(s, lk, principal)
+            s.delete(row)
+            self._audit(s, "member.remove", locker=lk.name, subject=principal, outcome="ok")
+
+    def list_lockers(self) -> list[LockerInfo]:
+        """The lockers the caller belongs to, with the caller's role and the members."""
+        out = []
+        with self._tx("listing lockers") as s:
+            for lk in s.scalars(select(Locker).order_by(Locker.name)):
+                role = self._role(s, lk)
+                if role is None:
+                    continue
+                members = {m.principal: m.role for m in s.scalars(
+                    select(Member).where(Member.locker_id == lk.id).order_by(Member.principal))}
+                out.append(LockerInfo(lk.name, role, members))
+        return out
+
+    # -- credentials ------------------------------------------------------------------
+
+    def set_credential(
+        self,
+        locker: str,
+        name: str,
+        attributes: Mapping[str, AttributeSpec],
+        *,
+        description: str = "",
+    ) -> None:
+        """Create or update a credential and its attributes (values are optional).
+
+        Owners and managers write any credential; participants only their own.
+        """
+        if not attributes:
+            raise ConfigError("a credential needs at least one attribute", field="attributes")
+        specs = {check_name(k, "attribute"): v for k, v in attributes.items()}
+        if len(specs) > 50:
+            raise ConfigError("a credential has at most 50 attributes", field="attributes")
+        with self._write_lock, self._tx("writing a credential") as s:
+            lk = self._locker(s, locker)
+            role = self._require_role(s, lk, ("owner", "manager", "participant"),
+                                      "write credentials")
+            cname = check_name(name, "credential")
+            cred = s.scalar(select(Credential).where(Credential.locker_id == lk.id,
+                                                     Credential.name == cname))
+            if cred is None:
+                cred = Credential(locker_id=lk.id, name=cname, owner=self.actor,
+                                  description=description, created_at=datetime.now(UTC))
+                s.add(cred)
+                s.flush()
+            elif not self._can_see(role, cred):
+                raise VaultAccessDenied(
+                    f"credential {cname!r} in locker {lk.name!r} belongs to another participant",
+                    advice="participants may change only their own credentials")
+            elif description:
+                cred.description = description
+            for aname, spec in specs.items():
+                self._put_attribute(s, lk, cred, aname, spec)
+        log.info("vault credential %s/%s written (%d attributes)", lk.name, cname, len(specs))
+
+    def _put_attribute(self, s: Session, lk: Locker, cred: Credential, aname: str,
+                       spec: AttributeSpec) -> None:
+        attr = s.scalar(select(Attribute).where(Attribute.credential_id == cred.id,
+                                                Attribute.name == aname))
+        if attr is None:
+            attr = Attribute(credential_id=cred.id, name=aname)
+            s.add(attr)
+        attr.masked, attr.user_provided = spec.masked, spec.user_provided
+        attr.description = spec.description
+        s.flush()
+        if spec.value is not None:
+            user = self.actor if attr.user_provided else ""
+            self._write_blob(s, CREDENTIAL_KIND, _value_key(lk, cred, attr, user),
+                             spec.value.reveal().encode("utf-8"))
+            self._audit(s, "value.write", locker=lk.name, credential=cred.name,
+                        attribute=aname, subject=user, outcome="ok")
+
+    def set_attribute(self, locker: str, credential: str, attribute: str,
+                      value: str | Secret) -> None:
+        """Set one attribute's value. For a user-provided attribute this sets the caller's own
+        value, and consumers may do it; standard values need owner, manager or own-participant.
+        """
+        secret = value if isinstance(value, Secret) else Secret(value)
+        with self._write_lock, self._tx("writing an attribute") as s:
+            lk = self._locker(s, locker)
+            role = self._require_role(s, lk, ROLES, "use credentials")
+            cred = self._credential(s, lk, credential)
+            attr = self._attribute(s, cred, attribute)
+            if not attr.user_provided and (role == "consumer" or not self._can_see(role, cred)):
+                raise VaultAccessDenied(
+                    f"{self.actor!r} may not change standard attribute {attr.name!r} "
+                    f"of {lk.name}/{cred.name} (role: {role})",
+                    advice="owners and managers set standard values; consumers fill in "
+                    "user-provided ones")
+            user = self.actor if attr.user_provided else ""
+            self._write_blob(s, CREDENTIAL_KIND, _value_key(lk, cred, attr, user),
+                             secret.reveal().encode("utf-8"))
+            self._audit(s, "value.write", locker=lk.name, credential=cred.name,
+                        attribute=attr.name, subject=user, outcome="ok")
+        log.info("vault attribute %s/%s/%s written", lk.name, cred.name, attr.name)
+
+    def get(self, locker: str, credential: str, attribute: str) -> Secret:
+        """The attribute's value (the caller's own for a user-provided one), as a Secret.
+
+        Audited before it returns; if the audit record cannot be written, the read fails.
+
+        Example::
+
+            secret = vault.get("bots", "o365", "client_secret")
+        """
+        self._require_ring()
+        where = {"locker": locker.lower(), "credential": credential.lower(),
+                 "attribute": attribute.lower()}
+        stage = "lookup"
+        try:
+            with self._write_lock, self._tx("reading a credential") as s:
+                lk = self._locker(s, locker)
+                role = self._require_role(s, lk, ROLES, "read credentials")
+                cred = self._credential(s, lk, credential)
+                if not self._can_see(role, cred):
+                    raise VaultAccessDenied(
+                        f"credential {cred.name!r} belongs to another participant",
+                        advice="participants may read only their own credentials")
+                attr = self._attribute(s, cred, attribute)
+                user = self.actor if attr.user_provided else ""
+                data = self._read_blob(s, CREDENTIAL_KIND, _value_key(lk, cred, attr, user))
+                if data is None:
+                    mine = " for you" if user else ""
+                    raise NotFoundError(
+                        f"attribute {attr.name!r} of {lk.name}/{cred.name} has no value{mine}",
+                        advice="set it with 'm365bot vault set "
+                        f"{lk.name} {cred.name} {attr.name}'")
+                stage = "audit"
+                self._audit(s, "value.read", outcome="ok", subject=user, **where)
+        except (VaultAccessDenied, VaultIntegrityError) as exc:
+            outcome = "denied" if isinstance(exc, VaultAccessDenied) else "integrity-error"
+            self._audit_best_effort("value.read", outcome, **where)
+            raise
+        except M365BotError as exc:
+            if stage != "audit":
+                raise
+            raise VaultError(
+                "the read was refused because its audit record could not be written "
+                f"({exc.message})",
+                advice="fix the vault database (disk full, read-only, or a trigger on "
+                "vault_audit) and retry") from None
+        log.info("vault value %s/%s/%s read", where["locker"], where["credential"],
+                 where["attribute"])
+        return Secret(data.decode("utf-8"))
+
+    def list_credentials(self, locker: str) -> list[CredentialInfo]:
+        """Credential names and attribute metadata the caller may see; never values."""
+        out = []
+        with self._tx("listing credentials") as s:
+            lk = self._locker(s, locker)
+            role = self._require_role(s, lk, ROLES, "list credentials")
+            creds = s.scalars(select(Credential).where(Credential.locker_id == lk.id)
+                              .order_by(Credential.name))
+            for cred in creds:
+                if self._can_see(role, cred):
+                    out.append(CredentialInfo(lk.name, cred.name, cred.owner, cred.description,
+                                              tuple(self._attr_infos(s, lk, cred))))
+        return out
+
+    def _attr_infos(self, s: Session, lk: Locker, cred: Credential) -> Iterator[AttributeInfo]:
+        for attr in s.scalars(select(Attribute).where(Attribute.credential_id == cred.id)
+                              .order_by(Attribute.name)):
+            user = self.actor if attr.user_provided else ""
+            has = s.scalar(select(Blob.id).where(
+                Blob.kind == CREDENTIAL_KIND, Blob.key == _value_key(lk, cred, attr, user)))
+            yield AttributeInfo(attr.name, attr.masked, attr.user_provided, has is not None,
+                                attr.description)
+
+    def delete_credential(self, locker: str, credential: str) -> None:
+        """Delete a credential and its values (owner, manager, or its participant owner)."""
+        with self._write_lock, self._tx("deleting a credential") as s:
+            lk = self._locker(s, locker)
+            role = self._require_role(s, lk, ("owner", "manager", "participant"),
+                                      "delete credentials")
+            cred = self._credential(s, lk, credential)
+            if not self._can_see(role, cred):
+                raise VaultAccessDenied(f"credential {cred.name!r} belongs to another participant")
+            prefix = f"{lk.id}/{cred.id}/"
+            for blob in s.scalars(select(Blob).where(Blob.kind == CREDENTIAL_KIND,
+                                                     Blob.key.startswith(prefix))):
+                s.delete(blob)
+            for attr in s.scalars(select(Attribute).where(Attribute.credential_id == cred.id)):
+                s.delete(attr)
+            s.delete(cred)
+            self._audit(s, "credential.delete", locker=lk.name, credential=cred.name,
+                        outcome="ok")
+
+
+__all__ = ["CREDENTIAL_KIND", "LockerOps"]

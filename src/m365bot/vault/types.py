@@ -1,0 +1,104 @@
+"""Plain data the vault API takes and returns. None of these ever holds a value in clear
+except :class:`AttributeSpec`, whose value is a :class:`~m365bot.values.Secret`.
+
+Example::
+
+    from m365bot.vault.types import AttributeSpec
+    spec = AttributeSpec("s3cret", masked=True)
+    print(spec)   # AttributeSpec(value=Secret('********'), masked=True, ...)
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from m365bot.errors import ConfigError
+from m365bot.values import Secret
+
+_NAME = re.compile(r"^[^/\x00-\x1f\x7f]{1,200}$")
+
+
+def check_name(value: str, what: str) -> str:
+    """A locker, credential or attribute name, lower-cased (names are case-insensitive)."""
+    if not isinstance(value, str) or not _NAME.match(value) or value.strip() != value:
+        raise ConfigError(
+            f"the {what} name {value!r} is not valid",
+            field=what,
+            advice=f"use 1-200 characters for the {what} name, without '/', control "
+            "characters or surrounding spaces",
+        )
+    return value.lower()
+
+
+@dataclass(frozen=True)
+class AttributeSpec:
+    """An attribute to create or update: its value (optional), masked, user-provided.
+
+    A user-provided attribute keeps one value per user; giving ``value`` sets the caller's.
+    """
+
+    value: Secret | None = None
+    masked: bool = True
+    user_provided: bool = False
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if self.value is not None and not isinstance(self.value, Secret):
+            object.__setattr__(self, "value", Secret(self.value))
+
+
+@dataclass(frozen=True)
+class AttributeInfo:
+    """An attribute's metadata. ``has_value`` is for the caller (their own, if user-provided)."""
+
+    name: str
+    masked: bool
+    user_provided: bool
+    has_value: bool
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class CredentialInfo:
+    """A credential's name, owner and attribute metadata; never values."""
+
+    locker: str
+    name: str
+    owner: str
+    description: str
+    attributes: tuple[AttributeInfo, ...] = ()
+
+
+@dataclass(frozen=True)
+class LockerInfo:
+    """A locker the caller belongs to, the caller's role, and its members (principal → role)."""
+
+    name: str
+    role: str
+    members: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One audit record: who, what, when, outcome. Never a value."""
+
+    at: datetime
+    actor: str
+    action: str
+    locker: str
+    credential: str
+    attribute: str
+    subject: str
+    outcome: str
+
+
+__all__ = [
+    "AttributeInfo",
+    "AttributeSpec",
+    "AuditEntry",
+    "CredentialInfo",
+    "LockerInfo",
+    "check_name",
+]
