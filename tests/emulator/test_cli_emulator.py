@@ -52,6 +52,7 @@ def test_serve_writes_info_file_and_answers_on_its_ports(tmp_path: Path) -> None
         ctx = ssl.create_default_context(cafile=info["ca_bundle"])
         with httpx.Client(verify=ctx, trust_env=False, timeout=10) as direct:
             live = direct.get(info["control_url"] + "/info").json()
+        assert live == info  # the info file and the running emulator agree on everything
         assert live["https_port"] == info["https_port"] != 0
         assert live["proxy_port"] == info["proxy_port"] != 0
         with httpx.Client(proxy=info["proxy_url"], verify=ctx, trust_env=False) as proxied:
