@@ -137,6 +137,18 @@ class Vault(LockerOps):
         """``sqlite`` or ``postgresql``."""
         return self._engine.dialect.name
 
+    def storage_settings(self) -> dict[str, str]:
+        """The durability settings a vault connection really runs with (SQLite: journal mode,
+        synchronous level (2 = FULL), busy timeout in ms; PostgreSQL: server version)."""
+        with self._engine.connect() as conn:
+            if conn.dialect.name != "sqlite":
+                return {"dialect": conn.dialect.name,
+                        "server_version": str(conn.exec_driver_sql("SHOW server_version").scalar())}
+            return {"dialect": "sqlite"} | {
+                name: str(conn.exec_driver_sql(f"PRAGMA {name}").scalar())
+                for name in ("journal_mode", "synchronous", "busy_timeout", "foreign_keys")
+            }
+
     @contextmanager
     def _tx(self, doing: str) -> Iterator[Session]:
         try:

@@ -1,0 +1,48 @@
+"""Vault fixtures: a fresh vault per test, unlocked with a random raw key (fast; the
+passphrase tests use scrypt explicitly). Test values start with ``CANARY-`` so the canary
+plugin can scan every output of the run for them."""
+
+from __future__ import annotations
+
+import base64
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from m365bot.vault import AttributeSpec, Vault
+
+
+def canary(tag: str) -> str:
+    """A unique value that must never show up in clear anywhere."""
+    return f"CANARY-{tag}-{base64.b32encode(os.urandom(10)).decode().lower()}"
+
+
+@pytest.fixture
+def raw_key() -> bytes:
+    return os.urandom(32)
+
+
+@pytest.fixture
+def vault_path(tmp_path: Path) -> Path:
+    return tmp_path / "home" / "vault.db"
+
+
+@pytest.fixture
+def vault(vault_path: Path, raw_key: bytes) -> Iterator[Vault]:
+    v = Vault.open(vault_path, actor="alice")
+    v.initialize(key=raw_key)
+    yield v
+    v.close()
+
+
+@pytest.fixture
+def stocked(vault: Vault) -> tuple[Vault, dict[str, str]]:
+    """A vault with a locker 'bots', credential 'o365' and two canary values."""
+    values = {"client_secret": canary("secret"), "password": canary("password")}
+    vault.create_locker("bots")
+    vault.set_credential(
+        "bots", "o365", {name: AttributeSpec(v) for name, v in values.items()}
+    )
+    return vault, values

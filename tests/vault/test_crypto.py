@@ -1,0 +1,129 @@
+"""AEAD properties of stored records: tamper detection on every byte, row binding,
+unique nonces, distinct ciphertexts for equal plaintexts."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from m365bot.errors import VaultIntegrityError
+from m365bot.vault import AttributeSpec, Vault
+from m365bot.vault.crypto import Keyring, open_sealed, record_aad, seal
+
+
+def _row(path: Path, kind: str, key: str) -> tuple[int, bytes, bytes, bytes]:
+    with sqlite3.connect(path) as db:
+        row = db.execute(
+            "SELECT id, nonce, ciphertext, wrapped_dek FROM vault_blobs WHERE kind=? AND key=?",
+            (kind, key),
+        ).fetchone()
+    return row[0], bytes(row[1]), bytes(row[2]), bytes(row[3])
+
+
+def _set(path: Path, row_id: int, column: str, value: bytes) -> None:
+    with sqlite3.connect(path) as db:
+        db.execute(f"UPDATE vault_blobs SET {column}=? WHERE id=?", (value, row_id))
+
+
+def test_flipping_any_byte_of_nonce_ciphertext_tag_or_wrapped_key_fails(
+    vault: Vault, vault_path: Path
+) -> None:
+    vault.put_blob("token_cache", "k", b"CANARY-x")
+    row_id, nonce, ciphertext, wrapped = _row(vault_path, "token_cache", "k")
+    # ciphertext includes the 16-byte GCM tag at its end; wrapped = nonce + sealed DEK + tag.
+    assert len(ciphertext) == len(b"CANARY-x") + 16 and len(nonce) == 12 and len(wrapped) == 60
+    tried = 0
+    for column, original in (("nonce", nonce), ("ciphertext", ciphertext),
+                             ("wrapped_dek", wrapped)):
+        for i in range(len(original)):
+            bad = bytearray(original)
+            bad[i] ^= 0x01 << (i % 8)
+            _set(vault_path, row_id, column, bytes(bad))
+            with pytest.raises(VaultIntegrityError) as err:
+                vault.get_blob("token_cache", "k")
+            assert "restore the vault" in str(err.value)
+            tried += 1
+        _set(vault_path, row_id, column, original)
+    assert tried == 12 + len(ciphertext) + 60
+    assert vault.get_blob("token_cache", "k") == b"CANARY-x"
+
+
+def test_truncated_or_extended_fields_fail(vault: Vault, vault_path: Path) -> None:
+    vault.put_blob("token_cache", "k", b"CANARY-y")
+    row_id, nonce, ciphertext, wrapped = _row(vault_path, "token_cache", "k")
+    for column, value in (("nonce", nonce[:-1]), ("ciphertext", ciphertext[:-1]),
+                          ("wrapped_dek", wrapped + b"\0"), ("ciphertext", b"")):
+        _set(vault_path, row_id, column, value)
+        with pytest.raises(VaultIntegrityError):
+            vault.get_blob("token_cache", "k")
+        _set(vault_path, row_id, "nonce", nonce)
+        _set(vault_path, row_id, "ciphertext", ciphertext)
+        _set(vault_path, row_id, "wrapped_dek", wrapped)
+
+
+def test_swapping_ciphertexts_between_rows_fails(
+    stocked: tuple[Vault, dict[str, str]], vault_path: Path
+) -> None:
+    vault, values = stocked
+    vault.create_locker("other")
+    vault.set_credential("other", "o365", {"client_secret": AttributeSpec("CANARY-other")})
+    with sqlite3.connect(vault_path) as db:
+        rows = db.execute(
+            "SELECT id, nonce, ciphertext, wrapped_dek FROM vault_blobs "
+            "WHERE kind='credential' ORDER BY id"
+        ).fetchall()
+        assert len(rows) == 3
+        # Move the secret of bots/o365/client_secret onto the other two rows, whole.
+        src = rows[0]
+        for dst in rows[1:]:
+            db.execute("UPDATE vault_blobs SET nonce=?, ciphertext=?, wrapped_dek=? WHERE id=?",
+                       (src[1], src[2], src[3], dst[0]))
+    with pytest.raises(VaultIntegrityError):
+        vault.get("bots", "o365", "password")          # same credential, other attribute
+    with pytest.raises(VaultIntegrityError):
+        vault.get("other", "o365", "client_secret")    # same names, other locker
+    assert vault.get("bots", "o365", "client_secret").reveal() == values["client_secret"]
+
+
+def test_swapping_blobs_between_keys_fails(vault: Vault, vault_path: Path) -> None:
+    vault.put_blob("token_cache", "a", b"CANARY-a")
+    vault.put_blob("token_cache", "b", b"CANARY-b")
+    id_a, *fields_a = _row(vault_path, "token_cache", "a")
+    id_b, *_ = _row(vault_path, "token_cache", "b")
+    for column, value in zip(("nonce", "ciphertext", "wrapped_dek"), fields_a, strict=True):
+        _set(vault_path, id_b, column, value)
+    with pytest.raises(VaultIntegrityError):
+        vault.get_blob("token_cache", "b")
+    # Renaming the row (same bytes, new identity) fails too.
+    with sqlite3.connect(vault_path) as db:
+        db.execute("UPDATE vault_blobs SET key='c' WHERE id=?", (id_a,))
+    with pytest.raises(VaultIntegrityError):
+        vault.get_blob("token_cache", "c")
+
+
+def test_nonces_never_repeat_under_one_master_key() -> None:
+    ring = Keyring({1: os.urandom(32)}, current=1)
+    aad = record_aad("v", "blob", "k", 1)
+    n = 100_000
+    wrap_nonces = set()
+    record_nonces = set()
+    for _ in range(n):
+        rec = seal(ring, b"CANARY-n", aad)
+        wrap_nonces.add(rec.wrapped_dek[:12])
+        record_nonces.add(rec.nonce)
+    assert len(wrap_nonces) == n
+    assert len(record_nonces) == n
+
+
+def test_same_plaintext_gives_different_ciphertexts_and_round_trips() -> None:
+    ring = Keyring({1: os.urandom(32)}, current=1)
+    aad = record_aad("v", "blob", "k", 1)
+    a, b = seal(ring, b"CANARY-same", aad), seal(ring, b"CANARY-same", aad)
+    assert a.ciphertext != b.ciphertext and a.wrapped_dek != b.wrapped_dek
+    assert b"CANARY-same" not in a.ciphertext
+    assert open_sealed(ring, a, aad) == b"CANARY-same"
+    with pytest.raises(VaultIntegrityError):
+        open_sealed(ring, a, record_aad("v", "blob", "k", 2))  # another version
