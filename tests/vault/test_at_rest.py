@@ -9,7 +9,6 @@ import stat
 from pathlib import Path
 
 from conftest import canary
-
 from m365bot.vault import AttributeSpec, Vault
 
 

@@ -138,6 +138,7 @@ class LockerOps:
 
     def create_locker(self, name: str) -> None:
         """Create a locker; the caller becomes its owner."""
+        self._require_ring()
         lname = check_name(name, "locker")
         with self._write_lock, self._tx("creating a locker") as s:
             if s.scalar(select(Locker).where(Locker.name == lname)) is not None:
@@ -156,6 +157,7 @@ class LockerOps:
         if role not in ROLES:
             raise ConfigError(f"unknown locker role {role!r}", field="role",
                               advice=f"use one of: {', '.join(ROLES)}")
+        self._require_ring()
         principal = check_name(member, "member")
         with self._write_lock, self._tx("adding a locker member") as s:
             lk = self._locker(s, locker)
@@ -186,6 +188,7 @@ class LockerOps:
 
     def remove_member(self, locker: str, member: str) -> None:
         """Remove a member (owners only); a locker always keeps one owner."""
+        self._require_ring()
         principal = check_name(member, "member")
         with self._write_lock, self._tx("removing a locker member") as s:
             lk = self._locker(s, locker)
@@ -228,6 +231,7 @@ class LockerOps:
         """
         if not attributes:
             raise ConfigError("a credential needs at least one attribute", field="attributes")
+        self._require_ring()
         specs = {check_name(k, "attribute"): v for k, v in attributes.items()}
         if len(specs) > 50:
             raise ConfigError("a credential has at most 50 attributes", field="attributes")
@@ -368,6 +372,7 @@ class LockerOps:
 
     def delete_credential(self, locker: str, credential: str) -> None:
         """Delete a credential and its values (owner, manager, or its participant owner)."""
+        self._require_ring()
         with self._write_lock, self._tx("deleting a credential") as s:
             lk = self._locker(s, locker)
             role = self._require_role(s, lk, ("owner", "manager", "participant"),

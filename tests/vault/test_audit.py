@@ -1,0 +1,52 @@
+"""The audit log: every read recorded before the value is returned, never the value; a
+read whose audit record cannot be written fails."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from m365bot.errors import VaultAccessDenied, VaultError
+from m365bot.vault import Vault
+
+
+def test_reads_are_audited_without_values(
+    stocked: tuple[Vault, dict[str, str]], vault_path: Path, raw_key: bytes
+) -> None:
+    vault, values = stocked
+    vault.get("bots", "o365", "client_secret")
+    entry = vault.audit_log(limit=1)[0]
+    assert (entry.actor, entry.action, entry.locker, entry.credential, entry.attribute,
+            entry.outcome) == ("alice", "value.read", "bots", "o365", "client_secret", "ok")
+    with Vault.open(vault_path, actor="mallory") as other:
+        other.unlock(key=raw_key)
+        with pytest.raises(VaultAccessDenied):
+            other.get("bots", "o365", "password")
+    denied = vault.audit_log(limit=1)[0]
+    assert (denied.actor, denied.outcome, denied.attribute) == ("mallory", "denied", "password")
+    with sqlite3.connect(vault_path) as db:
+        dump = "\n".join(db.iterdump())
+    audit_rows = [line for line in dump.splitlines() if "vault_audit" in line]
+    assert len(audit_rows) > 4
+    for v in values.values():
+        assert v not in dump
+
+
+def test_a_read_fails_when_its_audit_record_cannot_be_written(
+    stocked: tuple[Vault, dict[str, str]], vault_path: Path
+) -> None:
+    vault, values = stocked
+    with sqlite3.connect(vault_path) as db:
+        db.execute("CREATE TRIGGER no_audit BEFORE INSERT ON vault_audit "
+                   "BEGIN SELECT RAISE(ABORT, 'audit store is full'); END")
+    result = None
+    with pytest.raises(VaultError) as err:
+        result = vault.get("bots", "o365", "client_secret")
+    assert result is None
+    assert "audit record could not be written" in str(err.value)
+    assert values["client_secret"] not in str(err.value)
+    with sqlite3.connect(vault_path) as db:
+        db.execute("DROP TRIGGER no_audit")
+    assert vault.get("bots", "o365", "client_secret").reveal() == values["client_secret"]
