@@ -64,7 +64,7 @@ def test_rotation_under_concurrent_writes(vault: Vault, vault_path: Path, raw_ke
                     v.put_blob("writes", key, data)
                 acknowledged[key] = data
                 i += 1
-        except BaseException as exc:  # noqa: BLE001 - reported below
+        except BaseException as exc:
             errors.append(exc)
         finally:
             if own_instance:
