@@ -280,7 +280,7 @@ class Vault(LockerOps):
         new_master = derive(source, KdfParams.load(params.kdf, params.salt, params.to_json()))
         with self._write_lock:
             with self._tx("rotating the vault master key") as s:
-                self._check_current(s, ring)
+                self._check_current(s, ring, exclusive=True)
                 top = s.scalar(select(func.max(KeyVersion.version))) or 0
                 new_version = top + 1
                 s.add(self._key_row(self._vault_id, new_version, params, new_master))
@@ -305,8 +305,11 @@ class Vault(LockerOps):
                  new_version, count)
         return count
 
-    def _check_current(self, s: Session, ring: crypto.Keyring) -> None:
-        meta = s.get(Meta, 1)
+    def _check_current(self, s: Session, ring: crypto.Keyring, *, exclusive: bool = False) -> None:
+        # On PostgreSQL, writers share-lock the meta row and rotation locks it exclusively,
+        # so no write can commit under a key version that rotation is retiring. (SQLite
+        # gets the same from BEGIN IMMEDIATE.)
+        meta = s.get(Meta, 1, with_for_update={"read": not exclusive})
         if meta is None:
             raise VaultError("the vault is not initialized", advice="run 'm365bot vault init'")
         if meta.current_key_version != ring.current:
@@ -320,7 +323,7 @@ class Vault(LockerOps):
         total = 0
         while True:
             with self._write_lock, self._tx("rewrapping data keys") as s:
-                self._check_current(s, ring)
+                self._check_current(s, ring, exclusive=True)
                 rows = list(
                     s.scalars(
                         select(Blob).where(Blob.kek_version != ring.current).limit(_REWRAP_BATCH)
