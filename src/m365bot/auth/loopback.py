@@ -1,0 +1,180 @@
+"""The loopback redirect listener for the authorization-code flow (RFC 8252 §7.3, §8.3).
+
+It binds 127.0.0.1 (or ::1) only, on the redirect URL's port (none given: an ephemeral
+port, and the redirect URL sent to Entra then carries it), answers the first request on the
+redirect path exactly once, then closes; a timeout ends it. Other paths get a 404 and do not
+count. The page it answers with says nothing about the code.
+
+Example::
+
+    with LoopbackListener.open("http://localhost:8400") as listener:
+        open_browser(auth_uri_for(listener.redirect_uri))
+        params = listener.wait(timeout=300)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import logging
+import socket
+import time
+from urllib.parse import parse_qs, urlsplit, urlunsplit
+
+from m365bot.errors import AuthError, ConfigError
+
+log = logging.getLogger(__name__)
+
+_PAGE = (
+    b"<!doctype html><html><head><meta charset='utf-8'><title>m365bot</title></head>"
+    b"<body><p>Sign-in finished. You can close this window and return to your bot.</p>"
+    b"</body></html>"
+)
+_MAX_REQUEST = 16 * 1024
+
+
+def parse_redirect(url: str) -> tuple[str, str, int, str]:
+    """(bind address, host as written, port (0 = any), path) of a loopback redirect URL."""
+    field = "redirect_url"
+    try:
+        parts = urlsplit(url)
+        port = parts.port or 0
+    except ValueError:
+        raise ConfigError(f"redirect URL {url!r} is not a valid URL", field=field,
+                          advice="use e.g. http://localhost:8400") from None
+    host = (parts.hostname or "").lower()
+    if parts.scheme != "http" or host not in ("localhost", "127.0.0.1", "::1"):
+        raise ConfigError(
+            f"redirect URL {url!r} is not a loopback http URL, so this bot cannot receive "
+            "the sign-in", field=field,
+            advice="register and use a loopback redirect URL such as http://localhost:8400 "
+            "(Mobile and desktop applications platform in the app registration)",
+        )
+    if parts.query or parts.fragment:
+        raise ConfigError(f"redirect URL {url!r} must not have a query or fragment",
+                          field=field, advice="remove everything after the path")
+    bind = "::1" if host == "::1" else "127.0.0.1"
+    return bind, host, port, parts.path or "/"
+
+
+class LoopbackListener:
+    """A one-shot HTTP listener on loopback. Use :meth:`open`, then :meth:`wait`."""
+
+    def __init__(self, sock: socket.socket, redirect_uri: str, path: str) -> None:
+        self._sock: socket.socket | None = sock
+        self.redirect_uri = redirect_uri
+        self.path = path
+        self.address = sock.getsockname()
+
+    @classmethod
+    def open(cls, redirect_url: str) -> LoopbackListener:
+        """Bind the redirect URL's port on loopback; ConfigError if it is taken."""
+        bind, host, port, path = parse_redirect(redirect_url)
+        family = socket.AF_INET6 if bind == "::1" else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((bind, port))
+            sock.listen(4)
+        except OSError as exc:
+            sock.close()
+            if exc.errno in (errno.EADDRINUSE, errno.EACCES):
+                raise ConfigError(
+                    f"port {port} of the redirect URL {redirect_url} is in use by another "
+                    "program", field="redirect_url",
+                    advice="close the program using that port, or register and use another "
+                    "loopback redirect URL (e.g. http://localhost:8401)",
+                ) from None
+            raise ConfigError(f"cannot listen on {redirect_url}: {exc.strerror}",
+                              field="redirect_url", advice="use http://localhost:PORT") from None
+        if port:
+            redirect_uri = redirect_url
+        else:
+            actual = sock.getsockname()[1]
+            parts = urlsplit(redirect_url)
+            netloc = f"[{host}]:{actual}" if host == "::1" else f"{host}:{actual}"
+            redirect_uri = urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+        log.debug("listening on %s", redirect_uri)
+        return cls(sock, redirect_uri, path)
+
+    def wait(self, *, timeout: float) -> dict[str, str]:
+        """The redirect's query parameters (first value each). Raises AuthError on timeout or a
+        malformed callback (duplicate parameters). Closes the listener in every case."""
+        deadline = time.monotonic() + timeout
+        try:
+            while True:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or self._sock is None:
+                    raise AuthError(
+                        f"no sign-in arrived at {self.redirect_uri} within {timeout:g} s",
+                        code="timeout",
+                        advice="finish the sign-in in the browser sooner, or check that the "
+                        "browser can reach the redirect URL",
+                    )
+                self._sock.settimeout(remaining)
+                try:
+                    conn, _ = self._sock.accept()
+                except TimeoutError:
+                    continue
+                with conn:
+                    params = self._serve(conn, deadline)
+                if params is not None:
+                    return params
+        finally:
+            self.close()
+
+    def _serve(self, conn: socket.socket, deadline: float) -> dict[str, str] | None:
+        conn.settimeout(max(0.1, min(10.0, deadline - time.monotonic())))
+        data = b""
+        try:
+            while b"\r\n\r\n" not in data and len(data) < _MAX_REQUEST:
+                chunk = conn.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+        except OSError:
+            return None
+        line = data.split(b"\r\n", 1)[0].decode("latin-1")
+        parts = line.split(" ")
+        if len(parts) != 3 or parts[0] != "GET":
+            self._reply(conn, 405, b"method not allowed")
+            return None
+        target = urlsplit(parts[1])
+        if target.path != self.path:
+            self._reply(conn, 404, b"not found")
+            return None
+        raw = parse_qs(target.query, keep_blank_values=True)
+        self._reply(conn, 200, _PAGE, html=True)
+        dupes = sorted(k for k, v in raw.items() if len(v) > 1)
+        if dupes:
+            raise AuthError(
+                f"the sign-in callback repeated the parameter(s) {', '.join(dupes)}",
+                code="invalid_callback", advice="start the sign-in again",
+            )
+        return {k: v[0] for k, v in raw.items()}
+
+    @staticmethod
+    def _reply(conn: socket.socket, status: int, body: bytes, *, html: bool = False) -> None:
+        reason = {200: "OK", 404: "Not Found", 405: "Method Not Allowed"}[status]
+        ctype = "text/html; charset=utf-8" if html else "text/plain"
+        head = (
+            f"HTTP/1.1 {status} {reason}\r\nContent-Type: {ctype}\r\n"
+            f"Content-Length: {len(body)}\r\nCache-Control: no-store\r\n"
+            "Referrer-Policy: no-referrer\r\nConnection: close\r\n\r\n"
+        ).encode()
+        with contextlib.suppress(OSError):
+            conn.sendall(head + body)
+
+    def close(self) -> None:
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+
+    def __enter__(self) -> LoopbackListener:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+__all__ = ["LoopbackListener", "parse_redirect"]

@@ -1,0 +1,411 @@
+"""Token providers for the Connect action's msal-based modes: client credentials (secret or
+certificate) and authorization code with PKCE.
+
+Every provider keeps msal's cache encrypted in the vault and refreshes under a
+cross-process lock: take the lock, reload the cache, use a still-valid token or get a new
+one, write if it changed, release. A token request whose answer was lost is retried once
+after re-reading the cache; a refused refresh (``invalid_grant``) raises
+:class:`~m365bot.errors.ReauthRequired` and is not retried for a minute.
+
+Example::
+
+    from m365bot.auth.modes import ClientCredentials, SecretCredential
+    provider = ClientCredentials(cloud=Cloud.GLOBAL, tenant=tid, client_id=cid,
+        credential=SecretCredential(Secret(value)), settings=settings, store=vault)
+    token = provider.get_token()
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from m365bot.auth.advice import error_from_result, reauth_required
+from m365bot.auth.cache import BlobStore, ConnectionLock, FailureMarker, PersistentCache
+from m365bot.auth.http import MsalHttpClient, import_msal
+from m365bot.auth.tokens import AccessToken, make_access_token
+from m365bot.clouds import Cloud
+from m365bot.config import Settings
+from m365bot.errors import AuthError, ConfigError, ReauthRequired, TransportError
+from m365bot.values import Secret
+
+log = logging.getLogger(__name__)
+
+REFRESH_MARGIN = 300.0  # msal treats a token with under 5 minutes left as expired
+INVALID_GRANT_BACKOFF = 60.0
+DEFAULT_DELEGATED = ("User.Read", "Mail.ReadWrite", "Mail.Send", "Mail.ReadWrite.Shared",
+                     "Mail.Send.Shared", "Calendars.ReadWrite")
+
+
+@dataclass(frozen=True)
+class SecretCredential:
+    """A client secret (its *value*, not its ID)."""
+
+    secret: Secret
+
+    def for_msal(self) -> Any:
+        return self.secret.reveal()
+
+
+@dataclass(frozen=True)
+class CertificateCredential:
+    """A certificate credential: PEM key + PEM certificate, or a PFX file (with passphrase).
+
+    Example::
+
+        CertificateCredential.from_pem("app.key", "app.crt")
+        CertificateCredential.from_pfx("app.pfx", Secret("pw"))
+    """
+
+    private_key: Secret | None = None
+    thumbprint: str = ""
+    pfx_path: str | None = None
+    passphrase: Secret | None = None
+
+    @classmethod
+    def from_pem(cls, key_file: str | Path, cert_file: str | Path,
+                 passphrase: Secret | None = None) -> CertificateCredential:
+        """Read the key and compute the certificate's SHA-1 thumbprint (as Entra shows it)."""
+        from cryptography import x509
+        from cryptography.hazmat.primitives import serialization
+
+        try:
+            key = Path(key_file).read_text()
+            cert = x509.load_pem_x509_certificate(Path(cert_file).read_bytes())
+        except (OSError, ValueError):
+            raise ConfigError(
+                "the certificate or its key could not be read as PEM", field="certificate",
+                advice="give a PEM private key file and a PEM certificate file (or a PFX)",
+            ) from None
+        der = cert.public_bytes(serialization.Encoding.DER)
+        return cls(private_key=Secret(key), thumbprint=hashlib.sha1(der).hexdigest(),
+                   passphrase=passphrase)
+
+    @classmethod
+    def from_pfx(cls, pfx_file: str | Path, passphrase: Secret | None = None
+                 ) -> CertificateCredential:
+        """A PKCS#12 file; msal signs PS256 with ``x5t#S256``."""
+        if not Path(pfx_file).is_file():
+            raise ConfigError("the PFX file does not exist", field="certificate",
+                              advice="give the path of the .pfx file")
+        return cls(pfx_path=str(pfx_file), passphrase=passphrase)
+
+    def for_msal(self) -> Any:
+        if self.pfx_path:
+            cred: dict[str, Any] = {"private_key_pfx_path": self.pfx_path}
+        else:
+            assert self.private_key is not None
+            cred = {"private_key": self.private_key.reveal(), "thumbprint": self.thumbprint}
+        if self.passphrase is not None:
+            cred["passphrase"] = self.passphrase.reveal()
+        return cred
+
+    def __repr__(self) -> str:
+        return f"CertificateCredential(thumbprint={self.thumbprint!r}, pfx={bool(self.pfx_path)})"
+
+
+class _MsalProvider:
+    """Shared machinery: cache, lock, failure marker, retry-once, error mapping."""
+
+    kind = "msal"
+
+    def __init__(
+        self,
+        *,
+        cloud: Cloud | str,
+        tenant: str,
+        client_id: str,
+        user: str,
+        settings: Settings,
+        store: BlobStore,
+        clock: Callable[[], float] = time.time,
+        http_client: MsalHttpClient | None = None,
+    ) -> None:
+        if not tenant or not tenant.strip():
+            raise ConfigError("tenant_id is empty", field="tenant_id",
+                              advice="give the Directory (tenant) ID from the Azure portal")
+        if not client_id or not client_id.strip():
+            raise ConfigError("client_id is empty", field="client_id",
+                              advice="give the Application (client) ID from the Azure portal")
+        self.cloud = Cloud.parse(cloud)
+        self.tenant = tenant.strip()
+        self.client_id = client_id.strip()
+        self.user = user.strip().lower()
+        self.settings = settings
+        self.store = store
+        self.clock = clock
+        self.cache_key = "|".join((self.cloud.key, self.tenant.lower(), self.client_id.lower(),
+                                   self.user))
+        self.http_key = f"{self.cloud.key}|{self.tenant.lower()}"
+        self.lock = ConnectionLock(settings.data_dir, self.cache_key)
+        self.failure = FailureMarker(settings.data_dir, self.cache_key)
+        self._http = http_client
+        self._mem: AccessToken | None = None
+
+    @property
+    def http_client(self) -> MsalHttpClient:
+        if self._http is None:
+            self._http = MsalHttpClient(self.settings)
+        return self._http
+
+    @property
+    def authority(self) -> str:
+        return self.cloud.authority(self.tenant)
+
+    # subclasses ---------------------------------------------------------------------------------
+    def _build(self, cache: PersistentCache) -> Any:
+        raise NotImplementedError
+
+    def _acquire(self, app: Any, *, force: bool) -> dict[str, Any] | None:
+        raise NotImplementedError
+
+    def _no_token(self, reason: ReauthRequired | None) -> AccessToken:
+        raise reason or reauth_required("no cached sign-in for this connection")
+
+    # the flow -----------------------------------------------------------------------------------
+    def get_token(self, *, force_refresh: bool = False) -> AccessToken:
+        """A valid access token: from memory, the shared cache, or the identity platform.
+
+        ``force_refresh`` (after a 401) gets a new one, unless another process already did.
+        """
+        mem = self._mem
+        if not force_refresh and mem is not None and mem.expires_in(self.clock()) > REFRESH_MARGIN:
+            return mem
+        stale = mem.token if (force_refresh and mem is not None) else None
+        try:
+            with self.lock:
+                return self._locked(force_refresh, stale)
+        except ReauthRequired as exc:
+            return self._no_token(exc)
+
+    def _locked(self, force: bool, stale: Secret | None) -> AccessToken:
+        result: dict[str, Any] | None = None
+        for attempt in (1, 2):
+            cache = PersistentCache(self.store, self.cache_key, self.http_key).load()
+            try:
+                app = self._build(cache)
+                result = self._acquire(app, force=force and stale is None)
+                if stale is not None and result and result.get("access_token") and (
+                    Secret(result["access_token"]) == stale
+                ):
+                    result = self._acquire(app, force=True)
+            except TransportError:
+                cache.save()
+                if attempt == 2:
+                    raise
+                log.info("token request for %s got no answer; re-reading the cache and "
+                         "retrying once", self.cloud.key)
+                continue
+            cache.save()
+            break
+        return self._finish(result)
+
+    def _finish(self, result: dict[str, Any] | None) -> AccessToken:
+        if result is None:
+            raise reauth_required("no cached sign-in for this connection")
+        if "error" in result:
+            err = error_from_result(result, cloud=self.cloud, tenant=self.tenant,
+                                    client_id=self.client_id)
+            if isinstance(err, ReauthRequired):
+                self.failure.record(now=self.clock(), code=err.code, message=err.message)
+            raise err
+        source = "cache" if result.get("token_source") == "cache" else "identity_provider"
+        tok = make_access_token(result["access_token"], result.get("expires_in"), source,
+                                now=self.clock())
+        if source != "cache":
+            self.failure.clear()
+        self._mem = tok
+        log.info("%s token for %s (%s) from %s, %d s left", self.kind, tok.identity or "?",
+                 self.cloud.key, source, int(tok.expires_in(self.clock())))
+        return tok
+
+    def _check_backoff(self) -> None:
+        recent = self.failure.recent(now=self.clock(), window=INVALID_GRANT_BACKOFF)
+        if recent is not None:
+            age = int(self.clock() - float(recent["time"]))
+            raise reauth_required(
+                f"the sign-in for {self.user or self.client_id} was refused {age} s ago "
+                f"({recent.get('code') or 'invalid_grant'}); not retrying for a minute",
+                code=str(recent.get("code") or "invalid_grant"),
+            )
+
+
+class ClientCredentials(_MsalProvider):
+    """App-only tokens (client credentials) with a secret or a certificate.
+
+    ``mailbox`` is the Connect action's Username: app tokens are not per user, so the cache
+    key uses ``app`` and every mailbox of one app shares one token.
+
+    Example::
+
+        ClientCredentials(cloud="global", tenant=tid, client_id=cid,
+                          credential=SecretCredential(Secret(v)), settings=s, store=vault)
+    """
+
+    kind = "app"
+
+    def __init__(self, *, credential: SecretCredential | CertificateCredential,
+                 **kw: Any) -> None:
+        kw.setdefault("user", "app")
+        super().__init__(**kw)
+        self.credential = credential
+        self.scopes = [self.cloud.graph_scope]
+
+    def _build(self, cache: PersistentCache) -> Any:
+        msal = import_msal()
+        try:
+            return msal.ConfidentialClientApplication(
+                self.client_id,
+                client_credential=self.credential.for_msal(),
+                authority=self.authority,
+                token_cache=cache.token_cache,
+                http_cache=cache.http_cache,
+                http_client=self.http_client,
+                instance_discovery=False,
+            )
+        except ValueError as exc:
+            raise _construction_error(exc, self) from None
+
+    def _acquire(self, app: Any, *, force: bool) -> dict[str, Any] | None:
+        if force:
+            app.remove_tokens_for_client()
+        result: dict[str, Any] = app.acquire_token_for_client(self.scopes)
+        return result
+
+
+def _construction_error(exc: ValueError, p: _MsalProvider) -> M365Error:
+    text = str(exc)
+    if "OIDC Discovery" in text or "tenant_discovery" in text or "HTTP status: 4" in text:
+        return AuthError(
+            f"tenant {p.tenant!r} was not found on {p.cloud.login_host} ({p.cloud.label})",
+            code="90002",
+            advice="check the Tenant ID and the Azure cloud setting (GCC High tenants live on "
+            "login.microsoftonline.us, Azure Global tenants on login.microsoftonline.com)",
+        )
+    if "private" in text.lower() or "key" in text.lower() or "pfx" in text.lower():
+        return ConfigError("the certificate could not be loaded (wrong passphrase or format?)",
+                           field="certificate",
+                           advice="check the certificate files and their passphrase")
+    return AuthError(f"msal refused the configuration: {type(exc).__name__}",
+                     code="configuration", advice="check the Tenant ID and Azure cloud")
+
+
+M365Error = AuthError | ConfigError
+
+
+class AuthCodePkce(_MsalProvider):
+    """Delegated tokens for ``username`` via authorization code + PKCE (S256).
+
+    The first run is attended: a browser opens (``Settings.browser`` or the system browser),
+    the loopback listener on ``redirect_url`` receives the code, ``state`` is checked before
+    any token request, and the code is exchanged with the verifier. Later runs are
+    unattended, from the persisted refresh token. Unattended (``interactive=False``, or no
+    TTY when ``interactive`` is None), a needed sign-in raises ReauthRequired at once.
+
+    Example::
+
+        AuthCodePkce(cloud="global", tenant=tid, client_id=cid, username="alice@contoso.com",
+                     redirect_url="http://localhost:8400", settings=s, store=vault)
+    """
+
+    kind = "delegated"
+
+    def __init__(
+        self,
+        *,
+        username: str,
+        redirect_url: str,
+        scopes: list[str] | tuple[str, ...] | None = None,
+        interactive: bool | None = None,
+        signin_timeout: float = 300.0,
+        open_browser: Callable[[str], None] | None = None,
+        **kw: Any,
+    ) -> None:
+        if not username or "@" not in username:
+            raise ConfigError("username must be the mailbox user's email address",
+                              field="username", advice="give e.g. alice@contoso.com")
+        from m365bot.auth.loopback import parse_redirect
+
+        parse_redirect(redirect_url)
+        super().__init__(user=username, **kw)
+        self.username = username.strip()
+        self.redirect_url = redirect_url
+        self.scopes = self.cloud.delegated_scopes(list(scopes or DEFAULT_DELEGATED))
+        self.interactive = interactive
+        self.signin_timeout = signin_timeout
+        self.open_browser = open_browser
+
+    def _build(self, cache: PersistentCache) -> Any:
+        msal = import_msal()
+        try:
+            return msal.PublicClientApplication(
+                self.client_id,
+                authority=self.authority,
+                token_cache=cache.token_cache,
+                http_cache=cache.http_cache,
+                http_client=self.http_client,
+                instance_discovery=False,
+            )
+        except ValueError as exc:
+            raise _construction_error(exc, self) from None
+
+    def _acquire(self, app: Any, *, force: bool) -> dict[str, Any] | None:
+        accounts = app.get_accounts(username=self.username)
+        if not accounts:
+            return None
+        if self.failure.recent(now=self.clock(), window=INVALID_GRANT_BACKOFF) is not None:
+            cached = self._cached_only(app, accounts[0]) if not force else None
+            if cached is not None:
+                return cached
+            self._check_backoff()
+        result: dict[str, Any] | None = app.acquire_token_silent_with_error(
+            self.scopes, accounts[0], force_refresh=force)
+        return result
+
+    def _cached_only(self, app: Any, account: dict[str, Any]) -> dict[str, Any] | None:
+        now = time.time()
+        for entry in app.token_cache.search(
+            app.token_cache.CredentialType.ACCESS_TOKEN,
+            query={"client_id": self.client_id, "home_account_id": account["home_account_id"]},
+        ):
+            left = int(entry["expires_on"]) - now
+            if left > REFRESH_MARGIN:
+                return {"access_token": entry["secret"], "expires_in": left,
+                        "token_source": "cache"}
+        return None
+
+    def _is_interactive(self) -> bool:
+        if self.interactive is not None:
+            return self.interactive
+        try:
+            return sys.stdin.isatty() and sys.stdout.isatty()
+        except (AttributeError, ValueError):
+            return False
+
+    def _no_token(self, reason: ReauthRequired | None) -> AccessToken:
+        if not self._is_interactive():
+            raise reason or reauth_required(
+                f"{self.username} has not signed in on this machine yet (an unattended run "
+                "cannot open a browser)")
+        return self.sign_in()
+
+    def sign_in(self) -> AccessToken:
+        """Run the attended sign-in now (browser + loopback listener) and persist the result."""
+        from m365bot.auth.signin import run_browser_signin
+
+        return run_browser_signin(self)
+
+
+__all__ = [
+    "DEFAULT_DELEGATED",
+    "AuthCodePkce",
+    "CertificateCredential",
+    "ClientCredentials",
+    "SecretCredential",
+]
