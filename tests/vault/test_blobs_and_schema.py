@@ -1,0 +1,66 @@
+"""The blob API other modules use (token caches, Control Room tokens), and the schema that
+alembic creates matching the ORM models."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import create_engine
+
+from m365bot.errors import ConfigError
+from m365bot.vault import BlobConflict, Vault
+from m365bot.vault.models import Base
+from m365bot.vault.store import HEAD_REVISION
+
+
+def test_blob_round_trip_versions_and_conflicts(vault: Vault) -> None:
+    assert vault.get_blob("token_cache", "global|t|c|alice") is None
+    assert vault.blob_version("token_cache", "global|t|c|alice") is None
+    assert vault.put_blob("token_cache", "global|t|c|alice", b"CANARY-v1") == 1
+    assert vault.put_blob("token_cache", "global|t|c|alice", b"CANARY-v2", if_version=1) == 2
+    with pytest.raises(BlobConflict, match="version 2, not 1"):
+        vault.put_blob("token_cache", "global|t|c|alice", b"CANARY-lost", if_version=1)
+    assert vault.get_blob_with_version("token_cache", "global|t|c|alice") == (b"CANARY-v2", 2)
+    assert vault.put_blob("controlroom", "new", b"\x00\xff", if_version=0) == 1
+    assert vault.get_blob("controlroom", "new") == b"\x00\xff"
+    assert vault.delete_blob("controlroom", "new") is True
+    assert vault.get_blob("controlroom", "new") is None
+    for kind in ("credential", "vault.keys", ""):
+        with pytest.raises(ConfigError) as err:
+            vault.put_blob(kind, "k", b"x")
+        assert err.value.field == "kind"
+
+
+def test_schema_is_created_by_alembic_and_matches_the_models(tmp_path: Path) -> None:
+    path = tmp_path / "v.db"
+    Vault.open(path, actor="a").close()
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT version_num FROM m365bot_vault_alembic_version").fetchall() \
+            == [(HEAD_REVISION,)]
+    engine = create_engine(f"sqlite:///{path}")
+    with engine.connect() as conn:
+        ctx = MigrationContext.configure(
+            conn, opts={"version_table": "m365bot_vault_alembic_version"})
+        assert compare_metadata(ctx, Base.metadata) == []
+    engine.dispose()
+    # Opening again is a no-op upgrade and keeps the data.
+    with Vault.open(path, actor="a") as v:
+        v.initialize(key=b"k" * 32)
+        v.put_blob("t", "k", b"CANARY-keep")
+    with Vault.open(path, actor="a") as v:
+        v.unlock(key=b"k" * 32)
+        assert v.get_blob("t", "k") == b"CANARY-keep"
+
+
+def test_in_memory_or_bad_locations_are_refused(tmp_path: Path) -> None:
+    for bad in ("sqlite://", "sqlite:///:memory:"):
+        with pytest.raises(ConfigError) as err:
+            Vault.open(bad, actor="a")
+        assert err.value.field == "vault"
+    with pytest.raises(ConfigError) as err:
+        Vault.open(tmp_path / "v.db", actor="")
+    assert err.value.field == "actor"
