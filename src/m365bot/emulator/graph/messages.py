@@ -1,0 +1,226 @@
+"""Message endpoints: list (with OData options and paging), get, ``$value``, create a draft,
+PATCH and DELETE, under ``/users/{id|upn}`` and ``/me``, optionally inside
+``/mailFolders/{id}``.
+
+Example (what a client sees)::
+
+    GET /v1.0/me/mailFolders/inbox/messages?$top=2&$select=subject
+    200 {"@odata.context": "...", "value": [...], "@odata.nextLink": "...$skip=2"}
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from m365bot.emulator.graph import msgmodel, query, store
+from m365bot.emulator.graph.common import Ctx, empty, handle, json_body
+from m365bot.emulator.graph.errors import GraphHTTPError, bad_request
+from m365bot.emulator.state import Attachment, Mailbox, Message
+
+log = logging.getLogger(__name__)
+
+_SENT_ONLY_DRAFT = frozenset({"from", "sender", "toRecipients", "ccRecipients", "bccRecipients",
+                              "replyTo", "internetMessageId"})
+_ITEM_OPTIONS = frozenset({"$select", "$expand"})
+
+
+def listed_folder_ids(box: Mailbox) -> set[str]:
+    """Folders ``/messages`` covers: everything under the root (not Recoverable Items)."""
+    store.ensure_well_known_folders(box)
+    root = store.well_known(box, "msgfolderroot")
+    return store.subtree_ids(box, root.id)
+
+
+def check_item_options(request: Request) -> tuple[str, ...] | None:
+    for key in request.query_params:
+        if key.startswith("$") and key.lower() not in _ITEM_OPTIONS:
+            raise bad_request(f"Query option '{key}' is not allowed on a single item.")
+    raw = request.query_params.get("$select")
+    return query.parse_select(raw)
+
+
+def folder_of(ctx: Ctx) -> str | None:
+    ref = ctx.request.path_params.get("folder")
+    if ref is None:
+        return None
+    return store.find_folder(ctx.mailbox, str(ref)).id
+
+
+def find_in_scope(ctx: Ctx) -> Message:
+    """The message the path names; inside ``/mailFolders/{id}`` it must be in that folder."""
+    msg = store.find_message(ctx.mailbox, str(ctx.request.path_params["mid"]))
+    folder_id = folder_of(ctx)
+    if folder_id is not None and msg.folder_id != folder_id:
+        raise store.item_not_found()
+    return msg
+
+
+def entity(ctx: Ctx, msg: Message, select: tuple[str, ...] | None = None) -> dict[str, Any]:
+    out = {"@odata.context": ctx.context_url(f"{ctx.who()}/messages/$entity")}
+    out.update(store.render(msg, select, immutable=ctx.immutable, body_type=ctx.body_type))
+    return out
+
+
+def new_attachments(raw: Any, now: float) -> list[Attachment]:
+    from m365bot.emulator.graph.attachstore import new_attachment_id, parse_new
+
+    out = []
+    for item in raw or []:
+        out.append(Attachment(id=new_attachment_id(), props=parse_new(item, now)))
+    return out
+
+
+async def list_messages(ctx: Ctx) -> Response:
+    request = ctx.request
+    q = query.parse(request.query_params)
+    box = ctx.mailbox
+    with ctx.emu.state.lock:
+        folder_id = folder_of(ctx)
+        if folder_id is not None:
+            msgs = [m for m in box.messages.values() if m.folder_id == folder_id]
+        else:
+            allowed = listed_folder_ids(box)
+            msgs = [m for m in box.messages.values() if m.folder_id in allowed]
+        page, total, more = q.apply(msgs)
+        immutable, body_type = ctx.immutable, ctx.body_type
+        value = [store.render(m, q.select, immutable=immutable, body_type=body_type)
+                 for m in page]
+    tail = f"{ctx.who()}/messages"
+    if folder_id is not None:
+        tail = f"{ctx.who()}/mailFolders('{request.path_params['folder']}')/messages"
+    if q.select:
+        tail += f"({','.join(q.select)})"
+    out: dict[str, Any] = {"@odata.context": ctx.context_url(tail)}
+    if q.count:
+        out["@odata.count"] = total
+    out["value"] = value
+    if more:
+        url = f"https://{request.headers.get('host', 'graph.microsoft.com')}{request.url.path}"
+        out["@odata.nextLink"] = query.next_link(url, request.query_params, q.skip + q.top)
+    log.debug("listed %d of %d messages", len(value), total)
+    return ctx.json(out)
+
+
+async def get_message(ctx: Ctx) -> Response:
+    select = check_item_options(ctx.request)
+    with ctx.emu.state.lock:
+        msg = find_in_scope(ctx)
+        out = entity(ctx, msg, select)
+        expand = (ctx.request.query_params.get("$expand") or "").lower()
+        if "attachments" in expand:
+            from m365bot.emulator.graph.attachstore import shape
+
+            out["attachments"] = [shape(a) for a in msg.attachments]
+    return ctx.json(out)
+
+
+async def get_value(ctx: Ctx) -> Response:
+    from m365bot.emulator.graph.mime import to_mime
+
+    with ctx.emu.state.lock:
+        msg = find_in_scope(ctx)
+        data = to_mime(msg)
+    return Response(data, media_type="text/plain", headers=ctx.applied())
+
+
+async def create_message(ctx: Ctx) -> Response:
+    body = await json_body(ctx.request)
+    patch = msgmodel.validate_message(body)
+    now = ctx.now()
+    atts = new_attachments(patch.pop("attachments", None), now)
+    box = ctx.mailbox
+    with ctx.emu.state.lock:
+        folder_id = folder_of(ctx) or store.well_known(box, "drafts").id
+        from m365bot.emulator.graph.mailflow import check_quota
+
+        check_quota(box, sum(int(a.props.get("size") or 0) for a in atts))
+        props = msgmodel.new_props(box, patch, now=now, draft=True)
+        props["hasAttachments"] = any(not a.props.get("isInline") for a in atts)
+        mid = store.new_message_id(box)
+        msg = Message(id=mid, immutable_id=store.new_immutable_id(box), folder_id=folder_id,
+                      props=props, attachments=atts, seq=ctx.emu.state.next_seq())
+        box.messages[mid] = msg
+        out = entity(ctx, msg)
+    log.info("draft created")
+    return ctx.json(out, 201)
+
+
+async def update_message(ctx: Ctx) -> Response:
+    body = await json_body(ctx.request)
+    patch = msgmodel.validate_message(body)
+    with ctx.emu.state.lock:
+        msg = find_in_scope(ctx)
+        if not msg.props.get("isDraft"):
+            locked = sorted(set(patch) & _SENT_ONLY_DRAFT)
+            if locked:
+                raise GraphHTTPError(400, "ErrorInvalidPropertyUpdateSentMessage",
+                                     f"Update operation is invalid for property of a sent "
+                                     f"message: {', '.join(locked)}.", inner=False)
+        msgmodel.apply_patch(msg.props, patch)
+        store.touch(msg, ctx.now(), ctx.emu.state.next_seq())
+        out = entity(ctx, msg)
+    log.info("message updated")
+    return ctx.json(out)
+
+
+def remove(ctx: Ctx, msg: Message) -> None:
+    """Delete the message; delta reports it as removed (by REST and immutable id)."""
+    box = ctx.mailbox
+    state = ctx.emu.state
+    box.deleted_ids.append((state.next_seq(), msg.folder_id, msg.id))
+    box.deleted_ids.append((state.seq, msg.folder_id, msg.immutable_id))
+    del box.messages[msg.id]
+
+
+async def delete_message(ctx: Ctx) -> Response:
+    with ctx.emu.state.lock:
+        msg = find_in_scope(ctx)
+        remove(ctx, msg)
+    log.info("message deleted")
+    return empty(204)
+
+
+def message_routes(emu: Any) -> list[Any]:
+    """Routes for list/get/$value/create/update/delete (see module docs)."""
+    from starlette.routing import Route
+
+    def endpoint(op: str, need: str, fn: Any) -> Any:
+        async def ep(request: Request) -> Response:
+            return await handle(emu, request, op=op, need=need, call=fn)
+        return ep
+
+    async def collection(request: Request) -> Response:
+        if request.method == "POST":
+            return await handle(emu, request, op="messages.create", need="mail.write",
+                                call=create_message)
+        return await handle(emu, request, op="messages.list", need="mail.read",
+                            call=list_messages)
+
+    async def item(request: Request) -> Response:
+        if request.method == "PATCH":
+            return await handle(emu, request, op="messages.update", need="mail.write",
+                                call=update_message)
+        if request.method == "DELETE":
+            return await handle(emu, request, op="messages.delete", need="mail.write",
+                                call=delete_message)
+        return await handle(emu, request, op="messages.get", need="mail.read",
+                            call=get_message)
+
+    value = endpoint("messages.value", "mail.read", get_value)
+    routes = []
+    for prefix in PREFIXES:
+        for scope in ("", "/mailFolders/{folder}"):
+            base = f"{prefix}{scope}/messages"
+            routes += [
+                Route(base, collection, methods=["GET", "POST"]),
+                Route(base + "/{mid}/$value", value, methods=["GET"]),
+                Route(base + "/{mid}", item, methods=["GET", "PATCH", "DELETE"]),
+            ]
+    return routes
+
+
+PREFIXES = ("/v1.0/me", "/v1.0/users/{user}")

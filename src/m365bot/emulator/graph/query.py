@@ -1,0 +1,240 @@
+"""OData query options on message collections: ``$select``, ``$filter``, ``$search``,
+``$orderby``, ``$top``, ``$skip``, ``$count``, with Outlook's restrictions.
+
+* ``$top`` 1..1000 (default 10); ``$skip`` ≥ 0; the nextLink carries ``$skip``.
+* ``$filter`` + ``$orderby``: the sort properties must lead the filter, in order, else
+  ``InefficientFilter``.
+* ``$search`` cannot be combined with ``$filter`` or ``$orderby``.
+
+Example::
+
+    q = parse(request.query_params)                 # 400 BadRequest on bad syntax
+    page, count, more = q.apply(messages)
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from m365bot.emulator.graph.errors import GraphHTTPError, bad_request
+from m365bot.emulator.state import Message
+
+Pred = Callable[[Message], bool]
+
+KNOWN_OPTIONS = frozenset({"$select", "$filter", "$search", "$orderby", "$top", "$skip",
+                           "$count", "$expand", "$skiptoken", "$deltatoken", "$format"})
+PROPERTIES = frozenset({
+    "id", "subject", "body", "bodyPreview", "uniqueBody", "from", "sender", "toRecipients",
+    "ccRecipients", "bccRecipients", "replyTo", "receivedDateTime", "sentDateTime",
+    "createdDateTime", "lastModifiedDateTime", "isRead", "isDraft", "isDeliveryReceiptRequested",
+    "isReadReceiptRequested", "hasAttachments", "importance", "inferenceClassification", "flag",
+    "parentFolderId", "conversationId", "conversationIndex", "internetMessageId",
+    "internetMessageHeaders", "webLink", "categories", "changeKey",
+})
+_LOWER_PROPS = {p.lower(): p for p in PROPERTIES}
+_DATES = frozenset({"receivedDateTime", "sentDateTime", "createdDateTime",
+                    "lastModifiedDateTime"})
+_SORTABLE = frozenset({"receivedDateTime", "sentDateTime", "createdDateTime",
+                       "lastModifiedDateTime", "subject", "importance", "isRead",
+                       "hasAttachments", "from/emailAddress/address", "from/emailAddress/name",
+                       "flag/flagStatus", "conversationId", "isDraft"})
+INEFFICIENT = GraphHTTPError(400, "InefficientFilter",
+                             "The restriction or sort order is too complex for this operation.")
+
+
+def unknown_property(name: str) -> GraphHTTPError:
+    return bad_request(f"Could not find a property named '{name}' on type "
+                       "'microsoft.graph.message'.")
+
+
+def canonical_path(path: str) -> str:
+    """``From/EmailAddress/Address`` → ``from/emailAddress/address`` (400 if unknown)."""
+    parts = path.split("/")
+    head = _LOWER_PROPS.get(parts[0].lower())
+    if head is None:
+        raise unknown_property(parts[0])
+    rest = {"emailaddress": "emailAddress", "address": "address", "name": "name",
+            "flagstatus": "flagStatus", "contenttype": "contentType", "content": "content"}
+    tail = []
+    for p in parts[1:]:
+        if p.lower() not in rest:
+            raise unknown_property(p)
+        tail.append(rest[p.lower()])
+    return "/".join([head, *tail])
+
+
+def getter(path: str) -> Callable[[Message], Any]:
+    parts = path.split("/")
+    if parts == ["parentFolderId"]:
+        return lambda m: m.folder_id
+    if parts == ["id"]:
+        return lambda m: m.id
+
+    def get(m: Message) -> Any:
+        value: Any = m.props
+        for p in parts:
+            if not isinstance(value, dict):
+                return None
+            value = value.get(p)
+        return value
+
+    return get
+
+
+def to_epoch(text: str) -> float | None:
+    value = text.strip()
+    if not value:
+        return None
+    try:
+        stamp = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if stamp.tzinfo is None:
+        stamp = stamp.replace(tzinfo=UTC)
+    return stamp.timestamp()
+
+
+@dataclass
+class Query:
+    """Parsed options; :meth:`apply` filters, sorts and pages a list of messages."""
+
+    select: tuple[str, ...] | None = None
+    where: Pred | None = None
+    filter_props: list[str] = field(default_factory=list)
+    search: Pred | None = None
+    orderby: list[tuple[str, bool]] = field(default_factory=list)  # (path, descending)
+    top: int = 10
+    skip: int = 0
+    count: bool = False
+
+    def apply(self, messages: list[Message]) -> tuple[list[Message], int, bool]:
+        """(page, total matching, whether more pages follow)."""
+        items = messages
+        if self.where is not None:
+            items = [m for m in items if self.where(m)]
+        if self.search is not None:
+            items = [m for m in items if self.search(m)]
+        items = sort(items, self.orderby or [("receivedDateTime", True)])
+        if self.search is not None:
+            items = items[:1000]
+        total = len(items)
+        page = items[self.skip:self.skip + self.top]
+        return page, total, self.skip + self.top < total
+
+
+def sort(items: list[Message], orderby: list[tuple[str, bool]]) -> list[Message]:
+    out = list(items)
+    for path, desc in reversed(orderby):
+        get = getter(path)
+        if path in _DATES:
+            def key(m: Message, get: Callable[[Message], Any] = get) -> float:
+                return to_epoch(str(get(m) or "")) or 0.0
+            out.sort(key=key, reverse=desc)
+        else:
+            def skey(m: Message, get: Callable[[Message], Any] = get) -> tuple[int, Any]:
+                value = get(m)
+                if isinstance(value, bool):
+                    return (0, int(value))
+                if value is None:
+                    return (-1, "")
+                return (1, str(value).lower())
+            out.sort(key=skey, reverse=desc)
+    return out
+
+
+def parse_select(raw: str | None) -> tuple[str, ...] | None:
+    if raw is None:
+        return None
+    names: list[str] = []
+    for part in raw.split(","):
+        name = part.strip()
+        if not name:
+            raise bad_request("Syntax error: empty property name in $select.")
+        if name == "*":
+            return None
+        canonical = _LOWER_PROPS.get(name.lower())
+        if canonical is None:
+            raise unknown_property(name)
+        if canonical not in names:
+            names.append(canonical)
+    return tuple(names)
+
+
+def _int(raw: str, name: str, low: int, high: int) -> int:
+    if not re.fullmatch(r"\d{1,9}", raw.strip()):
+        raise bad_request(f"Invalid value '{raw}' for query option '{name}': expected an "
+                          f"integer from {low} to {high}.")
+    value = int(raw)
+    if not low <= value <= high:
+        raise bad_request(f"Invalid value '{raw}' for query option '{name}': expected an "
+                          f"integer from {low} to {high}.")
+    return value
+
+
+def parse_orderby(raw: str) -> list[tuple[str, bool]]:
+    out: list[tuple[str, bool]] = []
+    for part in raw.split(","):
+        words = part.split()
+        if not words or len(words) > 2 or (len(words) == 2 and
+                                          words[1].lower() not in ("asc", "desc")):
+            raise bad_request(f"Syntax error in $orderby: '{part.strip()}'. Use 'property "
+                              "[asc|desc]'.")
+        path = canonical_path(words[0])
+        if path not in _SORTABLE:
+            raise bad_request(f"The property '{words[0]}' cannot be used in $orderby.")
+        out.append((path, len(words) == 2 and words[1].lower() == "desc"))
+    return out
+
+
+def parse(params: Mapping[str, str], *, default_top: int = 10) -> Query:
+    """A :class:`Query` from the request's query string (see module docs)."""
+    from m365bot.emulator.graph.kql import compile_search
+    from m365bot.emulator.graph.odata_filter import compile_filter
+
+    for key in params:
+        if key.startswith("$") and key.lower() not in KNOWN_OPTIONS:
+            raise bad_request(f"Query option '{key}' is not supported.")
+    lowered = {k.lower(): v for k, v in params.items() if k.startswith("$")}
+    q = Query(top=default_top)
+    q.select = parse_select(lowered.get("$select"))
+    if "$top" in lowered:
+        q.top = _int(lowered["$top"], "$top", 1, 1000)
+    if "$skip" in lowered:
+        q.skip = _int(lowered["$skip"], "$skip", 0, 10**9)
+    if "$count" in lowered:
+        flag = lowered["$count"].strip().lower()
+        if flag not in ("true", "false"):
+            raise bad_request("Invalid value for $count: expected true or false.")
+        q.count = flag == "true"
+    if "$search" in lowered:
+        if "$filter" in lowered:
+            raise bad_request("The query parameter '$filter' is not supported with '$search'.")
+        if "$orderby" in lowered:
+            raise bad_request("The query parameter '$orderBy' is not supported with '$search'.")
+        q.search = compile_search(lowered["$search"])
+        q.orderby = [("sentDateTime", True)]
+    if "$filter" in lowered:
+        q.where, q.filter_props = compile_filter(lowered["$filter"])
+    if "$orderby" in lowered:
+        q.orderby = parse_orderby(lowered["$orderby"])
+        if q.where is not None:
+            wanted = [p for p, _ in q.orderby]
+            if q.filter_props[:len(wanted)] != wanted:
+                raise INEFFICIENT
+    return q
+
+
+def next_link(base_url: str, params: Mapping[str, str], skip: int) -> str:
+    """The request's URL with ``$skip`` advanced (other options kept as sent)."""
+    from urllib.parse import urlencode
+
+    kept = [(k, v) for k, v in params.items() if k.lower() != "$skip"]
+    kept.append(("$skip", str(skip)))
+    return f"{base_url}?{urlencode(kept, safe=_SAFE)}"
+
+
+_SAFE = "$,/:()'"
