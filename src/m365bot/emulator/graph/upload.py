@@ -167,7 +167,7 @@ def upload_routes(emu: Any) -> list[BaseRoute]:
             session = UploadSession(
                 id=str(uuid.uuid4()), token=secrets.token_urlsafe(32),
                 mailbox=ctx.mailbox.address, user_id=ctx.mailbox.id, message_id=message.id,
-                app_id=ctx.app_id, name=item["name"], size=item["size"],
+                app_id=ctx.principal.app_id, name=item["name"], size=item["size"],
                 content_type=item.get("contenttype"), is_inline=bool(item.get("isinline")),
                 expires=now + SESSION_LIFETIME,
             )
