@@ -15,6 +15,7 @@ Example::
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -85,7 +86,9 @@ def getter(path: str) -> Callable[[Message], Any]:
     return get
 
 
+@lru_cache(maxsize=65536)
 def to_epoch(text: str) -> float | None:
+    """Seconds since the epoch of an ISO 8601 date/time (UTC when no offset), or None."""
     value = text.strip()
     if not value:
         return None
