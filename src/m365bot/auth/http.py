@@ -115,7 +115,11 @@ class MsalHttpClient:
         clean = {k: str(v) for k, v in (headers or {}).items() if v is not None}
         kwargs: dict[str, Any] = {"params": params or None, "headers": clean}
         if isinstance(data, dict):
-            kwargs["data"] = {k: v for k, v in data.items() if v is not None}
+            kwargs["data"] = {
+                k: v.decode() if isinstance(v, bytes) else v
+                for k, v in data.items()
+                if v is not None
+            }
         elif isinstance(data, str | bytes):
             kwargs["content"] = data
         started = time.perf_counter()

@@ -272,6 +272,20 @@ class ClientCredentials(_MsalProvider):
         except ValueError as exc:
             raise _construction_error(exc, self) from None
 
+    def get_token(self, *, force_refresh: bool = False) -> AccessToken:
+        """An app-only token; AuthError if it carries no application permissions (roles)."""
+        tok = super().get_token(force_refresh=force_refresh)
+        if tok.claims and not tok.roles:
+            raise AuthError(
+                "the app's token carries no application permissions (roles): none were "
+                "granted admin consent", code="no_roles",
+                advice="add Microsoft Graph application permissions (Mail.ReadWrite, Mail.Send) "
+                "and grant admin consent: open "
+                f"https://{self.cloud.login_host}/{self.tenant}/adminconsent?client_id="
+                f"{self.client_id} or use API permissions > Grant admin consent",
+            )
+        return tok
+
     def _acquire(self, app: Any, *, force: bool) -> dict[str, Any] | None:
         if force:
             app.remove_tokens_for_client()
@@ -279,9 +293,9 @@ class ClientCredentials(_MsalProvider):
         return result
 
 
-def _construction_error(exc: ValueError, p: _MsalProvider) -> M365Error:
+def _construction_error(exc: ValueError, p: _MsalProvider) -> AuthError | ConfigError:
     text = str(exc)
-    if "OIDC Discovery" in text or "tenant_discovery" in text or "HTTP status: 4" in text:
+    if "authority configuration" in text or "OIDC Discovery" in text:
         return AuthError(
             f"tenant {p.tenant!r} was not found on {p.cloud.login_host} ({p.cloud.label})",
             code="90002",
@@ -294,9 +308,6 @@ def _construction_error(exc: ValueError, p: _MsalProvider) -> M365Error:
                            advice="check the certificate files and their passphrase")
     return AuthError(f"msal refused the configuration: {type(exc).__name__}",
                      code="configuration", advice="check the Tenant ID and Azure cloud")
-
-
-M365Error = AuthError | ConfigError
 
 
 class AuthCodePkce(_MsalProvider):

@@ -1,0 +1,108 @@
+"""Helpers for the auth tests: emulator lookups, a vault per test, an httpx "browser" that
+signs in through the emulator's HTML pages, and cache manipulation for expiry tests."""
+
+from __future__ import annotations
+
+import html as htmllib
+import json
+import re
+import ssl
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from m365bot.config import Settings
+
+CLOUD_KEY = {"global": "global", "usgovhigh": "gcchigh", "dod": "dod", "china": "china"}
+
+
+def tenant(info: dict[str, Any], cloud: str = "global") -> dict[str, Any]:
+    return next(t for t in info["tenants"] if t["cloud"] == cloud)
+
+
+def app(info: dict[str, Any], name: str, cloud: str = "global") -> dict[str, Any]:
+    tid = tenant(info, cloud)["id"]
+    return next(a for a in info["apps"] if a["tenant_id"] == tid and a["name"] == name)
+
+
+def user(info: dict[str, Any], name: str, cloud: str = "global") -> dict[str, Any]:
+    tid = tenant(info, cloud)["id"]
+    return next(u for u in info["users"] if u["tenant_id"] == tid and u["upn"].startswith(name))
+
+
+def secret(app_info: dict[str, Any], *, expired: bool = False) -> dict[str, Any]:
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    return next(s for s in app_info["secrets"] if (s["expires"] < now) == expired)
+
+
+def settings_for(info: dict[str, Any], data_dir: Path, **kw: Any) -> Settings:
+    return Settings(data_dir=data_dir, proxy=info["proxy_url"], ca_bundle=info["ca_bundle"], **kw)
+
+
+def identity_requests(emu: Any) -> list[dict[str, Any]]:
+    """Every request the emulator recorded for a login host (token, discovery, authorize)."""
+    return [r for r in emu.control.requests() if r.get("role") == "login"]
+
+
+def browser_client(info: dict[str, Any]) -> httpx.Client:
+    ctx = ssl.create_default_context(cafile=info["ca_bundle"])
+    return httpx.Client(proxy=info["proxy_url"], verify=ctx, trust_env=False, timeout=20)
+
+
+def _field(html: str, name: str) -> str:
+    m = re.search(rf'name="{name}" value="([^"]+)"', html)
+    assert m, f"page has no {name}"
+    return m.group(1)
+
+
+def _action(html: str, form_id: str) -> str:
+    m = re.search(rf'<form method="post" action="([^"]+)" id="{form_id}"', html)
+    assert m, f"page has no {form_id} form"
+    return htmllib.unescape(m.group(1))
+
+
+def sign_in_location(info: dict[str, Any], auth_uri: str, upn: str, password: str) -> str:
+    """Drive the emulator's sign-in pages like a person; return the redirect Location."""
+    parts = urlsplit(auth_uri)
+    base = f"{parts.scheme}://{parts.netloc}"
+    with browser_client(info) as client:
+        r = client.get(auth_uri)
+        for _ in range(6):
+            if r.status_code in (302, 303):
+                return str(r.headers["location"])
+            assert r.status_code == 200, r.text[:300]
+            page = r.text
+            if 'id="signin"' in page:
+                r = client.post(base + _action(page, "signin"),
+                                data={"ctx": _field(page, "ctx"), "login": upn, "passwd": password})
+            elif 'id="consent"' in page:
+                r = client.post(base + _action(page, "consent"),
+                                data={"ctx": _field(page, "ctx"), "accept": "yes"})
+            elif 'id="picker"' in page:
+                r = client.post(base + _action(page, "picker"),
+                                data={"ctx": _field(page, "ctx"), "choice": "other"})
+            else:
+                raise AssertionError("unexpected page: " + page[:300])
+    raise AssertionError("sign-in did not finish")
+
+
+def deliver(location: str) -> int:
+    """The browser following the redirect to the loopback listener (no proxy)."""
+    with httpx.Client(trust_env=False, timeout=10) as c:
+        return c.get(location).status_code
+
+
+def expire_cached_tokens(vault: Any, key: str) -> int:
+    """Make every access token in a persisted msal cache look expired; returns how many."""
+    data = json.loads(vault.get_blob("token_cache", key))
+    past = str(int(time.time()) - 60)
+    n = 0
+    for entry in data.get("AccessToken", {}).values():
+        entry["expires_on"] = past
+        entry["extended_expires_on"] = past
+        n += 1
+    vault.put_blob("token_cache", key, json.dumps(data).encode())
+    return n

@@ -1,0 +1,167 @@
+"""Client credentials against the emulator over real HTTPS (proxy mode, real Microsoft host
+names): secret and certificate in every cloud the emulator serves, the errors a user makes
+and their advice, and the persisted cache (a fresh provider sends nothing)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from authhelpers import CLOUD_KEY, app, identity_requests, secret, tenant
+
+from m365bot.auth.modes import CertificateCredential, ClientCredentials, SecretCredential
+from m365bot.config import Settings
+from m365bot.errors import AuthError, ConfigError, ReauthRequired
+from m365bot.values import Secret
+
+GRAPH = {
+    "global": "https://graph.microsoft.com",
+    "usgovhigh": "https://graph.microsoft.us",
+    "dod": "https://dod-graph.microsoft.us",
+    "china": "https://microsoftgraph.chinacloudapi.cn",
+}
+
+
+def provider(info: dict[str, Any], settings: Settings, vault: Any, *, cloud: str = "global",
+             cloud_setting: str | None = None, app_name: str = "m365bot-demo",
+             credential: Any = None, tenant_id: str | None = None) -> ClientCredentials:
+    a = app(info, app_name, cloud)
+    cred = credential or SecretCredential(Secret(secret(a)["value"]))
+    return ClientCredentials(cloud=cloud_setting or CLOUD_KEY[cloud],
+                             tenant=tenant_id or a["tenant_id"], client_id=a["client_id"],
+                             credential=cred, settings=settings, store=vault)
+
+
+@pytest.mark.parametrize("cloud", ["global", "usgovhigh", "dod", "china"])
+def test_secret_in_every_cloud(emu: Any, settings: Settings, vault: Any, cloud: str) -> None:
+    tok = provider(emu.info, settings, vault, cloud=cloud).get_token()
+    assert tok.claims["aud"] == GRAPH[cloud]
+    assert tok.claims["tid"] == tenant(emu.info, cloud)["id"]
+    assert set(tok.roles) >= {"Mail.ReadWrite", "Mail.Send"}
+    assert tok.expires_in() > 3000
+    hosts = {r["host"].split(":")[0] for r in identity_requests(emu)}
+    assert hosts == {
+        {"global": "login.microsoftonline.com", "china": "login.chinacloudapi.cn"}.get(
+            cloud, "login.microsoftonline.us")
+    }
+
+
+@pytest.mark.parametrize("cloud", ["global", "usgovhigh"])
+@pytest.mark.parametrize("form", ["pem", "pfx"])
+def test_certificate(emu: Any, settings: Settings, vault: Any, cloud: str, form: str) -> None:
+    cert = app(emu.info, "m365bot-demo", cloud)["certificates"][0]
+    cred = (CertificateCredential.from_pem(cert["key_file"], cert["cert_file"]) if form == "pem"
+            else CertificateCredential.from_pfx(cert["pfx_file"]))
+    if form == "pem":
+        assert cred.thumbprint.upper() == cert["thumbprint_sha1"]
+    tok = provider(emu.info, settings, vault, cloud=cloud, credential=cred).get_token()
+    assert tok.claims["aud"] == GRAPH[cloud]
+    assert "Mail.Send" in tok.roles
+    assert "BEGIN" not in repr(cred)
+
+
+def test_fresh_provider_with_cached_token_sends_nothing(emu: Any, settings: Settings,
+                                                        vault: Any) -> None:
+    first = provider(emu.info, settings, vault).get_token()
+    assert first.source == "identity_provider"
+    emu.control.clear()
+    again = provider(emu.info, settings, vault).get_token()
+    assert again.source == "cache"
+    assert again.token == first.token
+    assert identity_requests(emu) == []
+
+
+def test_force_refresh_gets_a_new_token(emu: Any, settings: Settings, vault: Any) -> None:
+    p = provider(emu.info, settings, vault)
+    first = p.get_token()
+    second = p.get_token(force_refresh=True)
+    assert second.token != first.token
+    assert emu.control.count("token") == 2
+    # Another process that already holds the new token does not refresh again.
+    other = provider(emu.info, settings, vault)
+    assert other.get_token().token == second.token
+    assert emu.control.count("token") == 2
+
+
+def _error(call: Any) -> AuthError:
+    with pytest.raises(AuthError) as info:
+        call()
+    return info.value
+
+
+def test_wrong_secret(emu: Any, settings: Settings, vault: Any) -> None:
+    err = _error(provider(emu.info, settings, vault,
+                          credential=SecretCredential(Secret("not-the-secret"))).get_token)
+    assert err.code == "7000215"
+    assert "value, not its ID" in err.advice
+    assert not isinstance(err, ReauthRequired)
+
+
+def test_secret_id_instead_of_value(emu: Any, settings: Settings, vault: Any) -> None:
+    a = app(emu.info, "m365bot-demo")
+    err = _error(provider(emu.info, settings, vault,
+                          credential=SecretCredential(Secret(secret(a)["id"]))).get_token)
+    assert err.code == "7000215"
+    assert "not its ID" in str(err)
+    assert secret(a)["id"] not in str(err)
+
+
+def test_expired_secret(emu: Any, settings: Settings, vault: Any) -> None:
+    a = app(emu.info, "m365bot-demo")
+    err = _error(provider(emu.info, settings, vault, credential=SecretCredential(
+        Secret(secret(a, expired=True)["value"]))).get_token)
+    assert err.code == "7000222"
+    assert "new client secret" in err.advice
+
+
+def test_unknown_tenant(emu: Any, settings: Settings, vault: Any) -> None:
+    err = _error(provider(emu.info, settings, vault,
+                          tenant_id="00000000-0000-4000-8000-00000000dead").get_token)
+    assert err.code == "90002"
+    assert "Tenant ID" in err.advice and "Azure cloud" in err.advice
+
+
+def test_wrong_cloud(emu: Any, settings: Settings, vault: Any) -> None:
+    # A GCC High tenant with the cloud left at Azure Global.
+    err = _error(provider(emu.info, settings, vault, cloud="usgovhigh",
+                          cloud_setting="global").get_token)
+    assert err.code == "90002"
+    assert "login.microsoftonline.us" in err.advice
+
+
+def test_missing_consent(emu: Any, settings: Settings, vault: Any) -> None:
+    err = _error(provider(emu.info, settings, vault, app_name="m365bot-noconsent").get_token)
+    assert "consent" in err.advice
+    assert "adminconsent?client_id=" in err.advice
+
+
+def test_app_not_in_tenant(emu: Any, settings: Settings, vault: Any) -> None:
+    a = app(emu.info, "m365bot-demo")
+    p = ClientCredentials(cloud="global", tenant=a["tenant_id"],
+                          client_id="12345678-1234-4234-8234-123456789abc",
+                          credential=SecretCredential(Secret("x")), settings=settings,
+                          store=vault)
+    err = _error(p.get_token)
+    assert err.code == "700016"
+    assert "Client ID" in err.advice
+
+
+def test_empty_fields_are_config_errors(settings: Settings, vault: Any) -> None:
+    with pytest.raises(ConfigError) as e:
+        ClientCredentials(cloud="global", tenant=" ", client_id="c",
+                          credential=SecretCredential(Secret("x")), settings=settings, store=vault)
+    assert e.value.field == "tenant_id"
+    with pytest.raises(ConfigError) as e:
+        ClientCredentials(cloud="mars", tenant="t", client_id="c",
+                          credential=SecretCredential(Secret("x")), settings=settings, store=vault)
+    assert e.value.field == "cloud"
+
+
+def test_cache_is_encrypted_in_the_vault(emu: Any, settings: Settings, vault: Any,
+                                         tmp_path: Any) -> None:
+    tok = provider(emu.info, settings, vault).get_token()
+    raw = b"".join(p.read_bytes() for p in tmp_path.glob("vault.db*"))
+    assert tok.token.reveal().encode() not in raw
+    assert tok.token.reveal()[:40].encode() not in raw
+    locks = list((settings.data_dir / "locks").iterdir())
+    assert locks and all((p.stat().st_mode & 0o777) == 0o600 for p in locks)
