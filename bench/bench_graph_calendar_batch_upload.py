@@ -37,7 +37,8 @@ def _token(client: httpx.Client, info: dict[str, Any]) -> str:
                if a["tenant_id"] == tenant["id"] and a["name"] == "m365bot-demo")
     r = client.post(f"https://login.microsoftonline.com/{tenant['id']}/oauth2/v2.0/token",
                     data={"grant_type": "client_credentials", "client_id": app["client_id"],
-                          "client_secret": app["secrets"][0]["value"],
+                          "client_secret": max(app["secrets"],
+                                               key=lambda s: str(s["expires"]))["value"],
                           "scope": "https://graph.microsoft.com/.default"})
     r.raise_for_status()
     return str(r.json()["access_token"])

@@ -60,7 +60,7 @@ def app_token(client: httpx.Client, info: dict[str, Any]) -> str:
     r = client.post(
         f"https://login.microsoftonline.com/{tenant['id']}/oauth2/v2.0/token",
         data={"grant_type": "client_credentials", "client_id": app["client_id"],
-              "client_secret": app["secrets"][0]["value"],
+              "client_secret": max(app["secrets"], key=lambda s: str(s["expires"]))["value"],
               "scope": "https://graph.microsoft.com/.default"},
     )
     assert r.status_code == 200, r.text

@@ -157,3 +157,44 @@ def test_uploads_count_against_the_upload_throttle(gx: GX, draft: str, emulator:
     assert first.status_code == 200
     assert second.status_code == 429 and second.headers["retry-after"]
     assert second.json()["error"]["code"] == "ApplicationThrottled"
+
+
+def test_full_mailbox_refuses_the_session(gx: GX, draft: str, emulator: Any) -> None:
+    box = emulator.state.mailbox(ALICE)
+    before = box.quota_bytes
+    box.quota_bytes = 1024
+    try:
+        r = gx.post(f"/users/{ALICE}/messages/{draft}/attachments/createUploadSession",
+                    json={"AttachmentItem": {"name": "big.bin", "size": 3 * MB}})
+    finally:
+        box.quota_bytes = before
+    assert error_code(r) == "ErrorQuotaExceeded"
+    assert r.json()["error"]["message"] == "Mailbox has exceeded maximum mailbox size."
+
+
+def test_gov_cloud_session_uses_its_upload_host(gx: GX, draft: str) -> None:
+    info = gx.info
+    tenant = next(t for t in info["tenants"] if t["cloud"] == "usgovhigh")
+    app = next(a for a in info["apps"]
+               if a["tenant_id"] == tenant["id"] and a["name"] == "m365bot-demo")
+    user = next(u for u in info["users"] if u["tenant_id"] == tenant["id"])
+    r = gx.client.post(
+        f"https://login.microsoftonline.us/{tenant['id']}/oauth2/v2.0/token",
+        data={"grant_type": "client_credentials", "client_id": app["client_id"],
+              "client_secret": max(app["secrets"], key=lambda x: str(x["expires"]))["value"],
+              "scope": "https://graph.microsoft.us/.default"})
+    assert r.status_code == 200, r.text
+    auth = {"Authorization": f"Bearer {r.json()['access_token']}"}
+    graph = f"https://graph.microsoft.us/v1.0/users/{user['upn']}"
+    created = gx.client.post(f"{graph}/messages", headers=auth,
+                             json={"subject": "gov draft"})
+    assert created.status_code == 201, created.text
+    mid = created.json()["id"]
+    s = gx.client.post(f"{graph}/messages/{mid}/attachments/createUploadSession", headers=auth,
+                       json={"AttachmentItem": {"name": "g.bin", "size": 3 * MB}})
+    assert s.status_code == 201, s.text
+    url = s.json()["uploadUrl"]
+    assert urlsplit(url).hostname == "outlook.office365.us"
+    done = _put(gx, url, b"g" * 3 * MB, 0, 3 * MB)
+    assert done.status_code == 201
+    assert urlsplit(done.headers["location"]).hostname == "outlook.office365.us"

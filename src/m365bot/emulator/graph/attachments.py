@@ -18,6 +18,8 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from m365bot.emulator.graph import attachstore as store
+from m365bot.emulator.graph import store as mailstore
+from m365bot.emulator.graph.mailflow import check_quota
 from m365bot.emulator.graph.scoped import Ctx, find_message, guarded, json_body, json_response
 from m365bot.emulator.state import Attachment, Message
 
@@ -57,9 +59,9 @@ def _render(request: Request, att: Attachment) -> dict[str, Any]:
 
 
 def _touch(ctx: Ctx, message: Message) -> None:
+    """hasAttachments, changeKey, lastModifiedDateTime and the delta sequence number."""
     store.sync_has_attachments(message)
-    message.props["lastModifiedDateTime"] = store.iso(ctx.emu.clock.now())
-    message.seq = ctx.emu.state.next_seq()
+    mailstore.touch(message, ctx.emu.clock.now(), ctx.emu.state.next_seq())
 
 
 def attachment_routes(emu: Any) -> list[BaseRoute]:
@@ -84,6 +86,7 @@ def attachment_routes(emu: Any) -> list[BaseRoute]:
             props = store.parse_new(body, ctx.emu.clock.now())
             with ctx.emu.state.lock:
                 message = find_message(ctx.mailbox, request.path_params["mid"])
+                check_quota(ctx.mailbox, int(props.get("size") or 0))
                 att = Attachment(id=store.new_attachment_id(), props=props)
                 message.attachments.append(att)
                 _touch(ctx, message)

@@ -36,8 +36,10 @@ from starlette.routing import BaseRoute, Route
 
 from m365bot.emulator import hosts
 from m365bot.emulator.graph import attachstore as store
+from m365bot.emulator.graph import store as mailstore
 from m365bot.emulator.graph.attachments import MESSAGE_PREFIXES
 from m365bot.emulator.graph.errors import GraphHTTPError, bad_request
+from m365bot.emulator.graph.mailflow import check_quota
 from m365bot.emulator.graph.scoped import Ctx, find_message, guarded, json_body, json_response
 
 log = logging.getLogger(__name__)
@@ -163,6 +165,7 @@ def upload_routes(emu: Any) -> list[BaseRoute]:
         async def call(ctx: Ctx) -> Response:
             item = _parse_item(body)
             message = find_message(ctx.mailbox, request.path_params["mid"])
+            check_quota(ctx.mailbox, item["size"])
             now = ctx.emu.clock.now()
             session = UploadSession(
                 id=str(uuid.uuid4()), token=secrets.token_urlsafe(32),
@@ -302,12 +305,12 @@ def _finish(emu: Any, request: Request, sessions: UploadSessions, session: Uploa
         if box is None:
             raise _not_found()
         message = find_message(box, session.message_id)
+        check_quota(box, session.size)
         att = store.new_file_attachment(session.name, bytes(session.data), session.content_type,
                                         session.is_inline, now)
         message.attachments.append(att)
         store.sync_has_attachments(message)
-        message.props["lastModifiedDateTime"] = store.iso(now)
-        message.seq = emu.state.next_seq()
+        mailstore.touch(message, now, emu.state.next_seq())
     origin = f"https://{request.headers.get('host') or '127.0.0.1'}"
     location = (f"{origin}/api/v2.0/Users('{session.user_id}')/Messages('{message.id}')"
                 f"/Attachments('{att.id}')")
