@@ -66,7 +66,7 @@ class LockerOps:
     _write_lock: threading.RLock
 
     # Provided by Vault.
-    def _tx(self, doing: str) -> AbstractContextManager[Session]:
+    def _tx(self, doing: str, *, write: bool = True) -> AbstractContextManager[Session]:
         raise NotImplementedError
 
     def _require_ring(self) -> crypto.Keyring:
@@ -205,7 +205,7 @@ class LockerOps:
     def list_lockers(self) -> list[LockerInfo]:
         """The lockers the caller belongs to, with the caller's role and the members."""
         out = []
-        with self._tx("listing lockers") as s:
+        with self._tx("listing lockers", write=False) as s:
             for lk in s.scalars(select(Locker).order_by(Locker.name)):
                 role = self._role(s, lk)
                 if role is None:
@@ -350,7 +350,7 @@ class LockerOps:
     def list_credentials(self, locker: str) -> list[CredentialInfo]:
         """Credential names and attribute metadata the caller may see; never values."""
         out = []
-        with self._tx("listing credentials") as s:
+        with self._tx("listing credentials", write=False) as s:
             lk = self._locker(s, locker)
             role = self._require_role(s, lk, ROLES, "list credentials")
             creds = s.scalars(select(Credential).where(Credential.locker_id == lk.id)

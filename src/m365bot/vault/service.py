@@ -41,7 +41,7 @@ from m365bot.vault.keys import (
 )
 from m365bot.vault.lockers import LockerOps
 from m365bot.vault.models import AuditRecord, Blob, KeyVersion, Meta
-from m365bot.vault.store import db_error, migrate, open_engine
+from m365bot.vault.store import READ_ONLY, db_error, migrate, open_engine
 from m365bot.vault.types import AuditEntry
 
 log = logging.getLogger(__name__)
@@ -79,6 +79,7 @@ class Vault(LockerOps):
 
         assert isinstance(engine, Engine)
         self._engine = engine
+        self._reader = engine.execution_options(**{READ_ONLY: True})
         self.path = path
         self.actor = actor
         self.roles = roles
@@ -150,9 +151,10 @@ class Vault(LockerOps):
             }
 
     @contextmanager
-    def _tx(self, doing: str) -> Iterator[Session]:
+    def _tx(self, doing: str, *, write: bool = True) -> Iterator[Session]:
+        bind = self._engine if write else self._reader
         try:
-            with Session(self._engine, expire_on_commit=False) as s, s.begin():
+            with Session(bind, expire_on_commit=False) as s, s.begin():
                 yield s
         except M365BotError:
             raise
@@ -169,7 +171,7 @@ class Vault(LockerOps):
     @property
     def initialized(self) -> bool:
         """True when the vault has a master key (``m365bot vault init`` was run)."""
-        with self._tx("reading the vault key table") as s:
+        with self._tx("reading the vault key table", write=False) as s:
             return s.get(Meta, 1) is not None
 
     def initialize(
@@ -214,7 +216,7 @@ class Vault(LockerOps):
     ) -> None:
         """Derive the master key and load the keyring; a wrong one raises VaultError."""
         source = _source(passphrase, key)
-        with self._tx("reading the vault key table") as s:
+        with self._tx("reading the vault key table", write=False) as s:
             meta = s.get(Meta, 1)
             rows = list(s.scalars(select(KeyVersion)))
         if meta is None:
@@ -347,7 +349,7 @@ class Vault(LockerOps):
 
     def key_versions_in_use(self) -> dict[int, int]:
         """Master-key version → number of records wrapped by it (for checks after rotation)."""
-        with self._tx("counting key versions") as s:
+        with self._tx("counting key versions", write=False) as s:
             rows = s.execute(select(Blob.kek_version, func.count()).group_by(Blob.kek_version))
             return {int(v): int(n) for v, n in rows}
 
@@ -419,21 +421,21 @@ class Vault(LockerOps):
         """The decrypted blob, or None if absent. VaultIntegrityError if it was altered."""
         self._check_blob_name(kind, key)
         self._require_ring()
-        with self._tx(f"reading {kind}") as s:
+        with self._tx(f"reading {kind}", write=False) as s:
             return self._read_blob(s, kind, key)
 
     def get_blob_with_version(self, kind: str, key: str) -> tuple[bytes | None, int]:
         """The blob and its version (0 when absent), read together."""
         self._check_blob_name(kind, key)
         self._require_ring()
-        with self._tx(f"reading {kind}") as s:
+        with self._tx(f"reading {kind}", write=False) as s:
             version = s.scalar(select(Blob.version).where(Blob.kind == kind, Blob.key == key))
             return self._read_blob(s, kind, key), int(version or 0)
 
     def blob_version(self, kind: str, key: str) -> int | None:
         """The stored version of a blob (None if absent), without decrypting anything."""
         self._check_blob_name(kind, key)
-        with self._tx(f"reading {kind}") as s:
+        with self._tx(f"reading {kind}", write=False) as s:
             v = s.scalar(select(Blob.version).where(Blob.kind == kind, Blob.key == key))
             return None if v is None else int(v)
 
@@ -473,7 +475,7 @@ class Vault(LockerOps):
     def audit_log(self, *, limit: int = 100, locker: str | None = None) -> list[AuditEntry]:
         """The newest audit records first (needs an unlocked vault). Never holds values."""
         self._require_ring()
-        with self._tx("reading the audit log") as s:
+        with self._tx("reading the audit log", write=False) as s:
             q = select(AuditRecord).order_by(AuditRecord.id.desc()).limit(limit)
             if locker:
                 q = q.where(AuditRecord.locker == locker.lower())

@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 HEAD_REVISION = "0001"
 VERSION_TABLE = "m365bot_vault_alembic_version"
 BUSY_TIMEOUT_MS = 30_000
+READ_ONLY = "m365bot_vault_read_only"
 _MIGRATIONS = Path(__file__).with_name("migrations")
 
 
@@ -113,7 +114,12 @@ def open_engine(url_or_path: str | os.PathLike[str]) -> tuple[Engine, Path | Non
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # Writers take the write lock up front (no deadlock-prone lock upgrade); readers
+        # start a plain snapshot and never wait for writers (WAL).
+        if conn.get_execution_options().get(READ_ONLY):
+            conn.exec_driver_sql("BEGIN")
+        else:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine, path
 
@@ -136,7 +142,7 @@ def _current_revision(conn: Connection) -> str | None:
 
 def migrate(engine: Engine) -> None:
     """Create or upgrade the schema to head with alembic; a no-op (one query) when current."""
-    with engine.connect() as conn:
+    with engine.execution_options(**{READ_ONLY: True}).connect() as conn:
         current = _current_revision(conn)
         conn.rollback()
     if current == HEAD_REVISION:
