@@ -1,0 +1,236 @@
+"""Graph mail endpoints over real HTTPS through proxy mode: list/get/$value, drafts, PATCH,
+DELETE, send, sendMail (JSON and MIME), the reply family, move/copy, mail flow."""
+
+# ruff: noqa: F811  (pytest fixtures imported from mail_helpers are redefined as arguments)
+from __future__ import annotations
+
+import base64
+import email
+from email import policy
+from email.message import EmailMessage
+from typing import Any
+
+from graphx_helpers import GX
+from mail_helpers import (  # noqa: F401
+    ALICE,
+    BOB,
+    OPS,
+    alice_delegated,
+    err,
+    find_subject,
+    http_client,
+    mail,
+    unique,
+)
+
+ODATA = ("application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;"
+         "charset=utf-8")
+
+
+def _to(*addresses: str) -> list[dict[str, Any]]:
+    return [{"emailAddress": {"address": a}} for a in addresses]
+
+
+def test_list_inbox_has_realistic_messages_and_headers(mail: GX) -> None:
+    r = mail.get(f"/users/{ALICE}/mailFolders/inbox/messages",
+                 headers={"client-request-id": "my-correlation-42"})
+    assert r.status_code == 200
+    assert r.headers["content-type"] == ODATA and r.headers["odata-version"] == "4.0"
+    assert r.headers["client-request-id"] == "my-correlation-42" and r.headers["request-id"]
+    body = r.json()
+    assert body["@odata.context"].startswith("https://graph.microsoft.com/v1.0/$metadata#")
+    subjects = [m["subject"] for m in body["value"]]
+    assert {"Welcome to Contoso", "Invoice 1001", "Lunch on Friday?"} <= set(subjects)
+    received = [m["receivedDateTime"] for m in body["value"]]
+    assert received == sorted(received, reverse=True)  # newest first, like Outlook
+    invoice = next(m for m in body["value"] if m["subject"] == "Invoice 1001")
+    assert invoice["importance"] == "high" and invoice["hasAttachments"] is True
+    assert invoice["body"]["contentType"] == "text"
+    assert invoice["@odata.etag"] == f'W/"{invoice["changeKey"]}"'
+    assert invoice["id"].startswith("AAMk") and len(invoice["id"]) >= 100
+    for key in ("internetMessageId", "conversationId", "bodyPreview", "parentFolderId",
+                "from", "toRecipients", "isRead", "flag", "categories"):
+        assert key in invoice
+    assert invoice["from"]["emailAddress"]["address"] == "billing@fabrikam.example"
+    assert invoice["categories"] == ["Finance"]
+
+
+def test_get_select_and_mime_value(mail: GX) -> None:
+    (invoice,) = find_subject(mail, ALICE, "Invoice 1001")
+    r = mail.get(f"/users/{ALICE}/messages/{invoice['id']}", params={"$select": "subject,from"})
+    assert r.status_code == 200
+    assert set(r.json()) == {"@odata.context", "@odata.etag", "id", "subject", "from"}
+    raw = mail.get(f"/users/{ALICE}/messages/{invoice['id']}/$value")
+    assert raw.status_code == 200
+    parsed = email.message_from_bytes(raw.content, policy=policy.default)
+    assert parsed["Subject"] == "Invoice 1001"
+    assert "billing@fabrikam.example" in parsed["From"]
+    names = [p.get_filename() for p in parsed.iter_attachments()]
+    assert names == ["invoice-1001.txt"]
+
+
+def test_draft_lifecycle_and_send(mail: GX) -> None:
+    subject = unique("draft")
+    r = mail.post(f"/users/{ALICE}/messages", json={
+        "subject": subject, "body": {"contentType": "HTML", "content": "<p>Hello <b>Bob</b></p>"},
+        "toRecipients": _to(BOB), "importance": "Low"})
+    assert r.status_code == 201, r.text
+    draft = r.json()
+    assert draft["isDraft"] is True and draft["importance"] == "low"
+    assert draft["body"]["contentType"] == "html" and draft["bodyPreview"] == "Hello Bob"
+    drafts = mail.get(f"/users/{ALICE}/mailFolders/drafts")
+    assert draft["parentFolderId"] == drafts.json()["id"]
+
+    p = mail.patch(f"/users/{ALICE}/messages/{draft['id']}",
+                   json={"subject": subject + " v2", "categories": ["Blue"]})
+    assert p.status_code == 200 and p.json()["subject"] == subject + " v2"
+    assert p.json()["changeKey"] != draft["changeKey"]
+
+    s = mail.post(f"/users/{ALICE}/messages/{draft['id']}/send")
+    assert s.status_code == 202 and s.content == b""
+    gone = mail.get(f"/users/{ALICE}/messages/{draft['id']}")
+    assert gone.status_code == 404 and err(gone) == "ErrorItemNotFound"
+    (got,) = find_subject(mail, BOB, subject + " v2")
+    assert got["isRead"] is False and got["isDraft"] is False
+    assert got["from"]["emailAddress"]["address"] == ALICE
+    assert len(find_subject(mail, ALICE, subject + " v2", "sentitems")) == 1
+
+
+def test_send_mail_delivers_inside_and_logs_outside(mail: GX, emulator: Any) -> None:
+    subject = unique("flow")
+    before = len(emulator.control.outbound())
+    r = mail.post(f"/users/{ALICE}/sendMail", json={
+        "Message": {"subject": subject, "body": {"contentType": "Text", "content": "x"},
+                    "toRecipients": _to(BOB, "partner@northwind.example"),
+                    "ccRecipients": _to(OPS)},
+        "SaveToSentItems": "false"})
+    assert r.status_code == 202, r.text
+    assert len(find_subject(mail, BOB, subject)) == 1
+    assert len(find_subject(mail, OPS, subject)) == 1  # shared mailboxes receive mail too
+    assert find_subject(mail, ALICE, subject, "sentitems") == []  # saveToSentItems false
+    outbound = emulator.control.outbound()[before:]
+    assert [o["to"] for o in outbound] == [["partner@northwind.example"]]
+    assert outbound[0]["subject"] == subject and outbound[0]["from"] == ALICE
+
+
+def test_send_mail_to_another_cloud_goes_outbound(mail: GX, emulator: Any) -> None:
+    subject = unique("gov")
+    gov_alice = "alice@fabrikamgov.onmicrosoft.us"
+    r = mail.post(f"/users/{ALICE}/sendMail", json={"message": {
+        "subject": subject, "toRecipients": _to(gov_alice)}})
+    assert r.status_code == 202
+    gov_box = emulator.state.mailbox(gov_alice)
+    assert not [m for m in gov_box.messages.values() if m.props.get("subject") == subject]
+    assert emulator.control.outbound()[-1]["to"] == [gov_alice]
+    assert len(find_subject(mail, ALICE, subject, "sentitems")) == 1  # default: saved
+
+
+def test_send_mail_mime(mail: GX) -> None:
+    subject = unique("mime")
+    em = EmailMessage()
+    em["From"] = ALICE
+    em["To"] = BOB
+    em["Subject"] = subject
+    em.set_content("Report attached.")
+    em.add_attachment(b"a,b\n1,2\n", maintype="text", subtype="csv", filename="r.csv")
+    r = mail.post(f"/users/{ALICE}/sendMail", content=base64.b64encode(em.as_bytes()),
+                  headers={"Content-Type": "text/plain"})
+    assert r.status_code == 202, r.text
+    (got,) = find_subject(mail, BOB, subject)
+    assert got["hasAttachments"] is True
+    atts = mail.get(f"/users/{BOB}/messages/{got['id']}/attachments").json()["value"]
+    assert [a["name"] for a in atts] == ["r.csv"]
+    assert base64.b64decode(atts[0]["contentBytes"]) == b"a,b\n1,2\n"
+    bad = mail.post(f"/users/{ALICE}/sendMail", content=b"this is not base64!!",
+                    headers={"Content-Type": "text/plain"})
+    assert bad.status_code == 400 and err(bad) == "ErrorMimeContentInvalidBase64String"
+    assert bad.json()["error"]["message"] == "Invalid base64 string for MIME content."
+
+
+def test_reply_family(mail: GX) -> None:
+    subject = unique("thread")
+    mail.post(f"/users/{BOB}/sendMail", json={"message": {
+        "subject": subject, "body": {"contentType": "text", "content": "Original text"},
+        "toRecipients": _to(ALICE), "ccRecipients": _to(OPS)}})
+    (original,) = find_subject(mail, ALICE, subject)
+    base = f"/users/{ALICE}/messages/{original['id']}"
+
+    r = mail.post(base + "/createReply", json={"Comment": "Thanks!"})
+    assert r.status_code == 201, r.text
+    reply = r.json()
+    assert reply["subject"] == f"RE: {subject}" and reply["isDraft"] is True
+    assert [x["emailAddress"]["address"] for x in reply["toRecipients"]] == [BOB]
+    assert "Thanks!" in reply["body"]["content"] and "Original text" in reply["body"]["content"]
+    assert reply["conversationId"] == original["conversationId"]
+
+    r = mail.post(base + "/createReplyAll", json={})
+    assert r.status_code == 201
+    assert [x["emailAddress"]["address"] for x in r.json()["ccRecipients"]] == [OPS]
+
+    r = mail.post(base + "/createForward", json={"toRecipients": _to("x@example.org")})
+    assert r.status_code == 201 and r.json()["subject"] == f"FW: {subject}"
+
+    r = mail.post(base + "/reply", json={"comment": "Got it"})
+    assert r.status_code == 202
+    assert len(find_subject(mail, BOB, f"RE: {subject}")) == 1
+    r = mail.post(base + "/forward", json={"comment": "FYI", "ToRecipients": _to(OPS)})
+    assert r.status_code == 202
+    assert len(find_subject(mail, OPS, f"FW: {subject}")) == 1
+
+
+def test_move_copy_and_immutable_ids(mail: GX) -> None:
+    subject = unique("move")
+    mail.post(f"/users/{BOB}/sendMail", json={"message": {"subject": subject,
+                                                          "toRecipients": _to(ALICE)}})
+    (msg,) = find_subject(mail, ALICE, subject)
+    moved = mail.post(f"/users/{ALICE}/messages/{msg['id']}/move",
+                      json={"DestinationId": "archive"})
+    assert moved.status_code == 201, moved.text
+    assert moved.json()["id"] != msg["id"]
+    archive = mail.get(f"/users/{ALICE}/mailFolders/archive").json()
+    assert moved.json()["parentFolderId"] == archive["id"]
+    old = mail.get(f"/users/{ALICE}/messages/{msg['id']}")
+    assert old.status_code == 404 and err(old) == "ErrorItemNotFound"
+
+    prefer = {"Prefer": 'IdType="ImmutableId"'}
+    first = mail.get(f"/users/{ALICE}/messages/{moved.json()['id']}", headers=prefer)
+    assert first.headers["preference-applied"] == "IdType=ImmutableId"
+    immutable = first.json()["id"]
+    again = mail.post(f"/users/{ALICE}/messages/{immutable}/move",
+                      json={"destinationId": "inbox"}, headers=prefer)
+    assert again.status_code == 201 and again.json()["id"] == immutable
+
+    copied = mail.post(f"/users/{ALICE}/messages/{immutable}/copy",
+                       json={"destinationId": archive["id"]})
+    assert copied.status_code == 201 and copied.json()["id"] not in (immutable, msg["id"])
+    assert len(find_subject(mail, ALICE, subject, "archive")) == 1
+    assert len(find_subject(mail, ALICE, subject, "inbox")) == 1
+
+
+def test_delete_then_gone(mail: GX) -> None:
+    draft = mail.post(f"/users/{ALICE}/messages", json={"subject": unique("del")}).json()
+    assert mail.delete(f"/users/{ALICE}/messages/{draft['id']}").status_code == 204
+    r = mail.get(f"/users/{ALICE}/messages/{draft['id']}")
+    assert r.status_code == 404 and err(r) == "ErrorItemNotFound"
+
+
+def test_body_content_type_preference(mail: GX) -> None:
+    draft = mail.post(f"/users/{ALICE}/messages", json={
+        "subject": unique("html"),
+        "body": {"contentType": "html", "content": "<div>Line&nbsp;one<br>two</div>"}}).json()
+    r = mail.get(f"/users/{ALICE}/messages/{draft['id']}",
+                 headers={"Prefer": 'outlook.body-content-type="text"'})
+    assert r.json()["body"] == {"contentType": "text", "content": "Line\xa0one\ntwo"}
+    assert r.headers["preference-applied"] == 'outlook.body-content-type="text"'
+    mail.delete(f"/users/{ALICE}/messages/{draft['id']}")
+
+
+def test_delegated_me_and_user_object(alice_delegated: GX) -> None:
+    me = alice_delegated.get("/me")
+    assert me.status_code == 200
+    assert me.json()["userPrincipalName"] == ALICE and me.json()["displayName"] == "Alice Anders"
+    r = alice_delegated.get("/me/mailFolders/inbox/messages", params={"$top": "1"})
+    assert r.status_code == 200 and len(r.json()["value"]) == 1
+    shared = alice_delegated.get(f"/users/{OPS}/mailFolders/inbox/messages")
+    assert shared.status_code == 200
+    assert "Order 5001 received" in [m["subject"] for m in shared.json()["value"]]
