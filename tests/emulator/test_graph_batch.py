@@ -142,3 +142,26 @@ def test_non_json_item_bodies_are_base64(gx: GX, draft: str) -> None:
     aid = out["1"]["body"]["id"]
     value = _batch(gx, [{"id": "v", "method": "GET", "url": f"{base}/{aid}/$value"}])["v"]
     assert value["status"] == 200 and base64.b64decode(value["body"]) == data
+
+
+def test_at_most_four_items_run_at_once(gx: GX, emulator: Any) -> None:
+    tag = uuid.uuid4().hex[:8]
+    rule = emulator.control.add_fault(op="events.get", kind="slow", delay_ms=150,
+                                      probability=1.0)
+    try:
+        out = _batch(gx, [{"id": str(i), "method": "GET",
+                           "url": f"/users/{ALICE}/events/AAMkAGE{tag}{i}AAA="}
+                          for i in range(8)])
+    finally:
+        emulator.control.clear_faults(rule["id"])
+    assert {item["status"] for item in out.values()} == {404}
+    spans = [(r["time"], r["time"] + r["duration_ms"] / 1000)
+             for r in emulator.control.requests(op="events.get")
+             if tag in r["path"]]
+    assert len(spans) == 8
+    edges = sorted([(s, 1) for s, _ in spans] + [(e, -1) for _, e in spans])
+    running = peak = 0
+    for _, step in edges:
+        running += step
+        peak = max(peak, running)
+    assert peak == 4, spans
