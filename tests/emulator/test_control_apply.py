@@ -1,0 +1,120 @@
+"""Faults that apply the operation and then lose or spoil its answer, as Graph sometimes does:
+the tests prove the emulator did the work exactly once, so a client's retry would show."""
+
+from __future__ import annotations
+
+import json
+import ssl
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from m365bot.emulator.runtime import Emulator
+
+ALICE = "alice@contoso.onmicrosoft.com"
+BOB = "bob@contoso.onmicrosoft.com"
+
+
+@pytest.fixture(scope="module")
+def emu(emulator_data_dir: Path) -> Iterator[Emulator]:
+    with Emulator.start(scenario="demo", data_dir=emulator_data_dir) as e:
+        yield e
+
+
+@pytest.fixture
+def client(emu: Emulator) -> Iterator[httpx.Client]:
+    emu.reset()
+    ctx = ssl.create_default_context(cafile=emu.info["ca_bundle"])
+    with httpx.Client(base_url=emu.base_url, verify=ctx, trust_env=False, timeout=10) as c:
+        c.headers["Authorization"] = "Bearer " + _app_token(emu, c)
+        yield c
+
+
+def _app_token(emu: Emulator, client: httpx.Client) -> str:
+    info: dict[str, Any] = emu.info
+    tenant = next(t for t in info["tenants"] if t["domain"] == "contoso.onmicrosoft.com")
+    app = next(a for a in info["apps"]
+               if a["tenant_id"] == tenant["id"] and a["name"] == "m365bot-demo")
+    r = client.post(f"/{tenant['id']}/oauth2/v2.0/token", data={
+        "grant_type": "client_credentials", "client_id": app["client_id"],
+        "client_secret": app["secrets"][0]["value"],
+        "scope": "https://graph.microsoft.com/.default"})
+    assert r.status_code == 200, r.text
+    return str(r.json()["access_token"])
+
+
+def _mail(subject: str, to: str) -> dict[str, Any]:
+    return {"message": {"subject": subject, "body": {"contentType": "text", "content": "hi"},
+                        "toRecipients": [{"emailAddress": {"address": to}}]}}
+
+
+def _inbox_subjects(client: httpx.Client, mailbox: str) -> list[str]:
+    r = client.get(f"/v1.0/users/{mailbox}/mailFolders/inbox/messages",
+                   params={"$select": "subject", "$top": "100"})
+    assert r.status_code == 200, r.text
+    return [m["subject"] for m in r.json()["value"]]
+
+
+def test_send_mail_answered_504_was_delivered_once(emu: Emulator, client: httpx.Client) -> None:
+    emu.control.add_fault(op="sendMail", kind="apply_then_status", status=504, nth=1)
+    r = client.post(f"/v1.0/users/{ALICE}/sendMail", json=_mail("504 but sent", BOB))
+    assert r.status_code == 504
+    assert r.json()["error"]["code"] == "GatewayTimeout"
+    assert _inbox_subjects(client, BOB).count("504 but sent") == 1
+    sent = emu.control.sent()
+    assert len(sent) == 1 and sent[0]["status"] == 504 and sent[0]["applied"] is True
+    via_api = client.get("/_emulator/sent").json()
+    assert via_api["count"] == 1
+
+
+def test_send_mail_with_dropped_connection_was_delivered_once(
+    emu: Emulator, client: httpx.Client
+) -> None:
+    emu.control.add_fault(op="sendMail", kind="apply_then_reset", nth=1)
+    with pytest.raises(httpx.TransportError):
+        client.post(f"/v1.0/users/{ALICE}/sendMail", json=_mail("reset but sent", BOB))
+    assert _inbox_subjects(client, BOB).count("reset but sent") == 1
+    assert len(emu.control.sent()) == 1
+
+
+def test_outside_recipient_lands_in_outbound_once_despite_429(
+    emu: Emulator, client: httpx.Client
+) -> None:
+    emu.control.add_fault(op="sendMail", kind="apply_then_status", status=429, nth=1,
+                          retry_after=3)
+    r = client.post(f"/v1.0/users/{ALICE}/sendMail",
+                    json=_mail("to the outside", "someone@example.org"))
+    assert r.status_code == 429 and r.headers["Retry-After"] == "3"
+    out = client.get("/_emulator/outbound").json()
+    assert out["count"] == 1
+    assert "to the outside" in json.dumps(out["outbound"])
+
+
+def test_accepted_202_with_retry_after_still_created_the_draft(
+    emu: Emulator, client: httpx.Client
+) -> None:
+    emu.control.add_fault(op="messages.create", kind="apply_then_status", status=202, nth=1,
+                          retry_after=5)
+    r = client.post(f"/v1.0/users/{ALICE}/messages", json={"subject": "ghost draft"})
+    assert r.status_code == 202 and r.headers["Retry-After"] == "5" and not r.content
+    drafts = client.get(f"/v1.0/users/{ALICE}/mailFolders/drafts/messages",
+                        params={"$select": "subject", "$top": "100"}).json()["value"]
+    assert [d["subject"] for d in drafts].count("ghost draft") == 1
+
+
+def test_batch_item_answered_429_was_applied(emu: Emulator, client: httpx.Client) -> None:
+    emu.control.add_fault(op="messages.create", kind="apply_then_status", status=429, nth=1)
+    batch = {"requests": [{"id": "1", "method": "POST", "url": f"/users/{ALICE}/messages",
+                           "headers": {"Content-Type": "application/json"},
+                           "body": {"subject": "batched draft"}}]}
+    r = client.post("/v1.0/$batch", json=batch)
+    assert r.status_code == 200, r.text
+    (item,) = r.json()["responses"]
+    assert item["status"] == 429
+    drafts = client.get(f"/v1.0/users/{ALICE}/mailFolders/drafts/messages",
+                        params={"$select": "subject", "$top": "100"}).json()["value"]
+    assert [d["subject"] for d in drafts].count("batched draft") == 1
+    assert emu.control.count("messages.create", status=429) == 1

@@ -1,0 +1,122 @@
+"""Outlook throttling per app + mailbox over real HTTPS with real app tokens: concurrency,
+requests per window (on the emulator clock), upload bytes, and the scope setting."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import ssl
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from m365bot.emulator.runtime import Emulator
+
+ALICE = "alice@contoso.onmicrosoft.com"
+OPS = "ops@contoso.onmicrosoft.com"
+
+
+@pytest.fixture(scope="module")
+def emu(emulator_data_dir: Path) -> Iterator[Emulator]:
+    with Emulator.start(scenario="demo", data_dir=emulator_data_dir) as e:
+        yield e
+
+
+@pytest.fixture
+def client(emu: Emulator) -> Iterator[httpx.Client]:
+    emu.control.clear()
+    emu.settings.update({"throttling": {"enabled": True, "concurrency": 4, "requests": 10_000,
+                                        "upload_bytes": 150 * 1024 * 1024,
+                                        "scope": "app+mailbox"}})
+    emu.clock.reset()
+    ctx = ssl.create_default_context(cafile=emu.info["ca_bundle"])
+    with httpx.Client(base_url=emu.base_url, verify=ctx, trust_env=False, timeout=10) as c:
+        c.headers["Authorization"] = "Bearer " + _app_token(emu, c)
+        yield c
+    emu.control.clear()
+
+
+def _app_token(emu: Emulator, client: httpx.Client) -> str:
+    info: dict[str, Any] = emu.info
+    tenant = next(t for t in info["tenants"] if t["domain"] == "contoso.onmicrosoft.com")
+    app = next(a for a in info["apps"]
+               if a["tenant_id"] == tenant["id"] and a["name"] == "m365bot-demo")
+    r = client.post(f"/{tenant['id']}/oauth2/v2.0/token", data={
+        "grant_type": "client_credentials", "client_id": app["client_id"],
+        "client_secret": app["secrets"][0]["value"],
+        "scope": "https://graph.microsoft.com/.default"})
+    assert r.status_code == 200, r.text
+    return str(r.json()["access_token"])
+
+
+def _list(client: httpx.Client, mailbox: str = ALICE) -> httpx.Response:
+    return client.get(f"/v1.0/users/{mailbox}/messages", params={"$top": "1"})
+
+
+def _assert_throttled(r: httpx.Response) -> None:
+    assert r.status_code == 429, r.text
+    err = r.json()["error"]
+    assert err["code"] == "ApplicationThrottled"
+    assert err["message"] == "Application is over its MailboxConcurrency limit."
+    assert int(r.headers["Retry-After"]) >= 1
+
+
+def test_fifth_concurrent_request_is_throttled(emu: Emulator, client: httpx.Client) -> None:
+    emu.control.add_fault(op="messages.list", kind="slow", delay_ms=1200, probability=1.0)
+    token = client.headers["Authorization"]
+    ctx = ssl.create_default_context(cafile=emu.info["ca_bundle"])
+
+    def one(_: int) -> httpx.Response:
+        with httpx.Client(base_url=emu.base_url, verify=ctx, trust_env=False,
+                          headers={"Authorization": token}, timeout=10) as c:
+            return _list(c)
+
+    with concurrent.futures.ThreadPoolExecutor(5) as pool:
+        responses = list(pool.map(one, range(5)))
+    codes = sorted(r.status_code for r in responses)
+    assert codes == [200, 200, 200, 200, 429]
+    _assert_throttled(next(r for r in responses if r.status_code == 429))
+    assert emu.control.requests(op="messages.list", throttled="true")[0]["throttled"] == (
+        "concurrency")
+    emu.control.clear_faults()
+    assert _list(client).status_code == 200  # slots were released
+
+
+def test_request_window_follows_the_emulator_clock(emu: Emulator, client: httpx.Client) -> None:
+    emu.settings.update({"throttling": {"requests": 3}})
+    assert [_list(client).status_code for _ in range(3)] == [200, 200, 200]
+    refused = _list(client)
+    _assert_throttled(refused)
+    assert 590 <= int(refused.headers["Retry-After"]) <= 600
+    # Another mailbox is another bucket (scope app+mailbox).
+    assert _list(client, OPS).status_code == 200
+    emu.clock.advance(601)
+    assert _list(client).status_code == 200
+
+
+def test_scope_app_shares_one_bucket_across_mailboxes(
+    emu: Emulator, client: httpx.Client
+) -> None:
+    emu.settings.update({"throttling": {"requests": 2, "scope": "app"}})
+    assert _list(client, ALICE).status_code == 200
+    assert _list(client, OPS).status_code == 200
+    _assert_throttled(_list(client, ALICE))
+    _assert_throttled(_list(client, OPS))
+
+
+def test_upload_budget_counts_request_bodies(emu: Emulator, client: httpx.Client) -> None:
+    emu.settings.update({"throttling": {"upload_bytes": 3000}})
+    draft = {"subject": "big", "body": {"contentType": "text", "content": "x" * 2000}}
+    first = client.post(f"/v1.0/users/{ALICE}/messages", json=draft)
+    assert first.status_code == 201, first.text
+    _assert_throttled(client.post(f"/v1.0/users/{ALICE}/messages", json=draft))
+    assert _list(client).status_code == 200  # reads still pass
+    emu.clock.advance(301)
+    assert client.post(f"/v1.0/users/{ALICE}/messages", json=draft).status_code == 201
+
+
+def test_throttling_can_be_switched_off(emu: Emulator, client: httpx.Client) -> None:
+    emu.settings.update({"throttling": {"requests": 1, "enabled": False}})
+    assert {_list(client).status_code for _ in range(3)} == {200}
