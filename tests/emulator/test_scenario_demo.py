@@ -1,0 +1,56 @@
+"""The built-in demo world as a client sees it through Graph: seeded mail with attachments,
+a shared mailbox, nested folders and events."""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from m365bot.emulator.runtime import Emulator
+
+
+@pytest.fixture(scope="module")
+def graph(emulator: Emulator) -> Iterator[httpx.Client]:
+    info: dict[str, Any] = emulator.info
+    ctx = ssl.create_default_context(cafile=info["ca_bundle"])
+    with httpx.Client(base_url=emulator.base_url, verify=ctx, trust_env=False,
+                      timeout=10) as c:
+        tenant = next(t for t in info["tenants"] if t["domain"] == "contoso.onmicrosoft.com")
+        app = next(a for a in info["apps"]
+                   if a["tenant_id"] == tenant["id"] and a["name"] == "m365bot-demo")
+        r = c.post(f"/{tenant['id']}/oauth2/v2.0/token", data={
+            "grant_type": "client_credentials", "client_id": app["client_id"],
+            "client_secret": app["secrets"][0]["value"],
+            "scope": "https://graph.microsoft.com/.default"})
+        c.headers["Authorization"] = "Bearer " + r.json()["access_token"]
+        yield c
+
+
+def _inbox(graph: httpx.Client, box: str) -> dict[str, bool]:
+    r = graph.get(f"/v1.0/users/{box}/mailFolders/inbox/messages",
+                  params={"$select": "subject,hasAttachments", "$top": "50"})
+    assert r.status_code == 200, r.text
+    return {m["subject"]: m["hasAttachments"] for m in r.json()["value"]}
+
+
+def test_shared_ops_mailbox_has_orders_with_attachments(graph: httpx.Client) -> None:
+    inbox = _inbox(graph, "ops@contoso.onmicrosoft.com")
+    assert inbox["Order 5001 received"] is True
+    assert inbox["Order 5002 received"] is False
+    assert len(inbox) >= 3
+
+
+def test_alice_has_mail_a_nested_folder_and_a_meeting_with_bob(graph: httpx.Client) -> None:
+    inbox = _inbox(graph, "alice@contoso.onmicrosoft.com")
+    assert inbox["Invoice 1001"] is True
+    folders = graph.get("/v1.0/users/alice@contoso.onmicrosoft.com/mailFolders/inbox/"
+                        "childFolders").json()["value"]
+    assert [f["displayName"] for f in folders] == ["Projects"]
+    for who in ("alice", "bob"):
+        events = graph.get(f"/v1.0/users/{who}@contoso.onmicrosoft.com/events",
+                           params={"$select": "subject"}).json()["value"]
+        assert "Weekly sync" in [e["subject"] for e in events]
