@@ -5,12 +5,20 @@ from __future__ import annotations
 
 import ssl
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from m365bot.emulator.runtime import Emulator
+
+
+@pytest.fixture(scope="module")
+def emulator(emulator_data_dir: Path) -> Iterator[Emulator]:
+    """Our own pristine demo world (other tests may change the session's)."""
+    with Emulator.start(scenario="demo", data_dir=emulator_data_dir) as emu:
+        yield emu
 
 
 @pytest.fixture(scope="module")
