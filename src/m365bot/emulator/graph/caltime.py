@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -68,6 +69,7 @@ class TimeError(ValueError):
         self.message = message
 
 
+@lru_cache(maxsize=256)
 def zone_of(name: str | None) -> tzinfo:
     """The zone a Graph ``timeZone`` value names (IANA or Windows); :class:`TimeError` if
     unknown.
@@ -128,7 +130,14 @@ def from_graph(value: Any, field: str) -> datetime:
     tz = value.get("timeZone")
     if tz is not None and not isinstance(tz, str):
         raise TimeError(field, f"'{field}.timeZone' must be a string.")
-    return parse_iso(value["dateTime"], f"{field}.dateTime", zone_of(tz))
+    return _from_graph_cached(value["dateTime"], tz, field)
+
+
+@lru_cache(maxsize=8192)
+def _from_graph_cached(text: str, tz: str | None, field: str) -> datetime:
+    # Pure in its arguments (aware datetimes are immutable): calendarView re-reads the same
+    # start/end strings many times per page.
+    return parse_iso(text, f"{field}.dateTime", zone_of(tz))
 
 
 def fmt(dt: datetime) -> str:
