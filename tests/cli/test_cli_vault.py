@@ -120,3 +120,25 @@ def test_wrong_passphrase_in_a_real_process_gives_one_line_and_no_output(tmp_pat
     assert bad.stdout == ""
     assert bad.stderr.count("\n") == 1 and bad.stderr.startswith("Error: wrong passphrase")
     assert "Traceback" not in bad.stderr and "CANARY" not in bad.stderr
+
+
+def test_attribute_flags_and_user_provided_values(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    key_file = tmp_path / "vault.key"
+    _ok(run("init", "--generate-key-file", str(key_file)))
+    k = ["--key-file", str(key_file)]
+    _ok(run("locker", "create", "mail", *k))
+    _ok(run("set", "mail", "imap", "host", "--unmasked", *k, stdin="CANARY-host\n"))
+    _ok(run("set", "mail", "imap", "password", "--user-provided", "--no-value", *k))
+    _ok(run("set", "mail", "imap", "host", *k, stdin="CANARY-host2\n"))  # keeps --unmasked
+    _ok(run("locker", "add-member", "mail", "carol", "consumer", *k))
+    _ok(run("set", "mail", "imap", "password", "--actor", "carol", *k, stdin="CANARY-carol\n"))
+    rows = {r["attribute"]: r for r in json.loads(
+        _ok(run("attributes", "mail", "imap", "--json", "--actor", "carol")).stdout)}
+    assert rows["host"]["masked"] is False and rows["host"]["has_value"] is True
+    assert rows["password"]["user_provided"] is True and rows["password"]["has_value"] is True
+    mine = run("get", "mail", "imap", "password", "--reveal", "--actor", "carol", *k)
+    assert _ok(mine).stdout == "CANARY-carol\n"
+    owner = run("get", "mail", "imap", "password", "--reveal", *k)
+    assert owner.exit_code == 2 and "has no value for you" in owner.stderr
+    denied = run("set", "mail", "imap", "host", "--actor", "carol", *k, stdin="CANARY-evil\n")
+    assert denied.exit_code == 2 and "may not" in denied.stderr

@@ -231,14 +231,16 @@ def locker_add_member(opts: _Opts, locker_name: str, member: str, role: str) -> 
 @click.argument("credential")
 @click.argument("attribute")
 @click.argument("refused", nargs=-1, metavar="")
-@click.option("--masked/--unmasked", default=True, show_default=True,
-              help="Whether the attribute is masked.")
-@click.option("--user-provided", is_flag=True,
-              help="Each user supplies their own value (sets yours).")
+@click.option("--masked/--unmasked", default=None,
+              help="Whether the attribute is masked (new attributes: masked).")
+@click.option("--user-provided/--standard", default=None,
+              help="Each user supplies their own value (sets yours); new attributes: "
+              "standard.")
 @click.option("--no-value", is_flag=True, help="Define the attribute without a value.")
 @_common
 def set_(opts: _Opts, locker_name: str, credential: str, attribute: str,
-         refused: tuple[str, ...], masked: bool, user_provided: bool, no_value: bool) -> None:
+         refused: tuple[str, ...], masked: bool | None, user_provided: bool | None,
+         no_value: bool) -> None:
     """Set ATTRIBUTE of CREDENTIAL in LOCKER; the value comes from stdin or a prompt."""
     if refused:
         # Never echo what was typed: it may be the secret itself.
@@ -260,8 +262,14 @@ def set_(opts: _Opts, locker_name: str, credential: str, attribute: str,
         attr = None
         if cred is not None:
             attr = next((a for a in cred.attributes if a.name == attribute.lower()), None)
+        # Flags not given keep what the attribute already has.
+        if masked is None:
+            masked = attr.masked if attr is not None else True
+        if user_provided is None:
+            user_provided = attr.user_provided if attr is not None else False
         if attr is not None and value is not None and attr.user_provided == user_provided \
                 and attr.masked == masked:
+            # Consumers may fill in their own user-provided value this way.
             v.set_attribute(locker_name, credential, attribute, value)
         else:
             spec = AttributeSpec(value, masked=masked, user_provided=user_provided)

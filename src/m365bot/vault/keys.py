@@ -6,10 +6,10 @@ so a wrong passphrase is reported clearly before anything is decrypted.
 
 Example::
 
-    from m365bot.vault.keys import MasterKeySource, derive
+    from m365bot.vault.keys import KdfParams, MasterKeySource, derive
     src = MasterKeySource.from_passphrase("correct horse battery staple")
-    params = KdfParams.new("scrypt")
-    key = derive(src, params)
+    params = KdfParams.new("scrypt")          # random salt, N=2**15, r=8, p=1
+    key = derive(src, params)                 # 32 bytes
 """
 
 from __future__ import annotations

@@ -84,8 +84,7 @@ def _prepare_sqlite_file(path: Path) -> None:
         os.close(fd)
     if os.name == "posix":
         os.chmod(path, 0o600)
-    # WAL and SHM files inherit nothing from the database file: SQLite creates them with
-    # the process umask, so a restrictive umask is set around connects (see _on_connect).
+    # SQLite's unix VFS gives the -wal and -shm files the database file's mode (0600).
 
 
 def open_engine(url_or_path: str | os.PathLike[str]) -> tuple[Engine, Path | None]:
@@ -101,16 +100,14 @@ def open_engine(url_or_path: str | os.PathLike[str]) -> tuple[Engine, Path | Non
     def _on_connect(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
         # Take transactions out of pysqlite's hands so BEGIN IMMEDIATE is ours to issue.
         dbapi_conn.isolation_level = None
-        old = os.umask(0o077)
-        try:
-            cur = dbapi_conn.cursor()
-            cur.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            cur.execute("PRAGMA journal_mode = WAL")
-            cur.execute("PRAGMA synchronous = FULL")
-            cur.execute("PRAGMA foreign_keys = ON")
-            cur.close()
-        finally:
-            os.umask(old)
+        cur = dbapi_conn.cursor()
+        cur.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        cur.execute("PRAGMA journal_mode = WAL")
+        # FULL: a commit survives power loss; under NORMAL a rotated refresh token or a
+        # new secret could silently roll back.
+        cur.execute("PRAGMA synchronous = FULL")
+        cur.execute("PRAGMA foreign_keys = ON")
+        cur.close()
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
