@@ -20,6 +20,7 @@ import hmac
 import logging
 import shlex
 import subprocess
+import warnings
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -79,12 +80,16 @@ def run_browser_signin(p: AuthCodePkce) -> AccessToken:
         with p.lock:
             app = p._build(probe)
             probe.save()  # discovery documents, if fetched now
-        flow: dict[str, Any] = app.initiate_auth_code_flow(
-            p.scopes,
-            redirect_uri=listener.redirect_uri,
-            login_hint=p.username,
-            prompt="select_account",
-        )
+        with warnings.catch_warnings():
+            # msal suggests form_post; a loopback listener that answers once, on loopback
+            # only, with a page that never shows the code, is what RFC 8252 describes.
+            warnings.simplefilter("ignore", UserWarning)
+            flow: dict[str, Any] = app.initiate_auth_code_flow(
+                p.scopes,
+                redirect_uri=listener.redirect_uri,
+                login_hint=p.username,
+                prompt="select_account",
+            )
         _check_auth_uri(flow["auth_uri"])
         log.info("opening the browser for %s's sign-in (%s)", p.username, p.cloud.key)
         if p.open_browser is not None:

@@ -1,0 +1,19 @@
+"""A stand-in "browser" command for Settings.browser: signs in through the emulator's pages
+with the credentials in AUTHTEST_* variables, then follows the redirect to the loopback
+listener. Usage: python browser_driver.py URL"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+import os
+
+from authhelpers import deliver, sign_in_location
+
+info = {"proxy_url": os.environ["AUTHTEST_PROXY"], "ca_bundle": os.environ["AUTHTEST_CA"]}
+loc = sign_in_location(info, sys.argv[1], os.environ["AUTHTEST_UPN"],
+                       os.environ["AUTHTEST_PASSWORD"])
+deliver(loc)

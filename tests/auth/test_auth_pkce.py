@@ -1,0 +1,234 @@
+"""Authorization code with PKCE against the emulator: the browser is an httpx client walking
+the emulator's HTML sign-in form (a real-browser test lives with the Connect tests), the
+redirect lands on our loopback listener over a real socket."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import socket
+import threading
+from typing import Any
+from urllib.parse import parse_qs, urlsplit, urlunsplit
+
+import pytest
+from authhelpers import app, deliver, identity_requests, sign_in_location, user
+
+from m365bot.auth.http import MsalHttpClient
+from m365bot.auth.loopback import LoopbackListener
+from m365bot.auth.modes import AuthCodePkce
+from m365bot.config import Settings
+from m365bot.errors import AuthError, ConfigError, ReauthRequired
+
+
+class CapturingClient(MsalHttpClient):
+    """The real client, remembering what was posted to the token endpoint."""
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings)
+        self.token_posts: list[dict[str, Any]] = []
+
+    def post(self, url: str, params: Any = None, data: Any = None, headers: Any = None,
+             **kw: Any) -> Any:
+        if url.endswith("/oauth2/v2.0/token"):
+            self.token_posts.append(dict(data or {}))
+        return super().post(url, params=params, data=data, headers=headers, **kw)
+
+
+class Browser:
+    """Opens the authorize URL like a person would, in a thread; can tamper with the redirect."""
+
+    def __init__(self, info: dict[str, Any], who: dict[str, Any], tamper: str = "") -> None:
+        self.info, self.who, self.tamper = info, who, tamper
+        self.auth_uris: list[str] = []
+        self.thread: threading.Thread | None = None
+        self.status: int | None = None
+
+    def __call__(self, url: str) -> None:
+        self.auth_uris.append(url)
+        self.thread = threading.Thread(target=self._run, args=(url,), daemon=True)
+        self.thread.start()
+
+    def _run(self, url: str) -> None:
+        loc = sign_in_location(self.info, url, self.who["upn"], self.who["password"])
+        if self.tamper:
+            parts = urlsplit(loc)
+            q = {k: v[0] for k, v in parse_qs(parts.query).items()}
+            if self.tamper == "wrong_state":
+                q["state"] = "forged-" + q["state"]
+            elif self.tamper == "no_state":
+                q.pop("state")
+            from urllib.parse import urlencode
+
+            loc = urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(q), ""))
+        self.status = deliver(loc)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def pkce(info: dict[str, Any], settings: Settings, vault: Any, *, who: str = "alice",
+         browser: Any = None, interactive: bool = True, redirect: str | None = None,
+         http_client: Any = None, timeout: float = 20, cloud: str = "global") -> AuthCodePkce:
+    a = app(info, "m365bot-pkce", cloud)
+    return AuthCodePkce(
+        cloud={"global": "global", "usgovhigh": "gcchigh"}[cloud], tenant=a["tenant_id"],
+        client_id=a["client_id"], username=user(info, who, cloud)["upn"],
+        redirect_url=redirect or f"http://localhost:{free_port()}/", interactive=interactive,
+        open_browser=browser, settings=settings, store=vault, signin_timeout=timeout,
+        http_client=http_client,
+    )
+
+
+@pytest.mark.parametrize("cloud", ["global", "usgovhigh"])
+def test_first_run_signs_in_later_runs_are_unattended(emu: Any, settings: Settings,
+                                                     vault: Any, cloud: str) -> None:
+    alice = user(emu.info, "alice", cloud)
+    browser = Browser(emu.info, alice)
+    tok = pkce(emu.info, settings, vault, browser=browser, cloud=cloud).get_token()
+    assert tok.claims["upn"] == alice["upn"]
+    assert "Mail.ReadWrite" in tok.scopes
+    assert browser.status == 200
+    # A later, unattended run: from the cache, nothing sent.
+    emu.control.clear()
+    again = pkce(emu.info, settings, vault, interactive=False, cloud=cloud).get_token()
+    assert again.token == tok.token and identity_requests(emu) == []
+    # Forced refresh uses the persisted refresh token, no browser.
+    refreshed = pkce(emu.info, settings, vault, interactive=False, cloud=cloud).get_token(
+        force_refresh=True)
+    assert refreshed.token != tok.token
+    assert emu.control.count("token") == 1 and emu.control.count("authorize") == 0
+
+
+def test_authorize_url_uses_s256_and_redirect_uri_is_byte_equal(emu: Any, settings: Settings,
+                                                                vault: Any) -> None:
+    browser = Browser(emu.info, user(emu.info, "alice"))
+    capture = CapturingClient(settings)
+    port = free_port()
+    redirect = f"http://127.0.0.1:{port}"
+    pkce(emu.info, settings, vault, browser=browser, http_client=capture,
+         redirect=redirect).get_token()
+    q = parse_qs(urlsplit(browser.auth_uris[0]).query)
+    assert q["code_challenge_method"] == ["S256"]
+    assert len(q["code_challenge"][0]) == 43
+    [post] = capture.token_posts
+    verifier = post["code_verifier"]
+    assert 43 <= len(verifier) <= 128
+    assert base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(
+        b"=").decode() == q["code_challenge"][0]
+    assert q["redirect_uri"] == [redirect]
+    assert post["redirect_uri"] == redirect == q["redirect_uri"][0]
+
+
+@pytest.mark.filterwarnings("ignore:response_mode")
+def test_verifiers_and_states_are_fresh_each_time(emu: Any, settings: Settings,
+                                                  vault: Any) -> None:
+    p = pkce(emu.info, settings, vault)
+    a = p._build(__import__("m365bot.auth.cache", fromlist=["x"]).PersistentCache(
+        vault, p.cache_key, p.http_key).load())
+    flows = [a.initiate_auth_code_flow(p.scopes, redirect_uri="http://localhost:1/")
+             for _ in range(200)]
+    assert len({f["code_verifier"] for f in flows}) == 200
+    assert len({f["state"] for f in flows}) == 200
+    for f in flows:
+        q = parse_qs(urlsplit(f["auth_uri"]).query)
+        assert q["code_challenge_method"] == ["S256"]
+
+
+@pytest.mark.parametrize("tamper", ["wrong_state", "no_state"])
+def test_bad_state_never_reaches_the_token_endpoint(emu: Any, settings: Settings, vault: Any,
+                                                    tamper: str) -> None:
+    browser = Browser(emu.info, user(emu.info, "alice"), tamper=tamper)
+    with pytest.raises(AuthError) as e:
+        pkce(emu.info, settings, vault, browser=browser).get_token()
+    assert e.value.code == "state_mismatch"
+    assert emu.control.count("token") == 0
+    assert emu.control.count("authorize") >= 1
+
+
+def test_wrong_account_is_refused_and_not_persisted(emu: Any, settings: Settings,
+                                                    vault: Any) -> None:
+    bob = user(emu.info, "bob")
+    with pytest.raises(AuthError) as e:
+        pkce(emu.info, settings, vault, who="alice", browser=Browser(emu.info, bob)).get_token()
+    assert e.value.code == "wrong_account"
+    assert bob["upn"] in str(e.value) and "alice" in str(e.value)
+    with pytest.raises(ReauthRequired):
+        pkce(emu.info, settings, vault, who="alice", interactive=False).get_token()
+
+
+def test_unattended_run_without_sign_in_raises_reauth_at_once(emu: Any, settings: Settings,
+                                                              vault: Any) -> None:
+    opened: list[str] = []
+    with pytest.raises(ReauthRequired) as e:
+        pkce(emu.info, settings, vault, interactive=False, browser=opened.append).get_token()
+    assert opened == []
+    assert "--interactive" in e.value.advice
+    assert emu.control.count("token") == 0
+
+
+def test_port_in_use_is_a_clear_config_error(emu: Any, settings: Settings, vault: Any) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        url = f"http://localhost:{port}"
+        with pytest.raises(ConfigError) as e:
+            pkce(emu.info, settings, vault, redirect=url, browser=lambda u: None).get_token()
+    assert e.value.field == "redirect_url"
+    assert url in str(e.value) and "another" in e.value.advice
+
+
+def test_listener_binds_loopback_answers_once_then_closes() -> None:
+    listener = LoopbackListener.open("http://localhost:0/cb")
+    host, port = listener.address[:2]
+    assert host == "127.0.0.1"
+    assert listener.redirect_uri == f"http://localhost:{port}/cb"
+
+    def hit() -> None:
+        deliver(f"http://127.0.0.1:{port}/favicon.ico")
+        deliver(f"http://127.0.0.1:{port}/cb?code=c&state=s")
+
+    t = threading.Thread(target=hit)
+    t.start()
+    params = listener.wait(timeout=10)
+    t.join()
+    assert params == {"code": "c", "state": "s"}
+    with pytest.raises(ConnectionRefusedError), socket.create_connection(("127.0.0.1", port),
+                                                                         timeout=2):
+        pass
+
+
+def test_listener_times_out(emu: Any, settings: Settings, vault: Any) -> None:
+    with pytest.raises(AuthError) as e:
+        pkce(emu.info, settings, vault, browser=lambda u: None, timeout=0.5).get_token()
+    assert e.value.code == "timeout"
+    assert emu.control.count("token") == 0
+
+
+def test_non_loopback_redirect_is_refused(settings: Settings, vault: Any) -> None:
+    for bad in ("https://example.com/cb", "http://10.0.0.1:8400", "http://localhost:99999"):
+        with pytest.raises(ConfigError) as e:
+            LoopbackListener.open(bad)
+        assert e.value.field == "redirect_url"
+
+
+def test_browser_command_from_settings(emu: Any, vault: Any, tmp_path: Any,
+                                       monkeypatch: Any) -> None:
+    """Settings.browser runs a real command (here a script that signs in like a person)."""
+    import sys
+    from pathlib import Path
+
+    alice = user(emu.info, "alice")
+    monkeypatch.setenv("AUTHTEST_UPN", alice["upn"])
+    monkeypatch.setenv("AUTHTEST_PASSWORD", alice["password"])
+    monkeypatch.setenv("AUTHTEST_PROXY", emu.info["proxy_url"])
+    monkeypatch.setenv("AUTHTEST_CA", emu.info["ca_bundle"])
+    script = Path(__file__).with_name("browser_driver.py")
+    s = Settings(data_dir=tmp_path / "home", proxy=emu.info["proxy_url"],
+                 ca_bundle=emu.info["ca_bundle"], browser=f"{sys.executable} {script} {{url}}")
+    tok = pkce(emu.info, s, vault).get_token()
+    assert tok.claims["upn"] == alice["upn"]
