@@ -91,6 +91,10 @@ def test_calendar_view_expands_recurrences(gx: GX) -> None:
     assert {o["seriesMasterId"] for o in occ} == {weekly["id"]}
     one = gx.get(f"/users/{ALICE}/events/{occ[1]['id']}").json()
     assert one["type"] == "occurrence" and one["start"]["dateTime"].startswith("2027-05-05")
+    inst = gx.get(f"/users/{ALICE}/events/{weekly['id']}/instances", params={
+        "startDateTime": "2027-05-04T00:00:00Z", "endDateTime": "2027-05-11T00:00:00Z"})
+    assert [o["id"] for o in inst.json()["value"]] == [occ[1]["id"], occ[2]["id"]]
+    assert gx.get(f"/users/{ALICE}/events/{weekly['id']}/instances").status_code == 400
 
     daily = _event(gx, subject="daily until",
                    start={"dateTime": "2027-07-01T08:00:00", "timeZone": "UTC"},

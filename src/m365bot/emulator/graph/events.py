@@ -210,9 +210,7 @@ def event_routes(emu: Any) -> list[BaseRoute]:
 
         return handler
 
-    async def calendar_view(ctx: Ctx) -> Response:
-        _check_calendar(ctx)
-        request = ctx.request
+    def _window(request: Request) -> tuple[Any, Any]:
         raw_start = _query_param(request, "startDateTime")
         raw_end = _query_param(request, "endDateTime")
         if not raw_start or not raw_end:
@@ -228,11 +226,14 @@ def event_routes(emu: Any) -> list[BaseRoute]:
             raise GraphHTTPError(400, "ErrorInvalidParameter",
                                  "The parameter 'EndDateTime' must be later than "
                                  "'StartDateTime'.")
+        return start, end
+
+    def _view(ctx: Ctx, events: list[Event], context: str) -> Response:
+        request = ctx.request
+        start, end = _window(request)
         pred = None
         if request.query_params.get("$filter"):
             pred = es.compile_filter(request.query_params["$filter"])
-        with ctx.emu.state.lock:
-            events = list(ctx.mailbox.events.values())
         items: list[tuple[str, dict[str, Any]]] = []
         for event in events:
             items += es.expand(event, start, end)
@@ -240,7 +241,22 @@ def event_routes(emu: Any) -> list[BaseRoute]:
             items = [i for i in items if pred(i[1])]
         key, reverse = es.sort_key(request.query_params.get("$orderby"))
         items.sort(key=key, reverse=reverse)
-        return _page(ctx, items, f"users('{ctx.mailbox.id}')/calendarView")
+        return _page(ctx, items, context)
+
+    async def calendar_view(ctx: Ctx) -> Response:
+        _check_calendar(ctx)
+        with ctx.emu.state.lock:
+            events = list(ctx.mailbox.events.values())
+        return _view(ctx, events, f"users('{ctx.mailbox.id}')/calendarView")
+
+    async def instances(ctx: Ctx) -> Response:
+        """``GET /events/{id}/instances?startDateTime&endDateTime``: one series' occurrences."""
+        _check_calendar(ctx)
+        with ctx.emu.state.lock:
+            _, _, event = _find(ctx, ctx.request.path_params["eid"])
+        if event is None:
+            raise bad_request("instances needs the id of a series master or single event.")
+        return _view(ctx, [event], f"users('{ctx.mailbox.id}')/events('{event.id}')/instances")
 
     async def get_calendar(ctx: Ctx) -> Response:
         _check_calendar(ctx)
@@ -260,6 +276,7 @@ def event_routes(emu: Any) -> list[BaseRoute]:
     update_ep = op("events.update", "calendar.write", update_event)
     delete_ep = op("events.delete", "calendar.write", delete_event)
     view_ep = op("calendarView", "calendar.read", calendar_view)
+    instances_ep = op("calendarView", "calendar.read", instances)
     cal_ep = op("events.list", "calendar.read", get_calendar)
 
     async def collection(request: Request) -> Response:
@@ -279,6 +296,8 @@ def event_routes(emu: Any) -> list[BaseRoute]:
                 routes.append(Route(prefix + ev + "/{eid}/" + action, op(
                     f"events.{action}", "calendar.write", response_handler(action)),
                     methods=["POST"]))
+            routes.append(Route(prefix + ev + "/{eid}/instances", instances_ep,
+                                methods=["GET"]))
             routes.append(Route(prefix + ev + "/{eid}", item,
                                 methods=["GET", "PATCH", "DELETE"]))
         routes += [Route(prefix + v, view_ep, methods=["GET"]) for v in VIEW_PATHS]
