@@ -53,16 +53,23 @@ def mail(http_client: httpx.Client, emulator_info: dict[str, Any]) -> GX:
               info=emulator_info)
 
 
+def sign_in(info: dict[str, Any], name: str, scope: str) -> str:
+    """A delegated token for ``name``, signed in with a browser-like client of its own (its
+    own cookies, so one user's sign-in session never leaks into another's)."""
+    with proxied_client(info) as browser:
+        return delegated_token(browser, info, name, scope)
+
+
 @pytest.fixture(scope="session")
 def alice_delegated(http_client: httpx.Client, emulator_info: dict[str, Any]) -> GX:
     """Alice signed in to the public client with mail scopes incl. the .Shared ones."""
-    token = delegated_token(http_client, emulator_info, "alice", FULL_SCOPE)
+    token = sign_in(emulator_info, "alice", FULL_SCOPE)
     return GX(client=http_client, token=token, info=emulator_info)
 
 
 @pytest.fixture(scope="session")
 def bob_delegated(http_client: httpx.Client, emulator_info: dict[str, Any]) -> GX:
-    token = delegated_token(http_client, emulator_info, "bob", FULL_SCOPE)
+    token = sign_in(emulator_info, "bob", FULL_SCOPE)
     return GX(client=http_client, token=token, info=emulator_info)
 
 
