@@ -118,3 +118,14 @@ def test_batch_item_answered_429_was_applied(emu: Emulator, client: httpx.Client
                         params={"$select": "subject", "$top": "100"}).json()["value"]
     assert [d["subject"] for d in drafts].count("batched draft") == 1
     assert emu.control.count("messages.create", status=429) == 1
+
+
+def test_send_mail_that_times_out_on_the_client_was_delivered_once(
+    emu: Emulator, client: httpx.Client
+) -> None:
+    emu.control.add_fault(op="sendMail", kind="apply_then_slow", delay_ms=1500, nth=1)
+    with pytest.raises(httpx.ReadTimeout):
+        client.post(f"/v1.0/users/{ALICE}/sendMail", json=_mail("slow but sent", BOB),
+                    timeout=0.4)
+    assert _inbox_subjects(client, BOB).count("slow but sent") == 1
+    assert len(emu.control.sent()) == 1  # recorded as soon as it was applied

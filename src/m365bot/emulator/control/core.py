@@ -237,9 +237,12 @@ class Control:
                 done(0)
                 return DropConnection()
             if rule.kind == "apply_then_slow":
+                # Record now: the work is done, only the answer is late (a client that timed
+                # out must already see it in inspection).
+                done(response.status_code)
                 await asyncio.sleep(rule.delay_ms / 1000)
-            else:
-                response = self._fault_response(role, rule, request)
+                return response
+            response = self._fault_response(role, rule, request)
         done(response.status_code)
         return response
 
