@@ -22,7 +22,7 @@ from m365bot.emulator import hosts
 
 log = logging.getLogger(__name__)
 
-MAX_HEAD = 16 * 1024
+MAX_HEAD = 64 * 1024  # also the stream buffer size, so keep it roomy for tunnelled uploads
 HEAD_TIMEOUT = 15.0
 CHUNK = 256 * 1024
 
