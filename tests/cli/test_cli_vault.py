@@ -96,6 +96,9 @@ def test_key_file_environment_and_roles(run, tmp_path: Path) -> None:  # type: i
     assert _ok(bot).stdout == "CANARY-k1\n"
     wrong = run("unlock-test", env={"M365BOT_VAULT_KEY": base64.b64encode(os.urandom(32)).decode()})
     assert wrong.exit_code == 2 and "wrong key" in wrong.stderr
+    missing = run("list", "--vault", str(tmp_path / "typo.db"))
+    assert missing.exit_code == 2 and "there is no vault at" in missing.stderr
+    assert not (tmp_path / "typo.db").exists()
     none = run("unlock-test", stdin="")
     assert none.exit_code == 2 and "no vault master key given" in none.stderr
     key_file.chmod(0o644)

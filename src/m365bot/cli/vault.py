@@ -93,11 +93,16 @@ class _Opts:
                             confirmation_prompt=confirm, err=True)
         return MasterKeySource.from_passphrase(text)
 
-    def open(self, *, unlock: bool = True) -> Vault:
+    def open(self, *, unlock: bool = True, create: bool = False) -> Vault:
         from m365bot.vault import Vault
 
+        location = self.location()
+        if not create and "://" not in location and not Path(location).exists():
+            # Only 'init' creates a vault: a typo in --vault must not leave empty files.
+            raise ConfigError(f"there is no vault at {location}", field="vault",
+                              advice="run 'm365bot vault init' first, or give --vault PATH")
         source = self.key_source() if unlock else None  # ask before touching the database
-        vault = Vault.open(self.location(), actor=self.actor, roles=self.roles)
+        vault = Vault.open(location, actor=self.actor, roles=self.roles)
         if source is not None:
             try:
                 _unlock(vault, source)
@@ -166,7 +171,7 @@ def init(opts: _Opts, kdf: str, generate_key_file: Path | None) -> None:
         source = MasterKeySource.from_key_file(generate_key_file)
     else:
         source = opts.key_source(confirm=True)
-    vault = opts.open(unlock=False)
+    vault = opts.open(unlock=False, create=True)
     with vault:
         if source.kind == "raw":
             vault.initialize(key=source.raw_key())
