@@ -1,0 +1,180 @@
+"""Refresh under pressure, with real processes: single-flight across processes, strict refresh
+token rotation, a lost refresh response, invalid_grant back-off, and nothing secret in DEBUG
+logs."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+from authhelpers import (
+    app,
+    deliver,
+    expire_cached_tokens,
+    identity_requests,
+    secret,
+    sign_in_location,
+    user,
+)
+
+from m365bot.auth.modes import AuthCodePkce, ClientCredentials, SecretCredential
+from m365bot.config import Settings
+from m365bot.errors import ReauthRequired, TransportError
+from m365bot.values import Secret
+
+WORKER = Path(__file__).with_name("worker.py")
+
+
+def run_workers(job: dict[str, Any], timeout: float = 60) -> list[dict[str, Any]]:
+    proc = subprocess.run([sys.executable, str(WORKER)], input=json.dumps(job), text=True,
+                          capture_output=True, timeout=timeout, check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out: list[dict[str, Any]] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return out
+
+
+def job_for(settings: Settings, vault_path: Path, vault_key: str, mode: str,
+            provider: dict[str, Any], n: int, **extra: Any) -> dict[str, Any]:
+    return {
+        "vault": str(vault_path), "vault_key": vault_key, "mode": mode, "n": n,
+        "settings": {"data_dir": str(settings.data_dir), "proxy": settings.proxy,
+                     "ca_bundle": settings.ca_bundle, "timeout": settings.timeout},
+        "provider": provider, **extra,
+    }
+
+
+def signed_in_alice(emu: Any, settings: Settings, vault: Any) -> AuthCodePkce:
+    """Alice signs in once (attended), like the first run of a PKCE bot."""
+    a = app(emu.info, "m365bot-pkce")
+    alice = user(emu.info, "alice")
+
+    def browser(url: str) -> None:
+        threading.Thread(target=lambda: deliver(sign_in_location(
+            emu.info, url, alice["upn"], alice["password"])), daemon=True).start()
+
+    p = AuthCodePkce(cloud="global", tenant=a["tenant_id"], client_id=a["client_id"],
+                     username=alice["upn"], redirect_url="http://localhost:0",
+                     interactive=True, open_browser=browser, settings=settings, store=vault)
+    p.get_token()
+    return p
+
+
+def pkce_job_provider(p: AuthCodePkce) -> dict[str, Any]:
+    return {"cloud": "global", "tenant": p.tenant, "client_id": p.client_id,
+            "username": p.username, "redirect_url": "http://localhost:0"}
+
+
+@pytest.mark.slow
+def test_8_processes_one_expired_app_token_one_request(emu: Any, settings: Settings,
+                                                       vault: Any, vault_key: str,
+                                                       tmp_path: Path) -> None:
+    a = app(emu.info, "m365bot-demo")
+    prov = {"cloud": "global", "tenant": a["tenant_id"], "client_id": a["client_id"],
+            "secret": secret(a)["value"]}
+    ClientCredentials(credential=SecretCredential(Secret(prov["secret"])), settings=settings,
+                      store=vault, cloud="global", tenant=a["tenant_id"],
+                      client_id=a["client_id"]).get_token()
+    assert expire_cached_tokens(vault, f"global|{a['tenant_id']}|{a['client_id']}|app") == 1
+    emu.control.clear()
+    results = run_workers(job_for(settings, tmp_path / "vault.db", vault_key, "app", prov, 8))
+    assert len(results) == 8 and all(r["ok"] for r in results), results
+    assert len({r["hash"] for r in results}) == 1
+    assert emu.control.count("token") == 1
+    assert [r["op"] for r in identity_requests(emu)] == ["token"]  # no discovery either
+
+
+@pytest.mark.slow
+def test_50_processes_strict_rotation_one_refresh(emu: Any, settings: Settings, vault: Any,
+                                                  vault_key: str, tmp_path: Path) -> None:
+    p = signed_in_alice(emu, settings, vault)
+    expire_cached_tokens(vault, p.cache_key)
+    emu.settings.update({"refresh_token_policy": "strict"})
+    emu.control.clear()
+    results = run_workers(job_for(settings, tmp_path / "vault.db", vault_key, "pkce",
+                                  pkce_job_provider(p), 50))
+    assert len(results) == 50 and all(r["ok"] for r in results), results[:3]
+    assert len({r["hash"] for r in results}) == 1
+    assert emu.control.count("token") == 1
+    assert emu.control.count("token", 200) == 1
+
+
+def test_lost_refresh_response_strict_rotation_reauth_bounded(emu: Any, settings: Settings,
+                                                              vault: Any) -> None:
+    p = signed_in_alice(emu, settings, vault)
+    expire_cached_tokens(vault, p.cache_key)
+    emu.settings.update({"refresh_token_policy": "strict"})
+    emu.control.clear()
+    emu.control.add_fault(op="token", kind="apply_then_reset", nth=1, count=1)
+    fresh = AuthCodePkce(cloud="global", tenant=p.tenant, client_id=p.client_id,
+                         username=p.username, redirect_url="http://localhost:0",
+                         interactive=False, settings=settings, store=vault)
+    with pytest.raises(ReauthRequired) as e:
+        fresh.get_token()
+    assert e.value.code in ("70000", "invalid_grant", "70008", "700082", "50173")
+    assert emu.control.count("token") == 2  # the lost one and one retry: no storm
+    with pytest.raises(ReauthRequired):  # and within a minute: no request at all
+        fresh.get_token()
+    assert emu.control.count("token") == 2
+
+
+def test_lost_refresh_response_entra_policy_recovers(emu: Any, settings: Settings,
+                                                     vault: Any) -> None:
+    p = signed_in_alice(emu, settings, vault)
+    expire_cached_tokens(vault, p.cache_key)
+    emu.control.clear()
+    emu.control.add_fault(op="token", kind="apply_then_reset", nth=1, count=1)
+    fresh = AuthCodePkce(cloud="global", tenant=p.tenant, client_id=p.client_id,
+                         username=p.username, redirect_url="http://localhost:0",
+                         interactive=False, settings=settings, store=vault)
+    tok = fresh.get_token()
+    assert tok.source == "identity_provider" and tok.expires_in() > 3000
+    assert emu.control.count("token") == 2
+
+
+def test_two_lost_answers_raise_transport_error_not_a_storm(emu: Any, settings: Settings,
+                                                            vault: Any) -> None:
+    a = app(emu.info, "m365bot-demo")
+    emu.control.add_fault(op="token", kind="reset", count=5)
+    p = ClientCredentials(credential=SecretCredential(Secret(secret(a)["value"])),
+                          settings=settings, store=vault, cloud="global",
+                          tenant=a["tenant_id"], client_id=a["client_id"])
+    with pytest.raises(TransportError):
+        p.get_token()
+    assert emu.control.count("token") == 2
+
+
+def test_invalid_grant_at_most_once_a_minute(emu: Any, settings: Settings, vault: Any) -> None:
+    p = signed_in_alice(emu, settings, vault)
+    now = [1_000_000.0]
+    emu.clock.advance(91 * 86400)  # the refresh token expires through inactivity
+    expire_cached_tokens(vault, p.cache_key)
+    emu.control.clear()
+
+    def attempt() -> ReauthRequired:
+        q = AuthCodePkce(cloud="global", tenant=p.tenant, client_id=p.client_id,
+                         username=p.username, redirect_url="http://localhost:0",
+                         interactive=False, settings=settings, store=vault,
+                         clock=lambda: now[0])
+        with pytest.raises(ReauthRequired) as e:
+            q.get_token()
+        return e.value
+
+    first = attempt()
+    assert "--interactive" in first.advice
+    assert emu.control.count("token") == 1
+    for step in (10, 20, 29):  # 5 minutes of attempts every few seconds: all refused locally
+        now[0] += step
+        attempt()
+    assert emu.control.count("token") == 1
+    now[0] += 2  # 61 s after the failure: one more real attempt
+    attempt()
+    assert emu.control.count("token") == 2
+    for _ in range(5):
+        now[0] += 5
+        attempt()
+    assert emu.control.count("token") == 2
