@@ -113,3 +113,17 @@ def delegated_token(client: httpx.Client, info: dict[str, Any], name: str, scope
     )
     assert r.status_code == 200, r.text
     return str(r.json()["access_token"])
+
+
+@pytest.fixture
+def calendars_restored(emulator: Any) -> Iterator[None]:
+    """Remove the events a test adds to Alice's and Bob's calendars (shared session emulator)."""
+    before = {a: set(emulator.state.mailbox(a).events) for a in (ALICE, BOB)}
+    yield
+    with emulator.state.lock:
+        for address, ids in before.items():
+            box = emulator.state.mailbox(address)
+            if box is None:
+                continue
+            for eid in set(box.events) - ids:
+                del box.events[eid]

@@ -8,7 +8,10 @@ import base64
 import uuid
 from typing import Any
 
-from graphx_helpers import ALICE, BOB, GX, draft, error_code, gx  # noqa: F401
+import pytest
+from graphx_helpers import ALICE, BOB, GX, calendars_restored, draft, error_code, gx  # noqa: F401
+
+pytestmark = pytest.mark.usefixtures("calendars_restored")
 
 EVENT = {"start": {"dateTime": "2027-09-01T09:00:00", "timeZone": "UTC"},
          "end": {"dateTime": "2027-09-01T09:30:00", "timeZone": "UTC"}}

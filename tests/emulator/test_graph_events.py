@@ -7,7 +7,10 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from graphx_helpers import ALICE, BOB, GX, error_code, gx  # noqa: F401
+import pytest
+from graphx_helpers import ALICE, BOB, GX, calendars_restored, error_code, gx  # noqa: F401
+
+pytestmark = pytest.mark.usefixtures("calendars_restored")
 
 
 def _event(gx: GX, who: str = ALICE, **extra: Any) -> dict[str, Any]:
