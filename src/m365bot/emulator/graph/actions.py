@@ -30,7 +30,14 @@ from m365bot.emulator.graph.common import (
     read_body,
 )
 from m365bot.emulator.graph.errors import GraphHTTPError, bad_request
-from m365bot.emulator.graph.messages import PREFIXES, entity, find_in_scope, new_attachments, remove
+from m365bot.emulator.graph.messages import (
+    PREFIXES,
+    entity,
+    find_in_scope,
+    new_attachments,
+    remove,
+    removed_ref,
+)
 from m365bot.emulator.state import Message
 
 log = logging.getLogger(__name__)
@@ -196,7 +203,7 @@ def move_or_copy(kind: str) -> Any:
                 store.touch(target, ctx.now(), target.seq)
                 box.messages[mid] = target
             else:
-                box.deleted_ids.append((state.next_seq(), msg.folder_id, msg.id))
+                box.deleted_ids.append((state.next_seq(), msg.folder_id, removed_ref(msg)))
                 del box.messages[msg.id]
                 if not ctx.immutable:
                     msg.id = store.new_message_id(box)

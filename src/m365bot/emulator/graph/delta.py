@@ -134,11 +134,12 @@ async def delta(ctx: Ctx) -> Response:
                     continue
                 entries.append((m.seq, m))
         if since and change in (None, "deleted"):
-            live = {m.id for m in box.messages.values()} | \
-                {m.immutable_id for m in box.messages.values()}
-            for seq, fid, mid in box.deleted_ids:
-                if fid == folder.id and since < seq <= high and mid not in live:
-                    entries.append((seq, mid))
+            live = {m.immutable_id for m in box.messages.values() if m.folder_id == folder.id}
+            for seq, fid, ref in box.deleted_ids:
+                rest_id, _, immutable_id = ref.partition(" ")
+                if fid == folder.id and since < seq <= high and immutable_id not in live:
+                    entries.append((seq, immutable_id if ctx.immutable and immutable_id
+                                    else rest_id))
         entries.sort(key=lambda e: e[0])
         page = entries[offset:offset + size]
         value: list[dict[str, Any]] = []

@@ -20,7 +20,7 @@ from starlette.responses import Response
 from m365bot.emulator.graph import store
 from m365bot.emulator.graph.common import Ctx, empty, handle, json_body
 from m365bot.emulator.graph.errors import GraphHTTPError, bad_request
-from m365bot.emulator.graph.messages import PREFIXES
+from m365bot.emulator.graph.messages import PREFIXES, removed_ref
 from m365bot.emulator.graph.query import next_link
 from m365bot.emulator.state import Folder
 
@@ -210,7 +210,7 @@ async def delete_folder(ctx: Ctx) -> Response:
         doomed = store.subtree_ids(box, folder.id)
         for mid in [m.id for m in box.messages.values() if m.folder_id in doomed]:
             msg = box.messages.pop(mid)
-            box.deleted_ids.append((state.next_seq(), msg.folder_id, msg.id))
+            box.deleted_ids.append((state.next_seq(), msg.folder_id, removed_ref(msg)))
         for fid in doomed:
             box.folders.pop(fid, None)
     log.info("mail folder deleted")

@@ -171,9 +171,14 @@ def remove(ctx: Ctx, msg: Message) -> None:
     """Delete the message; delta reports it as removed (by REST and immutable id)."""
     box = ctx.mailbox
     state = ctx.emu.state
-    box.deleted_ids.append((state.next_seq(), msg.folder_id, msg.id))
-    box.deleted_ids.append((state.seq, msg.folder_id, msg.immutable_id))
+    box.deleted_ids.append((state.next_seq(), msg.folder_id, removed_ref(msg)))
     del box.messages[msg.id]
+
+
+def removed_ref(msg: Message) -> str:
+    """How ``deleted_ids`` names a removed item: its REST and immutable ids, space-separated
+    (delta answers with the one the client asked for)."""
+    return f"{msg.id} {msg.immutable_id}"
 
 
 async def delete_message(ctx: Ctx) -> Response:

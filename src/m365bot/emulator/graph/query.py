@@ -15,10 +15,10 @@ Example::
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from m365bot.emulator.graph.errors import GraphHTTPError, bad_request
