@@ -72,7 +72,9 @@ class UploadSession:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def next_ranges(self) -> list[str]:
-        return [f"{len(self.data)}-"]
+        """Outlook names the next start offset only (``["2097152"]``, facts §2.2); the
+        session's creation reply says ``["0-"]``."""
+        return [str(len(self.data))]
 
 
 class UploadSessions:
@@ -283,14 +285,16 @@ def _put_chunk(emu: Any, request: Request, sessions: UploadSessions, session: Up
     with session.lock:
         if start != len(session.data):
             return _range_error(session, 416, f"The chunk starts at byte {start}; the next "
-                                f"expected range is {len(session.data)}-. Upload chunks in order.")
+                                f"expected start is byte {len(session.data)}. Upload chunks in "
+                                "order.")
         session.data += chunk
         now = emu.clock.now()
         session.expires = now + SESSION_LIFETIME
         if len(session.data) < session.size:
+            origin = f"https://{request.headers.get('host') or 'outlook.office.com'}"
             return json_response({
-                "@odata.context": "https://outlook.office.com/api/v2.0/$metadata#Microsoft."
-                                  "OutlookServices.UploadSession",
+                "@odata.context": f"{origin}/api/v2.0/$metadata#Users('{session.user_id}')"
+                                  f"/Messages('{session.message_id}')/AttachmentSessions/$entity",
                 "ExpirationDateTime": store.iso(session.expires),
                 "NextExpectedRanges": session.next_ranges(),
             })
