@@ -69,6 +69,15 @@ class TimeError(ValueError):
         self.message = message
 
 
+class ZoneError(TimeError):
+    """An unknown time zone name; ``zone`` is the name as given."""
+
+    def __init__(self, zone: str) -> None:
+        super().__init__("timeZone", "A valid TimeZone value must be specified. The following "
+                                     f"TimeZone value is not supported: '{zone}'.")
+        self.zone = zone
+
+
 @lru_cache(maxsize=256)
 def zone_of(name: str | None) -> tzinfo:
     """The zone a Graph ``timeZone`` value names (IANA or Windows); :class:`TimeError` if
@@ -89,7 +98,7 @@ def zone_of(name: str | None) -> tzinfo:
     try:
         return ZoneInfo(key)
     except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise TimeError("timeZone", f"Time zone '{name}' is not supported.") from exc
+        raise ZoneError(name) from exc
 
 
 def parse_iso(text: str, field: str, default_zone: tzinfo = UTC) -> datetime:

@@ -59,11 +59,7 @@ def _zone(request: Request) -> str | None:
     try:
         return caltime.prefer_timezone(request.headers.get("prefer"))
     except caltime.TimeError as exc:
-        raise GraphHTTPError(
-            400, "TimeZoneNotSupportedException",
-            f"A valid TimeZone value must be specified. The following TimeZone value is "
-            f"not supported: '{exc.message.split(chr(39))[1] if chr(39) in exc.message else ''}'."
-        ) from exc
+        raise es.time_error(exc) from exc
 
 
 def _respond(ctx: Ctx, data: Any, status: int = 200) -> Response:

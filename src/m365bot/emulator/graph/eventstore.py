@@ -43,8 +43,10 @@ def new_event_id() -> str:
 
 
 def time_error(exc: caltime.TimeError) -> GraphHTTPError:
-    return GraphHTTPError(400, "ErrorInvalidParameter" if "." not in exc.field
-                          else "BadRequest", exc.message)
+    """Graph's 400 for a bad date-time or an unknown zone."""
+    if isinstance(exc, caltime.ZoneError):
+        return GraphHTTPError(400, "TimeZoneNotSupportedException", exc.message)
+    return bad_request(exc.message)
 
 
 def _address(value: Any, field: str) -> dict[str, Any]:
@@ -87,7 +89,7 @@ def _validate(patch: dict[str, Any]) -> dict[str, Any]:
             try:
                 caltime.from_graph(value, key)
             except caltime.TimeError as exc:
-                raise bad_request(exc.message) from exc
+                raise time_error(exc) from exc
             value = {"dateTime": value["dateTime"], "timeZone": value.get("timeZone") or "UTC"}
         elif key == "attendees":
             if not isinstance(value, list):
