@@ -101,6 +101,7 @@ class MsalHttpClient:
     def __init__(self, settings: Settings, *, client: httpx.Client | None = None) -> None:
         self.settings = settings
         self._client = client or httpx_client(settings)
+        install_msal_log_filter()
         self.requests_sent = 0
 
     def _send(
@@ -179,6 +180,7 @@ class MsalHttpClient:
 _SECRET_KEYS = (
     "code|refresh_token|access_token|id_token|code_verifier|client_secret|client_assertion"
     "|secret|password|passwd|client_info|assertion|session_state|device_code|user_code"
+    "|authtoken|tempauth|sig|ESTSAUTH|ESTSAUTHPERSISTENT"
 )
 _KEY_VALUE = re.compile(
     rf"""(?P<k>['"]?\b(?:{_SECRET_KEYS})\b['"]?\s*(?:[:=]|%3D)\s*['"]?)(?P<v>[^'"&\s,}}\]]+)""",
@@ -219,16 +221,23 @@ class RedactingFilter(logging.Filter):
 _FILTER = RedactingFilter()
 
 
+_FILTERED = ("msal", "httpx", "httpcore")
+
+
 def install_msal_log_filter() -> None:
-    """Attach the redacting filter to every ``msal`` logger that exists (call after importing
-    msal's modules; idempotent).
+    """Attach the redacting filter to every ``msal``, ``httpx`` and ``httpcore`` logger that
+    exists (call after importing their modules; idempotent). httpcore logs response headers
+    (a redirect's ``Location`` carries the code) and httpx logs URLs at INFO.
 
     Example::
 
         import msal; install_msal_log_filter()
     """
-    names = [n for n in logging.Logger.manager.loggerDict if n == "msal" or n.startswith("msal.")]
-    for name in ["msal", *names]:
+    names = [
+        n for n in logging.Logger.manager.loggerDict
+        if any(n == root or n.startswith(root + ".") for root in _FILTERED)
+    ]
+    for name in [*_FILTERED, *names]:
         logger = logging.getLogger(name)
         if _FILTER not in logger.filters:
             logger.addFilter(_FILTER)

@@ -1,0 +1,161 @@
+"""The refresh-token source (Control Room managed connections) against the emulator, and no
+code, verifier or token in DEBUG logs, msal's own included."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+from authhelpers import (
+    app,
+    deliver,
+    expire_cached_tokens,
+    identity_requests,
+    sign_in_location,
+    user,
+)
+from test_auth_pkce import CapturingClient
+from test_auth_refresh import job_for, run_workers
+
+from m365bot.auth.http import install_msal_log_filter, redact
+from m365bot.auth.modes import AuthCodePkce
+from m365bot.auth.refresh import RefreshTokenSource, VaultTokenState
+from m365bot.config import Settings
+from m365bot.errors import ReauthRequired
+
+
+def sign_in(emu: Any, settings: Settings, vault: Any, http_client: Any = None) -> AuthCodePkce:
+    a = app(emu.info, "m365bot-pkce")
+    alice = user(emu.info, "alice")
+
+    def browser(url: str) -> None:
+        threading.Thread(target=lambda: deliver(sign_in_location(
+            emu.info, url, alice["upn"], alice["password"])), daemon=True).start()
+
+    p = AuthCodePkce(cloud="global", tenant=a["tenant_id"], client_id=a["client_id"],
+                     username=alice["upn"], redirect_url="http://localhost:0",
+                     interactive=True, open_browser=browser, settings=settings, store=vault,
+                     http_client=http_client)
+    p.get_token()
+    return p
+
+
+def cached_refresh_token(vault: Any, key: str) -> str:
+    data = json.loads(vault.get_blob("token_cache", key))
+    return str(next(iter(data["RefreshToken"].values()))["secret"])
+
+
+def rt_provider(p: AuthCodePkce) -> dict[str, Any]:
+    return {
+        "key": "controlroom|microsoft|alice", "client_id": p.client_id,
+        "token_url": f"https://login.microsoftonline.com/{p.tenant}/oauth2/v2.0/token",
+        "scopes": ["https://graph.microsoft.com/Mail.ReadWrite", "offline_access"],
+    }
+
+
+@pytest.fixture
+def connection(emu: Any, settings: Settings, vault: Any) -> dict[str, Any]:
+    p = sign_in(emu, settings, vault)
+    prov = rt_provider(p)
+    VaultTokenState(vault, prov["key"]).save(
+        {"refresh_token": cached_refresh_token(vault, p.cache_key)})
+    emu.control.clear()
+    return prov
+
+
+def test_refresh_token_source_refreshes_once_then_caches(emu: Any, settings: Settings,
+                                                         vault: Any,
+                                                         connection: dict[str, Any]) -> None:
+    state = VaultTokenState(vault, connection["key"])
+    before = state.load()
+    tok = RefreshTokenSource(state=state, settings=settings, **connection).get_token()
+    assert tok.claims["upn"].startswith("alice@") and "Mail.ReadWrite" in tok.scopes
+    after = state.load()
+    assert after and before and after["refresh_token"] != before["refresh_token"]  # rotated
+    emu.control.clear()
+    again = RefreshTokenSource(state=state, settings=settings, **connection).get_token()
+    assert again.token == tok.token and again.source == "cache"
+    assert identity_requests(emu) == []
+    forced = RefreshTokenSource(state=state, settings=settings, **connection).get_token(
+        force_refresh=True)
+    assert forced.token != tok.token
+
+
+@pytest.mark.slow
+def test_refresh_token_source_8_processes_strict_one_refresh(
+        emu: Any, settings: Settings, vault: Any, vault_key: str, tmp_path: Path,
+        connection: dict[str, Any]) -> None:
+    emu.settings.update({"refresh_token_policy": "strict"})
+    results = run_workers(job_for(settings, tmp_path / "vault.db", vault_key, "rt",
+                                  connection, 8))
+    assert all(r["ok"] for r in results), results
+    assert len({r["hash"] for r in results}) == 1
+    assert emu.control.count("token") == 1
+
+
+def test_refresh_token_source_invalid_grant_backs_off(emu: Any, settings: Settings,
+                                                      vault: Any,
+                                                      connection: dict[str, Any]) -> None:
+    now = [2_000_000.0]
+    emu.clock.advance(91 * 86400)
+    state = VaultTokenState(vault, connection["key"])
+    for _ in range(4):
+        with pytest.raises(ReauthRequired):
+            RefreshTokenSource(state=state, settings=settings, clock=lambda: now[0],
+                               **connection).get_token()
+        now[0] += 15
+    assert emu.control.count("token") == 1
+    now[0] += 16
+    with pytest.raises(ReauthRequired):
+        RefreshTokenSource(state=state, settings=settings, clock=lambda: now[0],
+                           **connection).get_token()
+    assert emu.control.count("token") == 2
+
+
+def test_no_code_verifier_or_token_in_debug_logs(emu: Any, settings: Settings, vault: Any,
+                                                 caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    capture = CapturingClient(settings)
+    p = sign_in(emu, settings, vault, http_client=capture)
+    expire_cached_tokens(vault, p.cache_key)
+    fresh = AuthCodePkce(cloud="global", tenant=p.tenant, client_id=p.client_id,
+                         username=p.username, redirect_url="http://localhost:0",
+                         interactive=False, settings=settings, store=vault,
+                         http_client=capture)
+    tok = fresh.get_token()
+    data = json.loads(vault.get_blob("token_cache", p.cache_key))
+    secrets_seen = [capture.token_posts[0]["code"], capture.token_posts[0]["code_verifier"],
+                    tok.token.reveal(), cached_refresh_token(vault, p.cache_key)]
+    secrets_seen += [e["secret"] for e in data["IdToken"].values()]
+    text = caplog.text
+    assert "msal" in text and "token" in text  # msal's DEBUG output was captured
+    for s in secrets_seen:
+        assert s not in text
+        assert s[:24] not in text
+
+
+def test_msal_auth_response_log_is_redacted(caplog: pytest.LogCaptureFixture) -> None:
+    import msal.oauth2cli.authcode  # noqa: F401
+
+    install_msal_log_filter()
+    caplog.set_level(logging.DEBUG)
+    logging.getLogger("msal.oauth2cli.authcode").debug(
+        "Got auth response: %s", {"code": "0.AXcode-canary", "state": "st",
+                                  "client_info": "eyJ1aWQiOiJ4In0"})
+    logging.getLogger("msal.application").debug(
+        "refresh failed for %s", "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl")
+    assert "0.AXcode-canary" not in caplog.text and "c2lnbmF0dXJl" not in caplog.text
+    assert "eyJ1aWQiOiJ4In0" not in caplog.text
+    assert "Got auth response" in caplog.text and "'state': 'st'" in caplog.text
+
+
+def test_redact_examples() -> None:
+    assert redact("code=abc&state=x") == "code=***&state=x"
+    assert redact('{"refresh_token": "1.AbC", "scope": "Mail.Read"}') == (
+        '{"refresh_token": "***", "scope": "Mail.Read"}')
+    assert redact("error_codes=[7000215] status_code=400") == (
+        "error_codes=[7000215] status_code=400")
