@@ -14,6 +14,8 @@ from urllib.parse import urlsplit
 import httpx
 from graphx_helpers import ALICE, GX, draft, error_code, gx  # noqa: F401
 
+from m365bot.emulator.state import Attachment
+
 MB = 1024 * 1024
 
 
@@ -93,7 +95,7 @@ def test_bad_content_range(gx: GX, draft: str) -> None:
     assert _put(gx, url, b"y" * 100, 100, total).json()["NextExpectedRanges"] == ["200"]
 
 
-def test_size_limits_on_create(gx: GX, draft: str) -> None:
+def test_size_limits_on_create(gx: GX, draft: str, emulator: Any) -> None:
     path = f"/users/{ALICE}/messages/{draft}/attachments/createUploadSession"
     too_big = gx.post(path, json={"attachmentItem": {"attachmentType": "file", "name": "x.iso",
                                                      "size": 150 * MB + 1}})
@@ -103,6 +105,10 @@ def test_size_limits_on_create(gx: GX, draft: str) -> None:
     assert error_code(too_small) == "ErrorAttachmentSizeShouldNotBeLessThanMinimumSize"
     at_cap = gx.post(path, json={"AttachmentItem": {"name": "x.iso", "size": 150 * MB}})
     assert at_cap.status_code == 201
+    emulator.state.mailbox(ALICE).messages[draft].attachments.append(
+        Attachment(id="AAMkAGAttFake000000", props={"size": 100 * MB, "name": "prior.bin"}))
+    over = gx.post(path, json={"AttachmentItem": {"name": "x.iso", "size": 60 * MB}})
+    assert over.status_code == 413 and error_code(over) == "ErrorMessageSizeExceeded"
     for bad in ({}, {"AttachmentItem": {"size": 3 * MB}},
                 {"AttachmentItem": {"name": "x", "size": "big"}},
                 {"AttachmentItem": {"name": "x", "size": 3 * MB, "attachmentType": "item"}}):

@@ -167,6 +167,11 @@ def upload_routes(emu: Any) -> list[BaseRoute]:
         async def call(ctx: Ctx) -> Response:
             item = _parse_item(body)
             message = find_message(ctx.mailbox, request.path_params["mid"])
+            attached = sum(int(a.props.get("size") or 0) for a in message.attachments)
+            if attached + item["size"] > MAX_SIZE:  # the limit is per message, not per file
+                raise GraphHTTPError(413, "ErrorMessageSizeExceeded",
+                                     "The message exceeds the maximum supported size.",
+                                     inner=False)
             check_quota(ctx.mailbox, item["size"])
             now = ctx.emu.clock.now()
             session = UploadSession(
