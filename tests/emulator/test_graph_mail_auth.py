@@ -211,3 +211,19 @@ def test_ids_malformed_versus_unknown(mail: GX) -> None:
     r = mail.post(f"/users/{ALICE}/messages/{draft}/copy", json={"destinationId": unknown})
     assert r.status_code == 404 and err(r) == "ErrorItemNotFound"
     assert mail.delete(f"/users/{ALICE}/messages/{draft}").status_code == 204
+
+
+def test_refusals_are_recorded_for_inspection(http_client: httpx.Client,
+                                              emulator_info: dict[str, Any],
+                                              emulator: Any) -> None:
+    token = token_for(http_client, emulator_info, "m365bot-noconsent")
+    marker = unique("inspect")
+    r = http_client.get("https://graph.microsoft.com/v1.0" + INBOX,
+                        headers={"Authorization": f"Bearer {token}", "client-request-id": marker})
+    assert r.status_code == 403
+    r = http_client.get("https://graph.microsoft.com/v1.0" + INBOX,
+                        headers={"client-request-id": marker})
+    assert r.status_code == 401
+    mine = [x for x in emulator.control.requests(op="messages.list")
+            if x.get("client_request_id") == marker]
+    assert sorted(x["status"] for x in mine) == [401, 403]

@@ -35,6 +35,8 @@ ODATA_JSON = (
 MAX_JSON_BODY = 4 * 1024 * 1024
 MAX_MIME_BODY = 150 * 1024 * 1024
 SERVER_MS_HEADER = "x-emulator-server-ms"
+AGS_DIAGNOSTIC = ('{"ServerInfo":{"DataCenter":"Local Emulator","Slice":"E","Ring":"5",'
+                  '"ScaleUnit":"000","RoleInstance":"M365BOT-EMULATOR"}}')
 ME_WITH_APP = "/me request is only valid with delegated authentication flow."
 
 
@@ -115,6 +117,8 @@ def json_response(data: Any, status: int = 200, headers: dict[str, str] | None =
     resp = Response(body, status_code=status, headers=headers)
     resp.headers["content-type"] = ODATA_JSON
     resp.headers["OData-Version"] = "4.0"
+    resp.headers["Strict-Transport-Security"] = "max-age=31536000"
+    resp.headers["x-ms-ags-diagnostic"] = AGS_DIAGNOSTIC
     return resp
 
 
@@ -150,24 +154,45 @@ async def handle(
     call: Callable[[Ctx], Awaitable[Response]],
     upload_bytes: int = 0,
 ) -> Response:
-    """Authenticate → resolve mailbox → authorize → ``control.run(call)`` (see module docs)."""
+    """Authenticate → resolve mailbox → authorize → ``control.run(call)`` (see module docs).
+
+    Refusals (401, 403, 404 for unknown users) also go through ``control.run``, so the
+    inspection API records them under ``op`` like any other request.
+    """
     started = time.perf_counter()
-    principal = auth.authenticate(emu, request)
-    mailbox = resolve_mailbox(emu, request, principal)
-    auth.authorize(principal, mailbox, need)
-    ctx = Ctx(emu=emu, request=request, principal=principal, mailbox=mailbox,
-              prefer=parse_prefer(request))
+    try:
+        principal = auth.authenticate(emu, request)
+    except GraphHTTPError as exc:
+        refusal = exc
+
+        async def refuse() -> Response:
+            raise refusal
+
+        return await emu.control.run(op=op, request=request, call=refuse)  # type: ignore[no-any-return]
+    mailbox: Mailbox | None = None
+    problem: GraphHTTPError | None = None
+    try:
+        mailbox = resolve_mailbox(emu, request, principal)
+        auth.authorize(principal, mailbox, need)
+    except GraphHTTPError as exc:
+        problem = exc
     spent = [0.0]
 
     async def run() -> Response:
+        if problem is not None or mailbox is None:
+            raise problem or bad_request("No mailbox.")
+        ctx = Ctx(emu=emu, request=request, principal=principal, mailbox=mailbox,
+                  prefer=parse_prefer(request))
         t0 = time.perf_counter()
         try:
             return await call(ctx)
         finally:
             spent[0] = time.perf_counter() - t0
 
+    key = mailbox.address if mailbox is not None else \
+        str(request.path_params.get("user") or principal.upn or "").lower() or None
     response: Response = await emu.control.run(
-        op=op, request=request, app_id=principal.app_id, mailbox=mailbox.address,
+        op=op, request=request, app_id=principal.app_id, mailbox=key,
         upload_bytes=upload_bytes, call=run,
     )
     total = (time.perf_counter() - started) * 1000
