@@ -234,3 +234,21 @@ def test_delegated_me_and_user_object(alice_delegated: GX) -> None:
     shared = alice_delegated.get(f"/users/{OPS}/mailFolders/inbox/messages")
     assert shared.status_code == 200
     assert "Order 5001 received" in [m["subject"] for m in shared.json()["value"]]
+
+
+def test_mail_requests_inside_batch(mail: GX) -> None:
+    subject = unique("batch")
+    r = mail.post("/$batch", json={"requests": [
+        {"id": "1", "method": "GET", "url": f"/users/{ALICE}/mailFolders/inbox/messages?$top=1"},
+        {"id": "2", "method": "POST", "url": f"/users/{ALICE}/sendMail", "dependsOn": ["1"],
+         "headers": {"Content-Type": "application/json"},
+         "body": {"message": {"subject": subject, "toRecipients": _to(BOB)}}},
+        {"id": "3", "method": "GET", "url": f"/users/{ALICE}/messages/AAMk%21bad"},
+    ]})
+    assert r.status_code == 200, r.text
+    by_id = {x["id"]: x for x in r.json()["responses"]}
+    assert by_id["1"]["status"] == 200 and len(by_id["1"]["body"]["value"]) == 1
+    assert by_id["2"]["status"] == 202
+    assert by_id["3"]["status"] == 400
+    assert by_id["3"]["body"]["error"]["code"] == "ErrorInvalidIdMalformed"
+    assert len(find_subject(mail, BOB, subject)) == 1
