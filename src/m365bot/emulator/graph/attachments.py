@@ -65,7 +65,12 @@ def _touch(ctx: Ctx, message: Message) -> None:
 
 
 def attachment_routes(emu: Any) -> list[BaseRoute]:
-    """Routes for ``.../messages/{id}/attachments[/{aid}[/$value]]``."""
+    """Routes for ``.../messages/{id}/attachments[/{aid}[/$value]]``.
+
+    Example::
+
+        app = Starlette(routes=attachment_routes(emu))
+    """
 
     async def list_or_add(request: Request) -> Response:
         if request.method == "POST":

@@ -102,6 +102,11 @@ def parse_new(body: Any, now: float) -> dict[str, Any]:
 
     File attachments need ``name`` and ``contentBytes`` (base64, under 3 MB); item
     attachments need ``item`` with an embedded message.
+
+    Example::
+
+        parse_new({"@odata.type": "#microsoft.graph.fileAttachment", "name": "a.txt",
+                   "contentBytes": "aGk="}, now)
     """
     if not isinstance(body, dict):
         raise bad_request("The request body must be a JSON object describing an attachment.")

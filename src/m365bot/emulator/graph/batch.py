@@ -47,7 +47,12 @@ def _bad(message: str) -> GraphHTTPError:
 
 def parse_batch(body: Any) -> list[dict[str, Any]]:
     """Validate a batch payload; returns normalised items (id, method, url, headers, body,
-    depends_on)."""
+    depends_on). Raises Graph's 400 naming the bad request.
+
+    Example::
+
+        parse_batch({"requests": [{"id": "1", "method": "GET", "url": "/me/events"}]})
+    """
     if not isinstance(body, dict) or not isinstance(body.get("requests"), list):
         raise _bad("Invalid batch payload format: expected {\"requests\": [...]}.")
     raw_items = body["requests"]
@@ -221,7 +226,12 @@ def _failed_dependency(rid: str) -> dict[str, Any]:
 
 
 async def run_batch(request: Request, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Run items honouring dependsOn, at most :data:`MAX_PARALLEL` at a time."""
+    """Run items honouring dependsOn, at most :data:`MAX_PARALLEL` at a time.
+
+    Example::
+
+        responses = await run_batch(request, parse_batch(body))
+    """
     dispatcher = _Dispatcher(request)
     limit = asyncio.Semaphore(MAX_PARALLEL)
     results: dict[str, dict[str, Any]] = {}
@@ -245,7 +255,12 @@ async def run_batch(request: Request, items: list[dict[str, Any]]) -> list[dict[
 
 
 def batch_routes(emu: Any) -> list[BaseRoute]:
-    """The ``$batch`` route (``/v1.0/$batch``)."""
+    """The ``$batch`` route (``/v1.0/$batch``).
+
+    Example::
+
+        app = Starlette(routes=batch_routes(emu))
+    """
 
     async def batch(request: Request) -> Response:
         from m365bot.emulator.graph import auth

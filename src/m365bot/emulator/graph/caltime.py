@@ -128,7 +128,12 @@ def parse_iso(text: str, field: str, default_zone: tzinfo = UTC) -> datetime:
 
 
 def parse_range_param(text: str, field: str) -> datetime:
-    """A calendarView ``startDateTime``/``endDateTime``: no offset means UTC."""
+    """A calendarView ``startDateTime``/``endDateTime``: no offset means UTC.
+
+    Example::
+
+        parse_range_param("2027-01-01T09:00:00+02:00", "startDateTime")  # 07:00 UTC
+    """
     return parse_iso(text, field, UTC)
 
 
@@ -261,7 +266,14 @@ def occurrences(
     rec: dict[str, Any], start: datetime, end: datetime, window_end: datetime
 ) -> Iterator[tuple[datetime, datetime]]:
     """(start, end) of each occurrence of a series whose first instance is start..end,
-    in the series' own zone, up to ``window_end``."""
+    in the series' own zone, up to ``window_end``.
+
+    Example::
+
+        list(occurrences({"pattern": {"type": "daily", "interval": 1},
+                          "range": {"type": "numbered", "startDate": "2027-01-01",
+                                    "numberOfOccurrences": 2}}, start, end, window_end))
+    """
     pattern, rng = rec["pattern"], rec["range"]
     rtype = str(rng.get("type")).lower()
     first = max(date.fromisoformat(str(rng["startDate"])), start.date())

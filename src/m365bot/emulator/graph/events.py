@@ -125,7 +125,12 @@ def _query_param(request: Request, name: str) -> str | None:
 
 
 def event_routes(emu: Any) -> list[BaseRoute]:
-    """Routes for events, meeting responses and calendarView."""
+    """Routes for events, meeting responses and calendarView.
+
+    Example::
+
+        app = Starlette(routes=event_routes(emu))
+    """
 
     def op(name: str, need: str, handler: Callable[[Ctx], Awaitable[Response]]
            ) -> Callable[[Request], Awaitable[Response]]:

@@ -157,7 +157,12 @@ def _upload_origin(request: Request, cloud: str | None) -> str:
 
 
 def upload_routes(emu: Any) -> list[BaseRoute]:
-    """Routes for createUploadSession (Graph) and the upload host's session URLs."""
+    """Routes for createUploadSession (Graph) and the upload host's session URLs.
+
+    Example::
+
+        app = Starlette(routes=upload_routes(emu))   # also sets emu.upload_sessions
+    """
     sessions = UploadSessions()
     emu.upload_sessions = sessions  # for inspection by tests and the control API
 
