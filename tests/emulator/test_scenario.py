@@ -128,3 +128,17 @@ def test_unreadable_files_are_clear_errors(tmp_path: Path) -> None:
     empty.write_text("")
     with pytest.raises(ScenarioError, match="expected a mapping"):
         load_spec(empty)
+
+
+def test_bad_mailbox_contents_name_the_scenario_field(tmp_path: Path) -> None:
+    text = CUSTOM.replace(
+        '{name: dave, password: "Dave-Pa55!"}',
+        '{name: dave, password: "Dave-Pa55!", mailbox: {messages: '
+        '[{folder: inbox, subject: ok}, {folder: inbox, received: "yesterday-ish"}]}}',
+    )
+    assert text != CUSTOM
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    with pytest.raises(ScenarioError) as err:
+        Emulator(scenario=path, data_dir=tmp_path / "data", proxy_port=None)
+    assert err.value.field == "tenants[0].users[1].mailbox.messages[1].received"

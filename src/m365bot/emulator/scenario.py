@@ -273,8 +273,8 @@ def build_state(spec: dict[str, Any], data_dir: Path, now: float) -> State:
     """A fresh :class:`State` from a validated spec (see module example)."""
 
     state = State()
-    seeds: list[tuple[Mailbox, dict[str, Any]]] = []
-    for t in spec["tenants"]:
+    seeds: list[tuple[Mailbox, dict[str, Any], str]] = []
+    for ti, t in enumerate(spec["tenants"]):
         tid = str(t.get("id") or stable_id("tenant", t["name"]))
         tenant = Tenant(
             id=tid,
@@ -285,7 +285,7 @@ def build_state(spec: dict[str, Any], data_dir: Path, now: float) -> State:
         )
         state.tenants[tid] = tenant
         users: dict[str, User] = {}
-        for u in t.get("users") or []:
+        for ui, u in enumerate(t.get("users") or []):
             upn = _address(u.get("upn") or u["name"], tenant.domain)
             user = User(
                 id=str(u.get("id") or stable_id("user", tid, upn)),
@@ -308,8 +308,8 @@ def build_state(spec: dict[str, Any], data_dir: Path, now: float) -> State:
                     enabled_for_rest=bool(u.get("rest_enabled", True)),
                 )
                 state.mailboxes[upn] = box
-                seeds.append((box, u.get("mailbox") or {}))
-        for s in t.get("shared_mailboxes") or []:
+                seeds.append((box, u.get("mailbox") or {}, f"tenants[{ti}].users[{ui}].mailbox"))
+        for si, s in enumerate(t.get("shared_mailboxes") or []):
             address = _address(s.get("address") or s["name"], tenant.domain)
             box = Mailbox(
                 id=str(s.get("id") or stable_id("mailbox", tid, address)),
@@ -323,7 +323,8 @@ def build_state(spec: dict[str, Any], data_dir: Path, now: float) -> State:
                 holder = users[str(g["user"]).split("@")[0].lower()]
                 box.grants.append(Grant(user_id=holder.id, rights=list(g["rights"])))
             state.mailboxes[address] = box
-            seeds.append((box, s.get("mailbox") or {}))
+            where = f"tenants[{ti}].shared_mailboxes[{si}].mailbox"
+            seeds.append((box, s.get("mailbox") or {}, where))
         for a in t.get("apps") or []:
             app = _build_app(a, tenant, users, data_dir, now)
             state.apps[app.client_id] = app
@@ -380,7 +381,8 @@ def _build_app(
     return app
 
 
-def _seed_mailboxes(state: State, seeds: list[tuple[Mailbox, dict[str, Any]]]) -> None:
+def _seed_mailboxes(state: State, seeds: list[tuple[Mailbox, dict[str, Any], str]]) -> None:
+    """Hand mailbox contents to graph.seed; its errors are reported with the scenario path."""
     try:
         seed_module = importlib.import_module("m365bot.emulator.graph.seed")
     except ModuleNotFoundError:
@@ -388,6 +390,19 @@ def _seed_mailboxes(state: State, seeds: list[tuple[Mailbox, dict[str, Any]]]) -
     except Exception:
         log.exception("graph.seed could not be imported; mailboxes start empty")
         seed_module = None
-    for box, spec in seeds:
-        if seed_module is not None:
+    for box, spec, where in seeds:
+        if seed_module is None:
+            continue
+        try:
             seed_module.seed_mailbox(state, box, spec)
+        except ScenarioError as exc:
+            prefix = f"{box.address}.mailbox"
+            field = exc.field
+            if field.startswith(prefix):
+                field = where + field[len(prefix) :]
+            raise ScenarioError(field, exc.message) from None
+        except Exception as exc:  # a seed bug must still not print a traceback at the CLI
+            log.exception("seeding %s failed", box.address)
+            raise ScenarioError(
+                where, f"could not be seeded ({type(exc).__name__}: {exc})"
+            ) from None
