@@ -190,8 +190,10 @@ def test_quota_exceeded(mail: GX, bob_box: Any) -> None:
     bob_box.quota_bytes = 10
     for r in (mail.post(f"/users/{BOB}/messages", json={"subject": "too much"}),
               mail.post(f"/users/{BOB}/sendMail", json={"message": {
+                  "subject": "too much", "toRecipients": [{"emailAddress": {"address": ALICE}}]}}),
+              mail.post(f"/users/{BOB}/sendMail", json={"saveToSentItems": False, "message": {
                   "subject": "too much", "toRecipients": [{"emailAddress": {"address": ALICE}}]}})):
-        assert r.status_code == 507 and err(r) == "ErrorQuotaExceeded"
+        assert r.status_code == 403 and err(r) == "ErrorQuotaExceeded"
         assert r.json()["error"]["message"] == "Mailbox has exceeded maximum mailbox size."
 
 

@@ -47,6 +47,14 @@ def test_nested_child_folders_from_the_scenario(mail: GX) -> None:
     assert [f["displayName"] for f in grand] == ["Archive2026"]
     one = mail.get(f"{FOLDERS}/inbox/childFolders/{projects['id']}")
     assert one.status_code == 200 and one.json()["id"] == projects["id"]
+    filed = mail.post(f"{FOLDERS}/inbox/childFolders/{projects['id']}/messages",
+                      json={"subject": "in projects"})
+    assert filed.status_code == 201 and filed.json()["parentFolderId"] == projects["id"]
+    listed = mail.get(f"{FOLDERS}/inbox/childFolders/{projects['id']}/messages")
+    assert [m["subject"] for m in listed.json()["value"]] == ["in projects"]
+    wrong_parent = mail.get(f"{FOLDERS}/drafts/childFolders/{projects['id']}/messages")
+    assert wrong_parent.status_code == 404 and err(wrong_parent) == "ErrorItemNotFound"
+    mail.delete(f"/users/{ALICE}/messages/{filed.json()['id']}")
 
 
 def test_create_rename_fill_and_delete(mail: GX) -> None:

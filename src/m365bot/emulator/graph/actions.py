@@ -32,6 +32,7 @@ from m365bot.emulator.graph.common import (
 from m365bot.emulator.graph.errors import GraphHTTPError, bad_request
 from m365bot.emulator.graph.messages import (
     PREFIXES,
+    SCOPES,
     entity,
     find_in_scope,
     new_attachments,
@@ -245,7 +246,7 @@ def action_routes(emu: Any) -> list[Any]:
     routes = []
     for prefix in PREFIXES:
         routes.append(Route(prefix + "/sendMail", send_mail_ep, methods=["POST"]))
-        for scope in ("", "/mailFolders/{folder}"):
+        for scope in SCOPES:
             for name, ep in actions.items():
                 routes.append(Route(f"{prefix}{scope}/messages/{{mid}}/{name}", ep,
                                     methods=["POST"]))

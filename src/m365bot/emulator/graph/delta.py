@@ -28,7 +28,7 @@ from starlette.responses import Response
 from m365bot.emulator.graph import store
 from m365bot.emulator.graph.common import Ctx, handle
 from m365bot.emulator.graph.errors import GraphHTTPError, bad_request
-from m365bot.emulator.graph.messages import PREFIXES
+from m365bot.emulator.graph.messages import PREFIXES, SCOPES, folder_of
 from m365bot.emulator.graph.query import parse_select, to_epoch
 
 _FILTER = re.compile(r"^\s*receivedDateTime\s+(ge|gt)\s+(\S+)\s*$", re.I)
@@ -100,7 +100,8 @@ async def delta(ctx: Ctx) -> Response:
     state = ctx.emu.state
     box = ctx.mailbox
     with state.lock:
-        folder = store.find_folder(box, str(request.path_params["folder"]))
+        folder_id = folder_of(ctx)
+        folder = box.folders[folder_id] if folder_id else store.well_known(box, "inbox")
         if "$skiptoken" in qp:
             token = decode(qp["$skiptoken"])
         elif "$deltatoken" in qp:
@@ -172,5 +173,5 @@ def delta_routes(emu: Any) -> list[Any]:
     async def ep(request: Request) -> Response:
         return await handle(emu, request, op="messages.delta", need="mail.read", call=delta)
 
-    return [Route(p + "/mailFolders/{folder}/messages/delta", ep, methods=["GET"])
-            for p in PREFIXES]
+    return [Route(p + scope + "/messages/delta", ep, methods=["GET"])
+            for p in PREFIXES for scope in SCOPES if scope]

@@ -70,8 +70,7 @@ def send(emu: Any, principal: auth.Principal, box: Mailbox, props: dict[str, Any
     check_sender(emu, principal, box, props)
     size = len(str((props.get("body") or {}).get("content") or "")) + sum(
         int(a.props.get("size") or 0) for a in attachments)
-    if save:
-        check_quota(box, size)
+    check_quota(box, size if save else 0)  # a full mailbox cannot send either
     now = emu.clock.now()
     stamp = store.iso(now)
     sent = dict(props)

@@ -44,10 +44,15 @@ def check_item_options(request: Request) -> tuple[str, ...] | None:
 
 
 def folder_of(ctx: Ctx) -> str | None:
+    """The folder the path names (``/mailFolders/{id}`` or ``…/childFolders/{id}``), if any."""
     ref = ctx.request.path_params.get("folder")
     if ref is None:
         return None
-    return store.find_folder(ctx.mailbox, str(ref)).id
+    folder = store.find_folder(ctx.mailbox, str(ref))
+    parent = ctx.request.path_params.get("parent")
+    if parent is not None and store.find_folder(ctx.mailbox, str(parent)).id != folder.parent_id:
+        raise store.item_not_found()
+    return folder.id
 
 
 def find_in_scope(ctx: Ctx) -> Message:
@@ -218,7 +223,7 @@ def message_routes(emu: Any) -> list[Any]:
     value = endpoint("messages.value", "mail.read", get_value)
     routes = []
     for prefix in PREFIXES:
-        for scope in ("", "/mailFolders/{folder}"):
+        for scope in SCOPES:
             base = f"{prefix}{scope}/messages"
             routes += [
                 Route(base, collection, methods=["GET", "POST"]),
@@ -229,3 +234,4 @@ def message_routes(emu: Any) -> list[Any]:
 
 
 PREFIXES = ("/v1.0/me", "/v1.0/users/{user}")
+SCOPES = ("", "/mailFolders/{folder}", "/mailFolders/{parent}/childFolders/{folder}")

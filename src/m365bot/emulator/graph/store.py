@@ -276,5 +276,6 @@ def mailbox_size(box: Mailbox) -> int:
 
 
 def quota_exceeded() -> GraphHTTPError:
-    return GraphHTTPError(507, "ErrorQuotaExceeded", "Mailbox has exceeded maximum mailbox size.",
-                          inner=False)
+    """403 ErrorQuotaExceeded, as Graph answers for a full mailbox (seen in
+    microsoftgraph/microsoft-graph-docs-contrib#6596)."""
+    return GraphHTTPError(403, "ErrorQuotaExceeded", "Mailbox has exceeded maximum mailbox size.")
