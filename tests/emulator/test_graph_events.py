@@ -252,3 +252,25 @@ def test_seeded_meeting_is_in_both_calendars(gx: GX) -> None:
     assert organizer[0]["iCalUId"] == invitee[0]["iCalUId"]
     assert organizer[0]["location"]["displayName"] == "Teams"
     assert invitee[0]["start"]["dateTime"] == "2026-11-30T09:00:00.0000000"
+
+
+def test_organizer_cancels_a_meeting(gx: GX, emulator: Any) -> None:
+    tag = uuid.uuid4().hex[:8]
+    ev = _event(gx, subject=f"cancel {tag}",
+                attendees=[{"emailAddress": {"address": BOB}, "type": "required"}])
+    copy = gx.get(f"/users/{BOB}/events",
+                  params={"$filter": f"subject eq 'cancel {tag}'"}).json()["value"][0]
+    refused = gx.post(f"/users/{BOB}/events/{copy['id']}/cancel", json={"comment": "no"})
+    assert refused.status_code == 400
+    r = gx.post(f"/users/{ALICE}/events/{ev['id']}/cancel", json={"Comment": "Moved"})
+    assert r.status_code == 202, r.text
+    assert gx.get(f"/users/{ALICE}/events/{ev['id']}").status_code == 404
+    after = gx.get(f"/users/{BOB}/events/{copy['id']}").json()
+    assert after["isCancelled"] is True and after["subject"] == f"Canceled: cancel {tag}"
+    box = emulator.state.mailbox(BOB)
+    notes = [m for m in box.messages.values()
+             if m.props.get("subject") == f"Canceled: cancel {tag}"]
+    assert len(notes) == 1 and notes[0].props["body"]["content"] == "Moved"
+    with emulator.state.lock:  # leave Bob's Inbox as the mail tests expect it
+        for m in notes:
+            box.messages.pop(m.id, None)

@@ -31,7 +31,7 @@ from m365bot.emulator.graph import caltime
 from m365bot.emulator.graph import eventstore as es
 from m365bot.emulator.graph.attachstore import check_id
 from m365bot.emulator.graph.errors import GraphHTTPError, bad_request
-from m365bot.emulator.graph.meeting import propagate_invites, respond
+from m365bot.emulator.graph.meeting import cancel, propagate_invites, respond
 from m365bot.emulator.graph.scoped import Ctx, guarded, json_body, json_response
 from m365bot.emulator.state import Event, Mailbox
 
@@ -205,7 +205,11 @@ def event_routes(emu: Any) -> list[BaseRoute]:
                 _, _, event = _find(ctx, ctx.request.path_params["eid"])
                 if event is None:
                     raise bad_request("Respond to the series master, not to one occurrence.")
-                respond(ctx.emu.state, ctx.mailbox, event, action, body, ctx.emu.clock.now())
+                if action == "cancel":
+                    cancel(ctx.emu.state, ctx.mailbox, event, body, ctx.emu.clock.now())
+                else:
+                    respond(ctx.emu.state, ctx.mailbox, event, action, body,
+                            ctx.emu.clock.now())
             log.info("meeting %s in %s", action, ctx.mailbox.address)
             return Response(status_code=202)
 
@@ -293,7 +297,7 @@ def event_routes(emu: Any) -> list[BaseRoute]:
                    for p in ("/calendar", "/calendars", "/calendars/{cal}")]
         for ev in EVENT_SETS:
             routes.append(Route(prefix + ev, collection, methods=["GET", "POST"]))
-            for action in ("accept", "tentativelyAccept", "decline"):
+            for action in ("accept", "tentativelyAccept", "decline", "cancel"):
                 routes.append(Route(prefix + ev + "/{eid}/" + action, op(
                     f"events.{action}", "calendar.write", response_handler(action)),
                     methods=["POST"]))

@@ -135,13 +135,27 @@ def _inbox(state: State, box: Mailbox) -> Folder:
 
 def _deliver_response(state: State, organizer: Mailbox, attendee: Mailbox, event: Event,
                       response: str, comment: str, proposed: Any, now: float) -> None:
-    inbox = _inbox(state, organizer)
+    extra: dict[str, Any] = {
+        "meetingMessageType": {"accepted": "meetingAccepted",
+                               "tentativelyAccepted": "meetingTenativelyAccepted",
+                               "declined": "meetingDeclined"}[response],
+        "responseType": response,
+    }
+    if proposed is not None:
+        extra["proposedNewTime"] = proposed
+    _deliver(state, organizer, attendee, f"{PREFIX[response]}: {event.props.get('subject') or ''}",
+             comment, "#microsoft.graph.eventMessageResponse", extra, now)
+
+
+def _deliver(state: State, to: Mailbox, sender: Mailbox, subject: str, comment: str,
+             odata_type: str, extra: dict[str, Any], now: float) -> None:
+    """Put a meeting message from ``sender`` into ``to``'s Inbox."""
+    inbox = _inbox(state, to)
     stamp = iso(now)
-    who = {"emailAddress": {"name": attendee.display_name, "address": attendee.address}}
-    subject = f"{PREFIX[response]}: {event.props.get('subject') or ''}"
+    who = {"emailAddress": {"name": sender.display_name, "address": sender.address}}
     mid = _new_id("AAMkAGM")
     props: dict[str, Any] = {
-        "@odata.type": "#microsoft.graph.eventMessageResponse",
+        "@odata.type": odata_type,
         "createdDateTime": stamp, "lastModifiedDateTime": stamp,
         "changeKey": uuid.uuid4().hex[:22], "categories": [],
         "receivedDateTime": stamp, "sentDateTime": stamp, "hasAttachments": False,
@@ -152,20 +166,46 @@ def _deliver_response(state: State, organizer: Mailbox, attendee: Mailbox, event
         "inferenceClassification": "focused", "webLink": "",
         "body": {"contentType": "text", "content": comment},
         "sender": who, "from": who,
-        "toRecipients": [{"emailAddress": {"name": organizer.display_name,
-                                           "address": organizer.address}}],
+        "toRecipients": [{"emailAddress": {"name": to.display_name, "address": to.address}}],
         "ccRecipients": [], "bccRecipients": [], "replyTo": [],
-        "flag": {"flagStatus": "notFlagged"},
-        "meetingMessageType": {"accepted": "meetingAccepted",
-                               "tentativelyAccepted": "meetingTenativelyAccepted",
-                               "declined": "meetingDeclined"}[response],
-        "responseType": response,
+        "flag": {"flagStatus": "notFlagged"}, **extra,
     }
-    if proposed is not None:
-        props["proposedNewTime"] = proposed
-    msg = Message(id=mid, immutable_id=mid, folder_id=inbox.id, props=props,
-                  seq=state.next_seq())
-    organizer.messages[mid] = msg
+    to.messages[mid] = Message(id=mid, immutable_id=mid, folder_id=inbox.id, props=props,
+                               seq=state.next_seq())
+
+
+def cancel(state: State, box: Mailbox, event: Event, body: Any, now: float) -> None:
+    """The organizer cancels a meeting: it leaves their calendar, attendees' copies are marked
+    cancelled ("Canceled: …") and each emulated attendee gets a cancellation message.
+
+    Example::
+
+        cancel(state, alice_box, meeting, {"comment": "Moved to next week"}, now)
+    """
+    if body is None:
+        body = {}
+    if not isinstance(body, dict) or set(map(str.lower, map(str, body))) - {"comment"}:
+        raise bad_request("The body of cancel must be {\"comment\": \"...\"}.")
+    comment = next((v for k, v in body.items() if str(k).lower() == "comment"), "") or ""
+    if not isinstance(comment, str):
+        raise bad_request("The parameter 'comment' must be a string.")
+    if not event.props.get("isOrganizer"):
+        raise GraphHTTPError(400, "ErrorInvalidRequest",
+                             "Your request can't be completed. Only the meeting organizer can "
+                             "cancel the meeting.")
+    uid = event.props.get("iCalUId")
+    subject = str(event.props.get("subject") or "")
+    for attendee in event.props.get("attendees") or []:
+        other = state.mailbox(str(attendee["emailAddress"]["address"]))
+        if other is None or other.address.lower() == box.address.lower():
+            continue
+        for copy_event in other.events.values():
+            if copy_event.props.get("iCalUId") == uid:
+                copy_event.props.update(isCancelled=True, subject=f"Canceled: {subject}")
+        _deliver(state, other, box, f"Canceled: {subject}", comment,
+                 "#microsoft.graph.eventMessageRequest",
+                 {"meetingMessageType": "meetingCancelled"}, now)
+    del box.events[event.id]
 
 
 def seed_event(state: State, box: Mailbox, spec: dict[str, Any], now: float) -> Event:
