@@ -150,3 +150,20 @@ def test_an_unexpected_crash_is_a_shaped_500_without_traceback(
     else:
         assert r.json()["error"] == "server_error"
     assert any("unexpected error" in rec.getMessage() for rec in caplog.records)
+
+
+def test_emulators_racing_on_a_new_data_folder_agree_on_one_ca(tmp_path: Path) -> None:
+    import concurrent.futures
+
+    data = tmp_path / "shared"
+
+    def build(_: int) -> str:
+        return Emulator(data_dir=data, proxy_port=None).info["ca_bundle"]
+
+    with concurrent.futures.ThreadPoolExecutor(3) as pool:
+        bundles = set(pool.map(build, range(3)))
+    assert bundles == {str(data / "ca.pem")}
+    with Emulator.start(data_dir=data, proxy_port=None) as emu:
+        ctx = ssl.create_default_context(cafile=emu.info["ca_bundle"])
+        with httpx.Client(verify=ctx, trust_env=False) as c:
+            assert c.get(emu.base_url + "/_emulator/info").status_code == 200

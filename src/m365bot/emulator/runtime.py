@@ -10,11 +10,13 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -41,6 +43,22 @@ def default_data_dir() -> Path:
     return Path(xdg) / "m365bot" / "emulator"
 
 
+@contextlib.contextmanager
+def _folder_lock(directory: Path) -> Iterator[None]:
+    """An exclusive advisory lock on ``directory`` (no-op where fcntl is missing)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    with open(directory / ".lock", "a+b") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
 class Emulator:
     """An offline Entra ID + Graph emulator. Build with :meth:`start` (serving) or the
     constructor (not yet serving; call :meth:`serve`)."""
@@ -65,21 +83,24 @@ class Emulator:
         self.clock = Clock()
         self.settings = EmulatorSettings(latency_ms=float(latency_ms))
         self._initial_settings = self.settings.as_dict()
-        self.ca = LocalCA.open(self.data_dir)
-        self.tokens = Tokens.open(self.state_dir or self.data_dir, self.clock)
         self.spec = load_spec(scenario)
         self.persistence: Persistence | None = None
-        loaded = None
-        if self.state_dir is not None:
-            self.persistence = Persistence(
-                self.state_dir, lambda: self.state, lambda: self.clock.offset
-            )
-            loaded = self.persistence.load()
-        if loaded is not None:
-            self.state, offset = loaded
-            self.clock.advance(offset)
-        else:
-            self.state = build_state(self.spec, self.data_dir, now=self.clock.now())
+        # Two emulators sharing a data folder (parallel CLI runs, test workers) must not
+        # interleave creating the CA, keys and certificates.
+        with _folder_lock(self.data_dir):
+            self.ca = LocalCA.open(self.data_dir)
+            self.tokens = Tokens.open(self.state_dir or self.data_dir, self.clock)
+            loaded = None
+            if self.state_dir is not None:
+                self.persistence = Persistence(
+                    self.state_dir, lambda: self.state, lambda: self.clock.offset
+                )
+                loaded = self.persistence.load()
+            if loaded is not None:
+                self.state, offset = loaded
+                self.clock.advance(offset)
+            else:
+                self.state = build_state(self.spec, self.data_dir, now=self.clock.now())
         self.control = Control(self)
         self._server: Any = None
         self._lock = threading.Lock()
