@@ -9,7 +9,7 @@ import uuid
 from typing import Any
 
 import pytest
-from graphx_helpers import ALICE, BOB, GX, calendars_restored, draft, error_code, gx  # noqa: F401
+from graphx_helpers import ALICE, BOB, GRAPH, GX, calendars_restored, draft, error_code, gx  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures("calendars_restored")
 
@@ -91,6 +91,9 @@ def test_malformed_batches_are_400(gx: GX) -> None:
         assert r.json()["error"]["message"]
     r = gx.post("/$batch", content=b"{broken", headers=JSON)
     assert r.status_code == 400
+    anonymous = gx.client.post(f"{GRAPH}/$batch", json={"requests": [
+        {"id": "1", "method": "GET", "url": cal}]})
+    assert anonymous.status_code == 401 and error_code(anonymous) == "InvalidAuthenticationToken"
 
 
 def test_item_answered_429_yet_applied(gx: GX, emulator: Any) -> None:
