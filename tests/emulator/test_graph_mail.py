@@ -252,3 +252,36 @@ def test_mail_requests_inside_batch(mail: GX) -> None:
     assert by_id["3"]["status"] == 400
     assert by_id["3"]["body"]["error"]["code"] == "ErrorInvalidIdMalformed"
     assert len(find_subject(mail, BOB, subject)) == 1
+
+
+def test_send_mail_json_with_attachment_and_expand(mail: GX) -> None:
+    subject = unique("att")
+    data = b"%PDF-1.4 fake"
+    r = mail.post(f"/users/{ALICE}/sendMail", json={"message": {
+        "subject": subject, "toRecipients": _to(BOB),
+        "attachments": [{"@odata.type": "#microsoft.graph.fileAttachment", "name": "q.pdf",
+                         "contentType": "application/pdf",
+                         "contentBytes": base64.b64encode(data).decode()}]}})
+    assert r.status_code == 202, r.text
+    (got,) = find_subject(mail, BOB, subject)
+    assert got["hasAttachments"] is True and got["webLink"].startswith("https://outlook.")
+    full = mail.get(f"/users/{BOB}/messages/{got['id']}", params={"$expand": "attachments"})
+    (att,) = full.json()["attachments"]
+    assert att["name"] == "q.pdf" and base64.b64decode(att["contentBytes"]) == data
+
+
+def test_text_body_as_html_preference(mail: GX) -> None:
+    (welcome,) = find_subject(mail, ALICE, "Welcome to Contoso")
+    r = mail.get(f"/users/{ALICE}/messages/{welcome['id']}", params={"$select": "body"},
+                 headers={"Prefer": 'outlook.body-content-type="html"'})
+    body = r.json()["body"]
+    assert body["contentType"] == "html" and "Hi Alice, welcome aboard!" in body["content"]
+    assert body["content"].startswith("<html>")
+
+
+def test_user_objects_need_directory_permissions(mail: GX, alice_delegated: GX) -> None:
+    r = mail.get(f"/users/{ALICE}")  # the demo app has mail roles only
+    assert r.status_code == 403 and err(r) == "Authorization_RequestDenied"
+    me = alice_delegated.get("/me", params={"$select": "displayName,mail"})
+    assert me.json()["displayName"] == "Alice Anders" and me.json()["mail"] == ALICE
+    assert set(me.json()) == {"@odata.context", "displayName", "mail", "id"}

@@ -193,7 +193,14 @@ def touch(msg: Message, now: float, seq: int) -> None:
     msg.seq = seq
 
 
-_ALWAYS = ("@odata.type",)
+_SELECT_ONLY = frozenset({"@odata.type", "uniqueBody", "internetMessageHeaders"})
+
+
+def web_link(message_id: str) -> str:
+    from urllib.parse import quote
+
+    return (f"https://outlook.office365.com/owa/?ItemID={quote(message_id, safe='')}"
+            "&exvsurl=1&viewmodel=ReadMessageItem")
 
 
 def render(msg: Message, select: tuple[str, ...] | None = None, *, immutable: bool = False,
@@ -210,13 +217,17 @@ def render(msg: Message, select: tuple[str, ...] | None = None, *, immutable: bo
     out["id"] = msg.immutable_id if immutable else msg.id
     if select is None:
         for key, value in props.items():
-            if key not in _ALWAYS and key != "uniqueBody":
+            if key not in _SELECT_ONLY:
                 out[key] = value
         out["parentFolderId"] = msg.folder_id
+        if not out.get("webLink"):
+            out["webLink"] = web_link(out["id"])
     else:
         for key in select:
             if key == "parentFolderId":
                 out[key] = msg.folder_id
+            elif key == "webLink" and not props.get("webLink"):
+                out[key] = web_link(out["id"])
             elif key == "uniqueBody":
                 out[key] = props.get("uniqueBody") or props.get("body")
             elif key in props:
