@@ -90,3 +90,14 @@ def test_throttling_settings_round_trip(client: httpx.Client) -> None:
     assert data["refresh_token_policy"] == "strict"
     assert client.post("/_emulator/settings", json={"throttling": False}).json()[
         "throttling"]["enabled"] is False
+
+
+def test_python_api_matches_the_rest_api(fresh_emulator: Emulator, client: httpx.Client) -> None:
+    from m365bot.emulator.control import SettingsError
+
+    data = fresh_emulator.control.configure(latency_ms=0, throttling={"concurrency": 2})
+    assert data == client.get("/_emulator/settings").json()
+    assert data["throttling"]["concurrency"] == 2
+    with pytest.raises(SettingsError) as err:
+        fresh_emulator.control.configure(throttling={"scope": "galaxy"})
+    assert err.value.field == "throttling.scope"

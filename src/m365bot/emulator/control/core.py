@@ -287,6 +287,16 @@ class Control:
         """
         return self.faults.add(rule).public()
 
+    def configure(self, **settings: Any) -> dict[str, Any]:
+        """Change settings (same keys as ``POST /_emulator/settings``); returns them all.
+
+        Example::
+
+            emu.control.configure(latency_ms=30, throttling={"concurrency": 2})
+        """
+        self.emu.settings.update(settings)
+        return self.emu.settings.as_dict()
+
     def clear_faults(self, rule_id: str | None = None) -> int:
         return self.faults.remove(rule_id)
 
