@@ -7,7 +7,8 @@
   ``Authorization`` header, so it is authorized, throttled, faulted and recorded on its own
   (``control.run`` per item). At most 4 items run at once, as Outlook does.
 * An item whose dependency did not succeed (status >= 400) is answered 424 and not run.
-* Response: 200 ``{"responses": [{"id","status","headers","body"}]}`` in request order.
+* Response: 200 ``{"responses": [{"id","status","headers","body"}]}`` in completion order
+  (Graph documents that the order may differ from the request's: match by ``id``).
   JSON bodies are embedded as JSON, other bodies as base64 strings.
 
 Example::
@@ -235,6 +236,7 @@ async def run_batch(request: Request, items: list[dict[str, Any]]) -> list[dict[
     dispatcher = _Dispatcher(request)
     limit = asyncio.Semaphore(MAX_PARALLEL)
     results: dict[str, dict[str, Any]] = {}
+    finished: list[dict[str, Any]] = []  # completion order, as Graph may answer
     done: dict[str, asyncio.Event] = {it["id"].lower(): asyncio.Event() for it in items}
 
     async def one(item: dict[str, Any]) -> None:
@@ -244,14 +246,15 @@ async def run_batch(request: Request, items: list[dict[str, Any]]) -> list[dict[
                 await done[dep].wait()
             if any(results[d]["status"] >= 400 for d in item["depends_on"]):
                 results[key] = _failed_dependency(item["id"])
-                return
-            async with limit:
-                results[key] = await dispatcher.run(item)
+            else:
+                async with limit:
+                    results[key] = await dispatcher.run(item)
+            finished.append(results[key])
         finally:
             done[key].set()
 
     await asyncio.gather(*(one(it) for it in items))
-    return [results[it["id"].lower()] for it in items]
+    return finished
 
 
 def batch_routes(emu: Any) -> list[BaseRoute]:
