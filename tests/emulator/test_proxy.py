@@ -118,3 +118,15 @@ def test_tunnel_carries_many_requests_on_one_connection(emulator_info: dict[str,
     with _proxy_client(emulator_info) as client:
         keys = [client.get(url).json()["keys"][0]["kid"] for _ in range(20)]
     assert len(set(keys)) == 1
+
+
+def test_every_emulated_host_presents_a_trusted_certificate(
+    emulator_info: dict[str, Any],
+) -> None:
+    from m365bot.emulator.hosts import HOSTS
+
+    with _proxy_client(emulator_info) as client:
+        for host in HOSTS:
+            r = client.get(f"https://{host}/v1.0/nothing-here")  # TLS verified against our CA
+            assert r.status_code in (400, 404), (host, r.status_code)
+            assert "error" in r.json()
