@@ -229,3 +229,22 @@ def test_refusals_are_recorded_for_inspection(http_client: httpx.Client,
     mine = [x for x in emulator.control.requests(op="messages.list")
             if x.get("client_request_id") == marker]
     assert sorted(x["status"] for x in mine) == [401, 403]
+
+
+def test_direct_mode_accepts_each_clouds_token(http_client: httpx.Client,
+                                               emulator_info: dict[str, Any], mail: GX) -> None:
+    import ssl
+
+    gov = token_for(http_client, emulator_info, "m365bot-demo", "usgovhigh")
+    ctx = ssl.create_default_context(cafile=emulator_info["ca_bundle"])
+    base = emulator_info["base_url"] + "/v1.0"
+    with httpx.Client(verify=ctx, trust_env=False, timeout=20) as direct:
+        r = _call(direct, f"{base}/users/alice@fabrikamgov.onmicrosoft.us/messages", gov)
+        assert r.status_code == 200 and r.json()["value"][0]["subject"] == "Welcome to Fabrikam"
+        page = _call(direct, f"{base}{INBOX}?$top=1", mail.token)
+        assert page.status_code == 200
+        assert page.json()["@odata.nextLink"].startswith(base + "/users/")
+        # A tenant's token still reaches only its own tenant's mailboxes.
+        foreign = _call(direct, f"{base}/users/alice@fabrikamgov.onmicrosoft.us/messages",
+                        mail.token)
+        assert foreign.status_code == 404 and err(foreign) == "ErrorInvalidUser"
