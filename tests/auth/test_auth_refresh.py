@@ -178,3 +178,15 @@ def test_invalid_grant_at_most_once_a_minute(emu: Any, settings: Settings, vault
         now[0] += 5
         attempt()
     assert emu.control.count("token") == 2
+
+
+@pytest.mark.slow
+def test_fresh_process_with_valid_cached_token_sends_nothing(emu: Any, settings: Settings,
+                                                             vault: Any, vault_key: str,
+                                                             tmp_path: Path) -> None:
+    p = signed_in_alice(emu, settings, vault)
+    emu.control.clear()
+    results = run_workers(job_for(settings, tmp_path / "vault.db", vault_key, "pkce",
+                                  pkce_job_provider(p), 2))
+    assert all(r["ok"] and r["source"] == "cache" for r in results), results
+    assert identity_requests(emu) == []

@@ -22,12 +22,13 @@ import logging
 import re
 import ssl
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import httpx
-
 from m365bot.config import Settings
+
+if TYPE_CHECKING:
+    import httpx
 from m365bot.errors import TransportError
 
 log = logging.getLogger(__name__)
@@ -75,6 +76,8 @@ def httpx_client(settings: Settings, **kw: Any) -> httpx.Client:
         with httpx_client(settings) as c:
             c.get("https://graph.microsoft.com/v1.0/me", headers=...)
     """
+    import httpx
+
     return httpx.Client(
         proxy=settings.proxy,
         verify=ssl_context(settings),
@@ -123,6 +126,8 @@ class MsalHttpClient:
             }
         elif isinstance(data, str | bytes):
             kwargs["content"] = data
+        import httpx
+
         started = time.perf_counter()
         self.requests_sent += 1
         try:

@@ -27,7 +27,13 @@ from pathlib import Path
 from typing import Any
 
 from m365bot.auth.advice import error_from_result, reauth_required
-from m365bot.auth.cache import BlobStore, ConnectionLock, FailureMarker, PersistentCache
+from m365bot.auth.cache import (
+    TOKEN_CACHE_KIND,
+    BlobStore,
+    ConnectionLock,
+    FailureMarker,
+    PersistentCache,
+)
 from m365bot.auth.http import MsalHttpClient, import_msal
 from m365bot.auth.tokens import AccessToken, make_access_token
 from m365bot.clouds import Cloud
@@ -114,6 +120,7 @@ class _MsalProvider:
     """Shared machinery: cache, lock, failure marker, retry-once, error mapping."""
 
     kind = "msal"
+    scopes: list[str] = []
 
     def __init__(
         self,
@@ -177,12 +184,44 @@ class _MsalProvider:
         mem = self._mem
         if not force_refresh and mem is not None and mem.expires_in(self.clock()) > REFRESH_MARGIN:
             return mem
+        if not force_refresh:
+            fast = self._from_stored_cache()
+            if fast is not None:
+                self._mem = fast
+                return fast
         stale = mem.token if (force_refresh and mem is not None) else None
         try:
             with self.lock:
                 return self._locked(force_refresh, stale)
         except ReauthRequired as exc:
             return self._no_token(exc)
+
+    def _from_stored_cache(self) -> AccessToken | None:
+        """A still-valid access token read straight from the persisted cache, without
+        importing msal (a fresh process with a valid token needs nothing else)."""
+        import json
+
+        data = self.store.get_blob(TOKEN_CACHE_KIND, self.cache_key)
+        if not data:
+            return None
+        try:
+            entries = json.loads(data).get("AccessToken", {}).values()
+        except (ValueError, AttributeError):
+            return None
+        now = self.clock()
+        wanted = {s.lower() for s in self.scopes}
+        for e in entries:
+            try:
+                target = set(str(e.get("target", "")).lower().split())
+                left = int(e["expires_on"]) - time.time()
+                if (e.get("client_id", "").lower() != self.client_id.lower()
+                        or e.get("environment") != self.cloud.login_host
+                        or not wanted <= target or left <= REFRESH_MARGIN):
+                    continue
+                return make_access_token(str(e["secret"]), left, "cache", now=now)
+            except (KeyError, TypeError, ValueError):
+                continue
+        return None
 
     def _locked(self, force: bool, stale: Secret | None) -> AccessToken:
         result: dict[str, Any] | None = None
