@@ -285,3 +285,18 @@ def test_user_objects_need_directory_permissions(mail: GX, alice_delegated: GX) 
     me = alice_delegated.get("/me", params={"$select": "displayName,mail"})
     assert me.json()["displayName"] == "Alice Anders" and me.json()["mail"] == ALICE
     assert set(me.json()) == {"@odata.context", "displayName", "mail", "id"}
+
+
+def test_send_mail_applied_then_504_is_delivered_once(mail: GX, emulator: Any) -> None:
+    subject = unique("lost")
+    rule = emulator.control.add_fault(op="sendMail", kind="apply_then_status", status=504,
+                                      nth=1, mailbox=ALICE)
+    try:
+        r = mail.post(f"/users/{ALICE}/sendMail", json={"message": {
+            "subject": subject, "toRecipients": _to(BOB)}})
+    finally:
+        emulator.control.clear_faults(rule["id"])
+    assert r.status_code == 504  # the client sees a failure...
+    assert len(find_subject(mail, BOB, subject)) == 1  # ...yet the mail went out, once
+    mine = [s for s in emulator.control.sent() if s.get("request_id") == r.headers["request-id"]]
+    assert len(mine) == 1 and mine[0]["op"] == "sendMail"
