@@ -214,7 +214,7 @@ def test_bad_event_input_never_500(gx: GX) -> None:
         assert r.json()["error"]["message"]
     assert gx.post(path, content=b"{oops", headers={"Content-Type": "application/json"}
                    ).status_code == 400
-    for params in ({"$top": "0"}, {"$top": "abc"}, {"$filter": "nonsense here"},
+    for params in ({"$top": "0"}, {"$top": "abc"}, {"$top": "\u00b2"}, {"$filter": "nonsense here"},
                    {"$orderby": "colour"}):
         r = gx.get(path, params=params)
         assert r.status_code == 400, (params, r.text)

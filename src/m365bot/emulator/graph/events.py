@@ -81,7 +81,7 @@ def _int_param(request: Request, name: str, default: int, lo: int, hi: int) -> i
     raw = request.query_params.get(name)
     if raw is None:
         return default
-    if not raw.strip().isdigit() or not lo <= int(raw) <= hi:
+    if not (raw.isascii() and raw.isdigit()) or not lo <= int(raw) <= hi:
         raise bad_request(f"Invalid value '{raw}' for query option {name}: use a whole number "
                           f"from {lo} to {hi}.")
     return int(raw)

@@ -253,7 +253,8 @@ def upload_routes(emu: Any) -> list[BaseRoute]:
 
 async def _read_chunk(request: Request) -> bytes:
     declared = request.headers.get("content-length")
-    if declared is not None and (not declared.isdigit() or int(declared) > MAX_CHUNK):
+    valid = declared is None or (declared.isascii() and declared.isdigit())
+    if not valid or (declared is not None and int(declared) > MAX_CHUNK):
         raise GraphHTTPError(413, "ErrorRequestEntityTooLarge",
                              f"Each chunk must be at most {MAX_CHUNK} bytes (4 MiB).",
                              inner=False)
