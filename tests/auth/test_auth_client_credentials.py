@@ -62,13 +62,20 @@ def test_certificate(emu: Any, settings: Settings, vault: Any, cloud: str, form:
 
 def test_fresh_provider_with_cached_token_sends_nothing(emu: Any, settings: Settings,
                                                         vault: Any) -> None:
-    first = provider(emu.info, settings, vault).get_token()
+    p = provider(emu.info, settings, vault)
+    first = p.get_token()
     assert first.source == "identity_provider"
+    written = vault.blob_version("token_cache", p.cache_key)
+    http_written = vault.blob_version("http_cache", p.http_key)
+    assert written == 1 and http_written == 1
     emu.control.clear()
     again = provider(emu.info, settings, vault).get_token()
     assert again.source == "cache"
     assert again.token == first.token
     assert identity_requests(emu) == []
+    # A cache hit writes nothing back.
+    assert vault.blob_version("token_cache", p.cache_key) == written
+    assert vault.blob_version("http_cache", p.http_key) == http_written
 
 
 def test_force_refresh_gets_a_new_token(emu: Any, settings: Settings, vault: Any) -> None:

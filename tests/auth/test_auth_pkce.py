@@ -202,6 +202,32 @@ def test_listener_binds_loopback_answers_once_then_closes() -> None:
         pass
 
 
+def test_listener_on_ipv6_loopback() -> None:
+    try:
+        listener = LoopbackListener.open("http://[::1]:0")
+    except ConfigError:
+        pytest.skip("no IPv6 loopback here")
+    port = listener.address[1]
+    assert listener.address[0] == "::1"
+    assert listener.redirect_uri == f"http://[::1]:{port}"
+    t = threading.Thread(target=lambda: deliver(f"http://[::1]:{port}/?code=c&state=s"))
+    t.start()
+    assert listener.wait(timeout=10)["code"] == "c"
+    t.join()
+
+
+def test_duplicate_callback_parameters_are_refused() -> None:
+    listener = LoopbackListener.open("http://127.0.0.1:0")
+    port = listener.address[1]
+    t = threading.Thread(target=lambda: deliver(
+        f"http://127.0.0.1:{port}/?code=a&code=b&state=s"))
+    t.start()
+    with pytest.raises(AuthError) as e:
+        listener.wait(timeout=10)
+    t.join()
+    assert e.value.code == "invalid_callback"
+
+
 def test_listener_times_out(emu: Any, settings: Settings, vault: Any) -> None:
     with pytest.raises(AuthError) as e:
         pkce(emu.info, settings, vault, browser=lambda u: None, timeout=0.5).get_token()
