@@ -76,6 +76,8 @@ def test_malformed_batches_are_400(gx: GX) -> None:
         {"requests": [{"id": "1", "method": "GET",
                        "url": "https://graph.microsoft.com/v1.0/me"}]},
         {"requests": [{"id": "1", "method": "FETCH", "url": cal}]},
+        {"requests": [{"id": "1", "method": "GET", "url": cal, "headers": {"X-Name": "☃"}}]},
+        {"requests": [{"id": "1", "method": "GET", "url": cal, "headers": {"X": "a\r\nB: c"}}]},
         {"requests": [{"id": "1", "method": "POST", "url": "/$batch", "headers": JSON,
                        "body": {"requests": []}}]},
         {"requests": [{"id": "1", "method": "GET", "url": cal, "dependsOn": ["9"]}]},

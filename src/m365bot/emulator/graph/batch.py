@@ -93,6 +93,10 @@ def parse_batch(body: Any) -> list[dict[str, Any]]:
         ):
             raise _bad(f"Invalid batch payload format: {where}.headers must map names to "
                        "strings.")
+        for name, value in headers.items():
+            if not _header_ok(name) or not _header_ok(value) or not name.strip():
+                raise _bad(f"Invalid header '{name[:40]}' in {where}.headers: names and values "
+                           "must be Latin-1 text without line breaks.")
         headers = {k.lower(): v for k, v in headers.items()}
         if "body" in raw and raw["body"] is not None and "content-type" not in headers:
             raise _bad(f"Content-Type header must be specified in {where}.headers when a "
@@ -109,6 +113,14 @@ def parse_batch(body: Any) -> list[dict[str, Any]]:
                       "headers": headers, "body": raw.get("body"),
                       "depends_on": [d.lower() for d in depends]})
     return items
+
+
+def _header_ok(text: str) -> bool:
+    try:
+        text.encode("latin-1")
+    except UnicodeEncodeError:
+        return False
+    return "\r" not in text and "\n" not in text
 
 
 def _encode_body(item: dict[str, Any]) -> bytes:
