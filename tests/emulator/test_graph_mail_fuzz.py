@@ -151,3 +151,26 @@ def test_random_requests_never_500(mail: GX, emulator: Any, target: str) -> None
         if r.status_code >= 400:
             assert r.json()["error"]["code"], r.text
     assert statuses & {400, 404} and any(s < 300 for s in statuses)
+
+
+def test_refused_patch_changes_nothing(mail: GX, target: str) -> None:
+    before = mail.get(f"/users/{ALICE}/messages/{target}").json()
+    r = mail.patch(f"/users/{ALICE}/messages/{target}",
+                   json={"subject": "changed?", "attachments": []})
+    assert r.status_code == 400 and "attachments" in r.json()["error"]["message"]
+    after = mail.get(f"/users/{ALICE}/messages/{target}").json()
+    assert after["subject"] == before["subject"] and after["changeKey"] == before["changeKey"]
+
+
+def test_bad_scenario_mailbox_names_the_field(tmp_path: Any) -> None:
+    from m365bot.emulator.runtime import Emulator
+    from m365bot.emulator.scenario import ScenarioError
+
+    path = tmp_path / "bad.yaml"
+    path.write_text(
+        "name: bad\ntenants:\n  - name: t\n    cloud: global\n    domain: t.example\n"
+        "    users:\n      - name: u\n        password: P\n        mailbox:\n"
+        "          messages: [{subject: x, to: someone@t.example}]\n")
+    with pytest.raises(ScenarioError) as caught:
+        Emulator(scenario=path, data_dir=tmp_path / "data", proxy_port=None)
+    assert caught.value.field.endswith("messages[0].to")

@@ -138,7 +138,7 @@ def _props(body: Any, *, create: bool) -> dict[str, Any]:
         raise bad_request("The body must be a JSON object like {\"displayName\": \"Invoices\"}.")
     out: dict[str, Any] = {}
     for key, value in body.items():
-        name = _WRITABLE.get(key.lower()) if key[:1].islower() or key[:1].isupper() else None
+        name = _WRITABLE.get(str(key).lower())
         if name is None:
             raise GraphHTTPError(400, "RequestBodyRead",
                                  f"The property '{key}' does not exist on type "

@@ -225,10 +225,9 @@ def new_props(box: Mailbox, patch: dict[str, Any], *, now: float, draft: bool) -
 
 def apply_patch(props: dict[str, Any], patch: dict[str, Any]) -> None:
     """Merge validated properties into ``props`` (attachments are not patchable)."""
-    for key, value in patch.items():
-        if key == "attachments":
-            raise body_error("'attachments' cannot be changed with PATCH; use the attachments "
-                             "endpoints.")
-        props[key] = value
+    if "attachments" in patch:
+        raise body_error("'attachments' cannot be changed with PATCH; use the attachments "
+                         "endpoints.")
+    props.update(patch)
     if "body" in patch:
         props["bodyPreview"] = store.preview(patch["body"])

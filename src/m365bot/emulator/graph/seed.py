@@ -123,6 +123,9 @@ def seed_message(state: State, box: Mailbox, spec: dict[str, Any], where: str = 
         if stamp is None:
             raise _error(f"{where}.received", "expected a date like 2026-11-20T09:00:00Z")
         received = stamp
+    for key in ("to", "cc", "bcc", "categories", "attachments"):
+        if spec.get(key) is not None and not isinstance(spec[key], list):
+            raise _error(f"{where}.{key}", "expected a list")
     patch: dict[str, Any] = {
         "subject": str(spec.get("subject") or ""),
         "body": {"contentType": str(spec.get("body_type") or "text").lower(),
