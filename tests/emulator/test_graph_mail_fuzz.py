@@ -162,7 +162,7 @@ def test_refused_patch_changes_nothing(mail: GX, target: str) -> None:
     assert after["subject"] == before["subject"] and after["changeKey"] == before["changeKey"]
 
 
-def test_bad_scenario_mailbox_names_the_field(tmp_path: Any) -> None:
+def test_bad_scenario_mailbox_names_the_field(tmp_path: Any, emulator_data_dir: Any) -> None:
     from m365bot.emulator.runtime import Emulator
     from m365bot.emulator.scenario import ScenarioError
 
@@ -172,5 +172,5 @@ def test_bad_scenario_mailbox_names_the_field(tmp_path: Any) -> None:
         "    users:\n      - name: u\n        password: P\n        mailbox:\n"
         "          messages: [{subject: x, to: someone@t.example}]\n")
     with pytest.raises(ScenarioError) as caught:
-        Emulator(scenario=path, data_dir=tmp_path / "data", proxy_port=None)
+        Emulator(scenario=path, data_dir=emulator_data_dir, proxy_port=None)
     assert caught.value.field.endswith("messages[0].to")
