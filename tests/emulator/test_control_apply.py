@@ -4,13 +4,13 @@ the tests prove the emulator did the work exactly once, so a client's retry woul
 from __future__ import annotations
 
 import json
-import ssl
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from core_helpers import app_token, direct_client
 
 from m365bot.emulator.runtime import Emulator
 
@@ -27,23 +27,9 @@ def emu(emulator_data_dir: Path) -> Iterator[Emulator]:
 @pytest.fixture
 def client(emu: Emulator) -> Iterator[httpx.Client]:
     emu.reset()
-    ctx = ssl.create_default_context(cafile=emu.info["ca_bundle"])
-    with httpx.Client(base_url=emu.base_url, verify=ctx, trust_env=False, timeout=10) as c:
-        c.headers["Authorization"] = "Bearer " + _app_token(emu, c)
+    with direct_client(emu) as c:
+        c.headers["Authorization"] = "Bearer " + app_token(emu, c)
         yield c
-
-
-def _app_token(emu: Emulator, client: httpx.Client) -> str:
-    info: dict[str, Any] = emu.info
-    tenant = next(t for t in info["tenants"] if t["domain"] == "contoso.onmicrosoft.com")
-    app = next(a for a in info["apps"]
-               if a["tenant_id"] == tenant["id"] and a["name"] == "m365bot-demo")
-    r = client.post(f"/{tenant['id']}/oauth2/v2.0/token", data={
-        "grant_type": "client_credentials", "client_id": app["client_id"],
-        "client_secret": app["secrets"][0]["value"],
-        "scope": "https://graph.microsoft.com/.default"})
-    assert r.status_code == 200, r.text
-    return str(r.json()["access_token"])
 
 
 def _mail(subject: str, to: str) -> dict[str, Any]:

@@ -7,10 +7,10 @@ import concurrent.futures
 import ssl
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
+from core_helpers import app_token, direct_client
 
 from m365bot.emulator.runtime import Emulator
 
@@ -31,24 +31,10 @@ def client(emu: Emulator) -> Iterator[httpx.Client]:
                                         "upload_bytes": 150 * 1024 * 1024,
                                         "scope": "app+mailbox"}})
     emu.clock.reset()
-    ctx = ssl.create_default_context(cafile=emu.info["ca_bundle"])
-    with httpx.Client(base_url=emu.base_url, verify=ctx, trust_env=False, timeout=10) as c:
-        c.headers["Authorization"] = "Bearer " + _app_token(emu, c)
+    with direct_client(emu) as c:
+        c.headers["Authorization"] = "Bearer " + app_token(emu, c)
         yield c
     emu.control.clear()
-
-
-def _app_token(emu: Emulator, client: httpx.Client) -> str:
-    info: dict[str, Any] = emu.info
-    tenant = next(t for t in info["tenants"] if t["domain"] == "contoso.onmicrosoft.com")
-    app = next(a for a in info["apps"]
-               if a["tenant_id"] == tenant["id"] and a["name"] == "m365bot-demo")
-    r = client.post(f"/{tenant['id']}/oauth2/v2.0/token", data={
-        "grant_type": "client_credentials", "client_id": app["client_id"],
-        "client_secret": app["secrets"][0]["value"],
-        "scope": "https://graph.microsoft.com/.default"})
-    assert r.status_code == 200, r.text
-    return str(r.json()["access_token"])
 
 
 def _list(client: httpx.Client, mailbox: str = ALICE) -> httpx.Response:

@@ -3,37 +3,20 @@
 from __future__ import annotations
 
 import json
-import ssl
 from pathlib import Path
 
-import httpx
 import pytest
+from core_helpers import app_token, direct_client
 
 from m365bot.emulator.persist import STATE_FILE, PersistError
 from m365bot.emulator.runtime import Emulator
 
 
-def _client(emu: Emulator) -> httpx.Client:
-    ctx = ssl.create_default_context(cafile=emu.info["ca_bundle"])
-    return httpx.Client(base_url=emu.base_url, verify=ctx, trust_env=False, timeout=10)
-
-
-def _app_token(emu: Emulator, client: httpx.Client) -> str:
-    info = emu.info
-    app = next(a for a in info["apps"] if a["name"] == "m365bot-demo")
-    r = client.post(f"/{app['tenant_id']}/oauth2/v2.0/token", data={
-        "grant_type": "client_credentials", "client_id": app["client_id"],
-        "client_secret": app["secrets"][0]["value"],
-        "scope": "https://graph.microsoft.com/.default"})
-    assert r.status_code == 200, r.text
-    return str(r.json()["access_token"])
-
-
 def test_state_clock_and_key_survive_restart(tmp_path: Path, emulator_data_dir: Path) -> None:
     state_dir = tmp_path / "state"
     with Emulator.start(data_dir=emulator_data_dir, state_dir=state_dir) as emu:
-        with _client(emu) as client:
-            token = _app_token(emu, client)
+        with direct_client(emu) as client:
+            token = app_token(emu, client)
             assert client.post("/_emulator/clock/advance", json={"seconds": 7200}).is_success
         box = emu.state.mailbox("bob@contoso.onmicrosoft.com")
         assert box is not None
@@ -48,8 +31,8 @@ def test_state_clock_and_key_survive_restart(tmp_path: Path, emulator_data_dir: 
         assert again.clock.offset == pytest.approx(7200)
         claims = again.tokens.decode_access_token(token)  # same signing key
         assert claims["aud"] == "https://graph.microsoft.com"
-        with _client(again) as client:
-            _app_token(again, client)
+        with direct_client(again) as client:
+            app_token(again, client)
 
 
 def test_without_state_dir_nothing_is_kept(tmp_path: Path, emulator_data_dir: Path) -> None:
@@ -71,7 +54,7 @@ def test_reset_restores_the_scenario(fresh_emulator: Emulator) -> None:
     fresh_emulator.clock.advance(100)
     fresh_emulator.control.add_fault(op="token", status=500)
     fresh_emulator.settings.update({"latency_ms": 5})
-    with _client(fresh_emulator) as client:
+    with direct_client(fresh_emulator) as client:
         assert client.post("/_emulator/reset").json() == {"reset": True}
         assert client.get("/_emulator/settings").json()["latency_ms"] == 0
     box = fresh_emulator.state.mailbox("ops@contoso.onmicrosoft.com")
@@ -104,14 +87,14 @@ def test_a_draft_made_through_graph_survives_restart(
     state_dir = tmp_path / "state"
     mailbox = "/v1.0/users/alice@contoso.onmicrosoft.com"
     with Emulator.start(data_dir=emulator_data_dir, state_dir=state_dir) as emu, \
-            _client(emu) as client:
-        client.headers["Authorization"] = "Bearer " + _app_token(emu, client)
+            direct_client(emu) as client:
+        client.headers["Authorization"] = "Bearer " + app_token(emu, client)
         r = client.post(f"{mailbox}/messages", json={"subject": "kept across restarts"})
         assert r.status_code == 201, r.text
         draft_id = r.json()["id"]
     with Emulator.start(data_dir=emulator_data_dir, state_dir=state_dir) as again, \
-            _client(again) as client:
-        client.headers["Authorization"] = "Bearer " + _app_token(again, client)
+            direct_client(again) as client:
+        client.headers["Authorization"] = "Bearer " + app_token(again, client)
         r = client.get(f"{mailbox}/messages/{draft_id}", params={"$select": "subject"})
         assert r.status_code == 200, r.text
         assert r.json()["subject"] == "kept across restarts"

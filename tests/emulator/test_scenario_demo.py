@@ -3,13 +3,12 @@ a shared mailbox, nested folders and events."""
 
 from __future__ import annotations
 
-import ssl
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
+from core_helpers import app_token, direct_client
 
 from m365bot.emulator.runtime import Emulator
 
@@ -23,18 +22,8 @@ def emulator(emulator_data_dir: Path) -> Iterator[Emulator]:
 
 @pytest.fixture(scope="module")
 def graph(emulator: Emulator) -> Iterator[httpx.Client]:
-    info: dict[str, Any] = emulator.info
-    ctx = ssl.create_default_context(cafile=info["ca_bundle"])
-    with httpx.Client(base_url=emulator.base_url, verify=ctx, trust_env=False,
-                      timeout=10) as c:
-        tenant = next(t for t in info["tenants"] if t["domain"] == "contoso.onmicrosoft.com")
-        app = next(a for a in info["apps"]
-                   if a["tenant_id"] == tenant["id"] and a["name"] == "m365bot-demo")
-        r = c.post(f"/{tenant['id']}/oauth2/v2.0/token", data={
-            "grant_type": "client_credentials", "client_id": app["client_id"],
-            "client_secret": app["secrets"][0]["value"],
-            "scope": "https://graph.microsoft.com/.default"})
-        c.headers["Authorization"] = "Bearer " + r.json()["access_token"]
+    with direct_client(emulator) as c:
+        c.headers["Authorization"] = "Bearer " + app_token(emulator, c)
         yield c
 
 
