@@ -13,6 +13,7 @@ def main() -> None:
     path, key_b64, start = sys.argv[1], sys.argv[2], int(sys.argv[3])
     vault = Vault.open(path, actor="alice")
     vault.unlock(key=base64.b64decode(key_b64))
+    vault.list_lockers()  # loads the SQLAlchemy side now, so kills land among writes
     print("ready", flush=True)
     i = start
     while True:

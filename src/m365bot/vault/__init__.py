@@ -16,12 +16,13 @@ Example::
 from __future__ import annotations
 
 from m365bot.vault.keys import KEY_ENV, MasterKeySource, new_raw_key
-from m365bot.vault.service import BlobConflict, Vault
-from m365bot.vault.store import default_data_dir, default_vault_path
+from m365bot.vault.paths import default_data_dir, default_vault_path
+from m365bot.vault.service import Vault
 from m365bot.vault.types import (
     AttributeInfo,
     AttributeSpec,
     AuditEntry,
+    BlobConflict,
     CredentialInfo,
     LockerInfo,
 )

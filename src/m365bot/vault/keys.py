@@ -21,7 +21,7 @@ import os
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from m365bot.errors import ConfigError, VaultError
 from m365bot.values import Secret
@@ -227,13 +227,88 @@ def check_verifier(key: bytes, verifier: bytes, aad: bytes) -> bool:
         return False
 
 
+def key_source(
+    passphrase: str | Secret | None, key: bytes | str | Secret | None
+) -> MasterKeySource:
+    """The master key source for ``passphrase=`` or ``key=`` (exactly one)."""
+    if (passphrase is None) == (key is None):
+        raise ConfigError(
+            "give exactly one of a passphrase or a key to unlock the vault",
+            field="passphrase",
+            advice="pass passphrase=... or key=... (32 bytes or their base64)",
+        )
+    if passphrase is not None:
+        return MasterKeySource.from_passphrase(passphrase)
+    assert key is not None
+    return MasterKeySource.from_key(key)
+
+
+class KeyRow(NamedTuple):
+    """A row of the key table, as plain data (both storage paths read it)."""
+
+    version: int
+    kdf: str
+    salt: bytes
+    params: str
+    verifier: bytes
+    wrapped_key: bytes | None
+    wrapped_by: int | None
+
+
+def verifier_aad(vault_id: str, version: int) -> bytes:
+    from m365bot.vault.crypto import record_aad
+
+    return record_aad(vault_id, "verifier", version)
+
+
+def keyring_aad(vault_id: str, old: int, new: int) -> bytes:
+    from m365bot.vault.crypto import record_aad
+
+    return record_aad(vault_id, "keyring", old, new)
+
+
+def open_keyring(source: MasterKeySource, vault_id: str, current_version: int,
+                 rows: list[KeyRow]) -> Any:
+    """Derive the current master key, check its verifier, unwrap the older versions still
+    kept; returns a :class:`~m365bot.vault.crypto.Keyring`. Wrong key: VaultError."""
+    from m365bot.vault import crypto
+
+    by_version = {r.version: r for r in rows}
+    current = by_version.get(current_version)
+    if current is None:
+        raise VaultError(
+            "the vault's key table is missing its current key (the file was altered)",
+            advice="restore the vault from a backup",
+        )
+    master = derive(source, KdfParams.load(current.kdf, current.salt, current.params))
+    if not check_verifier(master, current.verifier, verifier_aad(vault_id, current.version)):
+        what = "passphrase" if source.kind == "passphrase" else "key"
+        raise VaultError(
+            f"wrong {what} for this vault",
+            advice=f"give the vault's current {what}; after 'rotate-key' the old one "
+            "no longer opens it",
+        )
+    keys = {current.version: master}
+    for row in rows:
+        if row.wrapped_key and row.wrapped_by == current.version:
+            keys[row.version] = crypto.unwrap_dek(
+                master, current.version, row.wrapped_key,
+                keyring_aad(vault_id, row.version, current.version))
+    return crypto.Keyring(keys, current=current.version)
+
+
 __all__ = [
     "KEY_ENV",
     "KdfParams",
+    "KeyRow",
     "MasterKeySource",
     "argon2_available",
     "check_verifier",
     "derive",
+    "key_source",
+    "keyring_aad",
     "make_verifier",
     "new_raw_key",
+    "open_keyring",
+    "verifier_aad",
 ]

@@ -39,7 +39,8 @@ from m365bot.errors import (
 )
 from m365bot.values import Secret
 from m365bot.vault import crypto
-from m365bot.vault.models import ROLES, Attribute, Blob, Credential, Locker, Member
+from m365bot.vault.models import Attribute, Blob, Credential, Locker, Member
+from m365bot.vault.roles import ROLES, can_see, strongest_role
 from m365bot.vault.types import (
     AttributeInfo,
     AttributeSpec,
@@ -49,7 +50,6 @@ from m365bot.vault.types import (
 )
 
 log = logging.getLogger(__name__)
-_RANK = {role: i for i, role in enumerate(ROLES)}  # lower is stronger
 CREDENTIAL_KIND = "credential"
 
 
@@ -98,8 +98,7 @@ class LockerOps:
 
     def _role(self, s: Session, locker: Locker) -> str | None:
         rows = s.scalars(select(Member).where(Member.locker_id == locker.id))
-        mine = [m.role for m in rows if m.principal in self._principals()]
-        return min(mine, key=_RANK.__getitem__) if mine else None
+        return strongest_role(m.role for m in rows if m.principal in self._principals())
 
     def _require_role(
         self, s: Session, locker: Locker, allowed: tuple[str, ...], doing: str
@@ -132,7 +131,7 @@ class LockerOps:
         return row
 
     def _can_see(self, role: str, cred: Credential) -> bool:
-        return role != "participant" or cred.owner == self.actor
+        return can_see(role, cred.owner, self.actor)
 
     # -- lockers and members ----------------------------------------------------------
 

@@ -25,7 +25,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-ROLES = ("owner", "manager", "participant", "consumer")
+from m365bot.vault.roles import ROLES
 
 
 class Base(DeclarativeBase):

@@ -19,72 +19,26 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, text
-from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
-from m365bot.errors import ConfigError, VaultError
+from m365bot.errors import VaultError
+from m365bot.vault.paths import (
+    HEAD_REVISION,
+    SQLITE_PRAGMAS,
+    VERSION_TABLE,
+    db_error,
+    default_data_dir,
+    default_vault_path,
+    prepare_sqlite_file,
+    to_url,
+)
 
 log = logging.getLogger(__name__)
 
-HEAD_REVISION = "0001"
-VERSION_TABLE = "m365bot_vault_alembic_version"
-BUSY_TIMEOUT_MS = 30_000
 READ_ONLY = "m365bot_vault_read_only"
 _MIGRATIONS = Path(__file__).with_name("migrations")
-
-
-def default_data_dir(environ: dict[str, str] | os._Environ[str]) -> Path:
-    """``$M365BOT_HOME``, else ``$XDG_DATA_HOME/m365bot``, else ``~/.local/share/m365bot``."""
-    home = environ.get("M365BOT_HOME")
-    if home:
-        return Path(home).expanduser()
-    xdg = environ.get("XDG_DATA_HOME")
-    if xdg:
-        return Path(xdg).expanduser() / "m365bot"
-    return Path.home() / ".local" / "share" / "m365bot"
-
-
-def default_vault_path(environ: dict[str, str] | os._Environ[str]) -> Path:
-    """``<data_dir>/vault.db``."""
-    return default_data_dir(environ) / "vault.db"
-
-
-def to_url(url_or_path: str | os.PathLike[str]) -> tuple[str, Path | None]:
-    """A SQLAlchemy URL for a path or URL, and the SQLite file path (None for servers)."""
-    raw = os.fspath(url_or_path)
-    if "://" not in raw:
-        path = Path(raw).expanduser().resolve()
-        return f"sqlite+pysqlite:///{path}", path
-    try:
-        url = make_url(raw)
-    except Exception:
-        raise ConfigError(
-            "the vault location is not a valid database URL or path",
-            field="vault",
-            advice="give a file path, or a URL like postgresql+psycopg://user@host/db",
-        ) from None
-    if url.get_backend_name() == "sqlite":
-        if not url.database or url.database == ":memory:":
-            raise ConfigError(
-                "an in-memory SQLite vault would lose every secret",
-                field="vault",
-                advice="give a file path",
-            )
-        path = Path(url.database).expanduser().resolve()
-        return f"sqlite+pysqlite:///{path}", path
-    return raw, None
-
-
-def _prepare_sqlite_file(path: Path) -> None:
-    """Create the data folder 0700 and the database file 0600 before SQLite touches them."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    if not path.exists():
-        fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
-        os.close(fd)
-    if os.name == "posix":
-        os.chmod(path, 0o600)
-    # SQLite's unix VFS gives the -wal and -shm files the database file's mode (0600).
 
 
 def open_engine(url_or_path: str | os.PathLike[str]) -> tuple[Engine, Path | None]:
@@ -93,7 +47,7 @@ def open_engine(url_or_path: str | os.PathLike[str]) -> tuple[Engine, Path | Non
     if path is None:
         engine = create_engine(url, pool_pre_ping=True)
         return engine, None
-    _prepare_sqlite_file(path)
+    prepare_sqlite_file(path)
     engine = create_engine(url, poolclass=NullPool)
 
     @event.listens_for(engine, "connect")
@@ -101,12 +55,8 @@ def open_engine(url_or_path: str | os.PathLike[str]) -> tuple[Engine, Path | Non
         # Take transactions out of pysqlite's hands so BEGIN IMMEDIATE is ours to issue.
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
-        cur.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        cur.execute("PRAGMA journal_mode = WAL")
-        # FULL: a commit survives power loss; under NORMAL a rotated refresh token or a
-        # new secret could silently roll back.
-        cur.execute("PRAGMA synchronous = FULL")
-        cur.execute("PRAGMA foreign_keys = ON")
+        for pragma in SQLITE_PRAGMAS:
+            cur.execute(pragma)
         cur.close()
 
     @event.listens_for(engine, "begin")
@@ -162,24 +112,6 @@ def migrate(engine: Engine) -> None:
             advice="check that the vault file or database is writable and not corrupt",
         ) from None
     log.info("vault schema upgraded from %s to %s", current or "empty", HEAD_REVISION)
-
-
-def db_error(exc: Exception, doing: str) -> VaultError:
-    """A clear VaultError for a database failure; never includes parameters (values)."""
-    orig = getattr(exc, "orig", None) or exc
-    kind = type(orig).__name__
-    msg = str(orig).splitlines()[0] if str(orig) else kind
-    if "not a database" in msg or "malformed" in msg:
-        return VaultError(
-            f"the vault file is damaged ({msg}) while {doing}",
-            advice="restore the vault file from a backup",
-        )
-    if "locked" in msg or "busy" in msg:
-        return VaultError(
-            f"the vault stayed busy while {doing}",
-            advice="another process holds the vault for a long time; try again",
-        )
-    return VaultError(f"the vault database failed while {doing}: {kind}: {msg}")
 
 
 __all__ = [

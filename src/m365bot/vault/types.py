@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from m365bot.errors import ConfigError
+from m365bot.errors import ConfigError, VaultError
 from m365bot.values import Secret
 
 _NAME = re.compile(r"^[^/\x00-\x1f\x7f]{1,200}$")
@@ -30,6 +30,22 @@ def check_name(value: str, what: str) -> str:
             "characters or surrounding spaces",
         )
     return value.lower()
+
+
+class BlobConflict(VaultError):
+    """``put_blob(..., if_version=N)`` found another version: someone wrote first."""
+
+
+RESERVED_KINDS = ("credential", "vault.")
+
+
+def check_blob_name(kind: str, key: str) -> None:
+    """Blob kinds are the caller's own (``credential`` and ``vault.*`` are reserved)."""
+    if not kind or kind.startswith(RESERVED_KINDS) or len(kind) > 100:
+        raise ConfigError(f"the blob kind {kind!r} is reserved or empty", field="kind",
+                          advice="use your module's own kind, e.g. 'token_cache'")
+    if not key or len(key) > 500:
+        raise ConfigError("the blob key must be 1-500 characters", field="key")
 
 
 @dataclass(frozen=True)
@@ -98,7 +114,9 @@ __all__ = [
     "AttributeInfo",
     "AttributeSpec",
     "AuditEntry",
+    "BlobConflict",
     "CredentialInfo",
     "LockerInfo",
+    "check_blob_name",
     "check_name",
 ]
