@@ -190,3 +190,29 @@ def test_fresh_process_with_valid_cached_token_sends_nothing(emu: Any, settings:
                                   pkce_job_provider(p), 2))
     assert all(r["ok"] and r["source"] == "cache" for r in results), results
     assert identity_requests(emu) == []
+
+
+def test_threads_sharing_one_provider_make_one_request(emu: Any, settings: Settings,
+                                                       vault: Any) -> None:
+    a = app(emu.info, "m365bot-demo")
+    p = ClientCredentials(credential=SecretCredential(Secret(secret(a)["value"])),
+                          settings=settings, store=vault, cloud="global",
+                          tenant=a["tenant_id"], client_id=a["client_id"])
+    p.get_token()
+    expire_cached_tokens(vault, p.cache_key)
+    p._mem = None
+    emu.control.clear()
+    barrier = threading.Barrier(8)
+    got: list[str] = []
+
+    def run() -> None:
+        barrier.wait()
+        got.append(p.get_token().token.reveal())
+
+    threads = [threading.Thread(target=run) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(got) == 8 and len(set(got)) == 1
+    assert emu.control.count("token") == 1

@@ -28,6 +28,7 @@ import heapq
 import json
 import logging
 import os
+import threading
 import time
 from pathlib import Path
 from typing import Any, Protocol
@@ -75,11 +76,24 @@ class ConnectionLock:
         self.timeout = timeout
         self._fd: int | None = None
         self._depth = 0
+        self._thread_lock = threading.RLock()
 
     def acquire(self) -> None:
+        if not self._thread_lock.acquire(timeout=self.timeout):
+            raise AuthError(
+                f"another thread has held the token lock for over {self.timeout:g} s",
+                code="lock_timeout", advice="wait for the other sign-in to finish",
+            )
         if self._fd is not None:
             self._depth += 1
             return
+        try:
+            self._flock()
+        except BaseException:
+            self._thread_lock.release()
+            raise
+
+    def _flock(self) -> None:
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         deadline = time.monotonic() + self.timeout
         delay = 0.005
@@ -105,13 +119,15 @@ class ConnectionLock:
         if self._fd is None:
             return
         self._depth -= 1
-        if self._depth > 0:
-            return
-        fd, self._fd = self._fd, None
         try:
-            fcntl.flock(fd, fcntl.LOCK_UN)
+            if self._depth == 0:
+                fd, self._fd = self._fd, None
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_UN)
+                finally:
+                    os.close(fd)
         finally:
-            os.close(fd)
+            self._thread_lock.release()
 
     def __enter__(self) -> ConnectionLock:
         self.acquire()
