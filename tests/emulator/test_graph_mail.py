@@ -176,6 +176,11 @@ def test_reply_family(mail: GX) -> None:
     r = mail.post(base + "/forward", json={"comment": "FYI", "ToRecipients": _to(OPS)})
     assert r.status_code == 202
     assert len(find_subject(mail, OPS, f"FW: {subject}")) == 1
+    r = mail.post(base + "/replyAll", json={"comment": "All agreed"})
+    assert r.status_code == 202
+    assert len(find_subject(mail, BOB, f"RE: {subject}")) == 2  # reply + replyAll
+    assert len(find_subject(mail, OPS, f"RE: {subject}")) == 1  # cc'd on the original
+    assert len(find_subject(mail, ALICE, f"RE: {subject}", "sentitems")) == 2
 
 
 def test_move_copy_and_immutable_ids(mail: GX) -> None:
