@@ -156,7 +156,9 @@ def _from_graph_cached(text: str, tz: str | None, field: str) -> datetime:
 
 def fmt(dt: datetime) -> str:
     """Graph's wire format: seven fractional digits, no offset."""
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond:06d}0"
+    # f-string, not strftime: a year of occurrences formats ~1,500 of these per page.
+    return (f"{dt.year:04d}-{dt.month:02d}-{dt.day:02d}T{dt.hour:02d}:{dt.minute:02d}:"
+            f"{dt.second:02d}.{dt.microsecond:06d}0")
 
 
 def render(dt: datetime, zone_name: str | None) -> dict[str, str]:

@@ -206,7 +206,9 @@ OCC_SEP = "_OCC"
 
 
 def occurrence_id(master_id: str, start: datetime) -> str:
-    return f"{master_id}{OCC_SEP}{start.astimezone(UTC):%Y%m%dT%H%M%S}"
+    u = start.astimezone(UTC)
+    return (f"{master_id}{OCC_SEP}{u.year:04d}{u.month:02d}{u.day:02d}T{u.hour:02d}"
+            f"{u.minute:02d}{u.second:02d}")
 
 
 def expand(event: Event, window_start: datetime, window_end: datetime
