@@ -207,3 +207,34 @@ def test_gov_cloud_session_uses_its_upload_host(gx: GX, draft: str) -> None:
         assert urlsplit(done.headers["location"]).hostname == "outlook.office365.us"
     finally:  # leave the gov mailbox as the mail tests expect it
         assert gx.client.delete(f"{graph}/messages/{mid}", headers=auth).status_code == 204
+
+
+def test_curl_uploads_through_the_proxy(gx: GX, draft: str, tmp_path: Any) -> None:
+    """An unmodified client (curl) PUTs chunks to the real upload host name via the proxy."""
+    import shutil
+    import subprocess
+
+    curl = shutil.which("curl")
+    assert curl, "curl is part of the CI image"
+    data = os.urandom(3 * MB)
+    url = _session(gx, draft, len(data), name="curl.bin")["uploadUrl"]
+    half = len(data) // 2
+    statuses = []
+    for start, end in ((0, half - 1), (half, len(data) - 1)):
+        part = tmp_path / f"part{start}"
+        part.write_bytes(data[start:end + 1])
+        out = subprocess.run(
+            [curl, "-sS", "-o", "/dev/null", "-w", "%{http_code}", "-X", "PUT",
+             "--proxy", gx.info["proxy_url"], "--cacert", gx.info["ca_bundle"],
+             "-H", f"Content-Range: bytes {start}-{end}/{len(data)}",
+             "-H", "Content-Type: application/octet-stream",
+             "--data-binary", f"@{part}", url],
+            capture_output=True, text=True, timeout=60,
+            env={"PATH": os.environ.get("PATH", "")},
+        )
+        statuses.append(out.stdout.strip())
+    assert statuses == ["200", "201"], statuses
+    atts = gx.get(f"/users/{ALICE}/messages/{draft}/attachments").json()["value"]
+    got = next(a for a in atts if a["name"] == "curl.bin")
+    raw = gx.get(f"/users/{ALICE}/messages/{draft}/attachments/{got['id']}/$value").content
+    assert hashlib.sha256(raw).digest() == hashlib.sha256(data).digest()
