@@ -32,9 +32,9 @@ _EXPORTS = {
     "AccessToken": "m365bot.auth.tokens",
     "TokenProvider": "m365bot.auth.tokens",
     "AuthCodePkce": "m365bot.auth.modes",
-    "CertificateCredential": "m365bot.auth.modes",
+    "CertificateCredential": "m365bot.auth.credentials",
     "ClientCredentials": "m365bot.auth.modes",
-    "SecretCredential": "m365bot.auth.modes",
+    "SecretCredential": "m365bot.auth.credentials",
     "RefreshTokenSource": "m365bot.auth.refresh",
     "VaultTokenState": "m365bot.auth.refresh",
 }

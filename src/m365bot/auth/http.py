@@ -67,7 +67,7 @@ def ssl_context(settings: Settings) -> ssl.SSLContext:
     return ssl.create_default_context()
 
 
-def httpx_client(settings: Settings, **kw: Any) -> httpx.Client:
+def httpx_client(settings: Settings, *, http2: bool = False) -> httpx.Client:
     """An httpx client honouring the settings' proxy, CA bundle and timeout, and nothing
     from the environment.
 
@@ -84,7 +84,7 @@ def httpx_client(settings: Settings, **kw: Any) -> httpx.Client:
         trust_env=False,
         timeout=settings.timeout,
         follow_redirects=False,
-        **kw,
+        http2=http2,
     )
 
 

@@ -17,13 +17,10 @@ Example::
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from m365bot.auth.advice import error_from_result, reauth_required
@@ -34,6 +31,7 @@ from m365bot.auth.cache import (
     FailureMarker,
     PersistentCache,
 )
+from m365bot.auth.credentials import CertificateCredential, SecretCredential
 from m365bot.auth.http import MsalHttpClient, import_msal
 from m365bot.auth.tokens import AccessToken, make_access_token
 from m365bot.clouds import Cloud
@@ -47,73 +45,6 @@ REFRESH_MARGIN = 300.0  # msal treats a token with under 5 minutes left as expir
 INVALID_GRANT_BACKOFF = 60.0
 DEFAULT_DELEGATED = ("User.Read", "Mail.ReadWrite", "Mail.Send", "Mail.ReadWrite.Shared",
                      "Mail.Send.Shared", "Calendars.ReadWrite")
-
-
-@dataclass(frozen=True)
-class SecretCredential:
-    """A client secret (its *value*, not its ID)."""
-
-    secret: Secret
-
-    def for_msal(self) -> Any:
-        return self.secret.reveal()
-
-
-@dataclass(frozen=True)
-class CertificateCredential:
-    """A certificate credential: PEM key + PEM certificate, or a PFX file (with passphrase).
-
-    Example::
-
-        CertificateCredential.from_pem("app.key", "app.crt")
-        CertificateCredential.from_pfx("app.pfx", Secret("pw"))
-    """
-
-    private_key: Secret | None = None
-    thumbprint: str = ""
-    pfx_path: str | None = None
-    passphrase: Secret | None = None
-
-    @classmethod
-    def from_pem(cls, key_file: str | Path, cert_file: str | Path,
-                 passphrase: Secret | None = None) -> CertificateCredential:
-        """Read the key and compute the certificate's SHA-1 thumbprint (as Entra shows it)."""
-        from cryptography import x509
-        from cryptography.hazmat.primitives import serialization
-
-        try:
-            key = Path(key_file).read_text()
-            cert = x509.load_pem_x509_certificate(Path(cert_file).read_bytes())
-        except (OSError, ValueError):
-            raise ConfigError(
-                "the certificate or its key could not be read as PEM", field="certificate",
-                advice="give a PEM private key file and a PEM certificate file (or a PFX)",
-            ) from None
-        der = cert.public_bytes(serialization.Encoding.DER)
-        return cls(private_key=Secret(key), thumbprint=hashlib.sha1(der).hexdigest(),
-                   passphrase=passphrase)
-
-    @classmethod
-    def from_pfx(cls, pfx_file: str | Path, passphrase: Secret | None = None
-                 ) -> CertificateCredential:
-        """A PKCS#12 file; msal signs PS256 with ``x5t#S256``."""
-        if not Path(pfx_file).is_file():
-            raise ConfigError("the PFX file does not exist", field="certificate",
-                              advice="give the path of the .pfx file")
-        return cls(pfx_path=str(pfx_file), passphrase=passphrase)
-
-    def for_msal(self) -> Any:
-        if self.pfx_path:
-            cred: dict[str, Any] = {"private_key_pfx_path": self.pfx_path}
-        else:
-            assert self.private_key is not None
-            cred = {"private_key": self.private_key.reveal(), "thumbprint": self.thumbprint}
-        if self.passphrase is not None:
-            cred["passphrase"] = self.passphrase.reveal()
-        return cred
-
-    def __repr__(self) -> str:
-        return f"CertificateCredential(thumbprint={self.thumbprint!r}, pfx={bool(self.pfx_path)})"
 
 
 class _MsalProvider:
@@ -289,10 +220,20 @@ class ClientCredentials(_MsalProvider):
 
     kind = "app"
 
-    def __init__(self, *, credential: SecretCredential | CertificateCredential,
-                 **kw: Any) -> None:
-        kw.setdefault("user", "app")
-        super().__init__(**kw)
+    def __init__(
+        self,
+        *,
+        cloud: Cloud | str,
+        tenant: str,
+        client_id: str,
+        credential: SecretCredential | CertificateCredential,
+        settings: Settings,
+        store: BlobStore,
+        clock: Callable[[], float] = time.time,
+        http_client: MsalHttpClient | None = None,
+    ) -> None:
+        super().__init__(cloud=cloud, tenant=tenant, client_id=client_id, user="app",
+                         settings=settings, store=store, clock=clock, http_client=http_client)
         self.credential = credential
         self.scopes = [self.cloud.graph_scope]
 
@@ -369,13 +310,19 @@ class AuthCodePkce(_MsalProvider):
     def __init__(
         self,
         *,
+        cloud: Cloud | str,
+        tenant: str,
+        client_id: str,
         username: str,
         redirect_url: str,
+        settings: Settings,
+        store: BlobStore,
         scopes: list[str] | tuple[str, ...] | None = None,
         interactive: bool | None = None,
         signin_timeout: float = 300.0,
         open_browser: Callable[[str], None] | None = None,
-        **kw: Any,
+        clock: Callable[[], float] = time.time,
+        http_client: MsalHttpClient | None = None,
     ) -> None:
         if not username or "@" not in username:
             raise ConfigError("username must be the mailbox user's email address",
@@ -383,7 +330,8 @@ class AuthCodePkce(_MsalProvider):
         from m365bot.auth.loopback import parse_redirect
 
         parse_redirect(redirect_url)
-        super().__init__(user=username, **kw)
+        super().__init__(cloud=cloud, tenant=tenant, client_id=client_id, user=username,
+                         settings=settings, store=store, clock=clock, http_client=http_client)
         self.username = username.strip()
         self.redirect_url = redirect_url
         self.scopes = self.cloud.delegated_scopes(list(scopes or DEFAULT_DELEGATED))
