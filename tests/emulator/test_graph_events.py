@@ -274,3 +274,21 @@ def test_organizer_cancels_a_meeting(gx: GX, emulator: Any) -> None:
     with emulator.state.lock:  # leave Bob's Inbox as the mail tests expect it
         for m in notes:
             box.messages.pop(m.id, None)
+
+
+def test_calendar_needs_calendar_permissions(gx: GX) -> None:
+    from graphx_helpers import delegated_token
+
+    token = delegated_token(gx.client, gx.info, "alice",
+                            "openid offline_access https://graph.microsoft.com/Mail.ReadWrite")
+    mail_only = GX(client=gx.client, token=token, info=gx.info)
+    for r in (mail_only.get("/me/events"),
+              mail_only.get("/me/calendarView", params={"startDateTime": "2027-01-01",
+                                                        "endDateTime": "2027-01-02"}),
+              mail_only.post("/me/events", json={"subject": "x"})):
+        assert r.status_code == 403 and error_code(r) == "ErrorAccessDenied", r.text
+    # Another user's calendar needs Calendars.*.Shared and a grant; alice has neither for bob.
+    cal = delegated_token(gx.client, gx.info, "alice",
+                          "openid offline_access https://graph.microsoft.com/Calendars.ReadWrite")
+    other = GX(client=gx.client, token=cal, info=gx.info).get(f"/users/{BOB}/events")
+    assert other.status_code == 403
