@@ -113,7 +113,7 @@ class Ctx:
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None
                   ) -> Response:
     """Graph-shaped JSON with OData headers (compact separators: the fast path for pages)."""
-    body = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    body = json.dumps(data, separators=(",", ":")).encode("ascii")
     resp = Response(body, status_code=status, headers=headers)
     resp.headers["content-type"] = ODATA_JSON
     resp.headers["OData-Version"] = "4.0"

@@ -15,6 +15,7 @@ Example::
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -134,9 +135,7 @@ def sort(items: list[Message], orderby: list[tuple[str, bool]]) -> list[Message]
     for path, desc in reversed(orderby):
         get = getter(path)
         if path in _DATES:
-            def key(m: Message, get: Callable[[Message], Any] = get) -> float:
-                return to_epoch(str(get(m) or "")) or 0.0
-            out.sort(key=key, reverse=desc)
+            out.sort(key=_date_key(path), reverse=desc)
         else:
             def skey(m: Message, get: Callable[[Message], Any] = get) -> tuple[int, Any]:
                 value = get(m)
@@ -147,6 +146,23 @@ def sort(items: list[Message], orderby: list[tuple[str, bool]]) -> list[Message]
                 return (1, str(value).lower())
             out.sort(key=skey, reverse=desc)
     return out
+
+
+def _date_key(path: str) -> Callable[[Message], str]:
+    """Sort key for a date property: Graph's canonical ``2026-11-26T08:10:00Z`` strings sort
+    like the instants they name, so only other spellings need parsing."""
+    name = path
+
+    def key(m: Message) -> str:
+        value = m.props.get(name)
+        if isinstance(value, str) and len(value) == 20 and value[-1] == "Z":
+            return value
+        stamp = to_epoch(str(value or ""))
+        if stamp is None:
+            return ""
+        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(stamp))
+
+    return key
 
 
 def parse_select(raw: str | None) -> tuple[str, ...] | None:
