@@ -45,10 +45,12 @@ def open_engine(url_or_path: str | os.PathLike[str]) -> tuple[Engine, Path | Non
     """An engine for the vault with the durability settings applied on every connection."""
     url, path = to_url(url_or_path)
     if path is None:
-        engine = create_engine(url, pool_pre_ping=True)
+        # hide_parameters: SQL logging (a DEBUG root logger enables it) never shows bound
+        # values, even though they are only ciphertext and names.
+        engine = create_engine(url, pool_pre_ping=True, hide_parameters=True)
         return engine, None
     prepare_sqlite_file(path)
-    engine = create_engine(url, poolclass=NullPool)
+    engine = create_engine(url, poolclass=NullPool, hide_parameters=True)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
