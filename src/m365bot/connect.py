@@ -84,6 +84,8 @@ def _text(value: Value | None, field: str, *, vault: Any, variables: Any,
         return ""
     if isinstance(value, str):
         return value.strip()  # a plain identifier, not a secret: no insecure warning
+    if isinstance(value, Insecure):
+        return value.value.strip()
     return resolve(value, vault=vault, variables=variables, field=field).reveal().strip()
 
 

@@ -1,0 +1,127 @@
+"""Connect over real HTTPS through the emulator's proxy mode: every cloud, every value source,
+and one Graph request beyond the token."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+import m365bot
+from connect_support import (  # noqa: F401  (fixtures)
+    CLOUD_KEY,
+    app,
+    bot_run,
+    emu,
+    graph_requests,
+    login_requests,
+    secret_of,
+    settings,
+    tenant,
+    vault,
+    vault_key,
+)
+from m365bot.config import Settings
+from m365bot.errors import ConfigError, SessionError
+from m365bot.values import CredentialRef, Insecure, Secret, VariableRef
+
+
+@pytest.mark.parametrize("cloud", list(CLOUD_KEY))
+def test_client_credentials_in_every_cloud(cloud: str, emu: Any, settings: Settings,
+                                           vault: Any) -> None:
+    info = emu.info
+    t = tenant(info, cloud)
+    mailbox = f"alice@{t['domain']}"
+    s = m365bot.connect(
+        cloud=CLOUD_KEY[cloud], mode="Client Credentials",
+        client_id=CredentialRef("bots", f"o365-{cloud}", "client_id"),
+        tenant_id=CredentialRef("bots", f"o365-{cloud}", "tenant_id"),
+        username=mailbox,
+        client_secret=CredentialRef("bots", f"o365-{cloud}", "client_secret"),
+        settings=settings, vault=vault)
+    assert s.identity == "m365bot-demo" and s.identity_type == "app"
+    assert "Mail.ReadWrite" in s.permissions and s.mailbox == mailbox
+    assert s.cloud == {"global": "Azure Global", "usgovhigh": "Azure US GCC High",
+                       "dod": "Azure US DoD", "china": "Azure China (21Vianet)"}[cloud]
+    # exactly one Graph request at Connect time, on this cloud's Graph host
+    reqs = graph_requests(emu)
+    assert len(reqs) == 1 and reqs[0]["op"] == "mailFolders.get"
+    m365bot.disconnect(s)
+
+
+def test_every_field_from_variables_and_insecure(emu: Any, settings: Settings,
+                                                 vault: Any) -> None:
+    info = emu.info
+    a = app(info)
+    variables = {"cid": a["client_id"], "tid": a["tenant_id"], "box": "ops@contoso.onmicrosoft.com",
+                 "sec": Secret(secret_of(a)),
+                 "sec_ref": CredentialRef("bots", "o365-global", "client_secret")}
+    s = m365bot.connect(cloud="Azure Global", mode="clientcred", client_id=VariableRef("cid"),
+                        tenant_id=VariableRef("tid"), username=VariableRef("box"),
+                        client_secret=VariableRef("sec"), settings=settings,
+                        variables=variables)
+    assert s.mailbox == "ops@contoso.onmicrosoft.com"
+    s.close()
+    s = m365bot.connect(cloud="global", mode="client-credentials", client_id=VariableRef("cid"),
+                        tenant_id=Insecure(a["tenant_id"]), username=Insecure(
+                            "ops@contoso.onmicrosoft.com"),
+                        client_secret=VariableRef("sec_ref"), settings=settings, vault=vault,
+                        variables=variables)
+    assert s.identity == "m365bot-demo"
+    s.close()
+    with pytest.warns(UserWarning, match="insecure"):
+        import m365bot.values as values
+
+        values._warned_insecure = False
+        s = m365bot.connect(cloud="global", mode="client-credentials", client_id=a["client_id"],
+                            tenant_id=a["tenant_id"], username="ops@contoso.onmicrosoft.com",
+                            client_secret=Insecure(secret_of(a)), settings=settings)
+    s.close()
+
+
+def test_bad_input_names_the_field(emu: Any, settings: Settings) -> None:
+    a = app(emu.info)
+    base: dict[str, Any] = {"cloud": "global", "mode": "client-credentials",
+                            "client_id": a["client_id"], "tenant_id": a["tenant_id"],
+                            "username": "ops@contoso.onmicrosoft.com",
+                            "client_secret": Secret(secret_of(a)), "settings": settings}
+    for change, field in [({"cloud": "mars"}, "cloud"), ({"mode": "password"}, "mode"),
+                          ({"username": "ops"}, "username"),
+                          ({"client_secret": VariableRef("nope")}, "client_secret"),
+                          ({"client_secret": CredentialRef("a", "b", "c")}, "client_secret"),
+                          ({"session": m365bot.LocalSession("")}, "session")]:
+        with pytest.raises(ConfigError) as ei:
+            m365bot.connect(**{**base, **change})
+        assert ei.value.field == field and ei.value.advice
+    assert graph_requests(emu) == [] and login_requests(emu) == []
+
+
+def test_disconnect_closes_and_later_use_is_a_session_error(emu: Any,
+                                                             settings: Settings) -> None:
+    a = app(emu.info)
+    s = m365bot.connect(cloud="global", mode="client-credentials", client_id=a["client_id"],
+                        tenant_id=a["tenant_id"], username="ops@contoso.onmicrosoft.com",
+                        client_secret=Secret(secret_of(a)), settings=settings,
+                        session=m365bot.LocalSession("mail"))
+    assert m365bot.get_session("mail") is s
+    client = s.client
+    m365bot.disconnect("mail")
+    assert s.closed and client is not None and client.closed
+    with pytest.raises(SessionError, match="disconnected"):
+        s.graph_get("/users/ops@contoso.onmicrosoft.com/messages")
+    with pytest.raises(SessionError, match="no session named 'mail'"):
+        m365bot.get_session("mail")
+    with pytest.raises(SessionError, match="no session named"):
+        m365bot.disconnect("mail")
+
+
+def test_secret_never_in_repr_or_descriptor(emu: Any, settings: Settings) -> None:
+    a = app(emu.info)
+    secret = secret_of(a)
+    s = m365bot.connect(cloud="global", mode="client-credentials", client_id=a["client_id"],
+                        tenant_id=a["tenant_id"], username="ops@contoso.onmicrosoft.com",
+                        client_secret=Secret(secret), settings=settings)
+    tok = s.token().token.reveal()
+    for text in (repr(s), str(s.info()), str(s.descriptor()), repr(s.token_provider)):
+        assert secret not in text and tok not in text
+    s.close()

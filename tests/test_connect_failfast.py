@@ -1,0 +1,104 @@
+"""Connect fails fast, at Connect time, with an error naming the cause and the fix, and with
+at most one Graph request beyond the token."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+
+import m365bot
+from connect_support import (  # noqa: F401  (fixtures)
+    app,
+    bot_run,
+    emu,
+    graph_requests,
+    secret_of,
+    settings,
+    tenant,
+)
+from m365bot.config import Settings
+from m365bot.errors import AuthError, GraphError
+from m365bot.values import Secret
+
+
+def _connect(info: dict[str, Any], settings: Settings, **kw: Any) -> Any:
+    a = app(info)
+    args: dict[str, Any] = {"cloud": "global", "mode": "client-credentials",
+                            "client_id": a["client_id"], "tenant_id": a["tenant_id"],
+                            "username": "ops@contoso.onmicrosoft.com",
+                            "client_secret": Secret(secret_of(a)), "settings": settings}
+    args.update(kw)
+    return m365bot.connect(**args)
+
+
+def test_wrong_secret(emu: Any, settings: Settings, register_canary: Any) -> None:
+    wrong = register_canary("CANARY-wrong-secret-value")
+    with pytest.raises(AuthError) as ei:
+        _connect(emu.info, settings, client_secret=Secret(wrong))
+    assert ei.value.code == "7000215"
+    assert "use the secret's value, not its ID" in str(ei.value)
+    assert wrong not in str(ei.value) and graph_requests(emu) == []
+
+
+def test_unknown_tenant(emu: Any, settings: Settings) -> None:
+    with pytest.raises(AuthError) as ei:
+        _connect(emu.info, settings, tenant_id=str(uuid.uuid4()))
+    assert "Tenant ID" in ei.value.advice and graph_requests(emu) == []
+
+
+def test_wrong_cloud_names_the_cloud_setting(emu: Any, settings: Settings) -> None:
+    gov = app(emu.info, cloud="usgovhigh")
+    with pytest.raises(AuthError) as ei:
+        _connect(emu.info, settings, cloud="Azure Global", client_id=gov["client_id"],
+                 tenant_id=gov["tenant_id"], client_secret=Secret(secret_of(gov)),
+                 username=f"ops@{tenant(emu.info, 'usgovhigh')['domain']}")
+    assert "Azure cloud" in ei.value.advice and graph_requests(emu) == []
+
+
+def test_missing_consent(emu: Any, settings: Settings) -> None:
+    nc = app(emu.info, "m365bot-noconsent")
+    with pytest.raises(AuthError) as ei:
+        _connect(emu.info, settings, client_id=nc["client_id"],
+                 client_secret=Secret(secret_of(nc)))
+    assert "admin consent" in ei.value.advice and graph_requests(emu) == []
+
+
+def test_mailbox_outside_the_access_policy(emu: Any, settings: Settings) -> None:
+    limited = app(emu.info, "m365bot-ops-only")
+    with pytest.raises(GraphError) as ei:
+        _connect(emu.info, settings, client_id=limited["client_id"],
+                 client_secret=Secret(secret_of(limited)),
+                 username="alice@contoso.onmicrosoft.com")
+    assert ei.value.code == "ErrorAccessDenied" and ei.value.status == 403
+    assert "alice@contoso.onmicrosoft.com" in ei.value.message
+    assert "ApplicationAccessPolicy" in ei.value.advice
+    assert len(graph_requests(emu)) == 1
+    # the same app reaches the mailbox the policy allows
+    s = _connect(emu.info, settings, client_id=limited["client_id"],
+                 client_secret=Secret(secret_of(limited)))
+    s.close()
+
+
+def test_unknown_mailbox(emu: Any, settings: Settings) -> None:
+    with pytest.raises(GraphError) as ei:
+        _connect(emu.info, settings, username="nobody@contoso.onmicrosoft.com")
+    assert "no mailbox nobody@contoso.onmicrosoft.com" in ei.value.message
+    assert "username" in ei.value.advice and len(graph_requests(emu)) == 1
+
+
+def test_missing_permission_named_before_graph(emu: Any, settings: Settings) -> None:
+    """A delegated token without the .Shared scope: the missing scope is named from the token
+    itself, with no Graph request."""
+    from m365bot.clouds import Cloud
+    from m365bot.connect import _check_permissions
+
+    with pytest.raises(AuthError) as ei:
+        _check_permissions(["Mail.ReadWrite", "User.Read"], app_only=False, own=False,
+                           box="ops@contoso.onmicrosoft.com", cl=Cloud.GLOBAL, md="auth-code")
+    assert "Mail.ReadWrite.Shared" in str(ei.value) and ei.value.code == "missing_permission"
+    with pytest.raises(AuthError) as ei:
+        _check_permissions(["Calendars.ReadWrite"], app_only=True, own=True, box="x@y",
+                           cl=Cloud.GLOBAL, md="client-credentials")
+    assert "Mail.ReadWrite" in str(ei.value) and "admin consent" in ei.value.advice

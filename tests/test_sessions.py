@@ -1,0 +1,133 @@
+"""Local / Global / Variable sessions: names, duplicates, child bots in this process and in a
+real child process, Disconnect, and the version rule."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import m365bot
+from connect_support import (  # noqa: F401  (fixtures)
+    app,
+    bot_run,
+    emu,
+    login_requests,
+    secret_of,
+    settings,
+    vault,
+    vault_key,
+)
+from m365bot.config import Settings
+from m365bot.connect import reconnect
+from m365bot.errors import SessionError
+from m365bot.sessions import BotRun, GlobalSession, LocalSession
+from m365bot.values import CredentialRef, Secret
+
+OPS = "ops@contoso.onmicrosoft.com"
+
+
+def _connect(info: dict[str, Any], settings: Settings, vault: Any, session: Any,
+             username: str = OPS) -> Any:
+    a = app(info)
+    return m365bot.connect(cloud="global", mode="client-credentials", client_id=a["client_id"],
+                           tenant_id=a["tenant_id"], username=username,
+                           client_secret=CredentialRef("bots", "o365-global", "client_secret"),
+                           settings=settings, vault=vault, session=session)
+
+
+def test_local_and_global_names(emu: Any, settings: Settings, vault: Any,
+                                bot_run: BotRun) -> None:
+    local = _connect(emu.info, settings, vault, LocalSession("mail"))
+    glob = _connect(emu.info, settings, vault, GlobalSession("shared"),
+                    username="alice@contoso.onmicrosoft.com")
+    with pytest.raises(SessionError, match="already open"):
+        _connect(emu.info, settings, vault, LocalSession("mail"))
+    with pytest.raises(SessionError, match="already open"):
+        _connect(emu.info, settings, vault, GlobalSession("shared"))
+    with bot_run.child_bot():
+        # a child bot sees Global names only
+        assert m365bot.get_session("shared") is glob
+        with pytest.raises(SessionError, match="no session named 'mail'"):
+            m365bot.get_session("mail")
+    assert m365bot.get_session("mail") is local
+    # the registry holds no token and no secret
+    text = "".join(p.read_text() for p in (bot_run.run_dir / "sessions").iterdir())
+    assert secret_of(app(emu.info)) not in text and glob.token().token.reveal() not in text
+    assert oct((bot_run.run_dir / "sessions").iterdir().__next__().stat().st_mode)[-3:] == "600"
+    m365bot.disconnect("shared")
+    with pytest.raises(SessionError, match="disconnected"):
+        glob.graph_get(f"/users/{glob.mailbox}/messages")
+    m365bot.disconnect(local)
+
+
+def test_variable_session_and_version_mismatch(emu: Any, settings: Settings,
+                                               vault: Any) -> None:
+    s = _connect(emu.info, settings, vault, "variable")
+    assert s.kind == "variable" and s.name is None
+    d = s.descriptor()
+    again = reconnect(d, vault=vault)
+    assert again.mailbox == OPS and again.identity == s.identity
+    old = dict(d, version="0.0.1")
+    with pytest.raises(SessionError) as ei:
+        reconnect(old, vault=vault)
+    assert "0.0.1" in str(ei.value) and "same m365bot version" in ei.value.advice
+    again.close()
+    s.close()
+    with pytest.raises(SessionError):
+        s.descriptor()
+
+
+def test_child_process_uses_global_and_variable_sessions(
+        emu: Any, settings: Settings, vault: Any, vault_key: str, bot_run: BotRun,
+        tmp_path: Path) -> None:
+    _connect(emu.info, settings, vault, LocalSession("local-only"))
+    g = _connect(emu.info, settings, vault, GlobalSession("mail"))
+    v = _connect(emu.info, settings, vault, "variable",
+                 username="alice@contoso.onmicrosoft.com")
+    emu.control.clear()
+    env = bot_run.child_env()
+    env.update({"CHILD_VAULT": str(vault.path), "M365BOT_VAULT_KEY": vault_key,
+                "CHILD_SESSION": json.dumps(v.descriptor())})
+    proc = subprocess.run([sys.executable, str(Path(__file__).parent / "child_bot.py"), "mail"],
+                          env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert "error" not in out, out
+    assert out["global"] == {"mailbox": OPS, "status": 200, "kind": "global"}
+    assert out["variable"]["mailbox"] == "alice@contoso.onmicrosoft.com"
+    assert out["local_error"] == "SessionError"  # the parent's Local name is not visible
+    # the child used the shared encrypted token cache: nothing sent to the identity platform
+    assert login_requests(emu) == []
+    assert secret_of(app(emu.info)) not in proc.stdout + proc.stderr
+    # after Disconnect in the parent, a child process gets a clear error
+    m365bot.disconnect(g)
+    proc = subprocess.run([sys.executable, str(Path(__file__).parent / "child_bot.py"), "mail"],
+                          env=env, capture_output=True, text=True, timeout=60)
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["error"].startswith("SessionError") and "disconnected" in out["error"]
+
+
+def test_child_process_with_insecure_secret_uses_cached_token_only(
+        emu: Any, settings: Settings, vault: Any, vault_key: str, bot_run: BotRun) -> None:
+    a = app(emu.info)
+    m365bot.connect(cloud="global", mode="client-credentials", client_id=a["client_id"],
+                    tenant_id=a["tenant_id"], username=OPS, client_secret=Secret(secret_of(a)),
+                    settings=settings, vault=vault, session=GlobalSession("mail"))
+    data = json.loads(next((bot_run.run_dir / "sessions").iterdir()).read_text())
+    assert data.get("secret_ref") is None and "secret" not in json.dumps(data).replace(
+        "secret_ref", "")
+    env = bot_run.child_env()
+    env.update({"CHILD_VAULT": str(vault.path), "M365BOT_VAULT_KEY": vault_key,
+                "CHILD_SESSION": json.dumps(data)})
+    emu.control.clear()
+    proc = subprocess.run([sys.executable, str(Path(__file__).parent / "child_bot.py"), "mail"],
+                          env={**env, **os.environ, **env}, capture_output=True, text=True,
+                          timeout=60)
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["global"]["status"] == 200 and login_requests(emu) == []
