@@ -116,6 +116,21 @@ def test_refresh_token_source_invalid_grant_backs_off(emu: Any, settings: Settin
     assert emu.control.count("token") == 2
 
 
+@pytest.mark.parametrize("policy", ["entra", "strict"])
+def test_refresh_token_source_lost_answer(emu: Any, settings: Settings, vault: Any,
+                                          connection: dict[str, Any], policy: str) -> None:
+    emu.settings.update({"refresh_token_policy": policy})
+    emu.control.add_fault(op="token", kind="apply_then_reset", nth=1, count=1)
+    state = VaultTokenState(vault, connection["key"])
+    source = RefreshTokenSource(state=state, settings=settings, **connection)
+    if policy == "entra":
+        assert source.get_token().expires_in() > 3000  # the retry with the same token works
+    else:
+        with pytest.raises(ReauthRequired):  # the server rotated it away: sign in again
+            source.get_token()
+    assert emu.control.count("token") == 2
+
+
 def test_no_code_verifier_or_token_in_debug_logs(emu: Any, settings: Settings, vault: Any,
                                                  caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)

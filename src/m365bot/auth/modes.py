@@ -334,7 +334,10 @@ class AuthCodePkce(_MsalProvider):
                          settings=settings, store=store, clock=clock, http_client=http_client)
         self.username = username.strip()
         self.redirect_url = redirect_url
-        self.scopes = self.cloud.delegated_scopes(list(scopes or DEFAULT_DELEGATED))
+        # msal adds openid, profile and offline_access itself and refuses them as input.
+        wanted = [x for x in (scopes or DEFAULT_DELEGATED)
+                  if x not in ("openid", "profile", "offline_access")]
+        self.scopes = self.cloud.delegated_scopes(wanted)
         self.interactive = interactive
         self.signin_timeout = signin_timeout
         self.open_browser = open_browser
