@@ -167,3 +167,19 @@ def test_emulators_racing_on_a_new_data_folder_agree_on_one_ca(tmp_path: Path) -
         ctx = ssl.create_default_context(cafile=emu.info["ca_bundle"])
         with httpx.Client(verify=ctx, trust_env=False) as c:
             assert c.get(emu.base_url + "/_emulator/info").status_code == 200
+
+
+def test_outlook_errors_keep_their_shape_without_inner_error(emulator: Emulator) -> None:
+    """A raised GraphHTTPError(inner=False) is rendered as Outlook sends it."""
+    from core_helpers import app_token, direct_client
+
+    with direct_client(emulator) as c:
+        c.headers["Authorization"] = "Bearer " + app_token(emulator, c, name="m365bot-ops-only")
+        denied = c.get("/v1.0/users/alice@contoso.onmicrosoft.com/messages")
+        allowed = c.get("/v1.0/users/ops@contoso.onmicrosoft.com/messages",
+                        params={"$top": "1"})
+    assert denied.status_code == 403
+    assert denied.json()["error"]["code"] == "ErrorAccessDenied"
+    assert "innerError" not in denied.json()["error"]
+    assert denied.headers["request-id"]
+    assert allowed.status_code == 200

@@ -126,7 +126,8 @@ def _graph_app(emu: Emulator, routes: list[BaseRoute]) -> ASGIApp:
 
     async def graph_http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, GraphHTTPError)
-        return graph_error(exc.status, exc.code, exc.message, request, exc.headers)
+        return graph_error(exc.status, exc.code, exc.message, request, exc.headers,
+                           inner=exc.inner)
 
     return Starlette(
         routes=routes,

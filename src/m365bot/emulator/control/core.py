@@ -87,23 +87,20 @@ def graph_error(
     message: str,
     request: Request | None,
     headers: dict[str, str] | None = None,
+    *,
+    inner: bool = True,
 ) -> JSONResponse:
-    """Graph's error envelope with request ids (used for faults, throttling, 404s, 500s)."""
-    rid = str(uuid.uuid4())
+    """Graph's error envelope with request ids (for faults, throttling, raised
+    ``GraphHTTPError``s, 404s and 500s). ``inner=False``: Outlook's shape, no innerError."""
+    from m365bot.emulator.graph.errors import GraphHTTPError
+
     meta = request.scope.get("m365bot", {}) if request is not None else {}
-    rid = meta.get("request_id", rid)
+    rid = str(meta.get("request_id") or uuid.uuid4())
     crid = (request.headers.get("client-request-id") if request is not None else None) or rid
-    body = {
-        "error": {
-            "code": code,
-            "message": message,
-            "innerError": {
-                "date": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()),
-                "request-id": rid,
-                "client-request-id": crid,
-            },
-        }
-    }
+    body = GraphHTTPError(status, code, message, inner=inner).envelope(
+        request_id=rid, client_request_id=crid,
+        date=time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()),
+    )
     hdrs = {"request-id": rid, "client-request-id": crid, **(headers or {})}
     return JSONResponse(body, status_code=status, headers=hdrs)
 
