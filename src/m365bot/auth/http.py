@@ -67,7 +67,12 @@ def ssl_context(settings: Settings) -> ssl.SSLContext:
     return ssl.create_default_context()
 
 
-def httpx_client(settings: Settings, *, http2: bool = False) -> httpx.Client:
+def httpx_client(
+    settings: Settings,
+    *,
+    http2: bool = False,
+    transport: httpx.BaseTransport | None = None,
+) -> httpx.Client:
     """An httpx client honouring the settings' proxy, CA bundle and timeout, and nothing
     from the environment.
 
@@ -85,6 +90,7 @@ def httpx_client(settings: Settings, *, http2: bool = False) -> httpx.Client:
         timeout=settings.timeout,
         follow_redirects=False,
         http2=http2,
+        transport=transport,
     )
 
 
