@@ -40,7 +40,7 @@ from m365bot.sessions import (
     check_name,
     check_version,
 )
-from m365bot.values import CredentialRef, Value, VariableRef, resolve
+from m365bot.values import CredentialRef, Insecure, Value, VariableRef, resolve
 
 log = logging.getLogger(__name__)
 

@@ -11,18 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-import m365bot
-from connect_support import (  # noqa: F401  (fixtures)
+from connect_support import (
     app,
-    bot_run,
-    emu,
     login_requests,
     secret_of,
-    settings,
-    vault,
-    vault_key,
 )
+
+import m365bot
 from m365bot.config import Settings
 from m365bot.connect import reconnect
 from m365bot.errors import SessionError

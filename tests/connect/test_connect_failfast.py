@@ -7,17 +7,14 @@ import uuid
 from typing import Any
 
 import pytest
-
-import m365bot
-from connect_support import (  # noqa: F401  (fixtures)
+from connect_support import (
     app,
-    bot_run,
-    emu,
     graph_requests,
     secret_of,
-    settings,
     tenant,
 )
+
+import m365bot
 from m365bot.config import Settings
 from m365bot.errors import AuthError, GraphError
 from m365bot.values import Secret

@@ -6,21 +6,16 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
-import m365bot
-from connect_support import (  # noqa: F401  (fixtures)
+from connect_support import (
     CLOUD_KEY,
     app,
-    bot_run,
-    emu,
     graph_requests,
     login_requests,
     secret_of,
-    settings,
     tenant,
-    vault,
-    vault_key,
 )
+
+import m365bot
 from m365bot.config import Settings
 from m365bot.errors import ConfigError, SessionError
 from m365bot.values import CredentialRef, Insecure, Secret, VariableRef
