@@ -41,9 +41,12 @@ ME_WITH_APP = "/me request is only valid with delegated authentication flow."
 
 
 def too_large(limit: int) -> GraphHTTPError:
-    return GraphHTTPError(413, "RequestEntityTooLarge",
-                          f"The request body is larger than this endpoint accepts ({limit} bytes "
-                          "at most). Use an upload session for large attachments.")
+    """413 for an oversized body; Graph's wording for its 4 MB request limit
+    (microsoftgraph/microsoft-graph-docs-contrib#682; the 413 status: O365/python-o365#308)."""
+    size = f"{limit // (1024 * 1024)}MB"
+    return GraphHTTPError(413, "BadRequest",
+                          f"The maximum request length supported is {size}. For larger "
+                          "attachments use an upload session (createUploadSession).")
 
 
 def parse_prefer(request: Request) -> dict[str, str]:
