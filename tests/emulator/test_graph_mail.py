@@ -213,10 +213,15 @@ def test_move_copy_and_immutable_ids(mail: GX) -> None:
 
 
 def test_delete_then_gone(mail: GX) -> None:
-    draft = mail.post(f"/users/{ALICE}/messages", json={"subject": unique("del")}).json()
+    subject = unique("del")
+    draft = mail.post(f"/users/{ALICE}/messages", json={"subject": subject}).json()
     assert mail.delete(f"/users/{ALICE}/messages/{draft['id']}").status_code == 204
     r = mail.get(f"/users/{ALICE}/messages/{draft['id']}")
     assert r.status_code == 404 and err(r) == "ErrorItemNotFound"
+    listed = mail.get(f"/users/{ALICE}/messages", params={"$filter": f"subject eq '{subject}'"})
+    assert listed.json()["value"] == []
+    # Soft-deleted, like Exchange: recoverable from the hidden Recoverable Items folder.
+    assert len(find_subject(mail, ALICE, subject, "recoverableitemsdeletions")) == 1
 
 
 def test_body_content_type_preference(mail: GX) -> None:

@@ -172,12 +172,21 @@ async def update_message(ctx: Ctx) -> Response:
     return ctx.json(out)
 
 
-def remove(ctx: Ctx, msg: Message) -> None:
-    """Delete the message; delta reports it as removed (by REST and immutable id)."""
+def remove(ctx: Ctx, msg: Message, *, soft: bool = False) -> None:
+    """Take the message out of its folder; delta reports it as removed.
+
+    ``soft``: DELETE's behaviour — the item moves to the hidden Recoverable Items
+    (``recoverableitemsdeletions``, outside ``/messages``) under a new REST id.
+    """
     box = ctx.mailbox
     state = ctx.emu.state
     box.deleted_ids.append((state.next_seq(), msg.folder_id, removed_ref(msg)))
     del box.messages[msg.id]
+    if soft:
+        msg.folder_id = store.well_known(box, "recoverableitemsdeletions").id
+        msg.id = store.new_message_id(box)
+        store.touch(msg, ctx.now(), state.next_seq())
+        box.messages[msg.id] = msg
 
 
 def removed_ref(msg: Message) -> str:
@@ -189,7 +198,7 @@ def removed_ref(msg: Message) -> str:
 async def delete_message(ctx: Ctx) -> Response:
     with ctx.emu.state.lock:
         msg = find_in_scope(ctx)
-        remove(ctx, msg)
+        remove(ctx, msg, soft=True)
     log.info("message deleted")
     return empty(204)
 
