@@ -105,6 +105,7 @@ class Persistence:
         self._get_offset = get_clock_offset
         self._timer: threading.Timer | None = None
         self._lock = threading.Lock()
+        self._save_lock = threading.Lock()  # close() and a firing timer must not share the tmp file
         self._closed = False
 
     def load(self) -> tuple[State, float] | None:
@@ -127,6 +128,10 @@ class Persistence:
 
     def save(self) -> None:
         """Write the state now (atomically: temp file + rename)."""
+        with self._save_lock:
+            self._save()
+
+    def _save(self) -> None:
         data = {
             "format": FORMAT,
             "clock_offset": self._get_offset(),
