@@ -97,8 +97,11 @@ def _error(call: Any) -> AuthError:
 
 
 def test_wrong_secret(emu: Any, settings: Settings, vault: Any) -> None:
-    err = _error(provider(emu.info, settings, vault,
-                          credential=SecretCredential(Secret("not-the-secret"))).get_token)
+    # CANARY- values are scanned for in every log record of the run (tests/plugins/canary.py).
+    wrong = "CANARY-wrong-client-secret-7f3a"
+    cred = SecretCredential(Secret(wrong))
+    err = _error(provider(emu.info, settings, vault, credential=cred).get_token)
+    assert wrong not in str(err) and wrong not in repr(err) and wrong not in repr(cred)
     assert err.code == "7000215"
     assert "value, not its ID" in err.advice
     assert not isinstance(err, ReauthRequired)

@@ -132,7 +132,8 @@ def test_refresh_token_source_lost_answer(emu: Any, settings: Settings, vault: A
 
 
 def test_no_code_verifier_or_token_in_debug_logs(emu: Any, settings: Settings, vault: Any,
-                                                 caplog: pytest.LogCaptureFixture) -> None:
+                                                 caplog: pytest.LogCaptureFixture,
+                                                 register_canary: Any) -> None:
     caplog.set_level(logging.DEBUG)
     capture = CapturingClient(settings)
     p = sign_in(emu, settings, vault, http_client=capture)
@@ -146,6 +147,8 @@ def test_no_code_verifier_or_token_in_debug_logs(emu: Any, settings: Settings, v
     secrets_seen = [capture.token_posts[0]["code"], capture.token_posts[0]["code_verifier"],
                     tok.token.reveal(), cached_refresh_token(vault, p.cache_key)]
     secrets_seen += [e["secret"] for e in data["IdToken"].values()]
+    for s in secrets_seen:  # also scanned for at the end of the whole run
+        register_canary(s)
     text = caplog.text
     assert "msal" in text and "token" in text  # msal's DEBUG output was captured
     for s in secrets_seen:
