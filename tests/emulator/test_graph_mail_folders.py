@@ -153,13 +153,26 @@ def test_delta_rounds(mail: GX, emulator: Any) -> None:
     assert quiet == [[]]
 
 
+def _token(data: dict[str, Any]) -> str:
+    import base64
+    import json
+
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
+
+
 def test_delta_errors(mail: GX) -> None:
     url = f"{FOLDERS}/inbox/messages/delta"
     for params in ({"$search": '"x"'}, {"$filter": "isRead eq true"},
                    {"$orderby": "subject"}, {"$deltatoken": "garbage!!"},
-                   {"$skiptoken": "eyJub3BlIjoxfQ"}, {"changeType": "exploded"}):
+                   {"$skiptoken": "eyJub3BlIjoxfQ"}, {"changeType": "exploded"},
+                   {"$skiptoken": _token({"since": 1, "opts": "x"})},
+                   {"$deltatoken": _token({"since": 1, "opts": {"size": 0}})},
+                   {"$deltatoken": _token({"since": 1, "opts": {"select": [1]}})},
+                   {"$skiptoken": _token({"since": 1, "offset": "9"})}):
         r = mail.get(url, params=params)
         assert r.status_code == 400, (params, r.text)
+        if any(k in params for k in ("$skiptoken", "$deltatoken")):
+            assert err(r) == "ErrorInvalidSyncStateData"
     ok = mail.get(url, params={"$filter": "receivedDateTime ge 2026-11-24T00:00:00Z",
                                "changeType": "created"})
     assert ok.status_code == 200

@@ -175,3 +175,29 @@ def test_bad_scenario_mailbox_names_the_field(tmp_path: Any, emulator_data_dir: 
     with pytest.raises(ScenarioError) as caught:
         Emulator(scenario=path, data_dir=emulator_data_dir, proxy_port=None)
     assert caught.value.field.endswith("messages[0].to")
+
+
+def test_odd_header_values_still_give_mime(mail: GX) -> None:
+    draft = mail.post(f"/users/{ALICE}/messages", json={
+        "subject": "Line one\r\nBcc: victim@example.com", "toRecipients": [
+            {"emailAddress": {"name": 'Odd "Name" <x>\n', "address": "odd@@example.com"}}],
+        "internetMessageHeaders": [{"name": "x-weird:header", "value": "v\r\nInjected: 1"}],
+        "body": {"contentType": "html", "content": "<p>é ✓</p>"}}).json()
+    raw = mail.get(f"/users/{ALICE}/messages/{draft['id']}/$value")
+    assert raw.status_code == 200
+    head = raw.content.split(b"\r\n\r\n", 1)[0] if b"\r\n\r\n" in raw.content else raw.content
+    assert b"\nBcc:" not in head and b"\nInjected:" not in head
+    mail.delete(f"/users/{ALICE}/messages/{draft['id']}")
+
+
+@pytest.mark.parametrize("mime", [
+    b"\x00\xff\xfe garbage", b"Subject: only a subject", b"From: a\n\n",
+    b"Content-Type: multipart/mixed; boundary=\"x\"\n\n--x\nContent-Type: text/plain\n",
+    b"To: =?utf-8?b?broken?= <@>\nSubject: =?bogus?q?x?=\n\nbody",
+])
+def test_odd_mime_never_500(mail: GX, mime: bytes) -> None:
+    import base64
+
+    r = mail.post(f"/users/{ALICE}/sendMail", content=base64.b64encode(mime),
+                  headers={"Content-Type": "text/plain"})
+    assert 400 <= r.status_code < 500, r.text

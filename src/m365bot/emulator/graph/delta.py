@@ -56,6 +56,20 @@ def decode(token: str) -> dict[str, Any]:
         raise _invalid_token() from None
     if not isinstance(data, dict) or not isinstance(data.get("since"), int):
         raise _invalid_token()
+    for key, kind in (("offset", int), ("high", int), ("opts", dict), ("folder", str),
+                      ("since_time", (int, float))):
+        if key in data and (not isinstance(data[key], kind) or isinstance(data[key], bool)):
+            raise _invalid_token()
+    opts = data.get("opts") or {}
+    size = opts.get("size", DEFAULT_PAGE)
+    select = opts.get("select")
+    if not isinstance(size, int) or not 1 <= size <= 1000 or min(
+            data.get("offset", 0), data["since"]) < 0 or (
+            select is not None and not (isinstance(select, list)
+                                        and all(isinstance(x, str) for x in select))) or (
+            opts.get("after") is not None and not isinstance(opts["after"], int | float)) or (
+            opts.get("change") not in (None, "created", "updated", "deleted")):
+        raise _invalid_token()
     return data
 
 

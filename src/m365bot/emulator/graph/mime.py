@@ -42,9 +42,20 @@ def _format(recipients: Any) -> str:
             user, _, domain = address.partition("@")
             out.append(str(Address(display_name=name if name != address else "",
                                    username=user, domain=domain)))
-        except (ValueError, IndexError):
+        except (ValueError, IndexError, TypeError):
             out.append(address)
     return ", ".join(out)
+
+
+def _set(em: EmailMessage, name: str, value: str) -> None:
+    """Set a header; CR/LF never reach the wire (no header injection), odd values are kept
+    as plain text rather than failing the whole message."""
+    clean = " ".join(str(value).splitlines())
+    try:
+        em[name] = clean
+    except (ValueError, TypeError, IndexError):
+        with contextlib.suppress(ValueError, TypeError, IndexError):
+            em[name] = clean.encode("ascii", "replace").decode("ascii")
 
 
 def to_mime(msg: Message) -> bytes:
@@ -60,20 +71,20 @@ def to_mime(msg: Message) -> bytes:
                         ("Cc", "ccRecipients"), ("Reply-To", "replyTo")):
         value = _format(props.get(key))
         if value and not (header == "Sender" and value == _format(props.get("from"))):
-            em[header] = value
-    em["Subject"] = str(props.get("subject") or "")
+            _set(em, header, value)
+    _set(em, "Subject", str(props.get("subject") or ""))
     stamp = to_epoch(str(props.get("sentDateTime") or props.get("receivedDateTime") or ""))
     if stamp is not None:
         from datetime import UTC, datetime
 
         em["Date"] = format_datetime(datetime.fromtimestamp(stamp, UTC))
     if props.get("internetMessageId"):
-        em["Message-ID"] = str(props["internetMessageId"])
+        _set(em, "Message-ID", str(props["internetMessageId"]))
     importance = str(props.get("importance") or "normal")
     if importance != "normal":
-        em["Importance"] = importance
+        _set(em, "Importance", importance)
     for h in props.get("internetMessageHeaders") or []:
-        em[str(h["name"])] = str(h["value"])
+        _set(em, str(h.get("name") or "X-Empty"), str(h.get("value") or ""))
     body = props.get("body") or {}
     content = str(body.get("content") or "")
     if str(body.get("contentType", "text")).lower() == "html":
@@ -118,6 +129,16 @@ def _recipients(values: list[str]) -> list[dict[str, Any]]:
 
 def parse_mime(data: bytes) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """(message props, attachment props) from RFC 822 bytes; 400 if it is not a message."""
+    try:
+        return _parse(data)
+    except GraphHTTPError:
+        raise
+    except Exception:  # the email package raises many types on malformed input
+        raise GraphHTTPError(400, "ErrorMimeContentConversionFailed",
+                             "The MIME content could not be converted.") from None
+
+
+def _parse(data: bytes) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     try:
         em = BytesParser(policy=policy.default).parsebytes(data)
         headers = {k.lower() for k in em}
