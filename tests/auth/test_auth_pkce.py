@@ -258,3 +258,15 @@ def test_browser_command_from_settings(emu: Any, vault: Any, tmp_path: Any,
                  ca_bundle=emu.info["ca_bundle"], browser=f"{sys.executable} {script} {{url}}")
     tok = pkce(emu.info, s, vault).get_token()
     assert tok.claims["upn"] == alice["upn"]
+
+
+def test_an_authorize_url_without_s256_is_refused() -> None:
+    from m365bot.auth.signin import _check_auth_uri
+
+    good = "https://login.microsoftonline.com/t/oauth2/v2.0/authorize?code_challenge=" + "a" * 43
+    _check_auth_uri(good + "&code_challenge_method=S256")
+    for bad in (good + "&code_challenge_method=plain", good,
+                "https://login.microsoftonline.com/t/oauth2/v2.0/authorize?x=1"):
+        with pytest.raises(AuthError) as e:
+            _check_auth_uri(bad)
+        assert e.value.code == "pkce"
