@@ -192,3 +192,6 @@ def _seed_events(state: State, box: Mailbox, events: list[Any], now: float) -> N
             seed_event(state, box, e, now)
         except GraphHTTPError as exc:
             raise _error(where, exc.message) from None
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise _error(where, f"not a valid event ({type(exc).__name__}); expected subject, "
+                                "start, end, time_zone, location, attendees") from None
