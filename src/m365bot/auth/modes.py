@@ -209,8 +209,8 @@ class _MsalProvider:
 class ClientCredentials(_MsalProvider):
     """App-only tokens (client credentials) with a secret or a certificate.
 
-    ``mailbox`` is the Connect action's Username: app tokens are not per user, so the cache
-    key uses ``app`` and every mailbox of one app shares one token.
+    App tokens are not per user: the Connect action's Username (the mailbox) is not part of
+    the cache key (it ends in ``app``), so every mailbox of one app shares one token.
 
     Example::
 
