@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import logging
 import re
-import ssl
 import time
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -28,6 +27,8 @@ from urllib.parse import urlsplit
 from m365bot.config import Settings
 
 if TYPE_CHECKING:
+    import ssl
+
     import httpx
 from m365bot.errors import TransportError
 
@@ -62,6 +63,8 @@ class HttpResponse:
 
 def ssl_context(settings: Settings) -> ssl.SSLContext:
     """A TLS context trusting ``settings.ca_bundle`` (or the system's CAs)."""
+    import ssl
+
     if settings.ca_bundle:
         return ssl.create_default_context(cafile=settings.ca_bundle)
     return ssl.create_default_context()
