@@ -108,8 +108,9 @@ class LoopbackListener:
                     raise AuthError(
                         f"no sign-in arrived at {self.redirect_uri} within {timeout:g} s",
                         code="timeout",
-                        advice="finish the sign-in in the browser sooner, or check that the "
-                        "browser can reach the redirect URL",
+                        advice="finish the sign-in in the browser sooner; if the browser "
+                        "showed an error instead (e.g. AADSTS50011), register this redirect URL "
+                        "in the app (Authentication > Mobile and desktop applications)",
                     )
                 self._sock.settimeout(remaining)
                 try:
