@@ -16,6 +16,7 @@ _SUBCOMMANDS = {
     "vault": "m365bot.cli.vault:vault",
     "connect": "m365bot.cli.connect:connect",
     "demo": "m365bot.cli.demo:demo",
+    "controlroom": "m365bot.cli.controlroom:controlroom",
 }
 
 

@@ -207,7 +207,7 @@ class ConnectionStore:
 
     def login(self, provider_type: str, name: str, *, token_type: str = "user", user: str = "",
               settings: Settings, open_browser: Callable[[str], None] | None = None,
-              redirect_url: str = "http://localhost:0/callback", timeout: float = 300.0) -> str:
+              redirect_url: str = "http://localhost:0", timeout: float = 300.0) -> str:
         """Run the authorization-code flow (PKCE S256, state checked before the token
         request) and store the token in the slot; returns the new status."""
         conn = self.get(provider_type, name)

@@ -1,0 +1,145 @@
+"""Control Room managed: the local OAuth connection store, Shared and User-specific tokens
+(login through the emulator's sign-in pages), status Active / Expired / Missing, and Connect
+in "Control Room managed" mode; plus the controlroom CLI."""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from connect_support import login_requests, tenant, user
+
+import m365bot
+from m365bot.cli.main import cli
+from m365bot.config import Settings
+from m365bot.controlroom import ConnectionStore, OAuthConnection
+from m365bot.errors import AuthError, ConfigError
+from plugins.canary import scan_output
+
+sys.path.insert(0, str(Path(__file__).parent.parent / "auth"))
+from authhelpers import deliver, sign_in_location
+
+PROVIDER = "Microsoft Entra"
+
+
+def _pkce(info: dict[str, Any]) -> dict[str, Any]:
+    tid = tenant(info)["id"]
+    return next(a for a in info["apps"] if a["tenant_id"] == tid and a["name"] == "m365bot-pkce")
+
+
+def _conn(info: dict[str, Any]) -> OAuthConnection:
+    tid = tenant(info)["id"]
+    base = f"https://login.microsoftonline.com/{tid}/oauth2/v2.0"
+    return OAuthConnection(PROVIDER, "ops", client_id=_pkce(info)["client_id"],
+                           authorization_url=base + "/authorize", token_url=base + "/token",
+                           scopes=["offline_access", "https://graph.microsoft.com/User.Read",
+                                   "https://graph.microsoft.com/Mail.ReadWrite",
+                                   "https://graph.microsoft.com/Mail.ReadWrite.Shared"])
+
+
+def _browser(info: dict[str, Any], who: str) -> Any:
+    u = user(info, who)
+
+    def open_browser(url: str) -> None:
+        def run() -> None:
+            deliver(sign_in_location(info, url, u["upn"], u["password"]))
+
+        threading.Thread(target=run, daemon=True).start()
+
+    return open_browser
+
+
+def test_shared_and_user_specific_tokens(emu: Any, settings: Settings, vault: Any) -> None:
+    info = emu.info
+    store = ConnectionStore(vault)
+    store.add(_conn(info))
+    assert store.status(PROVIDER, "ops") == "Missing"
+    alice, bob = user(info, "alice")["upn"], user(info, "bob")["upn"]
+    assert store.login(PROVIDER, "ops", token_type="shared", settings=settings,
+                       open_browser=_browser(info, "alice"), timeout=30) == "Active"
+    assert store.login(PROVIDER, "ops", token_type="user", user=bob, settings=settings,
+                       open_browser=_browser(info, "bob"), timeout=30) == "Active"
+    assert store.status(PROVIDER, "ops", token_type="user", user=alice) == "Missing"
+
+    s = m365bot.connect(cloud="global", mode="Control Room managed", client_id="",
+                        tenant_id="", username=alice,
+                        connection={"provider_type": PROVIDER, "connection_name": "ops",
+                                    "token_type": "shared"},
+                        settings=settings, vault=vault)
+    assert s.identity == alice and s.identity_type == "user" and "Mail.ReadWrite" in s.permissions
+    s.close()
+    s = m365bot.connect(cloud="global", mode="control-room", client_id="", tenant_id="",
+                        username=bob, connection={"provider_type": PROVIDER,
+                                                  "connection_name": "ops", "token_type": "user"},
+                        settings=settings, vault=vault)
+    assert s.identity == bob and s.mailbox == bob
+    s.close()
+    with pytest.raises(AuthError) as ei:
+        m365bot.connect(cloud="global", mode="control-room", client_id="", tenant_id="",
+                        username=alice, connection={"provider_type": PROVIDER,
+                                                    "connection_name": "ops",
+                                                    "token_type": "user"},
+                        settings=settings, vault=vault)
+    assert "Missing" in ei.value.message and "controlroom connection login" in ei.value.advice
+    with pytest.raises(ConfigError) as ce:
+        m365bot.connect(cloud="global", mode="control-room", client_id="", tenant_id="",
+                        username=alice, connection={"connection_name": "nope"},
+                        settings=settings, vault=vault)
+    assert ce.value.field == "connection"
+
+
+def test_expired_shared_token_refreshes(emu: Any, settings: Settings, vault: Any) -> None:
+    info = emu.info
+    store = ConnectionStore(vault)
+    conn = _conn(info)
+    store.add(conn)
+    store.login(PROVIDER, "ops", token_type="shared", settings=settings,
+                open_browser=_browser(info, "alice"), timeout=30)
+    key = f"controlroom|{conn.key}|shared"
+    state = json.loads(vault.get_blob("oauth_token", key))
+    state["expires_on"] = 1.0
+    vault.put_blob("oauth_token", key, json.dumps(state).encode())
+    assert store.status(PROVIDER, "ops") == "Expired"
+    emu.control.clear()
+    s = m365bot.connect(cloud="global", mode="control-room", client_id="", tenant_id="",
+                        username=user(info, "alice")["upn"],
+                        connection={"provider_type": PROVIDER, "connection_name": "ops"},
+                        settings=settings, vault=vault)
+    assert [r["op"] for r in login_requests(emu)] == ["token"]  # one refresh
+    assert store.status(PROVIDER, "ops") == "Active"
+    s.close()
+
+
+def test_cli_add_list_status(emu: Any, settings: Settings, vault: Any, vault_key: str,
+                             register_canary: Any) -> None:
+    info = emu.info
+    secret = register_canary("CANARY-cr-client-secret")
+    c = _conn(info)
+    runner = CliRunner()
+    env = {"M365BOT_VAULT_KEY": vault_key, "M365BOT_VAULT": str(vault.path)}
+    args = ["controlroom", "connection", "add", "--name", "cli-conn", "--client-id", c.client_id,
+            "--authorization-url", c.authorization_url, "--token-url", c.token_url,
+            "--scope", "offline_access, https://graph.microsoft.com/Mail.Read",
+            "--client-secret-stdin"]
+    r = runner.invoke(cli, args, input=secret + "\n", env=env)
+    assert r.exit_code == 0, r.output
+    scan_output(r.output, "controlroom add")
+    r = runner.invoke(cli, ["controlroom", "connection", "list", "--json"], env=env)
+    scan_output(r.output, "controlroom list")
+    listed = json.loads(r.output)
+    assert listed[0]["name"] == "cli-conn" and listed[0]["has_client_secret"] is True
+    assert listed[0]["scopes"] == ["offline_access", "https://graph.microsoft.com/Mail.Read"]
+    assert ConnectionStore(vault).get(PROVIDER, "cli-conn").client_secret.reveal() == secret
+    r = runner.invoke(cli, ["controlroom", "connection", "status", "--name", "cli-conn",
+                            "--user", "bob@contoso.onmicrosoft.com", "--json"], env=env)
+    assert json.loads(r.output) == {"connection": "cli-conn", "shared": "Missing",
+                                    "user": "bob@contoso.onmicrosoft.com",
+                                    "user_specific": "Missing"}
+    r = runner.invoke(cli, ["controlroom", "connection", "status", "--name", "nope"], env=env)
+    assert r.exit_code == 2 and "no Microsoft Entra OAuth connection named 'nope'" in r.output
+    assert "Traceback" not in r.output
