@@ -139,8 +139,8 @@ def resolve_mailbox(emu: Any, request: Request, principal: auth.Principal) -> Ma
     ref = str(ref).strip().strip("'")
     box: Mailbox | None = emu.state.mailbox(ref) if ref else None
     if box is None or box.tenant_id != principal.tenant_id:
-        raise GraphHTTPError(404, "ErrorInvalidUser", f"The requested user '{ref}' is invalid.",
-                             inner=False)
+        # What Outlook endpoints answer (404 with innerError: microsoft-graph-docs-contrib#5460).
+        raise GraphHTTPError(404, "ErrorInvalidUser", f"The requested user '{ref}' is invalid.")
     if not box.enabled_for_rest:
         raise GraphHTTPError(404, "MailboxNotEnabledForRESTAPI",
                              "The mailbox is either inactive, soft-deleted, or is hosted "
