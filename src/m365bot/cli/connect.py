@@ -30,7 +30,7 @@ def load_emulator_info(path: Path) -> dict[str, Any]:
         if not isinstance(info, dict) or "proxy_url" not in info or "ca_bundle" not in info:
             raise ValueError
     except (OSError, ValueError):
-        raise ConfigError(f"{path} is not an emulator info file", field="--emulator",
+        raise ConfigError(f"--emulator: {path} is not an emulator info file", field="--emulator",
                           advice="give the file written by 'm365bot emulator start --info-file "
                           "PATH'") from None
     return info

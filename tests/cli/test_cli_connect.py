@@ -1,0 +1,101 @@
+"""``m365bot connect`` and ``m365bot demo`` in real processes against the emulator: the
+connection test as text and JSON, secrets never in the output, one-line errors with exit 2."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from m365bot.vault import AttributeSpec, Vault, new_raw_key
+from plugins.canary import register_canary, scan_output
+
+
+def _demo_app(info: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    tid = next(t["id"] for t in info["tenants"] if t["cloud"] == "global")
+    app = next(a for a in info["apps"] if a["tenant_id"] == tid and a["name"] == "m365bot-demo")
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    secret = next(s for s in app["secrets"] if s["expires"] > now)["value"]
+    return app, register_canary(secret)
+
+
+def _run(args: list[str], env: dict[str, str], stdin: str = "") -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run([sys.executable, "-m", "m365bot", *args], env=env, input=stdin,
+                          capture_output=True, text=True, timeout=60)
+    scan_output(proc.stdout + proc.stderr, "m365bot " + " ".join(args[:1]))
+    return proc
+
+
+@pytest.fixture
+def cli_env(tmp_path: Path, emulator: Any) -> dict[str, str]:
+    info_file = tmp_path / "emulator.json"
+    info_file.write_text(json.dumps(emulator.info))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("M365BOT_")}
+    env.update({"M365BOT_HOME": str(tmp_path / "home"), "INFO_FILE": str(info_file)})
+    return env
+
+
+def test_connect_json_and_text_from_a_vault_credential(cli_env: dict[str, str],
+                                                       emulator: Any, tmp_path: Path) -> None:
+    app, secret = _demo_app(emulator.info)
+    key = new_raw_key()
+    with Vault.open(tmp_path / "vault.db", actor=os.environ.get("USER") or "bot") as v:
+        v.initialize(key=key)
+        v.create_locker("bots")
+        v.set_credential("bots", "o365", {"client_secret": AttributeSpec(secret)})
+    env = {**cli_env, "M365BOT_VAULT": str(tmp_path / "vault.db"), "M365BOT_VAULT_KEY": key}
+    base = ["connect", "--cloud", "Azure Global", "--mode", "client-credentials",
+            "--client-id", app["client_id"], "--tenant-id", app["tenant_id"],
+            "--username", "ops@contoso.onmicrosoft.com",
+            "--client-secret", "credential:bots/o365/client_secret",
+            "--emulator", cli_env["INFO_FILE"]]
+    proc = _run([*base, "--json"], env)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["identity"] == "m365bot-demo" and out["identity_type"] == "app"
+    assert out["cloud"] == "Azure Global" and out["mailbox"] == "ops@contoso.onmicrosoft.com"
+    assert "Mail.ReadWrite" in out["permissions"] and out["expires_on"] > time.time() + 600
+    proc = _run(base, env)
+    assert proc.returncode == 0 and "permissions: Calendars.ReadWrite, Mail.ReadWrite" in (
+        proc.stdout) and "token expires:" in proc.stdout
+    assert "eyJ" not in proc.stdout  # no JWT
+
+
+def test_connect_errors_are_one_line(cli_env: dict[str, str], emulator: Any) -> None:
+    app, _ = _demo_app(emulator.info)
+    wrong = register_canary("CANARY-cli-wrong-secret")
+    base = ["connect", "--mode", "client-credentials", "--client-id", app["client_id"],
+            "--tenant-id", app["tenant_id"], "--username", "ops@contoso.onmicrosoft.com",
+            "--emulator", cli_env["INFO_FILE"]]
+    cases = [
+        ([*base, "--client-secret", f"insecure:{wrong}"], "use the secret's value, not its ID"),
+        ([*base, "--client-secret", "variable:NOPE_SECRET"], "client_secret"),
+        ([*base, "--client-secret", "credential:bots/o365"], "three parts"),
+        ([*base, "--cloud", "mars", "--client-secret", "insecure:x"], "cloud"),
+        ([*base[:-1], "/nonexistent.json", "--client-secret", "insecure:x"], "--emulator"),
+    ]
+    for args, expect in cases:
+        proc = _run(args, cli_env)
+        assert proc.returncode == 2, (args, proc.stdout, proc.stderr)
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("Error: ") and expect in lines[0], lines
+        assert "Traceback" not in proc.stderr and proc.stdout == ""
+
+
+def test_demo_on_a_fresh_home(cli_env: dict[str, str], tmp_path: Path) -> None:
+    proc = _run(["demo", "--data-dir", str(tmp_path / "demo")], cli_env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "connected: m365bot-demo (app) -> ops@contoso.onmicrosoft.com" in proc.stdout
+    assert "Server maintenance tonight" in proc.stdout  # newest seeded subject in ops's Inbox
+    assert "credential:demo/m365bot-demo/client_secret" in proc.stdout
+    # the secret sits in the vault encrypted, not in clear on disk
+    raw = (tmp_path / "demo" / "vault.db").read_bytes()
+    info = json.loads(Path(cli_env["INFO_FILE"]).read_text())
+    _, secret = _demo_app(info)
+    assert secret.encode() not in raw
