@@ -5,9 +5,10 @@
   only when msal says it changed.
 * msal's ``http_cache`` (the discovery answers) is stored the same way (kind ``http_cache``),
   so a fresh process with a valid cached token sends nothing to the identity platform.
-* :class:`ConnectionLock` is an ``fcntl.flock`` on ``data_dir/locks/<hash>.lock`` (0600), one
-  per cache key: the refresher takes it, reloads the cache, uses a still-valid token or gets a
-  new one, writes, releases. N processes refreshing at once make one token request.
+* :class:`ConnectionLock` is an ``fcntl.flock`` (``msvcrt.locking`` on Windows) on
+  ``data_dir/locks/<hash>.lock`` (0600), one per cache key: the refresher takes it, reloads
+  the cache, uses a still-valid token or gets a new one, writes, releases. N processes
+  refreshing at once make one token request.
 * :class:`FailureMarker` remembers a refused refresh (``invalid_grant``) next to the lock, so
   no process retries it more than once a minute.
 
@@ -22,12 +23,12 @@ Example::
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import heapq
 import json
 import logging
 import os
+import sys
 import threading
 import time
 from pathlib import Path
@@ -48,6 +49,37 @@ class BlobStore(Protocol):
     def get_blob(self, kind: str, key: str) -> bytes | None: ...
 
     def put_blob(self, kind: str, key: str, data: bytes) -> int: ...
+
+
+def _try_lock(fd: int) -> bool:
+    """Take an exclusive lock on ``fd`` without waiting; False if someone else holds it."""
+    if sys.platform == "win32":  # pragma: no cover - bots also run on Windows
+        import msvcrt
+
+        try:
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+        except OSError:
+            return False
+        return True
+    import fcntl
+
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
+def _unlock(fd: int) -> None:
+    if sys.platform == "win32":  # pragma: no cover
+        import msvcrt
+
+        os.lseek(fd, 0, os.SEEK_SET)
+        msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
+        return
+    import fcntl
+
+    fcntl.flock(fd, fcntl.LOCK_UN)
 
 
 def _digest(key: str) -> str:
@@ -98,20 +130,18 @@ class ConnectionLock:
         deadline = time.monotonic() + self.timeout
         delay = 0.005
         while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            if _try_lock(fd):
                 break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    os.close(fd)
-                    raise AuthError(
-                        f"another process has held the token lock for over {self.timeout:g} s",
-                        code="lock_timeout",
-                        advice=f"wait for the other sign-in to finish, or remove {self.path} "
-                        "if no m365bot process is running",
-                    ) from None
-                time.sleep(delay)
-                delay = min(delay * 2, 0.1)
+            if time.monotonic() >= deadline:
+                os.close(fd)
+                raise AuthError(
+                    f"another process has held the token lock for over {self.timeout:g} s",
+                    code="lock_timeout",
+                    advice=f"wait for the other sign-in to finish, or remove {self.path} "
+                    "if no m365bot process is running",
+                )
+            time.sleep(delay)
+            delay = min(delay * 2, 0.1)
         self._fd = fd
         self._depth = 1
 
@@ -123,7 +153,7 @@ class ConnectionLock:
             if self._depth == 0:
                 fd, self._fd = self._fd, None
                 try:
-                    fcntl.flock(fd, fcntl.LOCK_UN)
+                    _unlock(fd)
                 finally:
                     os.close(fd)
         finally:
