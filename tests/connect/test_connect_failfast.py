@@ -99,3 +99,33 @@ def test_missing_permission_named_before_graph(emu: Any, settings: Settings) -> 
         _check_permissions(["Calendars.ReadWrite"], app_only=True, own=True, box="x@y",
                            cl=Cloud.GLOBAL, md="client-credentials")
     assert "Mail.ReadWrite" in str(ei.value) and "admin consent" in ei.value.advice
+
+
+def test_app_without_mail_permission_is_named_before_graph(fresh_emulator: Any,
+                                                           tmp_path: Any) -> None:
+    """An app consented to Calendars.ReadWrite only: Connect reads the token's roles and names
+    the missing Mail permission without asking Graph."""
+    emu = fresh_emulator
+    a = app(emu.info)
+    emu.state.apps[a["client_id"]].application_permissions = ["Calendars.ReadWrite"]
+    s = Settings(data_dir=tmp_path / "home", proxy=emu.info["proxy_url"],
+                 ca_bundle=emu.info["ca_bundle"])
+    with pytest.raises(AuthError) as ei:
+        _connect(emu.info, s)
+    assert ei.value.code == "missing_permission"
+    assert "Mail.ReadWrite" in ei.value.message and "Calendars.ReadWrite" in ei.value.message
+    assert "admin consent" in ei.value.advice and graph_requests(emu) == []
+
+
+def test_certificate_credential(emu: Any, settings: Settings) -> None:
+    from m365bot.auth.modes import CertificateCredential
+
+    a = app(emu.info, cloud="usgovhigh")
+    cert = a["certificates"][0]
+    cred = CertificateCredential.from_pem(cert["key_file"], cert["cert_file"])
+    s = m365bot.connect(cloud="Azure US GCC High", mode="client-credentials",
+                        client_id=a["client_id"], tenant_id=a["tenant_id"],
+                        username=f"ops@{tenant(emu.info, 'usgovhigh')['domain']}",
+                        certificate=cred, settings=settings)
+    assert s.identity == "m365bot-demo" and s.cloud == "Azure US GCC High"
+    s.close()
