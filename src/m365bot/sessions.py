@@ -178,7 +178,12 @@ class BotRun:
 
     def __init__(self, run_dir: str | os.PathLike[str] | None = None) -> None:
         if run_dir is None:
+            # A run of our own: its registry goes when this (parent) process ends.
             run_dir = tempfile.mkdtemp(prefix="m365bot-run-")
+            import atexit
+            import shutil
+
+            atexit.register(shutil.rmtree, run_dir, True)
         self.run_dir = Path(run_dir)
         (self.run_dir / "sessions").mkdir(parents=True, exist_ok=True, mode=0o700)
         self._globals: dict[str, Session] = {}
