@@ -117,6 +117,18 @@ def test_app_without_mail_permission_is_named_before_graph(fresh_emulator: Any,
     assert "admin consent" in ei.value.advice and graph_requests(emu) == []
 
 
+def test_mailbox_not_enabled_for_rest(fresh_emulator: Any, tmp_path: Any) -> None:
+    emu = fresh_emulator
+    emu.state.mailboxes["bob@contoso.onmicrosoft.com"].enabled_for_rest = False
+    s = Settings(data_dir=tmp_path / "home", proxy=emu.info["proxy_url"],
+                 ca_bundle=emu.info["ca_bundle"])
+    with pytest.raises(GraphError) as ei:
+        _connect(emu.info, s, username="bob@contoso.onmicrosoft.com")
+    assert ei.value.code == "MailboxNotEnabledForRESTAPI"
+    assert "bob@contoso.onmicrosoft.com" in ei.value.message
+    assert "Exchange Online mailbox" in ei.value.advice and len(graph_requests(emu)) == 1
+
+
 def test_certificate_credential(emu: Any, settings: Settings) -> None:
     from m365bot.auth.modes import CertificateCredential
 

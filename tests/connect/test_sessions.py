@@ -126,3 +126,17 @@ def test_child_process_with_insecure_secret_uses_cached_token_only(
                           timeout=60)
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out["global"]["status"] == 200 and login_requests(emu) == []
+
+
+def test_global_session_from_another_version_is_refused(emu: Any, settings: Settings,
+                                                        vault: Any, bot_run: BotRun) -> None:
+    _connect(emu.info, settings, vault, GlobalSession("mail"))
+    path = next((bot_run.run_dir / "sessions").iterdir())
+    data = json.loads(path.read_text())
+    path.write_text(json.dumps(dict(data, version="9.9.9")))
+    child = BotRun(bot_run.run_dir)  # what a child process joining M365BOT_RUN_DIR sees
+    with pytest.raises(SessionError) as ei:
+        child.lookup("mail", vault=vault)
+    assert "m365bot 9.9.9" in ei.value.message and "same m365bot version" in ei.value.advice
+    with pytest.raises(SessionError, match="no session named 'other'"):
+        child.lookup("other", vault=vault)
