@@ -99,3 +99,19 @@ def test_demo_on_a_fresh_home(cli_env: dict[str, str], tmp_path: Path) -> None:
     info = json.loads(Path(cli_env["INFO_FILE"]).read_text())
     _, secret = _demo_app(info)
     assert secret.encode() not in raw
+
+
+def test_unattended_auth_code_without_sign_in_is_a_clear_error(cli_env: dict[str, str],
+                                                               emulator: Any) -> None:
+    info = emulator.info
+    tid = next(t["id"] for t in info["tenants"] if t["cloud"] == "global")
+    pkce = next(a for a in info["apps"] if a["tenant_id"] == tid and a["name"] == "m365bot-pkce")
+    started = time.monotonic()
+    proc = _run(["connect", "--mode", "auth-code", "--unattended", "--client-id",
+                 pkce["client_id"], "--tenant-id", tid, "--username",
+                 "alice@contoso.onmicrosoft.com", "--redirect-url", "http://localhost:8400",
+                 "--emulator", cli_env["INFO_FILE"], "--json"], cli_env)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert "no cached sign-in" in proc.stderr and "--interactive" in proc.stderr
+    assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    assert time.monotonic() - started < 30  # never a hang waiting for a browser
