@@ -44,3 +44,14 @@ def test_convention_value_fails_and_clean_run_passes(tmp_path: Path) -> None:
     clean.mkdir()
     proc = _run(clean, "'nothing secret here'")
     assert proc.returncode == 0 and "CANARY SCAN" not in proc.stdout, proc.stdout[-1500:]
+
+
+def test_leak_in_an_xdist_worker_fails_the_run(tmp_path: Path) -> None:
+    (tmp_path / "conftest.py").write_text('pytest_plugins = ["plugins.canary"]\n')
+    (tmp_path / "test_gen.py").write_text(BODY.replace("{LEAK}", "secret"))
+    env = dict(os.environ, PYTHONPATH=str(TESTS))
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                           "-n", "1", str(tmp_path)], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert "1 passed" in proc.stdout and proc.returncode == 1, proc.stdout[-1500:]
+    assert "CANARY SCAN" in proc.stdout

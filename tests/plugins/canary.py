@@ -9,7 +9,8 @@ output.
 * CLI tests pass their captured output to :func:`scan_output`, which fails at once and also
   keeps the text for the final scan.
 * At session end every captured text is scanned; a hit prints where it was and makes the run
-  fail (exit status 1), even if every test passed.
+  fail (exit status 1), even if every test passed. Under pytest-xdist each worker hands its
+  findings to the controller, which reports them and fails the run.
 """
 
 from __future__ import annotations
@@ -100,9 +101,23 @@ def leaks() -> list[tuple[str, str]]:
     return out
 
 
+_worker_leaks: list[tuple[str, str]] = []
+
+
+def pytest_testnodedown(node: object, error: object) -> None:
+    """pytest-xdist (controller): collect what each worker's scan found."""
+    output = getattr(node, "workeroutput", {}) or {}
+    for where, hit in output.get("canary_leaks", []):
+        _worker_leaks.append((str(where), str(hit)))
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     logging.getLogger().removeHandler(_handler)
-    found = leaks()
+    found = leaks() + _worker_leaks
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:  # an xdist worker: the controller reports and fails the run
+        workeroutput["canary_leaks"] = found
+        return
     if not found:
         return
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
