@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute
@@ -36,6 +37,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from m365bot.emulator import hosts
 from m365bot.emulator.control.core import ConnectionDropped, entra_error, graph_error
 from m365bot.emulator.graph.errors import GraphHTTPError
+from m365bot.emulator.graph.keys import KeySegments
 
 if TYPE_CHECKING:
     from m365bot.emulator.runtime import Emulator
@@ -131,6 +133,7 @@ def _graph_app(emu: Emulator, routes: list[BaseRoute]) -> ASGIApp:
 
     return Starlette(
         routes=routes,
+        middleware=[Middleware(KeySegments)],  # users('x') → users/x, also for $batch items
         exception_handlers={
             HTTPException: not_found,
             GraphHTTPError: graph_http_error,

@@ -1,6 +1,7 @@
 """Graph message attachments: list, add (file and item attachments under 3 MB), get,
 delete and ``$value``, under ``/me`` and ``/users/{id|upn}``, with or without
-``mailFolders/{id}``. ``hasAttachments`` on the message follows the attachments.
+``mailFolders/{id}[/childFolders/{id}]`` (the message must be in that folder).
+``hasAttachments`` on the message follows the attachments.
 
 Example::
 
@@ -20,17 +21,15 @@ from starlette.routing import BaseRoute, Route
 from m365bot.emulator.graph import attachstore as store
 from m365bot.emulator.graph import store as mailstore
 from m365bot.emulator.graph.mailflow import check_quota
-from m365bot.emulator.graph.scoped import Ctx, find_message, guarded, json_body, json_response
+from m365bot.emulator.graph.messages import PREFIXES, SCOPES, find_in_scope
+from m365bot.emulator.graph.scoped import Ctx, guarded, json_body, json_response
 from m365bot.emulator.state import Attachment, Message
 
 log = logging.getLogger(__name__)
 
-MESSAGE_PREFIXES = (
-    "/v1.0/me/messages/{mid}",
-    "/v1.0/users/{user}/messages/{mid}",
-    "/v1.0/me/mailFolders/{folder}/messages/{mid}",
-    "/v1.0/users/{user}/mailFolders/{folder}/messages/{mid}",
-)
+# Every place a message can be named: ``/me`` or ``/users/{id}``, directly, inside
+# ``mailFolders/{id}`` or inside ``mailFolders/{id}/childFolders/{id}`` (same as messages.py).
+MESSAGE_PREFIXES = tuple(f"{p}{scope}/messages/{{mid}}" for p in PREFIXES for scope in SCOPES)
 
 
 def _context(ctx: Ctx, message: Message, tail: str = "") -> str:
@@ -77,7 +76,7 @@ def attachment_routes(emu: Any) -> list[BaseRoute]:
             return await add(request)
 
         async def call(ctx: Ctx) -> Response:
-            message = find_message(ctx.mailbox, request.path_params["mid"])
+            message = find_in_scope(ctx)
             with ctx.emu.state.lock:
                 items = [_render(request, a) for a in message.attachments]
             return json_response({"@odata.context": _context(ctx, message), "value": items})
@@ -90,7 +89,7 @@ def attachment_routes(emu: Any) -> list[BaseRoute]:
         async def call(ctx: Ctx) -> Response:
             props = store.parse_new(body, ctx.emu.clock.now())
             with ctx.emu.state.lock:
-                message = find_message(ctx.mailbox, request.path_params["mid"])
+                message = find_in_scope(ctx)
                 check_quota(ctx.mailbox, int(props.get("size") or 0))
                 att = Attachment(id=store.new_attachment_id(), props=props)
                 message.attachments.append(att)
@@ -108,7 +107,7 @@ def attachment_routes(emu: Any) -> list[BaseRoute]:
             return await delete(request)
 
         async def call(ctx: Ctx) -> Response:
-            message = find_message(ctx.mailbox, request.path_params["mid"])
+            message = find_in_scope(ctx)
             att = store.find(message, request.path_params["aid"])
             out = {"@odata.context": _context(ctx, message, "/$entity"), **_render(request, att)}
             return json_response(out)
@@ -118,7 +117,7 @@ def attachment_routes(emu: Any) -> list[BaseRoute]:
     async def delete(request: Request) -> Response:
         async def call(ctx: Ctx) -> Response:
             with ctx.emu.state.lock:
-                message = find_message(ctx.mailbox, request.path_params["mid"])
+                message = find_in_scope(ctx)
                 att = store.find(message, request.path_params["aid"])
                 message.attachments.remove(att)
                 _touch(ctx, message)
@@ -129,7 +128,7 @@ def attachment_routes(emu: Any) -> list[BaseRoute]:
 
     async def value(request: Request) -> Response:
         async def call(ctx: Ctx) -> Response:
-            message = find_message(ctx.mailbox, request.path_params["mid"])
+            message = find_in_scope(ctx)
             att = store.find(message, request.path_params["aid"])
             data, media_type = store.raw_value(att)
             return Response(data, media_type=media_type)

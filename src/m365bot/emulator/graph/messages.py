@@ -43,6 +43,40 @@ def check_item_options(request: Request) -> tuple[str, ...] | None:
     return query.parse_select(raw)
 
 
+_IGNORED_EXPANSIONS = frozenset({"singlevalueextendedproperties",
+                                 "multivalueextendedproperties", "extensions", "mentions"})
+
+
+def expands_attachments(request: Request) -> bool:
+    """Whether ``$expand`` asks for ``attachments``; an unknown navigation property is Graph's
+    400. Example: ``$expand=attachments($select=name)`` → True."""
+    raw = request.query_params.get("$expand")
+    if raw is None:
+        return False
+    wanted = False
+    depth, start = 0, 0
+    for i, ch in enumerate(raw + ","):
+        depth += {"(": 1, ")": -1}.get(ch, 0)
+        if ch == "," and depth == 0:
+            name = raw[start:i].split("(", 1)[0].strip()
+            start = i + 1
+            if name.lower() == "attachments":
+                wanted = True
+            elif name.lower() not in _IGNORED_EXPANSIONS:
+                raise bad_request(f"Could not find a property named '{name}' on type "
+                                  "'microsoft.graph.message'.")
+    if depth != 0:
+        raise bad_request("Invalid $expand: unbalanced parentheses.")
+    return wanted
+
+
+def with_attachments(out: dict[str, Any], msg: Message) -> dict[str, Any]:
+    from m365bot.emulator.graph.attachstore import shape
+
+    out["attachments"] = [shape(a) for a in msg.attachments]
+    return out
+
+
 def folder_of(ctx: Ctx) -> str | None:
     """The folder the path names (``/mailFolders/{id}`` or ``…/childFolders/{id}``), if any."""
     ref = ctx.request.path_params.get("folder")
@@ -82,6 +116,7 @@ def new_attachments(raw: Any, now: float) -> list[Attachment]:
 async def list_messages(ctx: Ctx) -> Response:
     request = ctx.request
     q = query.parse(request.query_params)
+    expand = expands_attachments(request)
     box = ctx.mailbox
     with ctx.emu.state.lock:
         folder_id = folder_of(ctx)
@@ -94,6 +129,8 @@ async def list_messages(ctx: Ctx) -> Response:
         immutable, body_type = ctx.immutable, ctx.body_type
         value = [store.render(m, q.select, immutable=immutable, body_type=body_type)
                  for m in page]
+        if expand:
+            value = [with_attachments(v, m) for v, m in zip(value, page, strict=True)]
     tail = f"{ctx.who()}/messages"
     if folder_id is not None:
         tail = f"{ctx.who()}/mailFolders('{request.path_params['folder']}')/messages"
@@ -112,14 +149,12 @@ async def list_messages(ctx: Ctx) -> Response:
 
 async def get_message(ctx: Ctx) -> Response:
     select = check_item_options(ctx.request)
+    expand = expands_attachments(ctx.request)
     with ctx.emu.state.lock:
         msg = find_in_scope(ctx)
         out = entity(ctx, msg, select)
-        expand = (ctx.request.query_params.get("$expand") or "").lower()
-        if "attachments" in expand:
-            from m365bot.emulator.graph.attachstore import shape
-
-            out["attachments"] = [shape(a) for a in msg.attachments]
+        if expand:
+            with_attachments(out, msg)
     return ctx.json(out)
 
 

@@ -40,7 +40,8 @@ from m365bot.emulator.graph import store as mailstore
 from m365bot.emulator.graph.attachments import MESSAGE_PREFIXES
 from m365bot.emulator.graph.errors import GraphHTTPError, bad_request
 from m365bot.emulator.graph.mailflow import check_quota
-from m365bot.emulator.graph.scoped import Ctx, find_message, guarded, json_body, json_response
+from m365bot.emulator.graph.messages import find_in_scope
+from m365bot.emulator.graph.scoped import Ctx, guarded, json_body, json_response
 
 log = logging.getLogger(__name__)
 
@@ -171,7 +172,7 @@ def upload_routes(emu: Any) -> list[BaseRoute]:
 
         async def call(ctx: Ctx) -> Response:
             item = _parse_item(body)
-            message = find_message(ctx.mailbox, request.path_params["mid"])
+            message = find_in_scope(ctx)
             attached = sum(int(a.props.get("size") or 0) for a in message.attachments)
             if attached + item["size"] > MAX_SIZE:  # the limit is per message, not per file
                 raise GraphHTTPError(413, "ErrorMessageSizeExceeded",
@@ -319,7 +320,7 @@ def _finish(emu: Any, request: Request, sessions: UploadSessions, session: Uploa
         box = emu.state.mailbox(session.mailbox)
         if box is None:
             raise _not_found()
-        message = find_message(box, session.message_id)
+        message = mailstore.find_message(box, session.message_id)
         check_quota(box, session.size)
         att = store.new_file_attachment(session.name, bytes(session.data), session.content_type,
                                         session.is_inline, now)

@@ -1,0 +1,50 @@
+"""OData key-in-parentheses URLs: Graph answers ``/users('alice@contoso.com')/messages`` and
+``/me/mailFolders('inbox')/messages('AAMk…')`` like their ``/users/alice@contoso.com/…``
+key-as-segment forms. :class:`KeySegments` rewrites the first into the second before routing,
+so every route (and every ``$batch`` item, which re-enters the same app) accepts both.
+
+Example::
+
+    >>> normalise("/v1.0/users('o''brien@contoso.com')/messages")
+    "/v1.0/users/o'brien@contoso.com/messages"
+"""
+
+from __future__ import annotations
+
+import re
+import urllib.parse
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+# name('key') where a quote inside the key is doubled, as OData string literals are.
+_KEYED = re.compile(r"^([A-Za-z][\w.]*)\('((?:[^']|'')*)'\)$")
+
+
+def normalise(path: str) -> str:
+    """``/v1.0/…/name('key')/…`` → ``/v1.0/…/name/key/…``; other segments are left alone."""
+    if "('" not in path or not path.startswith(("/v1.0/", "/beta/")):
+        return path  # upload URLs (/api/v2.0/Users('…')/…) keep their own form
+    out = []
+    for segment in path.split("/"):
+        match = _KEYED.match(segment)
+        if match and match.group(2) and "/" not in match.group(2):
+            out += [match.group(1), match.group(2).replace("''", "'")]
+        else:
+            out.append(segment)
+    return "/".join(out)
+
+
+class KeySegments:
+    """ASGI middleware applying :func:`normalise` to the request path."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            path = str(scope.get("path") or "/")
+            fixed = normalise(path)
+            if fixed != path:
+                scope = {**scope, "path": fixed,
+                         "raw_path": urllib.parse.quote(fixed, safe="/@'$(),=!*+;:").encode()}
+        await self.app(scope, receive, send)
