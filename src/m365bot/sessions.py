@@ -225,8 +225,18 @@ class BotRun:
                 raise _duplicate(spec.name, "Local")
         elif isinstance(spec, GlobalSession):
             live = self._globals.get(spec.name)
-            if (live is not None and not live.closed) or self._path(spec.name).exists():
+            if (live is not None and not live.closed) or self._open_entry(spec.name):
                 raise _duplicate(spec.name, "Global")
+
+    def _open_entry(self, name: str) -> bool:
+        """True if the registry has an entry for ``name`` that was not disconnected."""
+        try:
+            data = json.loads(self._path(name).read_text())
+        except FileNotFoundError:
+            return False
+        except (OSError, ValueError):
+            return True  # unreadable: do not overwrite what another process may be writing
+        return not data.get("closed")
 
     def register(self, spec: SessionSpec, session: Session) -> None:
         """Record a new named session; duplicates raise SessionError."""
@@ -239,12 +249,14 @@ class BotRun:
         if isinstance(spec, GlobalSession):
             path = self._path(spec.name)
             live = self._globals.get(spec.name)
-            if (live is not None and not live.closed) or path.exists():
+            if (live is not None and not live.closed) or self._open_entry(spec.name):
                 raise _duplicate(spec.name, "Global")
+            if path.exists():  # a disconnected entry: the name is free again
+                path.unlink()
             data = json.dumps(session.descriptor_data).encode()
             try:
                 fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            except FileExistsError:
+            except FileExistsError:  # another process took the name just now
                 raise _duplicate(spec.name, "Global") from None
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)

@@ -59,6 +59,10 @@ def test_local_and_global_names(emu: Any, settings: Settings, vault: Any,
     with pytest.raises(SessionError, match="disconnected"):
         glob.graph_get(f"/users/{glob.mailbox}/messages")
     m365bot.disconnect(local)
+    # after Disconnect both names can be used again
+    again = _connect(emu.info, settings, vault, GlobalSession("shared"))
+    assert m365bot.get_session("shared") is again
+    assert _connect(emu.info, settings, vault, LocalSession("mail")).mailbox == OPS
 
 
 def test_variable_session_and_version_mismatch(emu: Any, settings: Settings,
