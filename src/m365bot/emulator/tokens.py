@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 import jwt
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from jwt.types import Options
 
 from m365bot.emulator.hosts import GRAPH_RESOURCE, Cloud
 
@@ -40,6 +41,10 @@ log = logging.getLogger(__name__)
 KEY_FILE = "signing-key.pem"
 ACCESS_TOKEN_LIFETIME = 3599
 ID_TOKEN_LIFETIME = 3600
+# jwt.decode options that check the signature only: times, audience and issuer are checked by
+# the caller against the emulator's clock and its own rules (with Graph's or Entra's errors).
+SIGNATURE_ONLY: Options = {"verify_exp": False, "verify_nbf": False, "verify_iat": False,
+                  "verify_aud": False, "verify_iss": False}
 
 
 class TokenError(Exception):
@@ -239,13 +244,7 @@ class Tokens:
                 token,
                 self._public,
                 algorithms=["RS256"],
-                options={
-                    "verify_exp": False,
-                    "verify_nbf": False,
-                    "verify_iat": False,
-                    "verify_aud": False,
-                    "verify_iss": False,
-                },
+                options=SIGNATURE_ONLY,
             )
         except jwt.PyJWTError as exc:
             raise TokenError(f"token rejected: {type(exc).__name__}") from None

@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from m365bot.emulator.entra import errors
 from m365bot.emulator.state import App, AppCertificate
+from m365bot.emulator.tokens import SIGNATURE_ONLY
 
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 CLOCK_SKEW = 300
@@ -146,13 +147,7 @@ def _verify_assertion(app: App, assertion: str, *, now: float, audiences: set[st
             assertion,
             _public_key(cert),
             algorithms=[alg],
-            options={
-                "verify_exp": False,
-                "verify_nbf": False,
-                "verify_iat": False,
-                "verify_aud": False,
-                "verify_iss": False,
-            },
+            options=SIGNATURE_ONLY,
         )
     except jwt.PyJWTError:
         raise errors.bad_assertion(

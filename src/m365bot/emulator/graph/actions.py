@@ -16,7 +16,6 @@ import copy
 import logging
 from typing import Any
 
-from starlette.requests import Request
 from starlette.responses import Response
 
 from m365bot.emulator.graph import mailflow, msgmodel, store
@@ -24,7 +23,7 @@ from m365bot.emulator.graph.common import (
     MAX_MIME_BODY,
     Ctx,
     empty,
-    handle,
+    endpoint,
     json_body,
     params,
     read_body,
@@ -223,26 +222,21 @@ def action_routes(emu: Any) -> list[Any]:
     """Routes for send, sendMail, reply family, move and copy."""
     from starlette.routing import Route
 
-    def endpoint(op: str, need: str, fn: Any) -> Any:
-        async def ep(request: Request) -> Response:
-            return await handle(emu, request, op=op, need=need, call=fn)
-        return ep
-
     actions = {
-        "send": endpoint("messages.send", "mail.send", send_draft),
-        "createReply": endpoint("messages.createReply", "mail.write",
+        "send": endpoint(emu, "messages.send", "mail.send", send_draft),
+        "createReply": endpoint(emu, "messages.createReply", "mail.write",
                                 reply_action("reply", False)),
-        "createReplyAll": endpoint("messages.createReplyAll", "mail.write",
+        "createReplyAll": endpoint(emu, "messages.createReplyAll", "mail.write",
                                    reply_action("replyAll", False)),
-        "createForward": endpoint("messages.createForward", "mail.write",
+        "createForward": endpoint(emu, "messages.createForward", "mail.write",
                                   reply_action("forward", False)),
-        "reply": endpoint("messages.reply", "mail.send", reply_action("reply", True)),
-        "replyAll": endpoint("messages.replyAll", "mail.send", reply_action("replyAll", True)),
-        "forward": endpoint("messages.forward", "mail.send", reply_action("forward", True)),
-        "move": endpoint("messages.move", "mail.write", move_or_copy("move")),
-        "copy": endpoint("messages.copy", "mail.write", move_or_copy("copy")),
+        "reply": endpoint(emu, "messages.reply", "mail.send", reply_action("reply", True)),
+        "replyAll": endpoint(emu, "messages.replyAll", "mail.send", reply_action("replyAll", True)),
+        "forward": endpoint(emu, "messages.forward", "mail.send", reply_action("forward", True)),
+        "move": endpoint(emu, "messages.move", "mail.write", move_or_copy("move")),
+        "copy": endpoint(emu, "messages.copy", "mail.write", move_or_copy("copy")),
     }
-    send_mail_ep = endpoint("sendMail", "mail.send", send_mail)
+    send_mail_ep = endpoint(emu, "sendMail", "mail.send", send_mail)
     routes = []
     for prefix in PREFIXES:
         routes.append(Route(prefix + "/sendMail", send_mail_ep, methods=["POST"]))

@@ -205,6 +205,37 @@ async def handle(
     return response
 
 
+Handler = Callable[[Ctx], Awaitable[Response]]
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def endpoint(emu: Any, op: str, need: str, call: Handler) -> Endpoint:
+    """A route endpoint that runs ``call`` through :func:`handle`.
+
+    Example: ``Route(path, endpoint(emu, "messages.value", "mail.read", get_value))``.
+    """
+
+    async def ep(request: Request) -> Response:
+        return await handle(emu, request, op=op, need=need, call=call)
+
+    return ep
+
+
+def by_method(emu: Any, **methods: tuple[str, str, Handler]) -> Endpoint:
+    """One endpoint for several HTTP methods: ``{method: (op, need, call)}``; any method not
+    named (GET, HEAD) falls back to ``GET``.
+
+    Example: ``by_method(emu, GET=("messages.list", "mail.read", list_messages),
+    POST=("messages.create", "mail.write", create_message))``.
+    """
+
+    async def ep(request: Request) -> Response:
+        op, need, call = methods.get(request.method) or methods["GET"]
+        return await handle(emu, request, op=op, need=need, call=call)
+
+    return ep
+
+
 async def read_body(request: Request, limit: int) -> bytes:
     """The raw body, refusing more than ``limit`` bytes without reading it all."""
     declared = request.headers.get("content-length", "")
@@ -232,6 +263,14 @@ async def json_body(request: Request, *, required: bool = True) -> Any:
     except (ValueError, UnicodeDecodeError, RecursionError):
         raise bad_request("Unable to read JSON request payload. Please ensure Content-Type "
                           "header is set and payload is of valid JSON format.") from None
+
+
+def check_single_item_options(request: Request) -> None:
+    """Only ``$select`` and ``$expand`` apply to a single item; any other ``$`` option is a
+    400 naming it. Example: ``GET …/messages/{id}?$top=1`` → 400 BadRequest."""
+    for key in request.query_params:
+        if key.startswith("$") and key.lower() not in ("$select", "$expand"):
+            raise bad_request(f"Query option '{key}' is not allowed on a single item.")
 
 
 def params(body: Any, allowed: dict[str, str], *, action: str) -> dict[str, Any]:

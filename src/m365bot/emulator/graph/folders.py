@@ -14,11 +14,16 @@ import logging
 import re
 from typing import Any
 
-from starlette.requests import Request
 from starlette.responses import Response
 
 from m365bot.emulator.graph import store
-from m365bot.emulator.graph.common import Ctx, empty, handle, json_body
+from m365bot.emulator.graph.common import (
+    Ctx,
+    by_method,
+    check_single_item_options,
+    empty,
+    json_body,
+)
 from m365bot.emulator.graph.errors import GraphHTTPError, bad_request
 from m365bot.emulator.graph.messages import PREFIXES, removed_ref
 from m365bot.emulator.graph.query import next_link
@@ -122,9 +127,7 @@ def _target(ctx: Ctx) -> Folder:
 
 async def get_folder(ctx: Ctx) -> Response:
     qp = ctx.request.query_params
-    for key in qp:
-        if key.startswith("$") and key.lower() not in ("$select", "$expand"):
-            raise bad_request(f"Query option '{key}' is not allowed on a single item.")
+    check_single_item_options(ctx.request)
     select = _select(qp.get("$select"))
     with ctx.emu.state.lock:
         folder = _target(ctx)
@@ -220,22 +223,11 @@ async def delete_folder(ctx: Ctx) -> Response:
 def folder_routes(emu: Any) -> list[Any]:
     from starlette.routing import Route
 
-    async def collection(request: Request) -> Response:
-        if request.method == "POST":
-            return await handle(emu, request, op="mailFolders.create", need="mail.write",
-                                call=create_folder)
-        return await handle(emu, request, op="mailFolders.list", need="mail.read",
-                            call=list_folders)
-
-    async def item(request: Request) -> Response:
-        if request.method == "PATCH":
-            return await handle(emu, request, op="mailFolders.update", need="mail.write",
-                                call=update_folder)
-        if request.method == "DELETE":
-            return await handle(emu, request, op="mailFolders.delete", need="mail.write",
-                                call=delete_folder)
-        return await handle(emu, request, op="mailFolders.get", need="mail.read",
-                            call=get_folder)
+    collection = by_method(emu, GET=("mailFolders.list", "mail.read", list_folders),
+                           POST=("mailFolders.create", "mail.write", create_folder))
+    item = by_method(emu, GET=("mailFolders.get", "mail.read", get_folder),
+                     PATCH=("mailFolders.update", "mail.write", update_folder),
+                     DELETE=("mailFolders.delete", "mail.write", delete_folder))
 
     routes = []
     for p in PREFIXES:

@@ -17,7 +17,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from m365bot.emulator.graph import msgmodel, query, store
-from m365bot.emulator.graph.common import Ctx, empty, handle, json_body
+from m365bot.emulator.graph.common import (
+    Ctx,
+    by_method,
+    check_single_item_options,
+    empty,
+    endpoint,
+    json_body,
+)
 from m365bot.emulator.graph.errors import GraphHTTPError, bad_request
 from m365bot.emulator.state import Attachment, Mailbox, Message
 
@@ -25,7 +32,6 @@ log = logging.getLogger(__name__)
 
 _SENT_ONLY_DRAFT = frozenset({"from", "sender", "toRecipients", "ccRecipients", "bccRecipients",
                               "replyTo", "internetMessageId"})
-_ITEM_OPTIONS = frozenset({"$select", "$expand"})
 
 
 def listed_folder_ids(box: Mailbox) -> set[str]:
@@ -36,9 +42,7 @@ def listed_folder_ids(box: Mailbox) -> set[str]:
 
 
 def check_item_options(request: Request) -> tuple[str, ...] | None:
-    for key in request.query_params:
-        if key.startswith("$") and key.lower() not in _ITEM_OPTIONS:
-            raise bad_request(f"Query option '{key}' is not allowed on a single item.")
+    check_single_item_options(request)
     raw = request.query_params.get("$select")
     return query.parse_select(raw)
 
@@ -242,29 +246,12 @@ def message_routes(emu: Any) -> list[Any]:
     """Routes for list/get/$value/create/update/delete (see module docs)."""
     from starlette.routing import Route
 
-    def endpoint(op: str, need: str, fn: Any) -> Any:
-        async def ep(request: Request) -> Response:
-            return await handle(emu, request, op=op, need=need, call=fn)
-        return ep
-
-    async def collection(request: Request) -> Response:
-        if request.method == "POST":
-            return await handle(emu, request, op="messages.create", need="mail.write",
-                                call=create_message)
-        return await handle(emu, request, op="messages.list", need="mail.read",
-                            call=list_messages)
-
-    async def item(request: Request) -> Response:
-        if request.method == "PATCH":
-            return await handle(emu, request, op="messages.update", need="mail.write",
-                                call=update_message)
-        if request.method == "DELETE":
-            return await handle(emu, request, op="messages.delete", need="mail.write",
-                                call=delete_message)
-        return await handle(emu, request, op="messages.get", need="mail.read",
-                            call=get_message)
-
-    value = endpoint("messages.value", "mail.read", get_value)
+    collection = by_method(emu, GET=("messages.list", "mail.read", list_messages),
+                           POST=("messages.create", "mail.write", create_message))
+    item = by_method(emu, GET=("messages.get", "mail.read", get_message),
+                     PATCH=("messages.update", "mail.write", update_message),
+                     DELETE=("messages.delete", "mail.write", delete_message))
+    value = endpoint(emu, "messages.value", "mail.read", get_value)
     routes = []
     for prefix in PREFIXES:
         for scope in SCOPES:
