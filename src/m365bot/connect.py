@@ -98,9 +98,9 @@ def connect(
     *,
     cloud: str | Cloud,
     mode: str,
-    client_id: Value,
-    tenant_id: Value,
     username: Value,
+    client_id: Value | None = None,
+    tenant_id: Value | None = None,
     client_secret: Value | None = None,
     certificate: Any = None,
     redirect_url: Value | None = None,
@@ -118,7 +118,8 @@ def connect(
 
     ``username`` is the mailbox for client credentials (a shared mailbox's address works);
     for auth code and Control Room it is the signed-in user, and ``mailbox`` (default: the
-    user's own) may name a shared mailbox the user has access to. ``connection`` picks a
+    user's own) may name a shared mailbox the user has access to. ``client_id`` and
+    ``tenant_id`` are required except in Control Room managed mode. ``connection`` picks a
     Control Room OAuth connection: ``{"provider_type", "connection_name", "token_type":
     "shared"|"user"}``. ``session``: ``LocalSession(name)``, ``GlobalSession(name)`` or
     ``"variable"``.

@@ -66,30 +66,24 @@ def test_shared_and_user_specific_tokens(emu: Any, settings: Settings, vault: An
                        open_browser=_browser(info, "bob"), timeout=30) == "Active"
     assert store.status(PROVIDER, "ops", token_type="user", user=alice) == "Missing"
 
-    s = m365bot.connect(cloud="global", mode="Control Room managed", client_id="",
-                        tenant_id="", username=alice,
+    s = m365bot.connect(cloud="global", mode="Control Room managed", username=alice,
                         connection={"provider_type": PROVIDER, "connection_name": "ops",
                                     "token_type": "shared"},
                         settings=settings, vault=vault)
     assert s.identity == alice and s.identity_type == "user" and "Mail.ReadWrite" in s.permissions
     s.close()
-    s = m365bot.connect(cloud="global", mode="control-room", client_id="", tenant_id="",
-                        username=bob, connection={"provider_type": PROVIDER,
-                                                  "connection_name": "ops", "token_type": "user"},
-                        settings=settings, vault=vault)
+    user_pick = {"provider_type": PROVIDER, "connection_name": "ops", "token_type": "user"}
+    s = m365bot.connect(cloud="global", mode="control-room", username=bob,
+                        connection=user_pick, settings=settings, vault=vault)
     assert s.identity == bob and s.mailbox == bob
     s.close()
     with pytest.raises(AuthError) as ei:
-        m365bot.connect(cloud="global", mode="control-room", client_id="", tenant_id="",
-                        username=alice, connection={"provider_type": PROVIDER,
-                                                    "connection_name": "ops",
-                                                    "token_type": "user"},
-                        settings=settings, vault=vault)
+        m365bot.connect(cloud="global", mode="control-room", username=alice,
+                        connection=user_pick, settings=settings, vault=vault)
     assert "Missing" in ei.value.message and "controlroom connection login" in ei.value.advice
     with pytest.raises(ConfigError) as ce:
-        m365bot.connect(cloud="global", mode="control-room", client_id="", tenant_id="",
-                        username=alice, connection={"connection_name": "nope"},
-                        settings=settings, vault=vault)
+        m365bot.connect(cloud="global", mode="control-room", username=alice,
+                        connection={"connection_name": "nope"}, settings=settings, vault=vault)
     assert ce.value.field == "connection"
 
 
@@ -106,8 +100,7 @@ def test_expired_shared_token_refreshes(emu: Any, settings: Settings, vault: Any
     vault.put_blob("oauth_token", key, json.dumps(state).encode())
     assert store.status(PROVIDER, "ops") == "Expired"
     emu.control.clear()
-    s = m365bot.connect(cloud="global", mode="control-room", client_id="", tenant_id="",
-                        username=user(info, "alice")["upn"],
+    s = m365bot.connect(cloud="global", mode="control-room", username=user(info, "alice")["upn"],
                         connection={"provider_type": PROVIDER, "connection_name": "ops"},
                         settings=settings, vault=vault)
     assert [r["op"] for r in login_requests(emu)] == ["token"]  # one refresh
