@@ -88,3 +88,14 @@ def test_key_in_parentheses_form_matches_the_segment_form(gx: GX) -> None:
         {"id": "1", "method": "GET", "url": f"/users('{ALICE}')/mailFolders('inbox')"}]})
     item = batch.json()["responses"][0]
     assert item["status"] == 200 and item["body"]["displayName"] == "Inbox"
+
+
+def test_sdk_function_call_form_of_delta(gx: GX) -> None:
+    """Generated Graph SDKs ask for ``messages/delta()``; it is the same round as ``delta``."""
+    plain = gx.get(f"/users/{ALICE}/mailFolders/inbox/messages/delta")
+    assert plain.status_code == 200, plain.text
+    for form in ("delta()", "microsoft.graph.delta()"):
+        r = gx.get(f"/users('{ALICE}')/mailFolders('inbox')/messages/{form}")
+        assert r.status_code == 200, r.text
+        assert {m["id"] for m in r.json()["value"]} == {m["id"] for m in plain.json()["value"]}
+        assert "@odata.deltaLink" in r.json() or "@odata.nextLink" in r.json()

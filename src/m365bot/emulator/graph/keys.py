@@ -1,12 +1,15 @@
 """OData key-in-parentheses URLs: Graph answers ``/users('alice@contoso.com')/messages`` and
 ``/me/mailFolders('inbox')/messages('AAMk…')`` like their ``/users/alice@contoso.com/…``
-key-as-segment forms. :class:`KeySegments` rewrites the first into the second before routing,
-so every route (and every ``$batch`` item, which re-enters the same app) accepts both.
+key-as-segment forms, and ``…/messages/delta()`` (the Graph SDKs' form) like ``…/delta``.
+:class:`KeySegments` rewrites the first forms into the second before routing, so every route
+(and every ``$batch`` item, which re-enters the same app) accepts both.
 
 Example::
 
     >>> normalise("/v1.0/users('o''brien@contoso.com')/messages")
     "/v1.0/users/o'brien@contoso.com/messages"
+    >>> normalise("/v1.0/me/mailFolders('inbox')/messages/microsoft.graph.delta()")
+    '/v1.0/me/mailFolders/inbox/messages/delta'
 """
 
 from __future__ import annotations
@@ -18,17 +21,23 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 # name('key') where a quote inside the key is doubled, as OData string literals are.
 _KEYED = re.compile(r"^([A-Za-z][\w.]*)\('((?:[^']|'')*)'\)$")
+# A function call without parameters, as generated SDKs write it: delta(), microsoft.graph.delta()
+_CALL = re.compile(r"^(?:microsoft\.graph\.)?([A-Za-z]\w*)\(\)$")
 
 
 def normalise(path: str) -> str:
-    """``/v1.0/…/name('key')/…`` → ``/v1.0/…/name/key/…``; other segments are left alone."""
-    if "('" not in path or not path.startswith(("/v1.0/", "/beta/")):
+    """``/v1.0/…/name('key')/…`` → ``/v1.0/…/name/key/…`` and ``…/delta()`` → ``…/delta``;
+    other segments are left alone."""
+    if "(" not in path or not path.startswith(("/v1.0/", "/beta/")):
         return path  # upload URLs (/api/v2.0/Users('…')/…) keep their own form
     out = []
     for segment in path.split("/"):
         match = _KEYED.match(segment)
+        call = _CALL.match(segment)
         if match and match.group(2) and "/" not in match.group(2):
             out += [match.group(1), match.group(2).replace("''", "'")]
+        elif call:
+            out.append(call.group(1))
         else:
             out.append(segment)
     return "/".join(out)
