@@ -85,22 +85,6 @@ def test_unknown_mailbox(emu: Any, settings: Settings) -> None:
     assert "username" in ei.value.advice and len(graph_requests(emu)) == 1
 
 
-def test_missing_permission_named_before_graph(emu: Any, settings: Settings) -> None:
-    """A delegated token without the .Shared scope: the missing scope is named from the token
-    itself, with no Graph request."""
-    from m365bot.clouds import Cloud
-    from m365bot.connect import _check_permissions
-
-    with pytest.raises(AuthError) as ei:
-        _check_permissions(["Mail.ReadWrite", "User.Read"], app_only=False, own=False,
-                           box="ops@contoso.onmicrosoft.com", cl=Cloud.GLOBAL, md="auth-code")
-    assert "Mail.ReadWrite.Shared" in str(ei.value) and ei.value.code == "missing_permission"
-    with pytest.raises(AuthError) as ei:
-        _check_permissions(["Calendars.ReadWrite"], app_only=True, own=True, box="x@y",
-                           cl=Cloud.GLOBAL, md="client-credentials")
-    assert "Mail.ReadWrite" in str(ei.value) and "admin consent" in ei.value.advice
-
-
 def test_app_without_mail_permission_is_named_before_graph(fresh_emulator: Any,
                                                            tmp_path: Any) -> None:
     """An app consented to Calendars.ReadWrite only: Connect reads the token's roles and names

@@ -136,3 +136,26 @@ def test_cli_add_list_status(emu: Any, settings: Settings, vault: Any, vault_key
     r = runner.invoke(cli, ["controlroom", "connection", "status", "--name", "nope"], env=env)
     assert r.exit_code == 2 and "no Microsoft Entra OAuth connection named 'nope'" in r.output
     assert "Traceback" not in r.output
+
+
+def test_missing_shared_scope_is_named_before_graph(emu: Any, settings: Settings,
+                                                    vault: Any) -> None:
+    """A connection whose scopes lack Mail.ReadWrite.Shared: Connect to a shared mailbox names
+    the missing delegated permission from the token, without asking Graph."""
+    info = emu.info
+    store = ConnectionStore(vault)
+    c = _conn(info)
+    narrow = OAuthConnection(PROVIDER, "narrow", client_id=c.client_id,
+                             authorization_url=c.authorization_url, token_url=c.token_url,
+                             scopes=["offline_access", "https://graph.microsoft.com/Mail.ReadWrite"])
+    store.add(narrow)
+    store.login(PROVIDER, "narrow", token_type="shared", settings=settings,
+                open_browser=_browser(info, "alice"), timeout=30)
+    emu.control.clear()
+    with pytest.raises(AuthError) as ei:
+        m365bot.connect(cloud="global", mode="control-room", username=user(info, "alice")["upn"],
+                        mailbox="ops@contoso.onmicrosoft.com",
+                        connection={"provider_type": PROVIDER, "connection_name": "narrow"},
+                        settings=settings, vault=vault)
+    assert ei.value.code == "missing_permission" and "Mail.ReadWrite.Shared" in str(ei.value)
+    assert [r for r in emu.control.requests() if r.get("role") == "graph"] == []
