@@ -64,9 +64,17 @@ def test_expand_attachments_on_a_message_list(gx: GX) -> None:
     assert listed["Order 5002 received"]["attachments"] == []
     plain = gx.get(f"/users/{OPS}/mailFolders/inbox/messages", params={"$top": "50"})
     assert all("attachments" not in m for m in plain.json()["value"])
+    named = gx.get(f"/users/{OPS}/mailFolders/inbox/messages",
+                   params={"$select": "subject", "$expand": "attachments($select=name,size)",
+                           "$top": "50"})
+    assert named.status_code == 200, named.text
+    order = next(m for m in named.json()["value"] if m["subject"] == "Order 5001 received")
+    assert [a["name"] for a in order["attachments"]] == names
+    assert all(set(a) == {"@odata.type", "id", "name", "size"} for a in order["attachments"])
 
 
-@pytest.mark.parametrize("expand", ["nonsense", "attachments,bogus", "attachments(($select=x)"])
+@pytest.mark.parametrize(
+    "expand", ["nonsense", "attachments,bogus", "attachments(($select=x)", "attachments)("])
 def test_bad_expand_is_a_400_naming_it(gx: GX, expand: str) -> None:
     for path in (f"/users/{OPS}/messages", f"/users/{OPS}/mailFolders/inbox/messages"):
         r = gx.get(path, params={"$expand": expand})

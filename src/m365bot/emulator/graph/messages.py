@@ -51,21 +51,29 @@ _IGNORED_EXPANSIONS = frozenset({"singlevalueextendedproperties",
                                  "multivalueextendedproperties", "extensions", "mentions"})
 
 
-def expands_attachments(request: Request) -> bool:
-    """Whether ``$expand`` asks for ``attachments``; an unknown navigation property is Graph's
-    400. Example: ``$expand=attachments($select=name)`` → True."""
+def expanded_attachments(request: Request) -> frozenset[str] | None:
+    """What ``$expand`` asks of ``attachments``: None (not expanded), an empty set (every
+    property) or the names of ``attachments($select=name,size)``. An unknown navigation
+    property or unbalanced parentheses are Graph's 400.
+
+    Example: ``$expand=attachments($select=name)`` → ``frozenset({"name"})``.
+    """
     raw = request.query_params.get("$expand")
     if raw is None:
-        return False
-    wanted = False
+        return None
+    wanted: frozenset[str] | None = None
     depth, start = 0, 0
     for i, ch in enumerate(raw + ","):
         depth += {"(": 1, ")": -1}.get(ch, 0)
+        if depth < 0:
+            break
         if ch == "," and depth == 0:
-            name = raw[start:i].split("(", 1)[0].strip()
+            item = raw[start:i].strip()
             start = i + 1
+            name, _, inner = item.partition("(")
+            name = name.strip()
             if name.lower() == "attachments":
-                wanted = True
+                wanted = _inner_select(inner.rstrip().removesuffix(")"))
             elif name.lower() not in _IGNORED_EXPANSIONS:
                 raise bad_request(f"Could not find a property named '{name}' on type "
                                   "'microsoft.graph.message'.")
@@ -74,10 +82,26 @@ def expands_attachments(request: Request) -> bool:
     return wanted
 
 
-def with_attachments(out: dict[str, Any], msg: Message) -> dict[str, Any]:
+def _inner_select(options: str) -> frozenset[str]:
+    """``$select=name,size;$top=5`` → {"name", "size"}; other nested options are ignored."""
+    for option in options.split(";"):
+        key, _, value = option.partition("=")
+        if key.strip().lower() == "$select":
+            return frozenset(p.strip() for p in value.split(",") if p.strip())
+    return frozenset()
+
+
+def with_attachments(out: dict[str, Any], msg: Message, select: frozenset[str]
+                     ) -> dict[str, Any]:
+    """``out["attachments"]``: the message's attachments, only ``select`` (plus
+    ``@odata.type`` and ``id``) when given."""
     from m365bot.emulator.graph.attachstore import shape
 
-    out["attachments"] = [shape(a) for a in msg.attachments]
+    items = [shape(a) for a in msg.attachments]
+    if select:
+        items = [{k: v for k, v in item.items() if k in select or k in ("@odata.type", "id")}
+                 for item in items]
+    out["attachments"] = items
     return out
 
 
@@ -120,7 +144,7 @@ def new_attachments(raw: Any, now: float) -> list[Attachment]:
 async def list_messages(ctx: Ctx) -> Response:
     request = ctx.request
     q = query.parse(request.query_params)
-    expand = expands_attachments(request)
+    expand = expanded_attachments(request)
     box = ctx.mailbox
     with ctx.emu.state.lock:
         folder_id = folder_of(ctx)
@@ -133,8 +157,8 @@ async def list_messages(ctx: Ctx) -> Response:
         immutable, body_type = ctx.immutable, ctx.body_type
         value = [store.render(m, q.select, immutable=immutable, body_type=body_type)
                  for m in page]
-        if expand:
-            value = [with_attachments(v, m) for v, m in zip(value, page, strict=True)]
+        if expand is not None:
+            value = [with_attachments(v, m, expand) for v, m in zip(value, page, strict=True)]
     tail = f"{ctx.who()}/messages"
     if folder_id is not None:
         tail = f"{ctx.who()}/mailFolders('{request.path_params['folder']}')/messages"
@@ -153,12 +177,12 @@ async def list_messages(ctx: Ctx) -> Response:
 
 async def get_message(ctx: Ctx) -> Response:
     select = check_item_options(ctx.request)
-    expand = expands_attachments(ctx.request)
+    expand = expanded_attachments(ctx.request)
     with ctx.emu.state.lock:
         msg = find_in_scope(ctx)
         out = entity(ctx, msg, select)
-        if expand:
-            with_attachments(out, msg)
+        if expand is not None:
+            with_attachments(out, msg, expand)
     return ctx.json(out)
 
 
