@@ -159,3 +159,41 @@ def test_missing_shared_scope_is_named_before_graph(emu: Any, settings: Settings
                         settings=settings, vault=vault)
     assert ei.value.code == "missing_permission" and "Mail.ReadWrite.Shared" in str(ei.value)
     assert [r for r in emu.control.requests() if r.get("role") == "graph"] == []
+
+
+def test_cli_login_with_a_browser_command(emu: Any, vault: Any, vault_key: str,
+                                          tmp_path: Path) -> None:
+    """``connection login`` opens the browser command (M365BOT_BROWSER) on the sign-in page,
+    receives the code on loopback and stores the User-specific token: status Active."""
+    info = emu.info
+    info_file = tmp_path / "emu.json"
+    info_file.write_text(json.dumps(info))
+    ConnectionStore(vault).add(_conn(info))
+    bob = user(info, "bob")
+    driver = Path(__file__).parent.parent / "auth" / "browser_driver.py"
+    env = {"M365BOT_VAULT_KEY": vault_key, "M365BOT_VAULT": str(vault.path),
+           "M365BOT_HOME": str(tmp_path / "home"),
+           "M365BOT_BROWSER": f"{sys.executable} {driver}",
+           "AUTHTEST_PROXY": info["proxy_url"], "AUTHTEST_CA": info["ca_bundle"],
+           "AUTHTEST_UPN": bob["upn"], "AUTHTEST_PASSWORD": bob["password"]}
+    r = CliRunner().invoke(cli, ["controlroom", "connection", "login", "--name", "ops",
+                                 "--token-type", "user", "--user", bob["upn"],
+                                 "--emulator", str(info_file), "--json"], env=env)
+    scan_output(r.output, "controlroom login")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.output)["status"] == "Active"
+    assert ConnectionStore(vault).status(PROVIDER, "ops", token_type="user",
+                                         user=bob["upn"]) == "Active"
+
+
+def test_user_specific_login_by_another_account_stores_nothing(
+        emu: Any, settings: Settings, vault: Any) -> None:
+    info = emu.info
+    store = ConnectionStore(vault)
+    store.add(_conn(info))
+    bob = user(info, "bob")["upn"]
+    with pytest.raises(AuthError) as ei:
+        store.login(PROVIDER, "ops", token_type="user", user=bob, settings=settings,
+                    open_browser=_browser(info, "alice"), timeout=30)
+    assert ei.value.code == "wrong_account" and bob in ei.value.message
+    assert store.status(PROVIDER, "ops", token_type="user", user=bob) == "Missing"

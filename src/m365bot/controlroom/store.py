@@ -116,6 +116,19 @@ def _token_type(value: str) -> str:
                       advice="use shared or user")
 
 
+def _check_account(result: dict[str, Any], user: str) -> None:
+    """A User-specific token must be the user's own: nothing is stored otherwise."""
+    from m365bot.auth.tokens import decode_claims
+
+    claims = decode_claims(str(result.get("access_token") or ""))
+    who = str(claims.get("upn") or claims.get("unique_name")
+              or claims.get("preferred_username") or "")
+    if who and who.lower() != user.lower():
+        raise AuthError(f"the browser signed in as {who}, but the User-specific token is for "
+                        f"{user}; nothing was stored", code="wrong_account",
+                        advice=f"sign in as {user} (use a private window or sign out first)")
+
+
 class ConnectionStore:
     """Control Room OAuth connections and their tokens, in the vault's blob store."""
 
@@ -219,6 +232,8 @@ class ConnectionStore:
             result = self._post(conn, settings, {"grant_type": "client_credentials"})
         else:
             result = self._auth_code(conn, user, settings, open_browser, redirect_url, timeout)
+        if tt == "user":
+            _check_account(result, user)
         self.save_tokens(conn, tt, user, result)
         log.info("Control Room connection %s/%s: %s token stored", conn.provider_type,
                  conn.name, tt)
