@@ -462,3 +462,10 @@ def test_authorize_by_post_and_with_a_garbled_post_body(
         headers={"content-type": "multipart/form-data; boundary=x"},
     )
     assert r.status_code == 400 and "AADSTS900144" in r.text
+    # A well-formed multipart form is not what Entra's pages read either, and an oversized
+    # urlencoded one is refused unread: both are the same 400 page, never a 500.
+    r = client.post(endpoint, files={"client_id": (None, form["client_id"])})
+    assert r.status_code == 400 and "AADSTS900144" in r.text
+    r = client.post(endpoint, content=b"client_id=" + b"x" * (6 * 1024 * 1024),
+                    headers={"content-type": "application/x-www-form-urlencoded"})
+    assert r.status_code == 400 and "AADSTS900144" in r.text

@@ -33,7 +33,7 @@ from starlette.responses import Response
 from m365bot.emulator.entra import errors, grants, pages, scopes
 from m365bot.emulator.entra.context import EmuLike, Site, correlation_id, run_op
 from m365bot.emulator.entra.runtime import SESSION_COOKIE, Runtime, Transaction
-from m365bot.emulator.entra.token import client_info
+from m365bot.emulator.entra.token import client_info, read_form
 from m365bot.emulator.state import App, Tenant, User
 
 log = logging.getLogger(__name__)
@@ -405,9 +405,9 @@ class Authorizer:
 
 
 async def _form(request: Request) -> dict[str, str]:
-    """A page's urlencoded form; anything unreadable is an empty form (the page re-asks)."""
+    """A page's urlencoded form, size-capped like /token's; anything else (multipart, bad
+    encoding, repeated fields) is an empty form (the page re-asks), never a 500."""
     try:
-        form = await request.form()
-    except Exception:  # malformed multipart or encoding: treat as empty, never a 500
+        return await read_form(request)
+    except errors.EntraError:
         return {}
-    return {k: v for k, v in form.items() if isinstance(v, str)}
