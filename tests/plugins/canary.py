@@ -111,6 +111,14 @@ def pytest_testnodedown(node: object, error: object) -> None:
         _worker_leaks.append((str(where), str(hit)))
 
 
+def pytest_terminal_summary(terminalreporter: object) -> None:
+    with _lock:
+        n, size = len(_texts), sum(len(t) for _, t in _texts)
+    write = getattr(terminalreporter, "write_line", print)
+    write(f"canary scan: {n} log records and outputs captured ({size / 1e6:.1f} MB), "
+          f"{len(_canaries)} registered canaries")
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     logging.getLogger().removeHandler(_handler)
     found = leaks() + _worker_leaks
