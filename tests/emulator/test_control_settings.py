@@ -101,3 +101,14 @@ def test_python_api_matches_the_rest_api(fresh_emulator: Emulator, client: httpx
     with pytest.raises(SettingsError) as err:
         fresh_emulator.control.configure(throttling={"scope": "galaxy"})
     assert err.value.field == "throttling.scope"
+
+
+def test_defaults_are_outlooks_documented_limits(client: httpx.Client) -> None:
+    """Out of the box: Outlook's per app + mailbox limits and Entra's refresh-token policy."""
+    data = client.get("/_emulator/settings").json()
+    assert data["throttling"] | {"retry_after": None} == {
+        "enabled": True, "concurrency": 4, "requests": 10_000, "requests_window": 600.0,
+        "upload_bytes": 150 * 1024 * 1024, "upload_window": 300.0, "scope": "app+mailbox",
+        "retry_after": None,
+    }
+    assert data["refresh_token_policy"] == "entra" and data["latency_ms"] == 0
