@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import email
+import json
 from email import policy
 from email.message import EmailMessage
 from typing import Any
@@ -37,6 +38,8 @@ def test_list_inbox_has_realistic_messages_and_headers(mail: GX) -> None:
     assert r.status_code == 200
     assert r.headers["content-type"] == ODATA and r.headers["odata-version"] == "4.0"
     assert r.headers["client-request-id"] == "my-correlation-42" and r.headers["request-id"]
+    assert "ServerInfo" in json.loads(r.headers["x-ms-ags-diagnostic"])
+    assert r.headers["strict-transport-security"].startswith("max-age=")
     body = r.json()
     assert body["@odata.context"].startswith("https://graph.microsoft.com/v1.0/$metadata#")
     subjects = [m["subject"] for m in body["value"]]
