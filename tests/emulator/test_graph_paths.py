@@ -107,3 +107,14 @@ def test_sdk_function_call_form_of_delta(gx: GX) -> None:
         assert r.status_code == 200, r.text
         assert {m["id"] for m in r.json()["value"]} == {m["id"] for m in plain.json()["value"]}
         assert "@odata.deltaLink" in r.json() or "@odata.nextLink" in r.json()
+
+
+def test_user_by_object_id_or_any_case_upn(gx: GX) -> None:
+    """``/users/{id|upn}``: the object id and the UPN in any case name the same mailbox."""
+    oid = next(u["id"] for u in gx.info["users"] if u["upn"] == ALICE)
+    want = [m["id"] for m in gx.get(f"/users/{ALICE}/mailFolders/inbox/messages").json()["value"]]
+    for who in (oid, ALICE.upper(), f"('{oid}')"):
+        path = f"/users{who}" if who.startswith("(") else f"/users/{who}"
+        r = gx.get(f"{path}/mailFolders/inbox/messages")
+        assert r.status_code == 200, (who, r.text)
+        assert [m["id"] for m in r.json()["value"]] == want
