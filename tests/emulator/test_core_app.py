@@ -69,6 +69,9 @@ def test_unknown_graph_path_gets_graph_envelope_with_request_ids(client: httpx.C
     assert "nosuchthing" in err["message"]
     assert r.headers["client-request-id"] == "abc-123"
     assert r.headers["request-id"] == err["innerError"]["request-id"]
+    # Graph's errors carry its diagnostics headers like its successes do.
+    assert "ServerInfo" in r.headers["x-ms-ags-diagnostic"]
+    assert r.headers["strict-transport-security"].startswith("max-age=")
 
 
 def test_unknown_login_path_gets_entra_json(client: httpx.Client) -> None:

@@ -92,6 +92,7 @@ def graph_error(
 ) -> JSONResponse:
     """Graph's error envelope with request ids (for faults, throttling, raised
     ``GraphHTTPError``s, 404s and 500s). ``inner=False``: Outlook's shape, no innerError."""
+    from m365bot.emulator.graph.common import AGS_DIAGNOSTIC
     from m365bot.emulator.graph.errors import GraphHTTPError
 
     meta = request.scope.get("m365bot", {}) if request is not None else {}
@@ -101,7 +102,9 @@ def graph_error(
         request_id=rid, client_request_id=crid,
         date=time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()),
     )
-    hdrs = {"request-id": rid, "client-request-id": crid, **(headers or {})}
+    hdrs = {"request-id": rid, "client-request-id": crid,
+            "Strict-Transport-Security": "max-age=31536000", "x-ms-ags-diagnostic": AGS_DIAGNOSTIC,
+            **(headers or {})}
     return JSONResponse(body, status_code=status, headers=hdrs)
 
 
