@@ -19,16 +19,17 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import httpx
-
-from m365bot.auth.http import httpx_client
+from m365bot.auth.http import httpx_client, import_httpx
 from m365bot.auth.tokens import TokenProvider
 from m365bot.config import Settings
 from m365bot.errors import AuthError, SessionError, TransportError
 from m365bot.graph.core import build_url, decide, error_from, parse_json
+
+if TYPE_CHECKING:
+    import httpx
 
 log = logging.getLogger(__name__)
 
@@ -146,6 +147,8 @@ class GraphClient:
                 "client-request-id": str(uuid.uuid4())}
         hdrs.update(headers or {})
         host = urlsplit(url).hostname
+        import_httpx()
+        import httpx
         started = time.perf_counter()
         self.requests_sent += 1
         try:
