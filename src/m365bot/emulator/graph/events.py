@@ -32,7 +32,7 @@ from m365bot.emulator.graph import eventstore as es
 from m365bot.emulator.graph.attachstore import check_id
 from m365bot.emulator.graph.errors import GraphHTTPError, bad_request
 from m365bot.emulator.graph.meeting import cancel, propagate_invites, respond
-from m365bot.emulator.graph.scoped import Ctx, guarded, json_body, json_response
+from m365bot.emulator.graph.scoped import Ctx, by_method, endpoint, json_body, json_response
 from m365bot.emulator.state import Event, Mailbox
 
 log = logging.getLogger(__name__)
@@ -134,10 +134,7 @@ def event_routes(emu: Any) -> list[BaseRoute]:
 
     def op(name: str, need: str, handler: Callable[[Ctx], Awaitable[Response]]
            ) -> Callable[[Request], Awaitable[Response]]:
-        async def endpoint(request: Request) -> Response:
-            return await guarded(emu, request, op=name, need=need, call=handler)
-
-        return endpoint
+        return endpoint(emu, name, need, handler)
 
     async def list_events(ctx: Ctx) -> Response:
         _check_calendar(ctx)
@@ -275,21 +272,14 @@ def event_routes(emu: Any) -> list[BaseRoute]:
         return _respond(ctx, {"@odata.context": ctx.context_url(
             f"users('{ctx.mailbox.id}')/calendars/$entity"), **cal})
 
-    list_ep = op("events.list", "calendar.read", list_events)
-    create_ep = op("events.create", "calendar.write", create_event)
-    get_ep = op("events.get", "calendar.read", get_event)
-    update_ep = op("events.update", "calendar.write", update_event)
-    delete_ep = op("events.delete", "calendar.write", delete_event)
     view_ep = op("calendarView", "calendar.read", calendar_view)
     instances_ep = op("calendarView", "calendar.read", instances)
     cal_ep = op("events.list", "calendar.read", get_calendar)
-
-    async def collection(request: Request) -> Response:
-        return await (create_ep if request.method == "POST" else list_ep)(request)
-
-    async def item(request: Request) -> Response:
-        ep = {"PATCH": update_ep, "DELETE": delete_ep}.get(request.method, get_ep)
-        return await ep(request)
+    collection = by_method(emu, GET=("events.list", "calendar.read", list_events),
+                           POST=("events.create", "calendar.write", create_event))
+    item = by_method(emu, GET=("events.get", "calendar.read", get_event),
+                     PATCH=("events.update", "calendar.write", update_event),
+                     DELETE=("events.delete", "calendar.write", delete_event))
 
     routes: list[BaseRoute] = []
     for prefix in USER_PREFIXES:

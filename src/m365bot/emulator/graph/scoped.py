@@ -15,12 +15,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from m365bot.emulator.graph.common import Ctx, json_body, json_response, resolve_mailbox
+from m365bot.emulator.graph.common import (
+    Ctx,
+    by_method,
+    endpoint,
+    json_body,
+    json_response,
+    resolve_mailbox,
+)
 from m365bot.emulator.graph.common import handle as guarded
 from m365bot.emulator.graph.store import find_message
 
-__all__ = ["Ctx", "find_message", "guarded", "json_body", "json_response", "principal_app_id",
-           "resolve_mailbox"]
+__all__ = ["Ctx", "by_method", "endpoint", "find_message", "guarded", "json_body",
+           "json_response", "principal_app_id", "resolve_mailbox"]
 
 
 def principal_app_id(principal: Any) -> str | None:
