@@ -208,6 +208,41 @@ class FailureMarker:
             self.path.unlink()
 
 
+# -- which credential obtained the cached tokens --------------------------------------------------
+
+CREDENTIAL_MARK_KIND = "token_credential"
+
+
+def credential_mark(material: bytes) -> bytes:
+    """A keyed fingerprint of a credential (HMAC-SHA256 under a fresh random key kept beside
+    it), stored encrypted in the vault next to the token cache; never the secret itself.
+
+    Example::
+
+        mark = credential_mark(cred.material())
+        assert mark_matches(mark, cred.material())
+    """
+    import hmac
+
+    salt = os.urandom(32)
+    mac = hmac.new(salt, material, hashlib.sha256).hexdigest()
+    return json.dumps({"v": 1, "salt": salt.hex(), "mac": mac}).encode()
+
+
+def mark_matches(mark: bytes | None, material: bytes) -> bool:
+    """True if ``mark`` (from :func:`credential_mark`) was made from ``material``."""
+    import hmac
+
+    if not mark:
+        return False
+    try:
+        data = json.loads(mark)
+        expected = hmac.new(bytes.fromhex(data["salt"]), material, hashlib.sha256).hexdigest()
+        return hmac.compare_digest(expected, str(data["mac"]))
+    except (ValueError, KeyError, TypeError):
+        return False
+
+
 # -- msal http_cache ---------------------------------------------------------------------------
 
 _INDEX = "_index_"
@@ -304,11 +339,14 @@ class PersistentCache:
 
 
 __all__ = [
+    "CREDENTIAL_MARK_KIND",
     "BlobStore",
     "ConnectionLock",
     "FailureMarker",
     "PersistentCache",
+    "credential_mark",
     "dump_http_cache",
     "load_http_cache",
     "lock_dir",
+    "mark_matches",
 ]

@@ -10,6 +10,7 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,10 @@ class SecretCredential:
 
     def for_msal(self) -> Any:
         return self.secret.reveal()
+
+    def material(self) -> bytes:
+        """The bytes that identify this credential (only ever fed to a keyed fingerprint)."""
+        return b"secret:" + self.secret.reveal().encode()
 
 
 @dataclass(frozen=True)
@@ -81,6 +86,17 @@ class CertificateCredential:
         if self.passphrase is not None:
             cred["passphrase"] = self.passphrase.reveal()
         return cred
+
+    def material(self) -> bytes:
+        """The bytes that identify this credential: key, thumbprint, passphrase and the PFX
+        file's content (only ever fed to a keyed fingerprint)."""
+        import json
+
+        data = json.dumps(self.for_msal(), sort_keys=True).encode()
+        if self.pfx_path:
+            with contextlib.suppress(OSError):
+                data += Path(self.pfx_path).read_bytes()
+        return b"certificate:" + data
 
     def __repr__(self) -> str:
         return f"CertificateCredential(thumbprint={self.thumbprint!r}, pfx={bool(self.pfx_path)})"

@@ -25,11 +25,14 @@ from typing import Any
 
 from m365bot.auth.advice import error_from_result, reauth_required
 from m365bot.auth.cache import (
+    CREDENTIAL_MARK_KIND,
     TOKEN_CACHE_KIND,
     BlobStore,
     ConnectionLock,
     FailureMarker,
     PersistentCache,
+    credential_mark,
+    mark_matches,
 )
 from m365bot.auth.credentials import CertificateCredential, SecretCredential
 from m365bot.auth.http import MsalHttpClient, import_msal
@@ -106,6 +109,10 @@ class _MsalProvider:
     def _no_token(self, reason: ReauthRequired | None) -> AccessToken:
         raise reason or reauth_required("no cached sign-in for this connection")
 
+    def _cache_usable(self) -> bool:
+        """False if the persisted tokens must not be used by this provider."""
+        return True
+
     # the flow -----------------------------------------------------------------------------------
     def get_token(self, *, force_refresh: bool = False) -> AccessToken:
         """A valid access token: from memory, the shared cache, or the identity platform.
@@ -133,7 +140,7 @@ class _MsalProvider:
         import json
 
         data = self.store.get_blob(TOKEN_CACHE_KIND, self.cache_key)
-        if not data:
+        if not data or not self._cache_usable():
             return None
         try:
             entries = json.loads(data).get("AccessToken", {}).values()
@@ -236,6 +243,21 @@ class ClientCredentials(_MsalProvider):
                          settings=settings, store=store, clock=clock, http_client=http_client)
         self.credential = credential
         self.scopes = [self.cloud.graph_scope]
+        self._new_mark = False
+
+    def _cache_usable(self) -> bool:
+        """The cached app token was obtained with this very credential (a wrong or rotated
+        secret must go to the identity platform, never ride on another secret's token)."""
+        mark = self.store.get_blob(CREDENTIAL_MARK_KIND, self.cache_key)
+        return mark_matches(mark, self.credential.material())
+
+    def _finish(self, result: dict[str, Any] | None) -> AccessToken:
+        tok = super()._finish(result)
+        if self._new_mark:
+            self._new_mark = False
+            self.store.put_blob(CREDENTIAL_MARK_KIND, self.cache_key,
+                                credential_mark(self.credential.material()))
+        return tok
 
     def _build(self, cache: PersistentCache) -> Any:
         msal = import_msal()
@@ -267,9 +289,19 @@ class ClientCredentials(_MsalProvider):
         return tok
 
     def _acquire(self, app: Any, *, force: bool) -> dict[str, Any] | None:
-        if force:
+        same = self._cache_usable()
+        if force or not same:
             app.remove_tokens_for_client()
-        result: dict[str, Any] = app.acquire_token_for_client(self.scopes)
+        try:
+            result: dict[str, Any] = app.acquire_token_for_client(self.scopes)
+        except BaseException:
+            if not same:  # keep the tokens of the credential that obtained them
+                app.token_cache.has_state_changed = False
+            raise
+        if result.get("access_token") and result.get("token_source") != "cache":
+            self._new_mark = True
+        elif not same:
+            app.token_cache.has_state_changed = False
         return result
 
 

@@ -1,0 +1,65 @@
+"""A cached app token is used only with the credential that obtained it: a wrong secret after
+a good connect still fails fast (AADSTS7000215), a rotated secret connects with one new token
+request, and the same secret keeps using the cache."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+from connect_support import app, login_requests, secret_of
+
+import m365bot
+from m365bot.config import Settings
+from m365bot.errors import AuthError
+from m365bot.values import Secret
+from m365bot.vault import Vault
+
+
+def _connect(info: dict[str, Any], settings: Settings, secret: str, vault: Vault) -> Any:
+    a = app(info)
+    return m365bot.connect(cloud="global", mode="client-credentials",
+                           client_id=a["client_id"], tenant_id=a["tenant_id"],
+                           username="ops@contoso.onmicrosoft.com",
+                           client_secret=Secret(secret), settings=settings, vault=vault)
+
+
+def _token_requests(emu: Any) -> int:
+    return sum(1 for r in login_requests(emu) if r.get("op") == "token")
+
+
+def test_wrong_secret_fails_even_with_a_cached_token(emu: Any, settings: Settings, vault: Vault,
+                                                     register_canary: Any) -> None:
+    _connect(emu.info, settings, secret_of(app(emu.info)), vault).close()
+    wrong = register_canary("CANARY-definitely-wrong")
+    before = _token_requests(emu)
+    with pytest.raises(AuthError) as ei:
+        _connect(emu.info, settings, wrong, vault)
+    assert ei.value.code == "7000215" and _token_requests(emu) == before + 1
+    assert "use the secret's value, not its ID" in str(ei.value)
+    # the good credential's cached token survived the failed attempt
+    before = _token_requests(emu)
+    _connect(emu.info, settings, secret_of(app(emu.info)), vault).close()
+    assert _token_requests(emu) == before
+
+
+def test_rotated_secret_connects_with_one_new_token_request(fresh_emulator: Any, vault: Vault,
+                                                            tmp_path: Any) -> None:
+    from m365bot.emulator.state import AppSecret
+
+    emu = fresh_emulator
+    s = Settings(data_dir=tmp_path / "home", proxy=emu.info["proxy_url"],
+                 ca_bundle=emu.info["ca_bundle"], timeout=20)
+    _connect(emu.info, s, secret_of(app(emu.info)), vault).close()
+    a = app(emu.info)
+    emu.state.apps[a["client_id"]].secrets.append(AppSecret(
+        id="7d0c5b0e-0000-4000-8000-00000000f00d", value="rotated-Q8~new-secret-value",
+        expires=time.time() + 86400))
+    before = _token_requests(emu)
+    sess = _connect(emu.info, s, "rotated-Q8~new-secret-value", vault)
+    assert sess.identity == "m365bot-demo" and _token_requests(emu) == before + 1
+    sess.close()
+    before = _token_requests(emu)
+    _connect(emu.info, s, "rotated-Q8~new-secret-value", vault).close()
+    assert _token_requests(emu) == before
