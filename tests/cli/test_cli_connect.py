@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from m365bot.cli.actor import default_actor
 from m365bot.vault import AttributeSpec, Vault, new_raw_key
 from plugins.canary import register_canary, scan_output
 
@@ -45,7 +46,7 @@ def test_connect_json_and_text_from_a_vault_credential(cli_env: dict[str, str],
                                                        emulator: Any, tmp_path: Path) -> None:
     app, secret = _demo_app(emulator.info)
     key = new_raw_key()
-    with Vault.open(tmp_path / "vault.db", actor=os.environ.get("USER") or "bot") as v:
+    with Vault.open(tmp_path / "vault.db", actor=default_actor()) as v:
         v.initialize(key=key)
         v.create_locker("bots")
         v.set_credential("bots", "o365", {"client_secret": AttributeSpec(secret)})
@@ -65,6 +66,32 @@ def test_connect_json_and_text_from_a_vault_credential(cli_env: dict[str, str],
     assert proc.returncode == 0 and "permissions: Calendars.ReadWrite, Mail.ReadWrite" in (
         proc.stdout) and "token expires:" in proc.stdout
     assert "eyJ" not in proc.stdout  # no JWT
+
+
+def test_connect_reads_the_vault_as_the_vault_cli_writes_it(cli_env: dict[str, str],
+                                                            emulator: Any,
+                                                            tmp_path: Path) -> None:
+    """Without $USER, 'm365bot vault' and 'm365bot connect' still act as the same login name
+    (LOGNAME), so a locker created by one is readable by the other; --actor overrides it."""
+    app, secret = _demo_app(emulator.info)
+    env = {k: v for k, v in cli_env.items() if k != "USER"}
+    env.update({"LOGNAME": "robo-operator", "M365BOT_VAULT": str(tmp_path / "vault.db"),
+                "M365BOT_VAULT_KEY": new_raw_key()})
+    for args, stdin in ((["vault", "init"], ""), (["vault", "locker", "create", "bots"], ""),
+                        (["vault", "set", "bots", "o365", "client_secret"], secret + "\n")):
+        proc = _run(args, env, stdin)
+        assert proc.returncode == 0, proc.stderr
+    base = ["connect", "--mode", "client-credentials", "--client-id", app["client_id"],
+            "--tenant-id", app["tenant_id"], "--username", "ops@contoso.onmicrosoft.com",
+            "--client-secret", "credential:bots/o365/client_secret",
+            "--emulator", cli_env["INFO_FILE"], "--json"]
+    proc = _run(base, env)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["identity"] == "m365bot-demo"
+    proc = _run([*base, "--actor", "someone-else"], env)
+    assert proc.returncode == 2 and "someone-else" in proc.stderr, proc.stderr
+    proc = _run(["controlroom", "connection", "list", "--actor", "robo-operator"], env)
+    assert proc.returncode == 0, proc.stderr
 
 
 def test_connect_errors_are_one_line(cli_env: dict[str, str], emulator: Any) -> None:

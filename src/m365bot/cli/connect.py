@@ -56,8 +56,9 @@ def build_settings(proxy: str | None, ca_bundle: str | None, emulator: Path | No
 
 
 def open_vault(settings: Any, vault_loc: str | None, key_file: Path | None,
-               needed: bool) -> Any:
-    """The unlocked vault if one is configured (or needed); None when there is none."""
+               needed: bool, actor: str | None = None) -> Any:
+    """The unlocked vault if one is configured (or needed); None when there is none.
+    ``actor`` defaults to the login name, as for ``m365bot vault``."""
     from m365bot.vault.keys import MasterKeySource
 
     location = vault_loc or settings.vault_location
@@ -74,9 +75,10 @@ def open_vault(settings: Any, vault_loc: str | None, key_file: Path | None,
             raise ConfigError("the vault's master key was not given", field="--key-file",
                               advice="give --key-file PATH or set M365BOT_VAULT_KEY")
         return None
+    from m365bot.cli.actor import default_actor
     from m365bot.vault import Vault
 
-    vault = Vault.open(location, actor=os.environ.get("USER") or "bot")
+    vault = Vault.open(location, actor=actor or default_actor())
     try:
         if source.kind == "raw":
             vault.unlock(key=source.raw_key())
@@ -133,6 +135,9 @@ def render(info: dict[str, Any], *, as_json: bool) -> str:
               help="Vault file or URL (default: <data dir>/vault.db).")
 @click.option("--key-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Vault master key file (or env M365BOT_VAULT_KEY).")
+@click.option("--actor", default=None,
+              help="Who reads the vault, for locker roles and the audit log "
+              "(default: your login name, as for 'm365bot vault').")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def connect(**opts: Any) -> None:
     """Test a connection: print the identity, cloud, mailbox, permissions and token expiry."""
@@ -170,7 +175,7 @@ def _run(o: dict[str, Any]) -> dict[str, Any]:
     }
     needs_vault = any(isinstance(v, CredentialRef) for v in fields.values()) or (
         o["mode"].replace("_", "-").lower().startswith("control"))
-    vault = open_vault(settings, o["vault_loc"], o["key_file"], needs_vault)
+    vault = open_vault(settings, o["vault_loc"], o["key_file"], needs_vault, o["actor"])
     try:
         connection = None
         if o["connection_name"]:

@@ -34,17 +34,20 @@ def _common(fn: F) -> F:
                   help="Vault file or URL (default: <data dir>/vault.db).")
     @click.option("--key-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
                   help="Vault master key file (or env M365BOT_VAULT_KEY).")
+    @click.option("--actor", default=None,
+                  help="Who uses the vault, for locker roles and the audit log "
+                  "(default: your login name, as for 'm365bot vault').")
     @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
     @functools.wraps(fn)
-    def wrapper(vault_loc: str | None, key_file: Path | None, as_json: bool,
-                **kw: Any) -> Any:
+    def wrapper(vault_loc: str | None, key_file: Path | None, actor: str | None,
+                as_json: bool, **kw: Any) -> Any:
         from m365bot.cli.connect import build_settings, open_vault
         from m365bot.controlroom import ConnectionStore
 
         try:
             settings = build_settings(kw.pop("proxy", None), kw.pop("ca_bundle", None),
                                       kw.pop("emulator_info", None))
-            vault = open_vault(settings, vault_loc, key_file, True)
+            vault = open_vault(settings, vault_loc, key_file, True, actor)
             try:
                 data, text = fn(ConnectionStore(vault), settings, **kw)
             finally:

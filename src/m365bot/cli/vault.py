@@ -16,7 +16,6 @@ Example::
 from __future__ import annotations
 
 import functools
-import getpass
 import json
 import os
 import sys
@@ -26,6 +25,7 @@ from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from m365bot.cli.actor import default_actor
 from m365bot.errors import ConfigError, M365BotError
 
 if TYPE_CHECKING:
@@ -41,7 +41,7 @@ class _Opts:
     def __init__(self, vault: str | None, actor: str | None, roles: tuple[str, ...],
                  key_file: Path | None, passphrase_stdin: bool, as_json: bool) -> None:
         self.vault = vault
-        self.actor = actor or getpass.getuser()
+        self.actor = actor or default_actor()
         self.roles = roles
         self.key_file = key_file
         self.passphrase_stdin = passphrase_stdin
