@@ -149,6 +149,9 @@ class Session:
             self._closed = True
             if self.client is not None:
                 self.client.close()
+            close_provider = getattr(self.token_provider, "close", None)
+            if callable(close_provider):
+                close_provider()  # the sign-in (token) HTTP connection too
             log.info("session %s closed", self.name or "(variable)")
 
     def __repr__(self) -> str:

@@ -99,6 +99,12 @@ class _MsalProvider:
     def authority(self) -> str:
         return self.cloud.authority(self.tenant)
 
+    def close(self) -> None:
+        """Close the sign-in HTTP connection (a later token request opens a new one)."""
+        http, self._http = self._http, None
+        if http is not None:
+            http.close()
+
     # subclasses ---------------------------------------------------------------------------------
     def _build(self, cache: PersistentCache) -> Any:
         raise NotImplementedError

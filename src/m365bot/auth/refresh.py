@@ -121,6 +121,12 @@ class RefreshTokenSource:
             self._http = MsalHttpClient(self.settings)
         return self._http
 
+    def close(self) -> None:
+        """Close the sign-in HTTP connection (a later token request opens a new one)."""
+        http, self._http = self._http, None
+        if http is not None:
+            http.close()
+
     def get_token(self, *, force_refresh: bool = False) -> AccessToken:
         """A valid access token; refreshes at most once across processes."""
         mem = self._mem
