@@ -1,5 +1,7 @@
-"""A small synchronous Microsoft Graph client on httpx (HTTP/2), for the Connect action and the
-Outlook actions built on it.
+"""A small synchronous Microsoft Graph client, for the Connect action and the Outlook actions
+built on it. It sends over a stdlib keep-alive connection (:mod:`m365bot.graph.stdhttp`, so a
+fresh process never imports httpx), or over httpx (HTTP/2) for an injected transport or a
+proxy only httpx handles (``https://`` or with credentials).
 
 Proxy and CA come from :class:`~m365bot.config.Settings` (nothing from the environment). A 401
 makes one forced token refresh and one retry; a second 401 raises
@@ -25,8 +27,9 @@ from urllib.parse import urlsplit
 from m365bot.auth.http import httpx_client, import_httpx
 from m365bot.auth.tokens import TokenProvider
 from m365bot.config import Settings
-from m365bot.errors import AuthError, SessionError, TransportError
+from m365bot.errors import AuthError, SessionError
 from m365bot.graph.core import build_url, decide, error_from, parse_json
+from m365bot.graph.stdhttp import StdlibResponse, StdlibTransport, network_error
 
 if TYPE_CHECKING:
     import httpx
@@ -77,10 +80,13 @@ class GraphClient:
         self.settings = settings
         self.max_retries = max_retries
         self._sleep = sleep
-        kw: dict[str, Any] = {"http2": True}
-        if transport is not None:
-            kw["transport"] = transport
-        self._http: httpx.Client | None = httpx_client(settings, **kw)
+        # httpx (HTTP/2) only for an injected transport or a proxy the stdlib cannot use: a
+        # fresh process then imports neither httpx nor httpcore/h2 (bench/bench_connect.py)
+        self._http: httpx.Client | StdlibTransport | None
+        if transport is None and StdlibTransport.supports(settings):
+            self._http = StdlibTransport(settings)
+        else:
+            self._http = httpx_client(settings, http2=True, transport=transport)
         self.requests_sent = 0
 
     @property
@@ -138,7 +144,7 @@ class GraphClient:
             raise err
 
     def _send(self, method: str, url: str, token: str, body: Any,
-              headers: dict[str, str] | None) -> httpx.Response:
+              headers: dict[str, str] | None) -> httpx.Response | StdlibResponse:
         if self._http is None:
             raise SessionError("this session was disconnected",
                                advice="run Connect again to open a new session")
@@ -147,25 +153,24 @@ class GraphClient:
                 "client-request-id": str(uuid.uuid4())}
         hdrs.update(headers or {})
         host = urlsplit(url).hostname
-        import_httpx()
-        import httpx
         started = time.perf_counter()
         self.requests_sent += 1
-        try:
-            resp = self._http.request(method, url, json=body, headers=hdrs)
-        except httpx.TimeoutException:
-            raise TransportError(f"no answer from {host} within {self.settings.timeout:g} s",
-                                 advice="check the network and proxy, or raise the timeout"
-                                 ) from None
-        except httpx.ProxyError:
-            raise TransportError(f"the proxy refused the connection to {host}",
-                                 advice="check the proxy setting (M365BOT_PROXY / --proxy)"
-                                 ) from None
-        except httpx.HTTPError as exc:
-            hint = ("check the CA bundle setting (ca_bundle)" if "CERTIFICATE" in str(exc).upper()
-                    else "check the network and proxy settings")
-            raise TransportError(f"could not reach {host}: {type(exc).__name__}",
-                                 advice=hint) from None
+        if isinstance(self._http, StdlibTransport):
+            resp: httpx.Response | StdlibResponse = self._http.request(
+                method, url, json=body, headers=hdrs)  # maps its errors via network_error
+        else:
+            import_httpx()
+            import httpx
+
+            try:
+                resp = self._http.request(method, url, json=body, headers=hdrs)
+            except httpx.TimeoutException:
+                raise network_error("timeout", host, self.settings) from None
+            except httpx.ProxyError:
+                raise network_error("proxy", host, self.settings) from None
+            except httpx.HTTPError as exc:
+                raise network_error("other", host, self.settings,
+                                    f"{type(exc).__name__}: {exc}") from None
         log.debug("%s %s%s -> %d (%.0f ms)", method, host, urlsplit(url).path, resp.status_code,
                   (time.perf_counter() - started) * 1000)
         return resp
