@@ -38,10 +38,20 @@ def aadsts_code(result: dict[str, Any]) -> str:
     return m.group(1) if m else ""
 
 
+SUMMARY_MAX = 300
+
+
 def _summary(result: dict[str, Any]) -> str:
-    """The first line of error_description (no trace/correlation ids), capped."""
+    """The first line of error_description (no trace/correlation ids), capped at
+    ``SUMMARY_MAX`` characters between two words (never mid-word), ending in '...'."""
     desc = str(result.get("error_description") or "").replace("\r", "\n").split("\n")[0]
-    return desc.strip()[:300]
+    desc = desc.strip()
+    if len(desc) <= SUMMARY_MAX:
+        return desc
+    cut = desc[:SUMMARY_MAX - 3]
+    if not desc[SUMMARY_MAX - 3].isspace():
+        cut = cut.rsplit(None, 1)[0] if " " in cut else ""
+    return cut.rstrip(" ,;:") + "..."
 
 
 def _advice_for(code: str, error: str, result: dict[str, Any], *, cloud: Any, tenant: str,

@@ -57,6 +57,21 @@ def parse_redirect(url: str) -> tuple[str, str, int, str]:
     return bind, host, port, parts.path or "/"
 
 
+def _suggest_free(bind: str, host: str, port: int, path: str) -> str:
+    """A redirect URL like the busy one on the first free port after ``port`` (checked by
+    binding it), or without a port (any free one) if none of the next 50 is free."""
+    family = socket.AF_INET6 if bind == "::1" else socket.AF_INET
+    netloc = "[::1]" if host == "::1" else host
+    for candidate in range(port + 1, min(port + 51, 65536)):
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            try:
+                probe.bind((bind, candidate))
+            except OSError:
+                continue
+        return f"http://{netloc}:{candidate}{path if path != '/' else ''}"
+    return f"http://{netloc}{path if path != '/' else ''} (no port: any free one)"
+
+
 class LoopbackListener:
     """A one-shot HTTP listener on loopback. Use :meth:`open`, then :meth:`wait`."""
 
@@ -83,7 +98,7 @@ class LoopbackListener:
                     f"port {port} of the redirect URL {redirect_url} is in use by another "
                     "program", field="redirect_url",
                     advice="close the program using that port, or register and use another "
-                    "loopback redirect URL (e.g. http://localhost:8401)",
+                    f"loopback redirect URL (e.g. {_suggest_free(bind, host, port, path)})",
                 ) from None
             raise ConfigError(f"cannot listen on {redirect_url}: {exc.strerror}",
                               field="redirect_url", advice="use http://localhost:PORT") from None
