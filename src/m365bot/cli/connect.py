@@ -31,7 +31,7 @@ def load_emulator_info(path: Path) -> dict[str, Any]:
             raise ValueError
     except (OSError, ValueError):
         raise ConfigError(f"--emulator: {path} is not an emulator info file", field="--emulator",
-                          advice="give the file written by 'm365bot emulator start --info-file "
+                          advice="give the file written by 'm365bot emulator serve --info-file "
                           "PATH'") from None
     return info
 

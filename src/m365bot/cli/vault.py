@@ -171,15 +171,32 @@ def init(opts: _Opts, kdf: str, generate_key_file: Path | None) -> None:
         source = MasterKeySource.from_key_file(generate_key_file)
     else:
         source = opts.key_source(confirm=True)
-    vault = opts.open(unlock=False, create=True)
-    with vault:
-        if source.kind == "raw":
-            vault.initialize(key=source.raw_key())
-        else:
-            vault.initialize(passphrase=source.material, kdf=kdf)  # type: ignore[arg-type]
-        where = str(vault.path or vault.engine_dialect)
+    try:
+        vault = opts.open(unlock=False, create=True)
+        with vault:
+            if source.kind == "raw":
+                vault.initialize(key=source.raw_key())
+            else:
+                vault.initialize(passphrase=source.material, kdf=kdf)  # type: ignore[arg-type]
+            where = str(vault.path) if vault.path else _url_without_password(opts.location())
+    except BaseException:
+        if generate_key_file is not None:  # bad input changes nothing: drop the unused key
+            generate_key_file.unlink(missing_ok=True)
+        raise
     opts.out({"vault": where, "initialized": True},
              f"Vault initialized at {where}.")
+
+
+def _url_without_password(url: str) -> str:
+    """A database URL fit to print: the password (if any) left out."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+        return parsed._replace(password=None).render_as_string(hide_password=False)
+    except ArgumentError:
+        return url.split("://", 1)[0] + "://..."
 
 
 def _write_key_file(path: Path, key_b64: str) -> None:
