@@ -31,7 +31,6 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -178,19 +177,31 @@ class BotRun:
 
     _current: BotRun | None = None
     _lock = threading.Lock()
+    _dir_lock = threading.Lock()
 
     def __init__(self, run_dir: str | os.PathLike[str] | None = None) -> None:
-        if run_dir is None:
-            # A run of our own: its registry goes when this (parent) process ends.
-            run_dir = tempfile.mkdtemp(prefix="m365bot-run-")
-            import atexit
-            import shutil
-
-            atexit.register(shutil.rmtree, run_dir, True)
-        self.run_dir = Path(run_dir)
-        (self.run_dir / "sessions").mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._run_dir = None if run_dir is None else Path(run_dir)
+        if self._run_dir is not None:
+            (self._run_dir / "sessions").mkdir(parents=True, exist_ok=True, mode=0o700)
         self._globals: dict[str, Session] = {}
         self._locals: list[dict[str, Session]] = [{}]
+
+    @property
+    def run_dir(self) -> Path:
+        """The registry directory. A run of our own creates it when first needed (a Global
+        session, a child's environment): a Variable or Local Connect writes nothing."""
+        with self._dir_lock:
+            if self._run_dir is None:
+                import atexit
+                import shutil
+                import tempfile
+
+                # a run of our own: its registry goes when this (parent) process ends
+                made = tempfile.mkdtemp(prefix="m365bot-run-")
+                atexit.register(shutil.rmtree, made, True)
+                (Path(made) / "sessions").mkdir(parents=True, exist_ok=True, mode=0o700)
+                self._run_dir = Path(made)
+            return self._run_dir
 
     @classmethod
     def current(cls) -> BotRun:

@@ -18,8 +18,8 @@ Example::
 from __future__ import annotations
 
 import logging
+import os
 import time
-import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -35,6 +35,16 @@ if TYPE_CHECKING:
     import httpx
 
 log = logging.getLogger(__name__)
+
+
+def _uuid4() -> str:
+    """A random (version 4) UUID string, like ``str(uuid.uuid4())`` without importing uuid
+    (which imports platform: ~5 ms of a fresh process)."""
+    b = bytearray(os.urandom(16))
+    b[6] = (b[6] & 0x0F) | 0x40
+    b[8] = (b[8] & 0x3F) | 0x80
+    h = b.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 class GraphResponse:
@@ -150,7 +160,7 @@ class GraphClient:
                                advice="run Connect again to open a new session")
         # client-request-id lets an administrator find this call in Graph's and Entra's logs
         hdrs = {"Authorization": "Bearer " + token, "Accept": "application/json",
-                "client-request-id": str(uuid.uuid4())}
+                "client-request-id": _uuid4()}
         hdrs.update(headers or {})
         host = urlsplit(url).hostname
         started = time.perf_counter()
