@@ -172,7 +172,13 @@ def connect(
                                     redirect_url=redirect, interactive=interactive,
                                     open_browser=open_browser, settings=settings, store=store)
     data["cache_key"] = getattr(provider, "cache_key", getattr(provider, "key", ""))
-    s = _open(provider, cl, md, user, box, settings, data, spec)
+    try:
+        s = _open(provider, cl, md, user, box, settings, data, spec)
+    except BaseException:
+        close_provider = getattr(provider, "close", None)
+        if callable(close_provider):
+            close_provider()  # a failed Connect leaves no sign-in connection open
+        raise
     if s.kind != "variable":
         try:
             run.register(spec, s)

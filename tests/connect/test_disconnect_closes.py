@@ -1,5 +1,6 @@
 """Disconnect closes every HTTP connection of the session, the sign-in (token) connection
-included: a connect + disconnect in a fresh process leaves no unclosed socket behind."""
+included: a connect + disconnect, and a failed connect, in a fresh process leave no unclosed
+socket behind."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ SCRIPT = r"""
 import gc, json, os, sys, warnings
 warnings.simplefilter("always", ResourceWarning)
 import m365bot
+import m365bot.errors
 from m365bot.config import Settings
 from m365bot.values import Secret
 with warnings.catch_warnings(record=True) as caught:
@@ -29,6 +31,17 @@ with warnings.catch_warnings(record=True) as caught:
     s.graph_get("/users/ops@contoso.onmicrosoft.com/mailFolders/inbox")
     m365bot.disconnect(s)
     del s
+    try:  # a failed Connect (wrong secret) leaves nothing open either
+        m365bot.connect(cloud="global", mode="client-credentials",
+                        client_id=os.environ["BOT_CID"], tenant_id=os.environ["BOT_TID"],
+                        username="ops@contoso.onmicrosoft.com",
+                        client_secret=Secret("wrong-secret-value"),
+                        settings=Settings(proxy=os.environ["BOT_PROXY"],
+                                          ca_bundle=os.environ["BOT_CA"],
+                                          data_dir=os.environ["BOT_HOME"]))
+        raise SystemExit("a wrong secret connected")
+    except m365bot.errors.AuthError:
+        pass
     gc.collect()
 print(json.dumps([str(w.message)[:200] for w in caught
                   if issubclass(w.category, ResourceWarning)]))
