@@ -63,3 +63,30 @@ def test_rotated_secret_connects_with_one_new_token_request(fresh_emulator: Any,
     before = _token_requests(emu)
     _connect(emu.info, s, "rotated-Q8~new-secret-value", vault).close()
     assert _token_requests(emu) == before
+
+
+def test_certificate_is_checked_too(emu: Any, settings: Settings, vault: Vault) -> None:
+    """A token cached with the secret does not let a certificate of another app connect;
+    the app's own certificate connects (its own token request), then reuses its token."""
+    from m365bot.auth.modes import CertificateCredential
+
+    a = app(emu.info)
+    _connect(emu.info, settings, secret_of(a), vault).close()
+
+    def with_cert(cert: dict[str, Any]) -> Any:
+        return m365bot.connect(
+            cloud="global", mode="client-credentials", client_id=a["client_id"],
+            tenant_id=a["tenant_id"], username="ops@contoso.onmicrosoft.com",
+            certificate=CertificateCredential.from_pem(cert["key_file"], cert["cert_file"]),
+            settings=settings, vault=vault)
+
+    other = app(emu.info, cloud="usgovhigh")["certificates"][0]
+    before = _token_requests(emu)
+    with pytest.raises(AuthError):
+        with_cert(other)
+    assert _token_requests(emu) == before + 1
+    own = a["certificates"][0]
+    with_cert(own).close()
+    assert _token_requests(emu) == before + 2
+    with_cert(own).close()
+    assert _token_requests(emu) == before + 2
