@@ -22,7 +22,7 @@ import m365bot
 from m365bot.auth.http import ssl_context
 from m365bot.auth.tokens import make_access_token
 from m365bot.config import Settings
-from m365bot.errors import AuthError, TransportError
+from m365bot.errors import AuthError, NotFoundError, TransportError
 from m365bot.graph.client import GraphClient
 from m365bot.graph.stdhttp import StdlibTransport
 from m365bot.values import CredentialRef, Secret
@@ -131,3 +131,22 @@ def test_fresh_process_with_cached_token_loads_neither_msal_nor_httpx(
                          text=True, timeout=60, check=True).stdout
     assert json.loads(out) == {"status": 200, "heavy": []}
     assert login_requests(emu) == []
+
+
+def test_unusual_characters_in_a_path_reach_graph_as_with_httpx(emu: Any,
+                                                                 settings: Settings) -> None:
+    a = app(emu.info)
+    s = m365bot.connect(cloud="global", mode="client-credentials", client_id=a["client_id"],
+                        tenant_id=a["tenant_id"], username=OPS,
+                        client_secret=Secret(secret_of(a)), settings=settings)
+    answers = []
+    for transport in (None, _httpx(settings)):
+        client = GraphClient("https://graph.microsoft.com", s.token_provider, settings,
+                             transport=transport)
+        with pytest.raises(NotFoundError) as ei:  # a request line never fails locally
+            client.get("/users/zoë x@contoso.onmicrosoft.com/mailFolders/inbox",
+                       params={"$filter": "subject eq 'Café 50%'"})
+        client.close()
+        answers.append((ei.value.status, ei.value.code))
+    assert answers[0] == answers[1]
+    s.close()

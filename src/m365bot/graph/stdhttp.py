@@ -24,7 +24,7 @@ import json as jsonlib
 import select
 import threading
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from m365bot.auth.http import ssl_context
 from m365bot.config import Settings
@@ -110,7 +110,10 @@ class StdlibTransport:
         """Send one request; network failures raise :class:`TransportError`."""
         parts = urlsplit(url)
         host, port = parts.hostname or "", parts.port or 443
-        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        # like httpx: percent-encode what a request line cannot carry (spaces, non-ASCII),
+        # leaving existing escapes and reserved characters alone
+        target = quote((parts.path or "/") + (f"?{parts.query}" if parts.query else ""),
+                       safe="!#$%&'()*+,/:;=?@[]~")
         hdrs = dict(headers or {})
         body = None
         if json is not None:
