@@ -47,6 +47,54 @@ print(f"{(time.perf_counter() - t0) * 1000:.1f}")
 """
 
 
+# the same steps as CHILD, with a clock reading after each (where the fresh process's time goes)
+PHASES = r"""
+import os, time
+T = [time.perf_counter()]
+names = []
+def mark(name):
+    T.append(time.perf_counter()); names.append(name)
+import m365bot
+from m365bot.config import Settings
+from m365bot.values import CredentialRef
+mark("import m365bot, config, values (dataclasses, inspect, re, pathlib)")
+from m365bot.vault import Vault
+mark("import m365bot.vault (cryptography AESGCM, sqlite3)")
+s = Settings.from_env()
+vault = Vault.open(os.environ["BENCH_VAULT"], actor="bench")
+vault.unlock(key=os.environ["M365BOT_VAULT_KEY"])
+mark("Vault.open + unlock")
+import m365bot.connect, m365bot.sessions, m365bot.auth.modes
+mark("import connect, sessions, auth.modes (no msal)")
+import m365bot.graph.client
+mark("import graph.client (http.client, ssl, email.parser)")
+sess = m365bot.connect(cloud="global", mode="client-credentials",
+    client_id=os.environ["BENCH_CID"], tenant_id=os.environ["BENCH_TID"],
+    username="ops@contoso.onmicrosoft.com",
+    client_secret=CredentialRef("bench", "o365", "client_secret"), settings=s, vault=vault)
+mark("connect: secret read + audit, cached token, tunnel + TLS, the check request")
+r = sess.graph_get("/users/ops@contoso.onmicrosoft.com/mailFolders/inbox/messages",
+                   params={"$top": 1, "$select": "subject"})
+mark("first Graph call (same connection)")
+print("\n".join(f"{(T[i + 1] - T[i]) * 1000:.3f}\t{n}" for i, n in enumerate(names)))
+"""
+
+
+def _phases(py: str, env: dict[str, str], runs: int) -> None:
+    got: dict[str, list[float]] = {}
+    for _ in range(runs):
+        out = subprocess.run([py, "-c", PHASES], env=env, check=True, capture_output=True,
+                             text=True).stdout
+        for line in out.splitlines():
+            ms, name = line.split("\t", 1)
+            got.setdefault(name, []).append(float(ms))
+    print("where a fresh Connect + first call spends its time (medians, inside the process):")
+    for name, values in got.items():
+        print(f"  {statistics.median(values):6.1f} ms  {name}")
+    print(f"  {sum(statistics.median(v) for v in got.values()):6.1f} ms  total after "
+          "interpreter start-up")
+
+
 def _time(argv: list[str], env: dict[str, str] | None = None) -> float:
     t0 = time.perf_counter()
     subprocess.run(argv, env=env, check=True, capture_output=True)
@@ -147,6 +195,7 @@ def main() -> None:
         print(f"fresh process Connect + first Graph call: median {f_med:7.1f} ms")
         print(f"ratio to (python -c pass + first + warm round trip = {budget:.1f} ms): "
               f"{f_med / budget:.2f} (goal <= 1.5)")
+        _phases(py, env, runs)
 
 
 if __name__ == "__main__":
