@@ -29,8 +29,7 @@ from urllib.parse import quote, urlsplit
 from m365bot.auth.http import ssl_context
 from m365bot.config import Settings
 from m365bot.errors import TransportError
-
-IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+from m365bot.graph.core import IDEMPOTENT
 
 
 def network_error(kind: str, host: str | None, settings: Settings,
