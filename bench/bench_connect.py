@@ -64,7 +64,7 @@ s = Settings.from_env()
 vault = Vault.open(os.environ["BENCH_VAULT"], actor="bench")
 vault.unlock(key=os.environ["M365BOT_VAULT_KEY"])
 mark("Vault.open + unlock")
-import m365bot.connect, m365bot.sessions, m365bot.auth.modes
+import m365bot.connection, m365bot.sessions, m365bot.auth.modes
 mark("import connect, sessions, auth.modes (no msal)")
 import m365bot.graph.client
 mark("import graph.client (http.client, ssl, email.parser)")
@@ -110,7 +110,7 @@ def main() -> None:
     # PYTHONDONTWRITEBYTECODE, which would make every fresh process compile m365bot again.
     env0 = {k: v for k, v in os.environ.items()
             if not k.startswith("M365BOT_") and k != "PYTHONDONTWRITEBYTECODE"}
-    _time([py, "-c", "import m365bot.connect, m365bot.graph.client, m365bot.vault"], env0)
+    _time([py, "-c", "import m365bot.connection, m365bot.graph.client, m365bot.vault"], env0)
 
     passes = [_time([py, "-c", "pass"], env0) for _ in range(runs)]
     imports = [_time([py, "-c", "import m365bot"], env0) for _ in range(runs)]
@@ -129,13 +129,14 @@ def main() -> None:
 
     # where a fresh Connect's time goes: importing what it needs
     for stmt in ("import httpx",
-                 "import m365bot.connect, m365bot.graph.client, m365bot.vault, m365bot.auth.modes"):
+                 "import m365bot.connection, m365bot.graph.client, m365bot.vault, "
+                 "m365bot.auth.modes"):
         t = statistics.median(_time([py, "-c", stmt], env0) for _ in range(runs))
         print(f"python -c {stmt!r}: median {t:7.1f} ms ({t - p_med:.1f} ms over pass)")
 
     from m365bot.auth.http import httpx_client
     from m365bot.config import Settings
-    from m365bot.connect import connect
+    from m365bot.connection import connect
     from m365bot.emulator.runtime import Emulator
     from m365bot.values import CredentialRef
     from m365bot.vault import AttributeSpec, Vault, new_raw_key

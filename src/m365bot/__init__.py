@@ -22,12 +22,13 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-    from m365bot.connect import connect, disconnect
+    from m365bot.connection import connect, disconnect, reconnect
     from m365bot.sessions import GlobalSession, LocalSession, Session, get_session
 
 _LAZY = {
-    "connect": "m365bot.connect",
-    "disconnect": "m365bot.connect",
+    "connect": "m365bot.connection",
+    "disconnect": "m365bot.connection",
+    "reconnect": "m365bot.connection",
     "LocalSession": "m365bot.sessions",
     "GlobalSession": "m365bot.sessions",
     "Session": "m365bot.sessions",
@@ -45,4 +46,4 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = ["GlobalSession", "LocalSession", "Session", "__version__", "connect", "disconnect",
-           "get_session"]
+           "get_session", "reconnect"]

@@ -301,7 +301,7 @@ class BotRun:
         if data.get("closed"):
             raise SessionError(f"session {name!r} was disconnected",
                                advice="run Connect again before using it")
-        from m365bot.connect import reconnect
+        from m365bot.connection import reconnect
 
         session = reconnect(data, settings=settings, vault=vault, variables=variables)
         session.name, session.kind = name, "global"

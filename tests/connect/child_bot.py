@@ -8,7 +8,7 @@ import json
 import os
 import sys
 
-from m365bot.connect import reconnect
+from m365bot.connection import reconnect
 from m365bot.errors import M365BotError
 from m365bot.sessions import get_session
 from m365bot.vault import Vault

@@ -19,7 +19,7 @@ from connect_support import (
 
 import m365bot
 from m365bot.config import Settings
-from m365bot.connect import reconnect
+from m365bot.connection import reconnect
 from m365bot.errors import SessionError
 from m365bot.sessions import BotRun, GlobalSession, LocalSession
 from m365bot.values import CredentialRef, Secret

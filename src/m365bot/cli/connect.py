@@ -156,8 +156,8 @@ def connect(**opts: Any) -> None:
 
 
 def _run(o: dict[str, Any]) -> dict[str, Any]:
-    from m365bot.connect import connect as do_connect
-    from m365bot.connect import disconnect
+    from m365bot.connection import connect as do_connect
+    from m365bot.connection import disconnect
     from m365bot.values import CredentialRef, Value, parse_value
 
     settings = build_settings(o["proxy"], o["ca_bundle"], o["emulator_info"])

@@ -51,7 +51,7 @@ def _vault(data_dir: Path) -> Any:
 def run_demo(data_dir: Path, console: Any) -> dict[str, Any]:
     """The demo's steps; returns what it printed as data (for tests)."""
     from m365bot.config import Settings
-    from m365bot.connect import connect, disconnect
+    from m365bot.connection import connect, disconnect
     from m365bot.emulator.runtime import Emulator
     from m365bot.values import CredentialRef
     from m365bot.vault import AttributeSpec

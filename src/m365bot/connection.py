@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
-import types
 from collections.abc import Callable
 from typing import Any
 
@@ -422,14 +420,3 @@ def disconnect(session_or_name: Session | str) -> None:
 
 
 __all__ = ["CachedAppToken", "MemoryStore", "connect", "disconnect", "parse_mode", "reconnect"]
-
-
-class _CallableModule(types.ModuleType):
-    """``m365bot.connect`` is both this module and the action: importing the submodule makes
-    the package attribute ``m365bot.connect`` the module, so calling it must still Connect."""
-
-    def __call__(self, **kw: Any) -> Session:
-        return connect(**kw)
-
-
-sys.modules[__name__].__class__ = _CallableModule
