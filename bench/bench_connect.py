@@ -128,7 +128,7 @@ def main() -> None:
     print(f"import m365bot measured inside the process: median {statistics.median(inproc):.1f} ms")
 
     # where a fresh Connect's time goes: importing what it needs
-    for stmt in ("import httpx",
+    for stmt in ("import httpx", "import msal",
                  "import m365bot.connection, m365bot.graph.client, m365bot.vault, "
                  "m365bot.auth.modes"):
         t = statistics.median(_time([py, "-c", stmt], env0) for _ in range(runs))
