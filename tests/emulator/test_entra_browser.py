@@ -8,10 +8,6 @@ and Chromium is told to accept exactly that certificate's public key
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import socket
-import ssl
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -19,38 +15,11 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 from msal_helpers import app, authorize_url, http, pkce_pair, tenant, user
 
+from browser_support import launch_options
+
 pytestmark = pytest.mark.browser
-
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-
-def verified_spki_pin(info: dict[str, Any]) -> str:
-    """base64(SHA-256(SPKI)) of the emulator's certificate, after verifying it with its CA."""
-    ctx = ssl.create_default_context(cafile=info["ca_bundle"])
-    with (
-        socket.create_connection(("127.0.0.1", info["https_port"]), timeout=10) as raw,
-        ctx.wrap_socket(raw, server_hostname="login.microsoftonline.com") as tls,
-    ):
-        der = tls.getpeercert(binary_form=True)
-    assert der
-    spki = (
-        x509.load_der_x509_certificate(der)
-        .public_key()
-        .public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-    )
-    return base64.b64encode(hashlib.sha256(spki).digest()).decode()
 
 
 class _Catcher(BaseHTTPRequestHandler):
@@ -97,14 +66,9 @@ def test_chromium_signs_in_and_the_code_reaches_the_loopback_redirect(
         state="browser-state",
     )
     assert url.startswith("https://login.microsoftonline.com/")
-    args = [*ARGS, f"--ignore-certificate-errors-spki-list={verified_spki_pin(info)}"]
     with sync_playwright() as p:
         # The loopback redirect must not go to the proxy (Playwright proxies loopback too).
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=args,
-            proxy={"server": info["proxy_url"], "bypass": "127.0.0.1"},
-        )
+        browser = p.chromium.launch(**launch_options(info))
         try:
             page = browser.new_page()
             page.goto(url)
@@ -139,9 +103,7 @@ def test_chromium_refuses_a_certificate_it_was_not_pinned_to(emulator: Any) -> N
 
     info = emulator.info
     with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM, args=ARGS, proxy={"server": info["proxy_url"]}
-        )
+        browser = p.chromium.launch(**launch_options(info, pinned=False))
         try:
             page = browser.new_page()
             with pytest.raises(Error, match="ERR_CERT"):
