@@ -229,6 +229,33 @@ _KEY_VALUE = re.compile(
 _JWT = re.compile(r"eyJ[\w-]{4,}\.[\w-]{4,}\.[\w-]*")
 
 
+class LazyHttpClient:
+    """Mixin for token sources: the sign-in HTTP client, made from ``self.settings`` on
+    first use (or the one given), and closed by :meth:`close`.
+
+    Example::
+
+        class Source(LazyHttpClient):
+            def __init__(self, settings: Settings) -> None:
+                self.settings, self._http = settings, None
+    """
+
+    settings: Settings
+    _http: MsalHttpClient | None
+
+    @property
+    def http_client(self) -> MsalHttpClient:
+        if self._http is None:
+            self._http = MsalHttpClient(self.settings)
+        return self._http
+
+    def close(self) -> None:
+        """Close the sign-in HTTP connection (a later token request opens a new one)."""
+        http, self._http = self._http, None
+        if http is not None:
+            http.close()
+
+
 def redact(text: str) -> str:
     """Replace token-like values and ``code=...``-style secrets with ``***``.
 
@@ -296,6 +323,7 @@ def import_msal() -> Any:
 
 __all__ = [
     "HttpResponse",
+    "LazyHttpClient",
     "MsalHttpClient",
     "RedactingFilter",
     "httpx_client",

@@ -35,7 +35,7 @@ from m365bot.auth.cache import (
     mark_matches,
 )
 from m365bot.auth.credentials import CertificateCredential, SecretCredential
-from m365bot.auth.http import MsalHttpClient, import_msal
+from m365bot.auth.http import LazyHttpClient, MsalHttpClient, import_msal
 from m365bot.auth.tokens import AccessToken, make_access_token
 from m365bot.clouds import Cloud
 from m365bot.config import Settings
@@ -50,7 +50,7 @@ DEFAULT_DELEGATED = ("User.Read", "Mail.ReadWrite", "Mail.Send", "Mail.ReadWrite
                      "Mail.Send.Shared", "Calendars.ReadWrite")
 
 
-class _MsalProvider:
+class _MsalProvider(LazyHttpClient):
     """Shared machinery: cache, lock, failure marker, retry-once, error mapping."""
 
     kind = "msal"
@@ -90,20 +90,8 @@ class _MsalProvider:
         self._mem: AccessToken | None = None
 
     @property
-    def http_client(self) -> MsalHttpClient:
-        if self._http is None:
-            self._http = MsalHttpClient(self.settings)
-        return self._http
-
-    @property
     def authority(self) -> str:
         return self.cloud.authority(self.tenant)
-
-    def close(self) -> None:
-        """Close the sign-in HTTP connection (a later token request opens a new one)."""
-        http, self._http = self._http, None
-        if http is not None:
-            http.close()
 
     # subclasses ---------------------------------------------------------------------------------
     def _build(self, cache: PersistentCache) -> Any:

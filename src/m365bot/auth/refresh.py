@@ -27,7 +27,7 @@ from typing import Any, Protocol
 
 from m365bot.auth.advice import error_from_result, reauth_required
 from m365bot.auth.cache import ConnectionLock, FailureMarker
-from m365bot.auth.http import MsalHttpClient
+from m365bot.auth.http import LazyHttpClient, MsalHttpClient
 from m365bot.auth.tokens import AccessToken, make_access_token
 from m365bot.config import Settings
 from m365bot.errors import AuthError, ConfigError, ReauthRequired, TransportError
@@ -75,7 +75,7 @@ class VaultTokenState:
         return f"<VaultTokenState {self.key!r}>"
 
 
-class RefreshTokenSource:
+class RefreshTokenSource(LazyHttpClient):
     """A :class:`~m365bot.auth.tokens.TokenProvider` from a stored refresh token.
 
     Example::
@@ -114,18 +114,6 @@ class RefreshTokenSource:
         self.failure = FailureMarker(settings.data_dir, "rt|" + key)
         self._http = http_client
         self._mem: AccessToken | None = None
-
-    @property
-    def http_client(self) -> MsalHttpClient:
-        if self._http is None:
-            self._http = MsalHttpClient(self.settings)
-        return self._http
-
-    def close(self) -> None:
-        """Close the sign-in HTTP connection (a later token request opens a new one)."""
-        http, self._http = self._http, None
-        if http is not None:
-            http.close()
 
     def get_token(self, *, force_refresh: bool = False) -> AccessToken:
         """A valid access token; refreshes at most once across processes."""
