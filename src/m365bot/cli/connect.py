@@ -20,6 +20,7 @@ from typing import Any
 
 import click
 
+from m365bot.cli.options import network_options, vault_options
 from m365bot.errors import ConfigError, M365BotError
 
 
@@ -127,18 +128,8 @@ def render(info: dict[str, Any], *, as_json: bool) -> str:
               show_default=True, help="Control Room token type (control-room).")
 @click.option("--interactive/--unattended", default=None,
               help="Allow (or forbid) opening a browser to sign in (auth-code).")
-@click.option("--proxy", default=None, help="HTTP proxy URL (env M365BOT_PROXY).")
-@click.option("--ca-bundle", default=None, help="PEM file of CAs to trust (M365BOT_CA_BUNDLE).")
-@click.option("--emulator", "emulator_info", type=click.Path(dir_okay=False, path_type=Path),
-              default=None, help="Emulator info file: use its proxy and CA.")
-@click.option("--vault", "vault_loc", default=None, envvar="M365BOT_VAULT",
-              help="Vault file or URL (default: <data dir>/vault.db).")
-@click.option("--key-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Vault master key file (or env M365BOT_VAULT_KEY).")
-@click.option("--actor", default=None,
-              help="Who reads the vault, for locker roles and the audit log "
-              "(default: your login name, as for 'm365bot vault').")
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@network_options
+@vault_options
 def connect(**opts: Any) -> None:
     """Test a connection: print the identity, cloud, mailbox, permissions and token expiry."""
     import warnings

@@ -24,20 +24,13 @@ from typing import Any, TypeVar
 
 import click
 
+from m365bot.cli.options import network_options, vault_options
 from m365bot.errors import M365BotError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _common(fn: F) -> F:
-    @click.option("--vault", "vault_loc", default=None, envvar="M365BOT_VAULT",
-                  help="Vault file or URL (default: <data dir>/vault.db).")
-    @click.option("--key-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
-                  help="Vault master key file (or env M365BOT_VAULT_KEY).")
-    @click.option("--actor", default=None,
-                  help="Who uses the vault, for locker roles and the audit log "
-                  "(default: your login name, as for 'm365bot vault').")
-    @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
     @functools.wraps(fn)
     def wrapper(vault_loc: str | None, key_file: Path | None, actor: str | None,
                 as_json: bool, **kw: Any) -> Any:
@@ -57,15 +50,7 @@ def _common(fn: F) -> F:
             sys.exit(2)
         click.echo(json.dumps(data, indent=2) if as_json else text)
 
-    return wrapper  # type: ignore[return-value]
-
-
-def _network(fn: F) -> F:
-    fn = click.option("--proxy", default=None, help="HTTP proxy URL.")(fn)
-    fn = click.option("--ca-bundle", default=None, help="PEM file of CAs to trust.")(fn)
-    return click.option("--emulator", "emulator_info", default=None,
-                        type=click.Path(dir_okay=False, path_type=Path),
-                        help="Emulator info file: use its proxy and CA.")(fn)
+    return vault_options(wrapper)  # type: ignore[return-value]
 
 
 @click.group()
@@ -144,7 +129,7 @@ def status(store: Any, settings: Any, *, provider_type: str, name: str,
               show_default=True)
 @click.option("--user", default="")
 @click.option("--redirect-url", default="http://localhost:0", show_default=True)
-@_network
+@network_options
 @_common
 def login(store: Any, settings: Any, *, provider_type: str, name: str, token_type: str,
           user: str, redirect_url: str) -> tuple[Any, str]:
