@@ -27,7 +27,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from m365bot.errors import ConfigError, M365BotError, VaultError, VaultLockedError
+from m365bot.errors import M365BotError, VaultError, VaultLockedError
 from m365bot.vault import crypto
 from m365bot.vault.keys import (
     KdfName,
@@ -43,7 +43,7 @@ from m365bot.vault.keys import (
 from m365bot.vault.lockers import LockerOps
 from m365bot.vault.models import AuditRecord, Blob, KeyVersion, Meta
 from m365bot.vault.store import READ_ONLY, db_error, migrate, open_engine
-from m365bot.vault.types import AuditEntry, BlobConflict, check_blob_name
+from m365bot.vault.types import AuditEntry, BlobConflict, check_blob, check_blob_name
 
 log = logging.getLogger(__name__)
 
@@ -340,20 +340,10 @@ class OrmVault(LockerOps):
     def put_blob(
         self, kind: str, key: str, data: bytes, *, if_version: int | None = None
     ) -> int:
-        """Store ``data`` encrypted under (kind, key); returns the new version (1, 2, ...).
-
-        With ``if_version``, the write happens only if the stored version is still that
-        (0 = absent); otherwise :class:`BlobConflict`.
-
-        Example::
-
-            v = vault.put_blob("token_cache", "global|tid|cid|alice", cache_bytes)
-        """
-        self._check_blob_name(kind, key)
-        if not isinstance(data, bytes | bytearray):
-            raise ConfigError("blob data must be bytes", field="data")
+        """Store ``data`` encrypted under (kind, key): :meth:`m365bot.vault.Vault.put_blob`."""
+        data = check_blob(kind, key, data)
         with self._write_lock, self._tx(f"writing {kind}") as s:
-            return self._write_blob(s, kind, key, bytes(data), if_version=if_version)
+            return self._write_blob(s, kind, key, data, if_version=if_version)
 
     def get_blob(self, kind: str, key: str) -> bytes | None:
         """The decrypted blob, or None if absent. VaultIntegrityError if it was altered."""

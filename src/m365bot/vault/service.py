@@ -44,6 +44,7 @@ from m365bot.vault.types import (
     BlobConflict,
     CredentialInfo,
     LockerInfo,
+    check_blob,
     check_blob_name,
     check_name,
 )
@@ -228,12 +229,10 @@ class Vault:
         """
         if self._lite is None:
             return self._orm().put_blob(kind, key, data, if_version=if_version)
-        check_blob_name(kind, key)
-        if not isinstance(data, bytes | bytearray):
-            raise ConfigError("blob data must be bytes", field="data")
+        data = check_blob(kind, key, data)
         ring = self._require_ring()
         with self._write_lock:
-            return self._lite.write_blob(ring, self._vault_id, kind, key, bytes(data),
+            return self._lite.write_blob(ring, self._vault_id, kind, key, data,
                                          if_version=if_version, conflict=BlobConflict)
 
     def get_blob_with_version(self, kind: str, key: str) -> tuple[bytes | None, int]:

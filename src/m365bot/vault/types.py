@@ -48,6 +48,19 @@ def check_blob_name(kind: str, key: str) -> None:
         raise ConfigError("the blob key must be 1-500 characters", field="key")
 
 
+def check_blob(kind: str, key: str, data: bytes) -> bytes:
+    """Check a blob write's name and data; returns the data as bytes.
+
+    Example::
+
+        data = check_blob("token_cache", "global|tid|cid|alice", cache_bytes)
+    """
+    check_blob_name(kind, key)
+    if not isinstance(data, bytes | bytearray):
+        raise ConfigError("blob data must be bytes", field="data")
+    return bytes(data)
+
+
 @dataclass(frozen=True)
 class AttributeSpec:
     """An attribute to create or update: its value (optional), masked, user-provided.
@@ -117,6 +130,7 @@ __all__ = [
     "BlobConflict",
     "CredentialInfo",
     "LockerInfo",
+    "check_blob",
     "check_blob_name",
     "check_name",
 ]
