@@ -7,6 +7,7 @@ import html as htmllib
 import json
 import re
 import ssl
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from m365bot.auth.modes import AuthCodePkce
 from m365bot.config import Settings
 
 CLOUD_KEY = {"global": "global", "usgovhigh": "gcchigh", "dod": "dod", "china": "china"}
@@ -106,3 +108,21 @@ def expire_cached_tokens(vault: Any, key: str) -> int:
         n += 1
     vault.put_blob("token_cache", key, json.dumps(data).encode())
     return n
+
+
+def signed_in_alice(emu: Any, settings: Settings, vault: Any,
+                    http_client: Any = None) -> AuthCodePkce:
+    """Alice signs in once (attended), like the first run of a PKCE bot."""
+    a = app(emu.info, "m365bot-pkce")
+    alice = user(emu.info, "alice")
+
+    def browser(url: str) -> None:
+        threading.Thread(target=lambda: deliver(sign_in_location(
+            emu.info, url, alice["upn"], alice["password"])), daemon=True).start()
+
+    p = AuthCodePkce(cloud="global", tenant=a["tenant_id"], client_id=a["client_id"],
+                     username=alice["upn"], redirect_url="http://localhost:0",
+                     interactive=True, open_browser=browser, settings=settings, store=vault,
+                     http_client=http_client)
+    p.get_token()
+    return p

@@ -14,12 +14,10 @@ from typing import Any
 import pytest
 from authhelpers import (
     app,
-    deliver,
     expire_cached_tokens,
     identity_requests,
     secret,
-    sign_in_location,
-    user,
+    signed_in_alice,
 )
 
 from m365bot.auth.modes import AuthCodePkce, ClientCredentials, SecretCredential
@@ -46,22 +44,6 @@ def job_for(settings: Settings, vault_path: Path, vault_key: str, mode: str,
                      "ca_bundle": settings.ca_bundle, "timeout": settings.timeout},
         "provider": provider, **extra,
     }
-
-
-def signed_in_alice(emu: Any, settings: Settings, vault: Any) -> AuthCodePkce:
-    """Alice signs in once (attended), like the first run of a PKCE bot."""
-    a = app(emu.info, "m365bot-pkce")
-    alice = user(emu.info, "alice")
-
-    def browser(url: str) -> None:
-        threading.Thread(target=lambda: deliver(sign_in_location(
-            emu.info, url, alice["upn"], alice["password"])), daemon=True).start()
-
-    p = AuthCodePkce(cloud="global", tenant=a["tenant_id"], client_id=a["client_id"],
-                     username=alice["upn"], redirect_url="http://localhost:0",
-                     interactive=True, open_browser=browser, settings=settings, store=vault)
-    p.get_token()
-    return p
 
 
 def pkce_job_provider(p: AuthCodePkce) -> dict[str, Any]:

@@ -5,18 +5,14 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
 from authhelpers import (
-    app,
-    deliver,
     expire_cached_tokens,
     identity_requests,
-    sign_in_location,
-    user,
+    signed_in_alice,
 )
 from test_auth_pkce import CapturingClient
 from test_auth_refresh import job_for, run_workers
@@ -26,22 +22,6 @@ from m365bot.auth.modes import AuthCodePkce
 from m365bot.auth.refresh import RefreshTokenSource, VaultTokenState
 from m365bot.config import Settings
 from m365bot.errors import ReauthRequired
-
-
-def sign_in(emu: Any, settings: Settings, vault: Any, http_client: Any = None) -> AuthCodePkce:
-    a = app(emu.info, "m365bot-pkce")
-    alice = user(emu.info, "alice")
-
-    def browser(url: str) -> None:
-        threading.Thread(target=lambda: deliver(sign_in_location(
-            emu.info, url, alice["upn"], alice["password"])), daemon=True).start()
-
-    p = AuthCodePkce(cloud="global", tenant=a["tenant_id"], client_id=a["client_id"],
-                     username=alice["upn"], redirect_url="http://localhost:0",
-                     interactive=True, open_browser=browser, settings=settings, store=vault,
-                     http_client=http_client)
-    p.get_token()
-    return p
 
 
 def cached_refresh_token(vault: Any, key: str) -> str:
@@ -59,7 +39,7 @@ def rt_provider(p: AuthCodePkce) -> dict[str, Any]:
 
 @pytest.fixture
 def connection(emu: Any, settings: Settings, vault: Any) -> dict[str, Any]:
-    p = sign_in(emu, settings, vault)
+    p = signed_in_alice(emu, settings, vault)
     prov = rt_provider(p)
     VaultTokenState(vault, prov["key"]).save(
         {"refresh_token": cached_refresh_token(vault, p.cache_key)})
@@ -136,7 +116,7 @@ def test_no_code_verifier_or_token_in_debug_logs(emu: Any, settings: Settings, v
                                                  register_canary: Any) -> None:
     caplog.set_level(logging.DEBUG)
     capture = CapturingClient(settings)
-    p = sign_in(emu, settings, vault, http_client=capture)
+    p = signed_in_alice(emu, settings, vault, http_client=capture)
     expire_cached_tokens(vault, p.cache_key)
     fresh = AuthCodePkce(cloud="global", tenant=p.tenant, client_id=p.client_id,
                          username=p.username, redirect_url="http://localhost:0",
