@@ -93,6 +93,25 @@ class _MsalProvider(LazyHttpClient):
     def authority(self) -> str:
         return self.cloud.authority(self.tenant)
 
+    def _msal_app(self, cache: PersistentCache, *, credential: Any = None) -> Any:
+        """msal's client on our cache and HTTP client: confidential with ``credential``
+        (secret or certificate), public without; msal's ValueError → our error."""
+        msal = import_msal()
+        common: dict[str, Any] = {
+            "authority": self.authority,
+            "token_cache": cache.token_cache,
+            "http_cache": cache.http_cache,
+            "http_client": self.http_client,
+            "instance_discovery": False,
+        }
+        try:
+            if credential is None:
+                return msal.PublicClientApplication(self.client_id, **common)
+            return msal.ConfidentialClientApplication(self.client_id,
+                                                      client_credential=credential, **common)
+        except ValueError as exc:
+            raise _construction_error(exc, self) from None
+
     # subclasses ---------------------------------------------------------------------------------
     def _build(self, cache: PersistentCache) -> Any:
         raise NotImplementedError
@@ -254,19 +273,7 @@ class ClientCredentials(_MsalProvider):
         return tok
 
     def _build(self, cache: PersistentCache) -> Any:
-        msal = import_msal()
-        try:
-            return msal.ConfidentialClientApplication(
-                self.client_id,
-                client_credential=self.credential.for_msal(),
-                authority=self.authority,
-                token_cache=cache.token_cache,
-                http_cache=cache.http_cache,
-                http_client=self.http_client,
-                instance_discovery=False,
-            )
-        except ValueError as exc:
-            raise _construction_error(exc, self) from None
+        return self._msal_app(cache, credential=self.credential.for_msal())
 
     def get_token(self, *, force_refresh: bool = False) -> AccessToken:
         """An app-only token; AuthError if it carries no application permissions (roles)."""
@@ -369,18 +376,7 @@ class AuthCodePkce(_MsalProvider):
         self.open_browser = open_browser
 
     def _build(self, cache: PersistentCache) -> Any:
-        msal = import_msal()
-        try:
-            return msal.PublicClientApplication(
-                self.client_id,
-                authority=self.authority,
-                token_cache=cache.token_cache,
-                http_cache=cache.http_cache,
-                http_client=self.http_client,
-                instance_discovery=False,
-            )
-        except ValueError as exc:
-            raise _construction_error(exc, self) from None
+        return self._msal_app(cache)
 
     def _acquire(self, app: Any, *, force: bool) -> dict[str, Any] | None:
         accounts = app.get_accounts(username=self.username)
