@@ -167,6 +167,9 @@ class ConnectionLock:
         self.release()
 
 
+INVALID_GRANT_BACKOFF = 60.0  # a refused refresh is not tried again for this many seconds
+
+
 class FailureMarker:
     """The last refused refresh of a connection, kept beside its lock file (0600).
 
@@ -340,6 +343,7 @@ class PersistentCache:
 
 __all__ = [
     "CREDENTIAL_MARK_KIND",
+    "INVALID_GRANT_BACKOFF",
     "BlobStore",
     "ConnectionLock",
     "FailureMarker",

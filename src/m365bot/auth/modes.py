@@ -26,6 +26,7 @@ from typing import Any
 from m365bot.auth.advice import error_from_result, reauth_required
 from m365bot.auth.cache import (
     CREDENTIAL_MARK_KIND,
+    INVALID_GRANT_BACKOFF,
     TOKEN_CACHE_KIND,
     BlobStore,
     ConnectionLock,
@@ -36,7 +37,7 @@ from m365bot.auth.cache import (
 )
 from m365bot.auth.credentials import CertificateCredential, SecretCredential
 from m365bot.auth.http import LazyHttpClient, MsalHttpClient, import_msal
-from m365bot.auth.tokens import AccessToken, make_access_token
+from m365bot.auth.tokens import REFRESH_MARGIN, AccessToken, make_access_token
 from m365bot.clouds import Cloud
 from m365bot.config import Settings
 from m365bot.errors import AuthError, ConfigError, ReauthRequired, TransportError
@@ -44,8 +45,6 @@ from m365bot.values import Secret
 
 log = logging.getLogger(__name__)
 
-REFRESH_MARGIN = 300.0  # msal treats a token with under 5 minutes left as expired
-INVALID_GRANT_BACKOFF = 60.0
 DEFAULT_DELEGATED = ("User.Read", "Mail.ReadWrite", "Mail.Send", "Mail.ReadWrite.Shared",
                      "Mail.Send.Shared", "Calendars.ReadWrite")
 

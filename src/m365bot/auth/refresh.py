@@ -26,9 +26,9 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from m365bot.auth.advice import error_from_result, reauth_required
-from m365bot.auth.cache import ConnectionLock, FailureMarker
+from m365bot.auth.cache import INVALID_GRANT_BACKOFF, ConnectionLock, FailureMarker
 from m365bot.auth.http import LazyHttpClient, MsalHttpClient
-from m365bot.auth.tokens import AccessToken, make_access_token
+from m365bot.auth.tokens import REFRESH_MARGIN, AccessToken, make_access_token
 from m365bot.config import Settings
 from m365bot.errors import AuthError, ConfigError, ReauthRequired, TransportError
 from m365bot.values import Secret
@@ -36,8 +36,6 @@ from m365bot.values import Secret
 log = logging.getLogger(__name__)
 
 STATE_KIND = "oauth_token"
-REFRESH_MARGIN = 300.0
-INVALID_GRANT_BACKOFF = 60.0
 
 
 class TokenState(Protocol):

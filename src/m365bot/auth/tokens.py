@@ -21,6 +21,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from m365bot.values import Secret
 
+REFRESH_MARGIN = 300.0  # msal treats a token with under 5 minutes left as expired
 CLAIM_NAMES = ("aud", "tid", "oid", "appid", "azp", "app_displayname", "idtyp", "roles", "scp",
                "upn", "unique_name", "preferred_username", "exp", "iat", "nbf", "iss", "ver")
 
@@ -115,4 +116,5 @@ class TokenProvider(Protocol):
     def get_token(self, *, force_refresh: bool = False) -> AccessToken: ...
 
 
-__all__ = ["CLAIM_NAMES", "AccessToken", "TokenProvider", "decode_claims", "make_access_token"]
+__all__ = ["CLAIM_NAMES", "REFRESH_MARGIN", "AccessToken", "TokenProvider", "decode_claims",
+           "make_access_token"]
