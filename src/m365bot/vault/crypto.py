@@ -177,6 +177,20 @@ def rewrap(ring: Keyring, record: SealedRecord, aad: bytes) -> SealedRecord:
     return SealedRecord(ring.current, record.nonce, record.ciphertext, new)
 
 
+def unlocked(ring: Keyring | None) -> Keyring:
+    """The keyring of an unlocked vault; VaultLockedError when there is none.
+
+    Example::
+
+        ring = unlocked(self._ring)
+    """
+    if ring is None:
+        raise VaultLockedError(
+            "the vault is locked", advice="unlock it with the passphrase or key first"
+        )
+    return ring
+
+
 __all__ = [
     "ALGORITHM",
     "Keyring",
@@ -185,6 +199,7 @@ __all__ = [
     "record_aad",
     "rewrap",
     "seal",
+    "unlocked",
     "unwrap_dek",
     "wrap_dek",
 ]

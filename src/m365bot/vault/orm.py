@@ -148,11 +148,7 @@ class OrmVault(LockerOps):
             raise db_error(exc, doing) from None
 
     def _require_ring(self) -> crypto.Keyring:
-        if self._ring is None:
-            raise VaultLockedError(
-                "the vault is locked", advice="unlock it with the passphrase or key first"
-            )
-        return self._ring
+        return crypto.unlocked(self._ring)
 
     @property
     def initialized(self) -> bool:

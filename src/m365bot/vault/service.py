@@ -31,7 +31,6 @@ from m365bot.errors import (
     VaultAccessDenied,
     VaultError,
     VaultIntegrityError,
-    VaultLockedError,
 )
 from m365bot.values import Secret
 from m365bot.vault import crypto
@@ -137,11 +136,7 @@ class Vault:
         return self._lite.storage_settings() | {f"sqlalchemy.{k}": v for k, v in orm.items()}
 
     def _require_ring(self) -> crypto.Keyring:
-        if self._ring is None:
-            raise VaultLockedError(
-                "the vault is locked", advice="unlock it with the passphrase or key first"
-            )
-        return self._ring
+        return crypto.unlocked(self._ring)
 
     # -- keys -------------------------------------------------------------------------
 
