@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -16,12 +15,6 @@ from m365bot.emulator.runtime import Emulator
 
 ALICE = "alice@contoso.onmicrosoft.com"
 BOB = "bob@contoso.onmicrosoft.com"
-
-
-@pytest.fixture(scope="module")
-def emu(emulator_data_dir: Path) -> Iterator[Emulator]:
-    with Emulator.start(scenario="demo", data_dir=emulator_data_dir) as e:
-        yield e
 
 
 @pytest.fixture

@@ -5,19 +5,12 @@ from __future__ import annotations
 
 import ssl
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from m365bot.emulator.runtime import Emulator
-
-
-@pytest.fixture(scope="module")
-def emu(emulator_data_dir: Path) -> Iterator[Emulator]:
-    with Emulator.start(scenario="demo", data_dir=emulator_data_dir) as e:
-        yield e
 
 
 @pytest.fixture

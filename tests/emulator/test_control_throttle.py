@@ -6,7 +6,6 @@ from __future__ import annotations
 import concurrent.futures
 import ssl
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -16,12 +15,6 @@ from m365bot.emulator.runtime import Emulator
 
 ALICE = "alice@contoso.onmicrosoft.com"
 OPS = "ops@contoso.onmicrosoft.com"
-
-
-@pytest.fixture(scope="module")
-def emu(emulator_data_dir: Path) -> Iterator[Emulator]:
-    with Emulator.start(scenario="demo", data_dir=emulator_data_dir) as e:
-        yield e
 
 
 @pytest.fixture
