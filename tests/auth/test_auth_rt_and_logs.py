@@ -17,7 +17,7 @@ from authhelpers import (
 from test_auth_pkce import CapturingClient
 from test_auth_refresh import job_for, run_workers
 
-from m365bot.auth.http import install_msal_log_filter, redact
+from m365bot.redact import install_log_filter, redact
 from m365bot.auth.modes import AuthCodePkce
 from m365bot.auth.refresh import RefreshTokenSource, VaultTokenState
 from m365bot.config import Settings
@@ -139,7 +139,7 @@ def test_no_code_verifier_or_token_in_debug_logs(emu: Any, settings: Settings, v
 def test_msal_auth_response_log_is_redacted(caplog: pytest.LogCaptureFixture) -> None:
     import msal.oauth2cli.authcode  # noqa: F401
 
-    install_msal_log_filter()
+    install_log_filter()
     caplog.set_level(logging.DEBUG)
     logging.getLogger("msal.oauth2cli.authcode").debug(
         "Got auth response: %s", {"code": "0.AXcode-canary", "state": "st",
