@@ -25,6 +25,7 @@ from connect_support import app, graph_requests, login_requests, secret_of
 import m365bot
 from m365bot.auth.tokens import make_access_token
 from m365bot.config import Settings
+from m365bot.controlroom import ConnectionStore, OAuthConnection
 from m365bot.errors import (
     AuthError,
     GraphError,
@@ -289,6 +290,7 @@ CHILD = r"""
 import json, os, sys
 import m365bot
 from m365bot.config import Settings
+from m365bot.controlroom import ConnectionStore, OAuthConnection
 from m365bot.values import CredentialRef
 from m365bot.vault import Vault
 vault = Vault.open(os.environ["BOT_VAULT"], actor="bot")
@@ -319,3 +321,44 @@ def test_fresh_process_with_cached_token_needs_no_msal_and_no_sign_in(
                          text=True, timeout=60, check=True).stdout
     assert json.loads(out) == {"status": 200, "msal": False}
     assert login_requests(emu) == []
+
+
+def test_environment_proxy_and_ca_variables_are_ignored(emu: Any, settings: Settings,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    s = _session(emu, settings)
+    for name in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY"):
+        monkeypatch.setenv(name, "http://127.0.0.1:9")  # nothing listens there
+    for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE"):
+        monkeypatch.setenv(name, certifi.where())  # public CAs would refuse the emulator
+    monkeypatch.setenv("NO_PROXY", "")
+    direct = Settings(data_dir=settings.data_dir, ca_bundle=settings.ca_bundle)  # no proxy
+    client = GraphClient(emu.info["base_url"], s.token_provider, direct)
+    assert client.get(LIST, params={"$top": 1}).status == 200
+    client.close()
+    s.close()
+
+
+# -- the token's audience ------------------------------------------------------------------------
+
+def test_connect_refuses_a_token_for_another_clouds_graph_before_sending_it(
+        emu: Any, settings: Settings, vault: Vault) -> None:
+    """A Control Room connection that gets GCC High tokens, used with the cloud left at Azure
+    Global: Connect names the mismatch and never shows the token to graph.microsoft.com."""
+    gov = app(emu.info, cloud="usgovhigh")
+    base = f"https://login.microsoftonline.us/{gov['tenant_id']}/oauth2/v2.0"
+    store = ConnectionStore(vault)
+    store.add(OAuthConnection("Microsoft Entra", "gov-app", client_id=gov["client_id"],
+                              token_url=base + "/token", grant_type="client_credentials",
+                              client_secret=Secret(secret_of(gov)),
+                              scopes=["https://graph.microsoft.us/.default"]))
+    assert store.login("Microsoft Entra", "gov-app", token_type="shared",
+                       settings=settings) == "Active"
+    emu.control.clear()
+    with pytest.raises(AuthError) as ei:
+        m365bot.connect(cloud="global", mode="control-room", username=OPS,
+                        connection={"provider_type": "Microsoft Entra",
+                                    "connection_name": "gov-app", "token_type": "shared"},
+                        settings=settings, vault=vault)
+    assert ei.value.code == "wrong_cloud"
+    assert "https://graph.microsoft.us" in ei.value.message and "Azure cloud" in ei.value.advice
+    assert graph_requests(emu) == []
