@@ -7,6 +7,7 @@ answers."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -36,6 +37,7 @@ from m365bot.errors import (
 )
 from m365bot.graph.client import GraphClient
 from m365bot.graph.core import MAX_RETRY_AFTER
+from m365bot.net import HttpFactory, network_errors
 from m365bot.values import CredentialRef, Secret
 from m365bot.vault import Vault
 
@@ -362,3 +364,25 @@ def test_connect_refuses_a_token_for_another_clouds_graph_before_sending_it(
     assert ei.value.code == "wrong_cloud"
     assert "https://graph.microsoft.us" in ei.value.message and "Azure cloud" in ei.value.advice
     assert graph_requests(emu) == []
+
+
+# -- the factory's async clients --------------------------------------------------------------
+
+def test_async_clients_have_the_same_trust_proxy_and_errors(emu: Any,
+                                                           settings: Settings) -> None:
+    s = _session(emu, settings)
+    url = f"https://graph.microsoft.com/v1.0{LIST}"
+    auth = {"Authorization": "Bearer " + s.token().token.reveal()}
+    public_cas = Settings(data_dir=settings.data_dir, proxy=settings.proxy,
+                          ca_bundle=certifi.where())
+
+    async def get(st: Settings) -> int:
+        async with HttpFactory(st).async_client(http2=True) as client:
+            with network_errors(url, st.timeout):
+                return (await client.get(url, headers=auth)).status_code
+
+    assert asyncio.run(get(settings)) == 200
+    with pytest.raises(TransportError) as ei:
+        asyncio.run(get(public_cas))
+    assert "CA bundle" in ei.value.advice
+    s.close()
