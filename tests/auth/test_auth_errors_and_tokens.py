@@ -93,6 +93,15 @@ def test_the_advice_names_the_users_cloud_tenant_and_app() -> None:
     assert "the Graph resource of Azure US GCC High" in err.advice
 
 
+def test_without_a_cloud_the_advice_speaks_of_azure_global() -> None:
+    """The refresh-token source of a Control Room connection knows no cloud."""
+    err = error_from_result({"error": "invalid_tenant", "error_codes": [90002]}, tenant=TENANT)
+    assert f"tenant '{TENANT}' was not found on login.microsoftonline.com (Azure Global)" in (
+        err.advice)
+    err = error_from_result({"error": "invalid_resource", "error_codes": [500011]})
+    assert "the Graph resource of Azure Global" in err.advice
+
+
 def test_the_code_comes_from_error_codes_first_then_the_description() -> None:
     err = error_from_result({"error": "invalid_client", "error_codes": [7000222],
                              "error_description": "AADSTS7000215: Invalid client secret."})
@@ -117,6 +126,9 @@ def test_long_descriptions_are_cut_between_words() -> None:
     spaced = "y" * 297 + " zz" + "z" * 50
     err = error_from_result({"error": "invalid_request", "error_description": spaced})
     assert err.message.endswith(": " + "y" * 297 + "...")
+    listed = "BOX, " * 100  # a cut after a comma drops the comma, not the word
+    err = error_from_result({"error": "invalid_request", "error_description": listed})
+    assert err.message.endswith(" BOX, BOX...")
     one_word = "q" * 400
     err = error_from_result({"error": "invalid_request", "error_description": one_word})
     assert err.message == "sign-in failed (invalid_request): ..."
