@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import base64
 import json
+import re
+from pathlib import Path
 
 import pytest
 
@@ -202,3 +204,55 @@ def test_a_token_never_shows_its_value() -> None:
     assert raw not in repr(tok) and raw not in str(tok)
     assert repr(tok) == ("AccessToken(token=Secret('********'), expires_on=1000, "
                          "identity='alice@contoso.com', source='cache')")
+
+
+def _documented_advice() -> list[tuple[list[dict[str, object]], str]]:
+    """(error results, advice text) for each row of docs/connect.md's sign-in advice table."""
+    doc = (Path(__file__).parents[2] / "docs" / "connect.md").read_text()
+    table = doc.split("### Sign-in error advice")[1].split("\n### ")[0]
+    rows = []
+    for line in table.splitlines():
+        if not line.startswith("| ") or line.startswith(("| AADSTS", "|---")):
+            continue
+        keys, advice = (cell.strip() for cell in line.strip().strip("|").split("|", 1))
+        results: list[dict[str, object]] = [
+            {"error": "invalid_request", "error_codes": [int(n)]}
+            for n in re.findall(r"\b\d{4,7}\b", keys)]
+        for name in re.findall(r"`(\w+)`", keys):
+            sub = f"suberror `{name}`" in keys
+            results.append({"error": "invalid_grant", "suberror": name} if sub
+                           else {"error": name})
+        if keys == "anything else":
+            results.append({"error": "something_new"})
+        rows.append((results, advice.strip()))
+    return rows
+
+
+def _pattern(advice: str) -> re.Pattern[str]:
+    """The documented text as a regex: '…' and *placeholders* match anything, a `quoted`
+    part matches itself or anything (a URL with <placeholders>)."""
+    parts = re.split(r"(…|\*[^*]+\*|`[^`]+`)", advice)
+    out = []
+    for part in parts:
+        if part == "…" or (part.startswith("*") and part.endswith("*") and len(part) > 1):
+            out.append(".+?")
+        elif part.startswith("`") and part.endswith("`") and len(part) > 1:
+            out.append(f"(?:{re.escape(part)}|.+?)")
+        else:
+            out.append(re.escape(part))
+    return re.compile("".join(out))
+
+
+def test_the_advice_is_word_for_word_what_docs_connect_md_says() -> None:
+    rows = _documented_advice()
+    assert len(rows) == 18 and sum(len(r) for r, _ in rows) >= 45
+    for results, advice in rows:
+        reauth = advice.startswith("**`ReauthRequired`**: ")
+        advice = advice.removeprefix("**`ReauthRequired`**: ")
+        for result in results:
+            err = error_from_result(result, cloud=Cloud.GLOBAL, tenant=TENANT, client_id=CLIENT)
+            if "temporarily unavailable" in advice:  # with how a 5xx is retried
+                assert UNAVAILABLE_FIX in advice and err.advice == UNAVAILABLE_FIX
+                continue
+            assert _pattern(advice).fullmatch(err.advice), (result, err.advice, advice)
+            assert isinstance(err, ReauthRequired) is reauth, result
