@@ -149,6 +149,7 @@ def _reply_draft(ctx: Ctx, original: Message, kind: str, args: dict[str, Any]) -
     now = ctx.now()
     new = msgmodel.new_props(box, draft_patch, now=now, draft=True)
     new["conversationId"] = props.get("conversationId") or new["conversationId"]
+    new["conversationIndex"] = msgmodel.reply_index(props.get("conversationIndex"), now)
     atts: list[Any] = []
     if kind == "forward":
         atts = mailflow._copy_attachments(original.attachments)
