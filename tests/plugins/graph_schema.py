@@ -39,8 +39,8 @@ def _records(log: Path, start: int) -> tuple[list[dict[str, object]], int]:
         start + len(complete)
 
 
-@pytest.fixture(autouse=True)
-def _graph_schema_check() -> Iterator[None]:
+def _check_phase(phase: str) -> Iterator[None]:
+    """Fail the phase (setup, call or teardown) whose requests broke the schema."""
     log = Path(os.environ[ENV_VAR])
     start = log.stat().st_size
     yield
@@ -49,8 +49,23 @@ def _graph_schema_check() -> Iterator[None]:
     if bad:
         lines = [f"{r['path']} ({r['status']}, {r['type']}): {v}"
                  for r in bad for v in r["violations"]]  # type: ignore[attr-defined]
-        pytest.fail("Graph v1.0 schema violations in the emulator's answers:\n  "
+        pytest.fail(f"Graph v1.0 schema violations in the emulator's answers ({phase}):\n  "
                     + "\n  ".join(lines[:40]), pytrace=False)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
+    yield from _check_phase("setup")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    yield from _check_phase("call")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item) -> Iterator[None]:
+    yield from _check_phase("teardown")
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

@@ -170,9 +170,10 @@ def resolve_names(state: Any, props: dict[str, Any]) -> None:
             email = recipient["emailAddress"]
             if email.get("name") not in (None, "", email.get("address")):
                 continue
-            box = state.mailbox(str(email.get("address") or ""))
-            if box is not None:
-                email["name"] = box.display_name
+            address = str(email.get("address") or "")
+            found = state.user_by_upn(address) or state.mailbox(address)
+            if found is not None:
+                email["name"] = found.display_name
 
 
 _FILETIME_EPOCH = 11644473600  # seconds from 1601-01-01 to 1970-01-01

@@ -225,7 +225,7 @@ def _object(value: dict[str, Any], type_name: str, where: str, out: list[str],
             out.append(f"{where}.@odata.type: unknown type {declared!r}")
             return
         if not derives_from(actual, type_name):
-            out.append(f"{where}.@odata.type: {declared!r} is not a {type_name}")
+            out.append(f"{where}.@odata.type: {declared!r} does not derive from {type_name}")
             return
     elif types()[type_name].get("abstract"):
         out.append(f"{where or 'body'}: {type_name} is abstract; the object needs @odata.type "
