@@ -211,3 +211,14 @@ def test_web_link_is_the_clouds_outlook(emulator_info: dict[str, Any], cloud: st
         assert msg["webLink"].startswith(owa)
         item_id = link.params["ItemID"]
         assert item_id == msg["id"].replace("-", "+").replace("_", "/")
+
+
+def test_sending_a_received_message_is_item_not_found(mail: GX) -> None:  # noqa: F811
+    """Outlook answers a received message's id on /send as it answers an unknown id
+    (rlrghb/olkcli#118: "The specified object was not found in the store")."""
+    received = mail.get(f"/users/{ALICE}/mailFolders/inbox/messages",
+                        params={"$top": "1"}).json()["value"][0]
+    r = mail.post(f"/users/{ALICE}/messages/{received['id']}/send")
+    assert r.status_code == 404
+    assert r.json()["error"]["code"] == "ErrorItemNotFound"
+    assert r.json()["error"]["message"] == "The specified object was not found in the store."
