@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import ipaddress
 import logging
 import time
 import uuid
@@ -38,6 +39,7 @@ from m365bot.emulator import hosts
 from m365bot.emulator.control.core import ConnectionDropped, entra_error, graph_error
 from m365bot.emulator.graph.errors import GraphHTTPError
 from m365bot.emulator.graph.keys import KeySegments
+from m365bot.emulator.server import CONNECTION, Connection
 
 if TYPE_CHECKING:
     from m365bot.emulator.runtime import Emulator
@@ -77,6 +79,40 @@ def role_of(host_header: str, path: str) -> tuple[str, str | None, str]:
     if path.startswith("/_emulator/") or path == "/_emulator":
         return "control", None, "direct"
     return "login", None, "direct"
+
+
+def _is_loopback(address: str) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_loopback
+
+
+def control_allowed(scope: Scope) -> bool:
+    """The control API (it returns every secret) answers only direct connections from a
+    loopback address, never a request that came through the proxy's tunnel."""
+    connection = scope.get(CONNECTION)
+    client = scope.get("client")
+    return (
+        isinstance(connection, Connection)
+        and connection.tunnel is None
+        and client is not None
+        and _is_loopback(str(client[0]))
+    )
+
+
+async def _control_refused(scope: Scope, receive: Receive, send: Send) -> None:
+    response = JSONResponse(
+        {"error": {"code": "Forbidden",
+                   "message": "The control API answers only direct connections from this "
+                   "machine (127.0.0.1 or ::1), never through the proxy; call it on the "
+                   "emulator's own machine."}},
+        status_code=403,
+    )
+    await response(scope, receive, send)
 
 
 def internal_error(emu: Emulator, role: str, request: Request) -> Response:
@@ -199,7 +235,6 @@ class EmulatorApp:
             "mode": mode,
             "host": host,
             "request_id": request_id,
-            "raw_send": send,
             "ran": False,
         }
         scope["m365bot"] = meta
@@ -224,17 +259,15 @@ class EmulatorApp:
                 message = {**message, "headers": raw}
             await send(message)
 
+        if role == "control" and not control_allowed(scope):
+            await _control_refused(scope, receive, send)
+            return
         started = time.perf_counter()
-        latency = float(self.emu.settings.latency_ms or 0)
-        if latency > 0 and role != "control":
-            await asyncio.sleep(latency / 1000)
+        await self._charge_latency(scope, role)
         app = self.apps[role]
         try:
             await app(scope, receive, send_wrapper)
         except ConnectionDropped:
-            # Let the transport's connection_lost run so uvicorn does not answer a 500.
-            for _ in range(3):
-                await asyncio.sleep(0)
             status_box.setdefault("status", 0)
         except Exception:
             log.exception("unexpected error in %s %s (role %s)", scope.get("method"), path, role)
@@ -245,6 +278,15 @@ class EmulatorApp:
                 await response(scope, receive, send_wrapper)
         finally:
             self._after(scope, meta, role, started, status_box.get("status", 0))
+
+    async def _charge_latency(self, scope: Scope, role: str) -> None:
+        """One round trip of latency per request, plus the TLS handshake's on a connection's
+        first request. The control API is never delayed."""
+        connection = scope.get(CONNECTION)
+        round_trips = 1 + (connection.take_unpaid() if isinstance(connection, Connection) else 0)
+        latency = float(self.emu.settings.latency_ms or 0)
+        if latency > 0 and role != "control":
+            await asyncio.sleep(round_trips * latency / 1000)
 
     def _after(
         self, scope: Scope, meta: dict[str, Any], role: str, started: float, status: int

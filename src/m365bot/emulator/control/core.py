@@ -31,6 +31,7 @@ from starlette.types import Receive, Scope, Send
 from m365bot.emulator.control.faults import FaultRule, Faults
 from m365bot.emulator.control.inspect import Inspection
 from m365bot.emulator.control.throttle import Throttle
+from m365bot.emulator.server import CONNECTION, Connection
 
 if TYPE_CHECKING:
     from m365bot.emulator.runtime import Emulator
@@ -59,14 +60,12 @@ class DropConnection(Response):
         super().__init__(status_code=599)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        meta = scope.get("m365bot") or {}
-        raw_send = meta.get("raw_send")
-        transport = getattr(getattr(raw_send, "__self__", None), "transport", None)
-        if transport is not None:
-            transport.abort()
+        connection = scope.get(CONNECTION)
+        if isinstance(connection, Connection):
+            connection.abort()
             raise ConnectionDropped()
-        # No transport to abort: promise a body that never comes, so the client sees the
-        # connection close mid-response.
+        # No connection to abort (a $batch item): promise a body that never comes, so the
+        # client sees the connection close mid-response.
         await send(
             {
                 "type": "http.response.start",
