@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from m365bot.config import ENV_CA_BUNDLE, ENV_PROXY
+
 if TYPE_CHECKING:
     from m365bot.emulator.runtime import Emulator
 
@@ -96,13 +98,15 @@ def _print_summary(emu: Emulator, info_file: Path) -> None:
     console.print(f"  proxy mode   {info['proxy_url']}")
     console.print(f"  CA bundle    {info['ca_bundle']}")
     console.print(f"  info file    {info_file}  (client ids, secrets, passwords, cert files)")
+    console.print("\nPoint m365bot at it (it reads only its own variables):")
+    console.print(f"  export {ENV_PROXY}={info['proxy_url']}", soft_wrap=True)
+    console.print(f"  export {ENV_CA_BUNDLE}={info['ca_bundle']}", soft_wrap=True)
+    console.print("  (or Settings(proxy=info['proxy_url'], ca_bundle=info['ca_bundle']))")
     console.print("\nPoint an unmodified client at it (real Microsoft URLs, via the proxy):")
     console.print(f"  export HTTPS_PROXY={info['proxy_url']}", soft_wrap=True)
     for var in ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
         console.print(f"  export {var}={info['ca_bundle']}", soft_wrap=True)
-    console.print(
-        "  m365bot: Settings(proxy=info['proxy_url'], ca_bundle=info['ca_bundle'])\n"
-    )
+    console.print()
     tenants = Table("tenant", "cloud", "id", title="Tenants", title_justify="left")
     for t in info["tenants"]:
         tenants.add_row(t["domain"], t["cloud"], t["id"])

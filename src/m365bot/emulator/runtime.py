@@ -102,14 +102,16 @@ class Emulator:
         # Two emulators sharing a data folder (parallel CLI runs, test workers) must not
         # interleave creating the CA, keys and certificates.
         with _folder_lock(self.data_dir):
-            self.ca = LocalCA.open(self.data_dir)
-            self.tokens = Tokens.open(self.state_dir or self.data_dir, self.clock)
+            # Read a saved state before writing anything: a corrupt one must leave its folder
+            # exactly as it was (no new signing key next to it).
             loaded = None
             if self.state_dir is not None:
                 self.persistence = Persistence(
                     self.state_dir, lambda: self.state, lambda: self.clock.offset
                 )
                 loaded = self.persistence.load()
+            self.ca = LocalCA.open(self.data_dir)
+            self.tokens = Tokens.open(self.state_dir or self.data_dir, self.clock)
             if loaded is not None:
                 self.state, offset = loaded
                 self.clock.advance(offset)
