@@ -83,7 +83,7 @@ def test_bad_scenario_is_one_clear_line(tmp_path: Path) -> None:
     proc, info_file = _serve(tmp_path, "--scenario", str(bad))
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 2
-    assert "scenario field tenants[0].cloud" in err and "global, usgovhigh, dod, china" in err
+    assert "scenario field tenants[0].cloud" in err and "global, gcc, gcchigh, dod, china" in err
     assert "Traceback" not in err + out
     assert not info_file.exists()
 

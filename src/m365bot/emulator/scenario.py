@@ -153,9 +153,11 @@ def validate(data: Any) -> None:
                 f"{w}.name", f"{name!r} must be unique and simple (letters, digits, . _ -)"
             )
         names.add(name.lower())
-        if t["cloud"] not in hosts.CLOUDS:
+        if hosts.parse_cloud(t["cloud"]) is None:
             raise ScenarioError(
-                f"{w}.cloud", f"{t['cloud']!r} is not a cloud; use one of {', '.join(hosts.CLOUDS)}"
+                f"{w}.cloud",
+                f"{t['cloud']!r} is not a cloud; use one of global, gcc, gcchigh, dod, china "
+                "(the names m365bot accepts)",
             )
         _str(t["domain"], f"{w}.domain")
         if "id" in t:
@@ -278,7 +280,7 @@ def build_state(spec: dict[str, Any], data_dir: Path, now: float) -> State:
         tid = str(t.get("id") or stable_id("tenant", t["name"]))
         tenant = Tenant(
             id=tid,
-            cloud=t["cloud"],
+            cloud=hosts.parse_cloud(t["cloud"]) or "global",  # validated: never the default
             domain=t["domain"].lower(),
             display_name=t.get("display_name") or t["name"],
             extra_domains=[d.lower() for d in t.get("extra_domains") or []],
