@@ -241,3 +241,36 @@ def test_outlook_errors_keep_their_shape_without_inner_error(emulator: Emulator)
     assert "innerError" not in denied.json()["error"]
     assert denied.headers["request-id"]
     assert allowed.status_code == 200
+
+
+def test_a_broken_route_module_fails_the_start_loudly(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    # sys.modules[name] = None makes importing that module fail, as a broken module would.
+    script = (
+        "import sys\n"
+        "sys.modules['m365bot.emulator.graph.users'] = None\n"
+        "from m365bot.emulator.runtime import Emulator\n"
+        f"Emulator.start(scenario='demo', data_dir={str(tmp_path)!r}).stop()\n"
+        "print('served without the users routes')\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert proc.returncode != 0
+    assert "served without" not in proc.stdout
+    assert "m365bot.emulator.graph.users" in proc.stderr
+
+
+def test_every_deliberate_emulator_error_shares_one_root(emulator_data_dir: Path) -> None:
+    from m365bot.emulator.control.faults import FaultError
+    from m365bot.emulator.control.settings import SettingsError
+    from m365bot.emulator.entra.errors import EntraError
+    from m365bot.emulator.errors import EmulatorError
+    from m365bot.emulator.scenario import ScenarioError
+    from m365bot.emulator.server import ServerError
+
+    for cls in (FaultError, SettingsError, EntraError, ScenarioError, ServerError):
+        assert issubclass(cls, EmulatorError), cls
+    with pytest.raises(EmulatorError, match="tenants"):
+        Emulator(scenario={"tenants": "none"}, data_dir=emulator_data_dir)

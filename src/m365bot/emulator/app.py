@@ -19,13 +19,12 @@ Example::
 from __future__ import annotations
 
 import asyncio
-import importlib
 import ipaddress
 import logging
 import time
 import uuid
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -36,35 +35,19 @@ from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from m365bot.emulator import hosts
+from m365bot.emulator.control.api import control_app
 from m365bot.emulator.control.core import ConnectionDropped, entra_error, graph_error
+from m365bot.emulator.entra.errors import EntraError
+from m365bot.emulator.entra.routes import entra_routes
+from m365bot.emulator.facade import EmulatorFacade
 from m365bot.emulator.graph.errors import GraphHTTPError
 from m365bot.emulator.graph.keys import KeySegments
+from m365bot.emulator.graph.routes import graph_routes
 from m365bot.emulator.server import CONNECTION, Connection
-
-if TYPE_CHECKING:
-    from m365bot.emulator.runtime import Emulator
 
 log = logging.getLogger(__name__)
 
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-
-
-def _optional_routes(target: str, emu: Emulator) -> list[BaseRoute]:
-    """Routes from ``module:function(emu)``; an absent or broken module is logged, not fatal."""
-    module_name, attr = target.split(":")
-    try:
-        module = importlib.import_module(module_name)
-        factory: Callable[[Any], list[BaseRoute]] = getattr(module, attr)
-        return list(factory(emu))
-    except ModuleNotFoundError as exc:
-        if exc.name and module_name.startswith(exc.name):
-            log.warning("%s is not available yet; its routes are not mounted", module_name)
-            return []
-        log.exception("could not load routes from %s", target)
-        return []
-    except Exception:
-        log.exception("could not load routes from %s", target)
-        return []
 
 
 def role_of(host_header: str, path: str) -> tuple[str, str | None, str]:
@@ -115,7 +98,7 @@ async def _control_refused(scope: Scope, receive: Receive, send: Send) -> None:
     await response(scope, receive, send)
 
 
-def internal_error(emu: Emulator, role: str, request: Request) -> Response:
+def internal_error(emu: EmulatorFacade, role: str, request: Request) -> Response:
     """The last-resort 500, in the role's own format, never with exception details."""
     if role == "login":
         return entra_error(
@@ -133,7 +116,7 @@ def internal_error(emu: Emulator, role: str, request: Request) -> Response:
                        "An internal server error occurred. The operation failed.", request)
 
 
-def _crash_handler(emu: Emulator, role: str) -> Callable[[Request, Exception], Any]:
+def _crash_handler(emu: EmulatorFacade, role: str) -> Callable[[Request, Exception], Any]:
     """Starlette's server-error hook: answer in the role's format (Starlette then re-raises,
     and :class:`EmulatorApp` logs the exception)."""
 
@@ -143,7 +126,7 @@ def _crash_handler(emu: Emulator, role: str) -> Callable[[Request, Exception], A
     return handler
 
 
-def _graph_app(emu: Emulator, routes: list[BaseRoute]) -> ASGIApp:
+def _graph_app(emu: EmulatorFacade, routes: list[BaseRoute]) -> ASGIApp:
     async def not_found(request: Request, exc: Exception) -> Response:
         status = getattr(exc, "status_code", 404)
         if status == 405:
@@ -178,9 +161,7 @@ def _graph_app(emu: Emulator, routes: list[BaseRoute]) -> ASGIApp:
     )
 
 
-def _login_app(emu: Emulator, routes: list[BaseRoute]) -> ASGIApp:
-    from m365bot.emulator.entra.errors import EntraError
-
+def _login_app(emu: EmulatorFacade, routes: list[BaseRoute]) -> ASGIApp:
     async def not_found(request: Request, exc: Exception) -> Response:
         status = getattr(exc, "status_code", 404)
         return entra_error(
@@ -215,7 +196,7 @@ def _login_app(emu: Emulator, routes: list[BaseRoute]) -> ASGIApp:
 class EmulatorApp:
     """The top-level ASGI callable (see module docs)."""
 
-    def __init__(self, emu: Emulator, apps: dict[str, ASGIApp]) -> None:
+    def __init__(self, emu: EmulatorFacade, apps: dict[str, ASGIApp]) -> None:
         self.emu = emu
         self.apps = apps
 
@@ -318,17 +299,13 @@ class EmulatorApp:
             self.emu.state_changed()
 
 
-def create_app(emu: Emulator) -> EmulatorApp:
+def create_app(emu: EmulatorFacade) -> EmulatorApp:
     """Build the emulator's ASGI app. Example: ``create_app(emu)``."""
-    from m365bot.emulator.control.api import control_app
-
-    login_routes = _optional_routes("m365bot.emulator.entra.routes:entra_routes", emu)
-    graph_routes = _optional_routes("m365bot.emulator.graph.routes:graph_routes", emu)
-    graph = _graph_app(emu, graph_routes)
+    graph = _graph_app(emu, graph_routes(emu))
     return EmulatorApp(
         emu,
         {
-            "login": _login_app(emu, login_routes),
+            "login": _login_app(emu, entra_routes(emu)),
             "graph": graph,
             "upload": graph,
             "control": control_app(emu),

@@ -23,12 +23,13 @@ from types import TracebackType
 from typing import Any
 
 from m365bot._version import __version__
+from m365bot.emulator.app import create_app
 from m365bot.emulator.appcerts import key_file_of, thumbprints
 from m365bot.emulator.clock import Clock
 from m365bot.emulator.control import Control, EmulatorSettings
 from m365bot.emulator.persist import Persistence
 from m365bot.emulator.scenario import build_state, load_spec
-from m365bot.emulator.server import Timeouts
+from m365bot.emulator.server import BackgroundServer, Timeouts
 from m365bot.emulator.state import State
 from m365bot.emulator.tls import LocalCA
 from m365bot.emulator.tokens import Tokens
@@ -118,7 +119,7 @@ class Emulator:
             else:
                 self.state = build_state(self.spec, self.data_dir, now=self.clock.now())
         self.control = Control(self)
-        self._server: Any = None
+        self._server: BackgroundServer | None = None
         self._lock = threading.Lock()
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -132,9 +133,6 @@ class Emulator:
 
     def serve(self) -> None:
         """Start the HTTPS server and the proxy in a background thread."""
-        from m365bot.emulator.app import create_app
-        from m365bot.emulator.server import BackgroundServer
-
         self._server = BackgroundServer(
             create_app(self),
             self.ca,

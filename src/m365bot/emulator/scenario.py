@@ -29,6 +29,7 @@ from typing import Any
 import yaml
 
 from m365bot.emulator import hosts
+from m365bot.emulator.errors import EmulatorError
 from m365bot.emulator.state import App, AppSecret, Grant, Mailbox, State, Tenant, User
 
 log = logging.getLogger(__name__)
@@ -39,7 +40,7 @@ _GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
-class ScenarioError(ValueError):
+class ScenarioError(EmulatorError, ValueError):
     """A scenario that cannot be used; ``field`` is a path like ``tenants[0].apps[1].cloud``."""
 
     def __init__(self, field: str, message: str) -> None:

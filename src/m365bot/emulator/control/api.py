@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -36,9 +36,7 @@ from starlette.types import ASGIApp
 from m365bot.emulator.control.faults import FaultError
 from m365bot.emulator.control.settings import SettingsError
 from m365bot.emulator.errors import EmulatorError
-
-if TYPE_CHECKING:
-    from m365bot.emulator.runtime import Emulator
+from m365bot.emulator.facade import EmulatorFacade
 
 log = logging.getLogger(__name__)
 
@@ -95,8 +93,8 @@ async def _json(request: Request) -> Any:
         raise BadInput("body", f"the body is not valid JSON ({exc}); send a JSON object") from None
 
 
-def _emu(request: Request) -> Emulator:
-    emu: Emulator = request.app.state.emu
+def _emu(request: Request) -> EmulatorFacade:
+    emu: EmulatorFacade = request.app.state.emu
     return emu
 
 
@@ -229,7 +227,7 @@ ROUTES = [
 ]
 
 
-def control_app(emu: Emulator) -> ASGIApp:
+def control_app(emu: EmulatorFacade) -> ASGIApp:
     """The Starlette app serving ``/_emulator/``; handlers find ``emu`` in its state."""
     app = Starlette(
         routes=ROUTES,

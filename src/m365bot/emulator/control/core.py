@@ -22,19 +22,27 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
+from m365bot.emulator.clock import Clock
 from m365bot.emulator.control.faults import FaultRule, Faults
 from m365bot.emulator.control.inspect import Inspection
+from m365bot.emulator.control.settings import EmulatorSettings
 from m365bot.emulator.control.throttle import Throttle
 from m365bot.emulator.server import CONNECTION, Connection
+from m365bot.emulator.state import State
 
-if TYPE_CHECKING:
-    from m365bot.emulator.runtime import Emulator
+
+class Emulated(Protocol):
+    """The parts of the emulator the control hook uses."""
+
+    state: State
+    clock: Clock
+    settings: EmulatorSettings
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +140,7 @@ def entra_error(
 class Control:
     """Faults, throttling and inspection for one emulator. Thread-safe."""
 
-    def __init__(self, emu: Emulator) -> None:
+    def __init__(self, emu: Emulated) -> None:
         self.emu = emu
         self.faults = Faults()
         self.throttle = Throttle()
