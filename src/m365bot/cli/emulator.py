@@ -48,7 +48,8 @@ def _fail(message: str) -> None:
               help="Write ports, CA bundle and seeded identities here as JSON "
               "(default: <data dir>/emulator-info.json).")
 @click.option("--latency-ms", default=0.0, type=click.FloatRange(0, 60_000),
-              help="Delay added to every request, to simulate a network round trip.")
+              help="Network latency to simulate, charged per round trip: the CONNECT answer, the "
+              "TLS handshake and each request.")
 @click.option("-v", "--verbose", is_flag=True, help="Log one line per request and action.")
 def serve(host: str, port: int, proxy_port: int, scenario: str, state_dir: Path | None,
           data_dir: Path | None, info_file: Path | None, latency_ms: float,
@@ -56,16 +57,15 @@ def serve(host: str, port: int, proxy_port: int, scenario: str, state_dir: Path 
     """Serve the emulator until interrupted (Ctrl-C or SIGTERM)."""
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from m365bot.emulator.errors import EmulatorError
     from m365bot.emulator.persist import PersistError
     from m365bot.emulator.runtime import Emulator
-    from m365bot.emulator.scenario import ScenarioError
-    from m365bot.emulator.server import ServerError
 
     try:
         emu = Emulator(scenario=scenario, data_dir=data_dir, state_dir=state_dir, host=host,
                        port=port, proxy_port=proxy_port, latency_ms=latency_ms)
         emu.serve()
-    except (ScenarioError, PersistError, ServerError) as exc:
+    except (EmulatorError, PersistError) as exc:
         _fail(str(exc))
         return
     except OSError as exc:
