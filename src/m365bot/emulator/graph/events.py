@@ -117,6 +117,17 @@ def _find(ctx: Ctx, event_id: str) -> tuple[str, dict[str, Any], Event | None]:
     raise GraphHTTPError(404, *NOT_FOUND)
 
 
+def find_event(ctx: Ctx) -> Event:
+    """The series master or single event the path names (``{eid}``, in ``{cal}`` if given);
+    an occurrence is a 400, an unknown id Graph's 404."""
+    _check_calendar(ctx)
+    _, _, event = _find(ctx, ctx.request.path_params["eid"])
+    if event is None:
+        raise bad_request("Attachments of a single occurrence are not supported by this "
+                          "emulator; use the series master.")
+    return event
+
+
 def _query_param(request: Request, name: str) -> str | None:
     for key, value in request.query_params.multi_items():
         if key.lower() == name.lower():
