@@ -103,81 +103,75 @@ def _render(request: Request, att: Attachment) -> dict[str, Any]:
     return _select(request, out)
 
 
-def list_attachments(holder: Holder) -> Callable[[Ctx], Any]:
-    async def call(ctx: Ctx) -> Response:
-        with ctx.emu.state.lock:
-            owner = holder.find(ctx)
-            items = [_render(ctx.request, a) for a in owner.attachments]
-        return json_response({"@odata.context": _context(ctx, holder, owner), "value": items})
-
-    return call
+def _holder(ctx: Ctx) -> Holder:
+    return EVENT if "eid" in ctx.request.path_params else MESSAGE
 
 
-def add_attachment(holder: Holder) -> Callable[[Ctx], Any]:
+def _one(ctx: Ctx) -> tuple[Holder, Any, Attachment]:
+    """(holder, owner, attachment) the path names; callers hold the state lock."""
+    holder = _holder(ctx)
+    owner = holder.find(ctx)
+    return holder, owner, store.find(owner, ctx.request.path_params["aid"])
+
+
+async def list_attachments(ctx: Ctx) -> Response:
+    holder = _holder(ctx)
+    with ctx.emu.state.lock:
+        owner = holder.find(ctx)
+        items = [_render(ctx.request, a) for a in owner.attachments]
+    return json_response({"@odata.context": _context(ctx, holder, owner), "value": items})
+
+
+async def add_attachment(ctx: Ctx) -> Response:
     # control.run counts the POST body toward the upload throttle (Content-Length).
-    async def call(ctx: Ctx) -> Response:
-        props = store.parse_new(await json_body(ctx.request), ctx.emu.clock.now())
-        with ctx.emu.state.lock:
-            owner = holder.find(ctx)
-            check_quota(ctx.mailbox, int(props.get("size") or 0))
-            att = Attachment(id=store.new_attachment_id(), props=props)
-            owner.attachments.append(att)
-            holder.touch(ctx, owner)
-        log.info("attachment added to one of the %s in %s", holder.kind, ctx.mailbox.address)
-        out = {"@odata.context": _context(ctx, holder, owner, "/$entity"), **store.shape(att)}
-        return json_response(out, status=201)
-
-    return call
+    holder = _holder(ctx)
+    props = store.parse_new(await json_body(ctx.request), ctx.emu.clock.now())
+    with ctx.emu.state.lock:
+        owner = holder.find(ctx)
+        check_quota(ctx.mailbox, int(props.get("size") or 0))
+        att = Attachment(id=store.new_attachment_id(), props=props)
+        owner.attachments.append(att)
+        holder.touch(ctx, owner)
+    log.info("attachment added to one of the %s in %s", holder.kind, ctx.mailbox.address)
+    out = {"@odata.context": _context(ctx, holder, owner, "/$entity"), **store.shape(att)}
+    return json_response(out, status=201)
 
 
-def get_attachment(holder: Holder) -> Callable[[Ctx], Any]:
-    async def call(ctx: Ctx) -> Response:
-        with ctx.emu.state.lock:
-            owner = holder.find(ctx)
-            att = store.find(owner, ctx.request.path_params["aid"])
-            out = {"@odata.context": _context(ctx, holder, owner, "/$entity"),
-                   **_render(ctx.request, att)}
-        return json_response(out)
-
-    return call
+async def get_attachment(ctx: Ctx) -> Response:
+    with ctx.emu.state.lock:
+        holder, owner, att = _one(ctx)
+        out = {"@odata.context": _context(ctx, holder, owner, "/$entity"),
+               **_render(ctx.request, att)}
+    return json_response(out)
 
 
-def delete_attachment(holder: Holder) -> Callable[[Ctx], Any]:
-    async def call(ctx: Ctx) -> Response:
-        with ctx.emu.state.lock:
-            owner = holder.find(ctx)
-            att = store.find(owner, ctx.request.path_params["aid"])
-            owner.attachments.remove(att)
-            holder.touch(ctx, owner)
-        log.info("attachment deleted from one of the %s in %s", holder.kind,
-                 ctx.mailbox.address)
-        return Response(status_code=204)
-
-    return call
+async def delete_attachment(ctx: Ctx) -> Response:
+    with ctx.emu.state.lock:
+        holder, owner, att = _one(ctx)
+        owner.attachments.remove(att)
+        holder.touch(ctx, owner)
+    log.info("attachment deleted from one of the %s in %s", holder.kind, ctx.mailbox.address)
+    return Response(status_code=204)
 
 
-def attachment_value(holder: Holder) -> Callable[[Ctx], Any]:
-    async def call(ctx: Ctx) -> Response:
-        with ctx.emu.state.lock:
-            owner = holder.find(ctx)
-            att = store.find(owner, ctx.request.path_params["aid"])
-            if att.props.get("@odata.type") == store.REFERENCE:
-                raise GraphHTTPError(405, "ErrorInvalidRequest",
-                                     "The $value of a reference attachment cannot be read: it "
-                                     "is a link to a file stored in the cloud.")
-            data, media_type = store.raw_value(att)
-        return Response(data, media_type=media_type)
-
-    return call
+async def attachment_value(ctx: Ctx) -> Response:
+    with ctx.emu.state.lock:
+        _, _, att = _one(ctx)
+        if att.props.get("@odata.type") == store.REFERENCE:
+            raise GraphHTTPError(405, "ErrorInvalidRequest",
+                                 "The $value of a reference attachment cannot be read: it "
+                                 "is a link to a file stored in the cloud.")
+        data, media_type = store.raw_value(att)
+    return Response(data, media_type=media_type)
 
 
 def _routes_for(emu: Any, holder: Holder, prefixes: tuple[str, ...]) -> list[BaseRoute]:
-    op = f"{'attachments' if holder.kind == 'messages' else 'events.attachments'}"
-    collection = by_method(emu, GET=(f"{op}.list", holder.read, list_attachments(holder)),
-                           POST=(f"{op}.create", holder.write, add_attachment(holder)))
-    one = by_method(emu, GET=(f"{op}.get", holder.read, get_attachment(holder)),
-                    DELETE=(f"{op}.delete", holder.write, delete_attachment(holder)))
-    value = by_method(emu, GET=(f"{op}.value", holder.read, attachment_value(holder)))
+    op = "attachments" if holder.kind == "messages" else "events.attachments"
+    collection = by_method(emu, GET=(f"{op}.list", holder.read, list_attachments),
+                           POST=(f"{op}.create", holder.write, add_attachment))
+    one = by_method(emu, GET=(f"{op}.get", holder.read, get_attachment),
+                    DELETE=(f"{op}.delete", holder.write, delete_attachment))
+    value = by_method(emu, GET=(f"{op}.value", holder.read, attachment_value))
     routes: list[BaseRoute] = []
     for prefix in prefixes:
         routes += [
