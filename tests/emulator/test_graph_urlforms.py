@@ -50,6 +50,20 @@ def test_empty_segment_before_batch_keeps_graphs_400(gx: GX) -> None:
     assert r.json()["error"]["message"] == "Resource not found for the segment '$batch'."
 
 
+@pytest.mark.parametrize(("path", "segment"), [
+    (f"/users/{ALICE}/bogus/messages", "bogus"),
+    (f"/users/{ALICE}/mailFolders/inbox/nonsense", "nonsense"),
+    (f"/users/{ALICE}/mailFolders/inbox/messages/AAMkAGx/notAnAction/deeper", "notAnAction"),
+])
+def test_unknown_segment_error_names_the_first_unresolved_segment(gx: GX, path: str,
+                                                                   segment: str) -> None:
+    """Graph names the first segment it cannot resolve ("Resource not found for the segment
+    'v1.0'." for a doubled version, msgraph-sdk-javascript#1178), not the last one."""
+    r = gx.get(path)
+    assert r.status_code == 400 and error_code(r) == "BadRequest", r.text
+    assert r.json()["error"]["message"] == f"Resource not found for the segment '{segment}'."
+
+
 @pytest.mark.parametrize("form", [
     "/users/{upn}", "/users/{oid}", "/users('{upn}')", "/users('{oid}')",
     "/users/{upn_pct}", "/users('{upn_pct}')", "/users/{upn_upper}",

@@ -38,6 +38,7 @@ from m365bot.emulator import hosts
 from m365bot.emulator.control.core import ConnectionDropped, entra_error, graph_error
 from m365bot.emulator.graph.errors import GraphHTTPError
 from m365bot.emulator.graph.keys import KeySegments
+from m365bot.emulator.graph.urlforms import unresolved_segment
 
 if TYPE_CHECKING:
     from m365bot.emulator.runtime import Emulator
@@ -108,6 +109,8 @@ def _crash_handler(emu: Emulator, role: str) -> Callable[[Request, Exception], A
 
 
 def _graph_app(emu: Emulator, routes: list[BaseRoute]) -> ASGIApp:
+    templates = [str(getattr(r, "path", "")) for r in routes]
+
     async def not_found(request: Request, exc: Exception) -> Response:
         status = getattr(exc, "status_code", 404)
         if status == 405:
@@ -117,7 +120,7 @@ def _graph_app(emu: Emulator, routes: list[BaseRoute]) -> ASGIApp:
                 f"The HTTP method '{request.method}' is not allowed for this resource.",
                 request,
             )
-        segment = request.url.path.rstrip("/").rsplit("/", 1)[-1]
+        segment = unresolved_segment(request.url.path, templates)
         if request.url.path.startswith(("/v1.0", "/beta")):
             return graph_error(
                 400, "BadRequest", f"Resource not found for the segment '{segment}'.", request

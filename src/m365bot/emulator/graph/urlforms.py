@@ -101,3 +101,26 @@ def canonical_query(path: str, query: bytes) -> bytes:
         seen.add(canonical)
         out.append(canonical.encode() + eq + value)
     return b"&".join(out)
+
+
+def unresolved_segment(path: str, templates: Iterable[str]) -> str:
+    """The segment Graph names in "Resource not found for the segment '…'": the first one no
+    route resolves (empty segments skipped), else the last.
+
+    Example: ``unresolved_segment("/v1.0/me/bogus/messages", ["/v1.0/me/messages"])`` →
+    ``"bogus"``.
+    """
+    segments = path.strip("/").split("/")
+    resolved = 0
+    for template in templates:
+        count = 0
+        for got, want in zip(segments, template.strip("/").split("/"), strict=False):
+            if want.endswith(":path}"):
+                count = len(segments)
+                break
+            if got != want and not (got and _PARAM.match(want)):
+                break
+            count += 1
+        resolved = max(resolved, count)
+    rest = [s for s in segments[resolved:] if s]
+    return rest[0] if rest else segments[-1]
