@@ -13,13 +13,14 @@ from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 import httpx
 import pytest
-from authhelpers import app, browser_client, deliver, identity_requests, sign_in_location, user
+from authhelpers import app, deliver, identity_requests, sign_in_location, user
 
 from m365bot.auth.http import MsalHttpClient
 from m365bot.auth.loopback import LoopbackListener
 from m365bot.auth.modes import AuthCodePkce
 from m365bot.config import Settings
 from m365bot.errors import AuthError, ConfigError, ReauthRequired
+from signin_support import enter_device_code
 
 
 class CapturingClient(MsalHttpClient):
@@ -347,24 +348,6 @@ def test_sign_in_by_printed_url(emu: Any, settings: Settings, vault: Any) -> Non
     assert "code_challenge_method=S256" in text.splitlines()[-1]
     browser.join()
     assert browser.status == 200 and "Sign-in finished" in browser.page
-
-
-def enter_device_code(info: dict[str, Any], message: str, upn: str, password: str) -> str:
-    """A person on another device: open the page in ``message``, type the code, sign in.
-    Returns the last page's text."""
-    import re
-
-    found = re.search(r"(https://\S+/devicelogin)\S* and enter the code (\w+)", message)
-    assert found, message
-    page_url, code = found.groups()
-    with browser_client(info) as client:
-        page = client.post(page_url, data={"otc": code}).text
-        ctx = re.search(r'name="ctx" value="([^"]+)"', page)
-        action = re.search(r'action="([^"]+)" id="signin"', page)
-        assert ctx and action, page[:300]
-        base = page_url.rsplit("/", 1)[0]
-        return client.post(base + action.group(1).replace("&amp;", "&"),
-                           data={"ctx": ctx.group(1), "login": upn, "passwd": password}).text
 
 
 @pytest.mark.parametrize("who", ["alice", "bob"])

@@ -142,3 +142,40 @@ def test_unattended_auth_code_without_sign_in_is_a_clear_error(cli_env: dict[str
     assert "no cached sign-in" in proc.stderr and "--interactive" in proc.stderr
     assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
     assert time.monotonic() - started < 30  # never a hang waiting for a browser
+
+
+def _pkce_args(info: dict[str, Any], cli_env: dict[str, str]) -> list[str]:
+    tid = next(t["id"] for t in info["tenants"] if t["cloud"] == "global")
+    pkce = next(a for a in info["apps"] if a["tenant_id"] == tid and a["name"] == "m365bot-pkce")
+    return ["connect", "--mode", "auth-code", "--interactive", "--client-id", pkce["client_id"],
+            "--tenant-id", tid, "--username", "alice@contoso.onmicrosoft.com",
+            "--redirect-url", "http://127.0.0.1:0", "--emulator", cli_env["INFO_FILE"]]
+
+
+def test_a_browser_command_that_fails_is_an_error_at_once(cli_env: dict[str, str],
+                                                          emulator: Any) -> None:
+    started = time.monotonic()
+    proc = _run(_pkce_args(emulator.info, cli_env),
+                {**cli_env, "M365BOT_BROWSER": "false {url}"})
+    assert time.monotonic() - started < 60  # not the 300 s sign-in timeout
+    assert proc.returncode == 2 and proc.stdout == ""
+    last = proc.stderr.strip().splitlines()[-1]  # after the printed sign-in URL
+    assert last.startswith("Error: the browser command 'false' exited with status 1")
+    assert "M365BOT_BROWSER" in last and "--signin url" in last
+    assert "Traceback" not in proc.stderr
+
+
+def test_the_sign_in_wait_is_configurable(cli_env: dict[str, str], emulator: Any) -> None:
+    started = time.monotonic()
+    proc = _run([*_pkce_args(emulator.info, cli_env), "--signin", "url",
+                 "--signin-timeout", "2"], cli_env)
+    assert time.monotonic() - started < 60
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert lines[0].startswith("To sign in as alice@contoso.onmicrosoft.com, open this URL")
+    assert lines[1].startswith("https://login.microsoftonline.com/")
+    assert lines[-1].startswith("Error: no sign-in arrived at http://127.0.0.1:")
+    assert "within 2 s" in lines[-1] and "--signin-timeout" in lines[-1]
+    proc = _run([*_pkce_args(emulator.info, cli_env), "--signin-timeout", "soon"], cli_env)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1
+    assert proc.stderr.startswith("Error: --signin-timeout 'soon' is not a number of seconds")

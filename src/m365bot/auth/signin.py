@@ -258,8 +258,8 @@ def _device_code_signin(t: SignInTarget, o: SignInOptions) -> AccessToken:
     flow: dict[str, Any] = _probe_app(t).initiate_device_flow(scopes=t.scopes)
     if "user_code" not in flow:
         raise _refused(t, flow)
-    o.show(f"To sign in as {t.username}: {flow.get('message') or flow['verification_uri']} "
-           f"(waiting {o.timeout:g} s)")
+    o.show(f"Sign in as {t.username} on any device (waiting {o.timeout:g} s): "
+           f"{flow.get('message') or flow['verification_uri']}")
     log.info("waiting for %s's device code sign-in (%s)", t.username, t.cloud.key)
     deadline = time.monotonic() + o.timeout
     while True:
