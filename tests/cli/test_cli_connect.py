@@ -179,3 +179,46 @@ def test_the_sign_in_wait_is_configurable(cli_env: dict[str, str], emulator: Any
     proc = _run([*_pkce_args(emulator.info, cli_env), "--signin-timeout", "soon"], cli_env)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1
     assert proc.stderr.startswith("Error: --signin-timeout 'soon' is not a number of seconds")
+
+
+WATCH_KEY_FILE = """
+import os, stat, sys
+from pathlib import Path
+
+key = Path(sys.argv[1]) / "vault.key"
+seen = []
+busy = False
+
+def watch(event, args):  # every audited step of the demo: is the key file private?
+    global busy
+    if busy:
+        return
+    busy = True
+    try:
+        if key.exists():
+            seen.append(stat.S_IMODE(key.stat().st_mode))
+    finally:
+        busy = False
+
+os.umask(0o022)  # an ordinary umask: new files are readable by others unless made 0600
+sys.addaudithook(watch)
+from m365bot.cli.main import cli
+try:
+    cli(["demo", "--data-dir", sys.argv[1]])
+except SystemExit as exc:
+    assert not exc.code, exc.code
+print("KEY MODES", sorted(set(seen)), len(seen))
+"""
+
+
+def test_demo_key_file_is_private_from_its_first_moment(cli_env: dict[str, str],
+                                                        tmp_path: Path) -> None:
+    """vault.key is created 0600: at no audited step of the demo is it readable by others."""
+    data = tmp_path / "demo"
+    proc = subprocess.run([sys.executable, "-c", WATCH_KEY_FILE, str(data)], env=cli_env,
+                          capture_output=True, text=True, timeout=120)
+    scan_output(proc.stdout + proc.stderr, "m365bot demo")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    modes, count = proc.stdout.rsplit("KEY MODES ", 1)[1].rsplit(" ", 1)
+    assert modes == str([0o600]) and int(count) > 0
+    assert (data / "vault.key").stat().st_mode & 0o777 == 0o600
