@@ -9,11 +9,11 @@ import hashlib
 import socket
 import threading
 from typing import Any
-from urllib.parse import parse_qs, urlsplit, urlunsplit
+from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 import httpx
 import pytest
-from authhelpers import app, deliver, identity_requests, sign_in_location, user
+from authhelpers import app, browser_client, deliver, identity_requests, sign_in_location, user
 
 from m365bot.auth.http import MsalHttpClient
 from m365bot.auth.loopback import LoopbackListener
@@ -61,8 +61,6 @@ class Browser:
                 q["state"] = "forged-" + q["state"]
             elif self.tamper == "no_state":
                 q.pop("state")
-            from urllib.parse import urlencode
-
             loc = urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(q), ""))
         with httpx.Client(trust_env=False, timeout=30) as c:
             answer = c.get(loc)
@@ -408,3 +406,35 @@ def test_bad_signin_options_name_the_field(emu: Any, settings: Settings, vault: 
                      username="alice@contoso.onmicrosoft.com", redirect_url="http://localhost",
                      settings=settings, store=vault, **kw)
     assert e.value.field == field
+
+
+def documented_redirect_urls() -> list[str]:
+    """The loopback redirect URLs docs/connect.md shows for the PKCE app registration."""
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "connect.md").read_text()
+    sentence = re.search(r"\*\*loopback\*\* redirect URL such as (.*?)\.\n", text, re.S)
+    assert sentence, "docs/connect.md no longer shows example redirect URLs"
+    return re.findall(r"`(http://[^`]+)`", sentence.group(1))
+
+
+@pytest.mark.parametrize("url", documented_redirect_urls())
+def test_documented_redirect_urls_work_with_the_demo_app(emu: Any, settings: Settings,
+                                                         vault: Any, url: str) -> None:
+    """The demo app accepts the doc's URL as written, and a sign-in with it (on a free port:
+    Entra's loopback rule ignores the port) lands on a listener on the doc's path."""
+    a = app(emu.info, "m365bot-pkce")
+    authorize = (f"https://login.microsoftonline.com/{a['tenant_id']}/oauth2/v2.0/authorize?"
+                 + urlencode({"client_id": a["client_id"], "response_type": "code",
+                              "redirect_uri": url, "scope": "openid Mail.Read"}))
+    with browser_client(emu.info) as client:
+        page = client.get(authorize)
+    assert page.status_code == 200 and 'id="signin"' in page.text, page.text[:300]
+    parts = urlsplit(url)
+    free = urlunsplit((parts.scheme, f"{parts.hostname}:{free_port()}", parts.path, "", ""))
+    browser = Browser(emu.info, user(emu.info, "alice"))
+    tok = pkce(emu.info, settings, vault, browser=browser, redirect=free).get_token()
+    assert tok.claims["upn"].startswith("alice@")
+    assert urlsplit(browser.auth_uris[0]).query.count("redirect_uri=") == 1
+    assert parse_qs(urlsplit(browser.auth_uris[0]).query)["redirect_uri"] == [free]
