@@ -51,7 +51,8 @@ READ_ROLES = ("Mail.Read", "Mail.ReadWrite", "Mail.ReadBasic.All", "Mail.ReadBas
 
 
 def parse_mode(mode: str) -> str:
-    """``client-credentials``, ``auth-code`` or ``control-room`` from the seed's labels too."""
+    """``client-credentials``, ``auth-code`` or ``control-room``, from the Connect action's
+    labels too."""
     norm = "".join(c for c in str(mode).lower() if c.isalnum())
     found = MODES.get(norm)
     if found is None:

@@ -125,7 +125,8 @@ def render(info: dict[str, Any], *, as_json: bool) -> str:
 
 @click.command()
 @click.option("--cloud", default="global", show_default=True,
-              help="Azure cloud: global, gcc, gcchigh, dod, china (or the seed's labels).")
+              help="Azure cloud: global, gcc, gcchigh, dod, china (or the Connect action's "
+              "labels, e.g. 'Azure US GCC High').")
 @click.option("--mode", required=True,
               help="client-credentials, auth-code or control-room.")
 @click.option("--client-id", default=None, help="Application (client) ID, or a reference.")
