@@ -79,6 +79,28 @@ def test_printed_url_opened_by_headless_chromium(emulator: Any,
 
 
 @pytest.mark.browser
+def test_interactive_without_any_browser_prints_the_url_and_waits(
+        emulator: Any, cli: tuple[list[str], dict[str, str]]) -> None:
+    """Plain --interactive on a runner where no browser can be opened (no display, the
+    system browser fails): the printed URL is the way in, not an error."""
+    argv, env = cli
+    env = {k: v for k, v in env.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    env["BROWSER"] = "false"  # the system browser Python's webbrowser would use
+    _, alice, _ = _who(emulator.info)
+    proc = _start([*argv, "--username", alice["upn"], "--redirect-url", "http://127.0.0.1:0"],
+                  env)
+    assert proc.stderr is not None
+    intro = printed_line(proc.stderr, "Opening the browser")
+    assert alice["upn"] in intro and "open this URL" in intro
+    url = printed_line(proc.stderr, "https://login.microsoftonline.com/")
+    chromium = ChromiumSignIn(emulator.info, alice["upn"], alice["password"])
+    chromium(url)
+    status, out, err = _finish(proc)
+    assert status == 0, err
+    assert json.loads(out)["identity"] == alice["upn"]
+
+
+@pytest.mark.browser
 def test_wrong_account_shows_an_error_page_not_sign_in_finished(
         emulator: Any, cli: tuple[list[str], dict[str, str]]) -> None:
     argv, env = cli

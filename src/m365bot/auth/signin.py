@@ -210,7 +210,7 @@ def _loopback_signin(t: SignInTarget, o: SignInOptions) -> AccessToken:
             if o.open_browser is not None:
                 o.open_browser(url)
             else:
-                watch = browser_watch(open_url(url, t.settings.browser))
+                watch = _open_or_wait(url, t.settings.browser, shown=o.prompt is not None)
         callback = listener.receive(timeout=o.timeout, poll=watch)
     finally:
         listener.close()
@@ -225,6 +225,18 @@ def _loopback_signin(t: SignInTarget, o: SignInOptions) -> AccessToken:
         raise
     callback.succeed()
     return token
+
+
+def _open_or_wait(url: str, command: str | None, *, shown: bool) -> Callable[[], None] | None:
+    """Open the browser; when there is none but the URL was shown, wait for the person to
+    open it (the shown message says so) instead of failing."""
+    try:
+        return browser_watch(open_url(url, command))
+    except AuthError as exc:
+        if exc.code != "no_browser" or not shown:
+            raise
+        log.info("no browser could be opened; waiting for the printed URL to be opened")
+        return None
 
 
 def _redeem(t: SignInTarget, flow: dict[str, Any], params: dict[str, str]) -> AccessToken:
