@@ -94,6 +94,10 @@ class _MsalProvider(LazyHttpClient):
     def authority(self) -> str:
         return self.cloud.authority(self.tenant)
 
+    def load_cache(self) -> PersistentCache:
+        """This connection's persisted token cache, freshly read."""
+        return PersistentCache(self.store, self.cache_key, self.http_key).load()
+
     def _msal_app(self, cache: PersistentCache, *, credential: Any = None) -> Any:
         """msal's client on our cache and HTTP client: confidential with ``credential``
         (secret or certificate), public without; msal's ValueError → our error."""
@@ -178,7 +182,7 @@ class _MsalProvider(LazyHttpClient):
     def _locked(self, force: bool, stale: Secret | None) -> AccessToken:
         result: dict[str, Any] | None = None
         for attempt in (1, 2):
-            cache = PersistentCache(self.store, self.cache_key, self.http_key).load()
+            cache = self.load_cache()
             try:
                 app = self._build(cache)
                 result = self._acquire(app, force=force and stale is None)
@@ -381,10 +385,6 @@ class AuthCodePkce(_MsalProvider):
         self.interactive = interactive
 
     # the public interface the attended sign-in (m365bot.auth.signin) uses ----------------------
-    def load_cache(self) -> PersistentCache:
-        """This connection's persisted token cache, freshly read."""
-        return PersistentCache(self.store, self.cache_key, self.http_key).load()
-
     def public_app(self, cache: PersistentCache) -> Any:
         """msal's PublicClientApplication on ``cache`` and m365bot's HTTP client."""
         return self._msal_app(cache)
