@@ -51,7 +51,8 @@ READ_ROLES = ("Mail.Read", "Mail.ReadWrite", "Mail.ReadBasic.All", "Mail.ReadBas
 
 
 def parse_mode(mode: str) -> str:
-    """``client-credentials``, ``auth-code`` or ``control-room`` from the seed's labels too."""
+    """``client-credentials``, ``auth-code`` or ``control-room``, from the Connect action's
+    labels too."""
     norm = "".join(c for c in str(mode).lower() if c.isalnum())
     found = MODES.get(norm)
     if found is None:
@@ -110,6 +111,9 @@ def connect(
     variables: dict[str, Any] | None = None,
     interactive: bool | None = None,
     open_browser: Callable[[str], None] | None = None,
+    signin: str = "browser",
+    signin_timeout: float = 300.0,
+    prompt: Callable[[str], None] | None = None,
     timeout: float | None = None,
 ) -> Session:
     """Connect to a mailbox and return the :class:`~m365bot.sessions.Session`.
@@ -120,7 +124,11 @@ def connect(
     ``tenant_id`` are required except in Control Room managed mode. ``connection`` picks a
     Control Room OAuth connection: ``{"provider_type", "connection_name", "token_type":
     "shared"|"user"}``. ``session``: ``LocalSession(name)``, ``GlobalSession(name)`` or
-    ``"variable"``.
+    ``"variable"``. For auth code, ``signin`` is how a needed first sign-in runs:
+    ``"browser"`` (open it), ``"url"`` (print the URL to stderr and wait for the redirect) or
+    ``"device-code"`` (print a code to enter on another device; no redirect URL needed), and
+    ``signin_timeout`` how many seconds to wait for the person; ``prompt`` shows the URL or
+    the code (default: stderr).
 
     Example::
 
@@ -162,13 +170,16 @@ def connect(
             provider = _app_provider(cl, cid, tid, client_secret, certificate, settings, store,
                                      r, data)
         else:
-            redirect = _text(redirect_url, "redirect_url", **r)
+            redirect = _text(redirect_url, "redirect_url", required=signin != "device-code",
+                             **r) or "http://localhost"
             data["redirect_url"] = redirect
             from m365bot.auth.modes import AuthCodePkce
 
             provider = AuthCodePkce(cloud=cl, tenant=tid, client_id=cid, username=user,
                                     redirect_url=redirect, interactive=interactive,
-                                    open_browser=open_browser, settings=settings, store=store)
+                                    signin=signin, signin_timeout=signin_timeout,
+                                    open_browser=open_browser, prompt=prompt,
+                                    settings=settings, store=store)
     data["cache_key"] = getattr(provider, "cache_key", getattr(provider, "key", ""))
     try:
         s = _open(provider, cl, md, user, box, settings, data, spec)

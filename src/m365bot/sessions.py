@@ -11,8 +11,8 @@
   bot variable and passed to a child bot (in-process as the object, across processes as
   :meth:`Session.descriptor`).
 
-Every session records the m365bot version. The seed recommends that parent and child bots run
-the same package version; m365bot enforces it: re-creating a session recorded by another
+Every session records the m365bot version. The RPA platform recommends that parent and child
+bots run the same package version; m365bot enforces it: re-creating a session recorded by another
 version raises :class:`~m365bot.errors.SessionError` (a live session object cannot be used
 safely by different code, and neither can its cache format).
 

@@ -20,6 +20,7 @@ from typing import Any
 
 import click
 
+from m365bot.auth.signin import SIGNIN_METHODS
 from m365bot.cli.options import network_options, vault_options
 from m365bot.errors import ConfigError, M365BotError
 
@@ -91,6 +92,20 @@ def open_vault(settings: Any, vault_loc: str | None, key_file: Path | None,
     return vault
 
 
+def parse_seconds(text: str | None, field: str, default: float = 300.0) -> float:
+    """A positive number of seconds from an option; ConfigError naming ``field`` otherwise."""
+    if text is None:
+        return default
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = 0.0
+    if not 0 < seconds <= 86400:
+        raise ConfigError(f"{field} {text!r} is not a number of seconds", field=field,
+                          advice=f"give e.g. {field} 600 (at most one day)")
+    return seconds
+
+
 def render(info: dict[str, Any], *, as_json: bool) -> str:
     """The connection test as JSON or as readable lines."""
     if as_json:
@@ -110,7 +125,8 @@ def render(info: dict[str, Any], *, as_json: bool) -> str:
 
 @click.command()
 @click.option("--cloud", default="global", show_default=True,
-              help="Azure cloud: global, gcc, gcchigh, dod, china (or the seed's labels).")
+              help="Azure cloud: global, gcc, gcchigh, dod, china (or the Connect action's "
+              "labels, e.g. 'Azure US GCC High').")
 @click.option("--mode", required=True,
               help="client-credentials, auth-code or control-room.")
 @click.option("--client-id", default=None, help="Application (client) ID, or a reference.")
@@ -127,7 +143,14 @@ def render(info: dict[str, Any], *, as_json: bool) -> str:
 @click.option("--token-type", type=click.Choice(["shared", "user"]), default="shared",
               show_default=True, help="Control Room token type (control-room).")
 @click.option("--interactive/--unattended", default=None,
-              help="Allow (or forbid) opening a browser to sign in (auth-code).")
+              help="Allow (or forbid) a sign-in by a person (auth-code); default: only at a "
+              "terminal. The sign-in URL is printed on stderr.")
+@click.option("--signin", "signin", type=click.Choice(SIGNIN_METHODS), default=None,
+              help="How a needed sign-in runs (auth-code): browser (open it; default), url "
+              "(print the URL, wait for the redirect) or device-code (enter a code on another "
+              "device; no --redirect-url needed). Implies --interactive.")
+@click.option("--signin-timeout", default=None, metavar="SECONDS",
+              help="How long to wait for the sign-in (default 300).")
 @network_options
 @vault_options
 def connect(**opts: Any) -> None:
@@ -152,6 +175,7 @@ def _run(o: dict[str, Any]) -> dict[str, Any]:
     from m365bot.values import CredentialRef, Value, parse_value
 
     settings = build_settings(o["proxy"], o["ca_bundle"], o["emulator_info"])
+    signin_timeout = parse_seconds(o["signin_timeout"], "--signin-timeout")
     fields: dict[str, Value | None] = {
         "client_id": parse_value(o["client_id"], field="--client-id", secret=False)
         if o["client_id"] else None,
@@ -173,12 +197,17 @@ def _run(o: dict[str, Any]) -> dict[str, Any]:
             connection = {"provider_type": o["provider_type"],
                           "connection_name": o["connection_name"],
                           "token_type": o["token_type"]}
+        interactive = o["interactive"]
+        if interactive is None and o["signin"] is not None:
+            interactive = True  # choosing how to sign in asks for a sign-in
         session = do_connect(
             cloud=o["cloud"], mode=o["mode"], client_id=fields["client_id"] or "",
             tenant_id=fields["tenant_id"] or "", username=fields["username"] or "",
             mailbox=fields["mailbox"], client_secret=fields["client_secret"],
             redirect_url=fields["redirect_url"], connection=connection, settings=settings,
-            vault=vault, variables=dict(os.environ), interactive=o["interactive"])
+            vault=vault, variables=dict(os.environ), interactive=interactive,
+            signin=o["signin"] or "browser", signin_timeout=signin_timeout,
+            prompt=lambda text: click.echo(text, err=True))
         info = session.info()
         disconnect(session)
         return info
@@ -187,4 +216,5 @@ def _run(o: dict[str, Any]) -> dict[str, Any]:
             vault.close()
 
 
-__all__ = ["build_settings", "connect", "load_emulator_info", "open_vault", "render"]
+__all__ = ["build_settings", "connect", "load_emulator_info", "open_vault", "parse_seconds",
+           "render"]
