@@ -80,12 +80,18 @@ def add(store: Any, settings: Any, *, provider_type: str, name: str, grant_type:
         scopes: tuple[str, ...]) -> tuple[Any, str]:
     """Create or replace an OAuth connection."""
     from m365bot.controlroom import OAuthConnection
+    from m365bot.errors import ConfigError
     from m365bot.values import Secret
 
     secret = None
     if client_secret_stdin:
         text = sys.stdin.readline().rstrip("\r\n")
-        secret = Secret(text) if text else None
+        if not text.strip():
+            raise ConfigError("--client-secret-stdin read an empty client secret; nothing "
+                              "was saved", field="client_secret",
+                              advice="pipe the secret in: printf %s \"$SECRET\" | m365bot "
+                              "controlroom connection add ... --client-secret-stdin")
+        secret = Secret(text)
     flat = [s for part in scopes for s in part.replace(",", " ").split() if s]
     conn = OAuthConnection(provider_type, name, client_id=client_id, token_url=token_url,
                            authorization_url=authorization_url, grant_type=grant_type,
