@@ -22,8 +22,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-    from m365bot.connection import connect, disconnect, reconnect
-    from m365bot.sessions import GlobalSession, LocalSession, Session, get_session
+    from m365bot.connection import connect, disconnect, get_session, reconnect
+    from m365bot.sessions import GlobalSession, LocalSession, Session
 
 _LAZY = {
     "connect": "m365bot.connection",
@@ -32,7 +32,7 @@ _LAZY = {
     "LocalSession": "m365bot.sessions",
     "GlobalSession": "m365bot.sessions",
     "Session": "m365bot.sessions",
-    "get_session": "m365bot.sessions",
+    "get_session": "m365bot.connection",
 }
 
 

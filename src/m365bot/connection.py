@@ -18,19 +18,20 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from collections.abc import Callable
 from typing import Any
 
 from m365bot._version import __version__
+from m365bot.bots.run import BotRun
 from m365bot.clouds import Cloud
 from m365bot.config import Settings
-from m365bot.errors import AuthError, ConfigError, GraphError, M365BotError
+from m365bot.errors import AuthError, ConfigError, GraphError, M365BotError, SessionError
 from m365bot.sessions import (
     DESCRIPTOR_FORMAT,
     VARIABLE,
-    BotRun,
     GlobalSession,
     LocalSession,
     Session,
@@ -51,7 +52,8 @@ READ_ROLES = ("Mail.Read", "Mail.ReadWrite", "Mail.ReadBasic.All", "Mail.ReadBas
 
 
 def parse_mode(mode: str) -> str:
-    """``client-credentials``, ``auth-code`` or ``control-room`` from the seed's labels too."""
+    """``client-credentials``, ``auth-code`` or ``control-room``, also from the RPA platform's
+    labels ("Client Credentials", "Control Room managed", ...)."""
     norm = "".join(c for c in str(mode).lower() if c.isalnum())
     found = MODES.get(norm)
     if found is None:
@@ -148,9 +150,7 @@ def connect(
     data: dict[str, Any] = {
         "format": DESCRIPTOR_FORMAT, "version": __version__, "cloud": cl.key, "mode": md,
         "username": user, "mailbox": box,
-        "network": {"proxy": settings.proxy, "ca_bundle": settings.ca_bundle,
-                    "data_dir": str(settings.data_dir), "timeout": settings.timeout},
-    }
+    }  # no network settings: a child uses its own, never ones read back from a file
     if md == "control-room":
         provider = _control_room_provider(connection, user, cl, settings, vault, data)
     else:
@@ -332,37 +332,58 @@ def _mailbox_error(exc: GraphError, box: str, identity: str, app_only: bool) -> 
 def reconnect(data: dict[str, Any], *, settings: Settings | None = None, vault: Any = None,
               variables: dict[str, Any] | None = None) -> Session:
     """Re-create a session from its :meth:`Session.descriptor` (a child bot, maybe in another
-    process), from the shared encrypted token cache. Raises SessionError for another version.
+    process), from the shared encrypted token cache. Raises SessionError for another version
+    or a descriptor that is not one.
+
+    The network settings are the child's own: ``settings``, else :meth:`Settings.from_env`
+    (what the parent passed in :meth:`BotRun.child_env`); never read from the descriptor.
 
     Example::
 
         s = reconnect(json.loads(os.environ["MAIL_SESSION"]), vault=vault)
     """
+    if not isinstance(data, dict):
+        raise _bad_descriptor("it is not a JSON object")
     check_version(data)
-    net = data.get("network") or {}
     if settings is None:
-        from pathlib import Path
-
-        settings = Settings(data_dir=Path(net.get("data_dir") or Settings().data_dir),
-                            proxy=net.get("proxy"), ca_bundle=net.get("ca_bundle"),
-                            timeout=float(net.get("timeout") or 30))
-    cl = Cloud.parse(data["cloud"])
-    md = data["mode"]
+        settings = Settings.from_env()
+    cloud, md, user, box = (_descriptor_text(data, k)
+                            for k in ("cloud", "mode", "username", "mailbox"))
+    try:
+        cl = Cloud.parse(cloud)
+    except ConfigError:
+        raise _bad_descriptor(f"its cloud {cloud!r} is not known") from None
     store = vault if vault is not None else MemoryStore()
     provider: Any
     if md == "control-room":
-        provider = _control_room_provider(data["connection"], data["username"], cl, settings,
-                                          vault, dict(data))
+        pick = data.get("connection")
+        if not isinstance(pick, dict) or not all(isinstance(v, str) for v in pick.values()):
+            raise _bad_descriptor("its Control Room connection is missing")
+        provider = _control_room_provider(pick, user, cl, settings, vault, dict(data))
     elif md == "auth-code":
         from m365bot.auth.modes import AuthCodePkce
 
-        provider = AuthCodePkce(cloud=cl, tenant=data["tenant_id"], client_id=data["client_id"],
-                                username=data["username"], redirect_url=data["redirect_url"],
+        provider = AuthCodePkce(cloud=cl, tenant=_descriptor_text(data, "tenant_id"),
+                                client_id=_descriptor_text(data, "client_id"), username=user,
+                                redirect_url=_descriptor_text(data, "redirect_url"),
                                 interactive=False, settings=settings, store=store)
-    else:
+    elif md == "client-credentials":
         provider = _child_app_provider(data, cl, settings, store, vault, variables)
-    return _open(provider, cl, md, data["username"], data["mailbox"], settings, dict(data),
-                 VARIABLE)
+    else:
+        raise _bad_descriptor(f"its mode {md!r} is not known")
+    return _open(provider, cl, md, user, box, settings, dict(data), VARIABLE)
+
+
+def _descriptor_text(data: dict[str, Any], key: str) -> str:
+    value = data.get(key)
+    if not isinstance(value, str) or not value:
+        raise _bad_descriptor(f"its {key!r} is missing")
+    return value
+
+
+def _bad_descriptor(why: str) -> SessionError:
+    return SessionError(f"this session descriptor cannot be used: {why}",
+                        advice="pass the Session from Connect, or its unchanged descriptor()")
 
 
 def _child_app_provider(data: dict[str, Any], cl: Cloud, settings: Settings, store: Any,
@@ -374,10 +395,12 @@ def _child_app_provider(data: dict[str, Any], cl: Cloud, settings: Settings, sto
     if ref:
         secret = resolve(parse_value(ref), vault=vault, variables=variables,
                          field="client_secret")
-        return ClientCredentials(cloud=cl, tenant=data["tenant_id"], client_id=data["client_id"],
+        return ClientCredentials(cloud=cl, tenant=_descriptor_text(data, "tenant_id"),
+                                 client_id=_descriptor_text(data, "client_id"),
                                  credential=SecretCredential(secret), settings=settings,
                                  store=store)
-    return CachedAppToken(store, data.get("cache_key", ""), data["client_id"], cl)
+    return CachedAppToken(store, str(data.get("cache_key") or ""),
+                          _descriptor_text(data, "client_id"), cl)
 
 
 class CachedAppToken:
@@ -412,11 +435,42 @@ class CachedAppToken:
         return f"<CachedAppToken {self.cache_key!r}>"
 
 
+def get_session(name: str, *, settings: Settings | None = None, vault: Any = None,
+                variables: dict[str, Any] | None = None) -> Session:
+    """The open session with this Local or Global name; a Global session opened by another
+    process is re-created with :func:`reconnect` (and this bot's ``settings``).
+
+    Example::
+
+        s = get_session("mail", vault=vault)
+    """
+    def reopen(data: dict[str, Any]) -> Session:
+        return reconnect(data, settings=settings, vault=vault, variables=variables)
+
+    return BotRun.current().lookup(check_name(name), reopen)
+
+
 def disconnect(session_or_name: Session | str) -> None:
-    """Disconnect a session (object or Local/Global name). Example: ``disconnect("mail")``."""
-    from m365bot.sessions import disconnect as _disconnect
+    """Disconnect: close the session and its HTTP connections; using it afterwards (or its
+    name) raises SessionError.
 
-    _disconnect(session_or_name)
+    Example::
+
+        disconnect("mail")
+    """
+    if isinstance(session_or_name, Session):
+        s = session_or_name
+        if s.name and s.kind in ("local", "global"):
+            with contextlib.suppress(SessionError):
+                BotRun.current().unregister(s.name)
+        s.close()
+        return
+    name = check_name(session_or_name)
+    found = BotRun.current().unregister(name)
+    if found is not None:
+        found.close()
+    log.info("Disconnect %s", name)
 
 
-__all__ = ["CachedAppToken", "MemoryStore", "connect", "disconnect", "parse_mode", "reconnect"]
+__all__ = ["CachedAppToken", "MemoryStore", "connect", "disconnect", "get_session", "parse_mode",
+           "reconnect"]

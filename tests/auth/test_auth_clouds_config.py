@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -67,3 +70,65 @@ def test_settings_from_env(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as e:
         Settings.from_env({"M365BOT_TIMEOUT": "soon"})
     assert e.value.field == "M365BOT_TIMEOUT"
+
+
+@pytest.mark.parametrize(("kwargs", "field"), [
+    ({"browser": 5}, "browser"),
+    ({"proxy": "http://h:notaport"}, "proxy"),
+    ({"proxy": "http://h:70000"}, "proxy"),
+    ({"proxy": 3128}, "proxy"),
+    ({"ca_bundle": b"/etc/ca.pem"}, "ca_bundle"),
+    ({"vault_path": 1}, "vault_path"),
+    ({"data_dir": 7}, "data_dir"),
+    ({"timeout": True}, "timeout"),
+])
+def test_settings_wrong_types_name_the_field(tmp_path: Path, kwargs: dict[str, object],
+                                             field: str) -> None:
+    with pytest.raises(ConfigError) as e:
+        Settings(**{"data_dir": tmp_path, **kwargs})  # type: ignore[arg-type]
+    assert e.value.field == field and e.value.advice
+
+
+def test_home_pointing_at_a_file_is_one_clear_error(tmp_path: Path) -> None:
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("x")
+    for home in (a_file, a_file / "sub"):
+        with pytest.raises(ConfigError) as e:
+            Settings.from_env({"M365BOT_HOME": str(home)})
+        assert e.value.field == "M365BOT_HOME" and str(a_file) in e.value.message
+        with pytest.raises(ConfigError) as e:
+            Settings(data_dir=home)
+        assert e.value.field == "data_dir"
+
+
+def test_settings_default_reads_no_environment(tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """Settings() has one fixed default; only Settings.from_env reads M365BOT_HOME."""
+    monkeypatch.setenv("M365BOT_HOME", str(tmp_path / "env-home"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    assert Settings().data_dir == Path.home() / ".local" / "share" / "m365bot"
+    assert Settings.from_env().data_dir == tmp_path / "env-home"
+    monkeypatch.delenv("M365BOT_HOME")
+    assert Settings.from_env().data_dir == tmp_path / "xdg" / "m365bot"
+
+
+def test_the_data_folder_rule_is_shared(tmp_path: Path) -> None:
+    """The vault's default path and the emulator's folder follow config's one rule."""
+    from m365bot.config import data_dir_from_env
+    from m365bot.vault.paths import default_vault_path
+
+    env = {"M365BOT_HOME": str(tmp_path / "h")}
+    assert default_vault_path(env) == data_dir_from_env(env) / "vault.db"
+    code = ("from m365bot.emulator.runtime import default_data_dir; print(default_data_dir())")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, env={**os.environ, "M365BOT_HOME": "",
+                                          "XDG_DATA_HOME": str(tmp_path / "x")}).stdout.strip()
+    assert out == str(tmp_path / "x" / "m365bot" / "emulator")
+
+
+def test_settings_repr_hides_the_proxy_password(tmp_path: Path) -> None:
+    s = Settings(data_dir=tmp_path, proxy="http://bot:CANARY-pw@proxy.corp:3128")
+    assert "CANARY-pw" not in repr(s) and "http://bot:****@proxy.corp:3128" in repr(s)
+    assert s.proxy == "http://bot:CANARY-pw@proxy.corp:3128"
+    assert "proxy='http://proxy.corp:3128'" in repr(Settings(data_dir=tmp_path,
+                                                             proxy="http://proxy.corp:3128"))
