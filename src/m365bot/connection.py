@@ -21,14 +21,17 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from m365bot._version import __version__
 from m365bot.bots.run import BotRun
 from m365bot.clouds import Cloud
 from m365bot.config import Settings
 from m365bot.errors import AuthError, ConfigError, GraphError, M365BotError, SessionError
+from m365bot.protocols import BlobStore
+from m365bot.protocols import Vault as VaultLike
 from m365bot.sessions import (
     DESCRIPTOR_FORMAT,
     VARIABLE,
@@ -39,7 +42,10 @@ from m365bot.sessions import (
     check_name,
     check_version,
 )
-from m365bot.values import CredentialRef, Insecure, Value, VariableRef, resolve
+from m365bot.values import CredentialRef, Insecure, Secret, Value, VariableRef, resolve
+
+if TYPE_CHECKING:
+    from m365bot.auth.tokens import AccessToken, TokenProvider
 
 log = logging.getLogger(__name__)
 
@@ -76,17 +82,28 @@ class MemoryStore:
         return 1
 
 
-def _text(value: Value | None, field: str, *, vault: Any, variables: Any,
-          required: bool = True) -> str:
-    if value is None or (isinstance(value, str) and not value.strip()):
-        if required:
-            raise ConfigError(f"{field} is empty", field=field, advice=f"give a value for {field}")
-        return ""
-    if isinstance(value, str):
-        return value.strip()  # a plain identifier, not a secret: no insecure warning
-    if isinstance(value, Insecure):
-        return value.value.strip()
-    return resolve(value, vault=vault, variables=variables, field=field).reveal().strip()
+@dataclass(frozen=True)
+class _Fields:
+    """Where Connect's fields find their Credential and Variable references."""
+
+    vault: VaultLike | None
+    variables: Mapping[str, Any] | None
+
+    def text(self, value: Value | None, field: str, *, required: bool = True) -> str:
+        """A non-secret field (client id, username...) as text; insecure without a warning."""
+        if value is None or (isinstance(value, str) and not value.strip()):
+            if required:
+                raise ConfigError(f"{field} is empty", field=field,
+                                  advice=f"give a value for {field}")
+            return ""
+        if isinstance(value, str):
+            return value.strip()  # a plain identifier, not a secret: no insecure warning
+        if isinstance(value, Insecure):
+            return value.value.strip()
+        return self.secret(value, field).reveal().strip()
+
+    def secret(self, value: Value, field: str) -> Secret:
+        return resolve(value, vault=self.vault, variables=self.variables, field=field)
 
 
 def _ref_text(value: Any) -> str | None:
@@ -108,8 +125,8 @@ def connect(
     mailbox: Value | None = None,
     session: SessionSpec = VARIABLE,
     settings: Settings | None = None,
-    vault: Any = None,
-    variables: dict[str, Any] | None = None,
+    vault: VaultLike | None = None,
+    variables: Mapping[str, Any] | None = None,
     interactive: bool | None = None,
     open_browser: Callable[[str], None] | None = None,
     timeout: float | None = None,
@@ -130,8 +147,9 @@ def connect(
                 username="alice@fabrikam.us", redirect_url="http://localhost:9999/Callback",
                 session=GlobalSession("mail"), settings=settings, vault=vault)
     """
+    _check_types(settings=settings, vault=vault, connection=connection, variables=variables)
     if settings is None:
-        settings = Settings()
+        settings = Settings()  # fixed defaults: the environment is read by from_env() only
     if timeout is not None:
         from dataclasses import replace
 
@@ -141,12 +159,12 @@ def connect(
     spec = _check_spec(session)
     run = BotRun.current()
     run.ensure_free(spec)
-    r = {"vault": vault, "variables": variables}
-    user = _text(username, "username", **r)
+    r = _Fields(vault, variables)
+    user = r.text(username, "username")
     if "@" not in user:
         raise ConfigError(f"username {user!r} is not an email address", field="username",
                           advice="give the mailbox's (or user's) email address")
-    box = _text(mailbox, "mailbox", required=False, **r) or user
+    box = r.text(mailbox, "mailbox", required=False) or user
     data: dict[str, Any] = {
         "format": DESCRIPTOR_FORMAT, "version": __version__, "cloud": cl.key, "mode": md,
         "username": user, "mailbox": box,
@@ -154,15 +172,15 @@ def connect(
     if md == "control-room":
         provider = _control_room_provider(connection, user, cl, settings, vault, data)
     else:
-        cid = _text(client_id, "client_id", **r)
-        tid = _text(tenant_id, "tenant_id", **r)
+        cid = r.text(client_id, "client_id")
+        tid = r.text(tenant_id, "tenant_id")
         data.update({"client_id": cid, "tenant_id": tid})
-        store = vault if vault is not None else MemoryStore()
+        store: BlobStore = vault if vault is not None else MemoryStore()
         if md == "client-credentials":
             provider = _app_provider(cl, cid, tid, client_secret, certificate, settings, store,
                                      r, data)
         else:
-            redirect = _text(redirect_url, "redirect_url", **r)
+            redirect = r.text(redirect_url, "redirect_url")
             data["redirect_url"] = redirect
             from m365bot.auth.modes import AuthCodePkce
 
@@ -188,6 +206,30 @@ def connect(
     return s
 
 
+def _check_types(*, settings: object, vault: object, connection: object,
+                 variables: object) -> None:
+    """Wrong Python types fail here, naming the parameter, before anything is sent."""
+    if settings is not None and not isinstance(settings, Settings):
+        raise ConfigError(f"settings must be a Settings, not {type(settings).__name__}",
+                          field="settings", advice="pass settings=Settings.from_env() or "
+                          "Settings(proxy=..., ca_bundle=...)")
+    if vault is not None and not isinstance(vault, VaultLike):
+        raise ConfigError(f"vault must be an open Credential Vault, not {type(vault).__name__}",
+                          field="vault", advice="pass vault=Vault.open(path, actor=...) after "
+                          "vault.unlock(...)")
+    if connection is not None and not (
+        isinstance(connection, Mapping)
+        and all(isinstance(k, str) and isinstance(v, str) for k, v in connection.items())
+    ):
+        raise ConfigError("connection must be a dict of strings", field="connection",
+                          advice='pass connection={"provider_type": "Microsoft Entra", '
+                          '"connection_name": "...", "token_type": "shared"}')
+    if variables is not None and not isinstance(variables, Mapping):
+        raise ConfigError(f"variables must be a dict of the bot's variables, not "
+                          f"{type(variables).__name__}", field="variables",
+                          advice='pass variables={"name": value, ...}')
+
+
 def _check_spec(session: SessionSpec) -> SessionSpec:
     if isinstance(session, LocalSession | GlobalSession):
         return type(session)(check_name(session.name))
@@ -198,8 +240,8 @@ def _check_spec(session: SessionSpec) -> SessionSpec:
 
 
 def _app_provider(cl: Cloud, cid: str, tid: str, client_secret: Value | None, certificate: Any,
-                  settings: Settings, store: Any, r: dict[str, Any],
-                  data: dict[str, Any]) -> Any:
+                  settings: Settings, store: BlobStore, r: _Fields,
+                  data: dict[str, Any]) -> TokenProvider:
     from m365bot.auth.modes import CertificateCredential, ClientCredentials, SecretCredential
 
     cred: SecretCredential | CertificateCredential
@@ -212,14 +254,15 @@ def _app_provider(cl: Cloud, cid: str, tid: str, client_secret: Value | None, ce
         raise ConfigError("client_secret is empty", field="client_secret",
                           advice="give the client secret's value (or a certificate)")
     else:
-        cred = SecretCredential(resolve(client_secret, field="client_secret", **r))
+        cred = SecretCredential(r.secret(client_secret, "client_secret"))
         data["secret_ref"] = _ref_text(client_secret)
     return ClientCredentials(cloud=cl, tenant=tid, client_id=cid, credential=cred,
                              settings=settings, store=store)
 
 
 def _control_room_provider(connection: dict[str, str] | None, user: str, cl: Cloud,
-                           settings: Settings, vault: Any, data: dict[str, Any]) -> Any:
+                           settings: Settings, vault: VaultLike | None,
+                           data: dict[str, Any]) -> TokenProvider:
     if not connection or not connection.get("connection_name"):
         raise ConfigError("Control Room managed needs a connection", field="connection",
                           advice='pick one: connection={"provider_type": "Microsoft Entra", '
@@ -234,11 +277,13 @@ def _control_room_provider(connection: dict[str, str] | None, user: str, cl: Clo
             "connection_name": connection["connection_name"],
             "token_type": connection.get("token_type", "shared")}
     data["connection"] = pick
-    return store.token_source(pick["provider_type"], pick["connection_name"],
-                              token_type=pick["token_type"], user=user, settings=settings)
+    source: TokenProvider = store.token_source(pick["provider_type"], pick["connection_name"],
+                                               token_type=pick["token_type"], user=user,
+                                               settings=settings)
+    return source
 
 
-def _open(provider: Any, cl: Cloud, md: str, user: str, box: str, settings: Settings,
+def _open(provider: TokenProvider, cl: Cloud, md: str, user: str, box: str, settings: Settings,
           data: dict[str, Any], spec: SessionSpec) -> Session:
     tok = provider.get_token()
     claims = tok.claims
@@ -329,8 +374,9 @@ def _mailbox_error(exc: GraphError, box: str, identity: str, app_only: bool) -> 
                       advice=advice)
 
 
-def reconnect(data: dict[str, Any], *, settings: Settings | None = None, vault: Any = None,
-              variables: dict[str, Any] | None = None) -> Session:
+def reconnect(data: dict[str, Any], *, settings: Settings | None = None,
+              vault: VaultLike | None = None,
+              variables: Mapping[str, Any] | None = None) -> Session:
     """Re-create a session from its :meth:`Session.descriptor` (a child bot, maybe in another
     process), from the shared encrypted token cache. Raises SessionError for another version
     or a descriptor that is not one.
@@ -344,6 +390,7 @@ def reconnect(data: dict[str, Any], *, settings: Settings | None = None, vault: 
     """
     if not isinstance(data, dict):
         raise _bad_descriptor("it is not a JSON object")
+    _check_types(settings=settings, vault=vault, connection=None, variables=variables)
     check_version(data)
     if settings is None:
         settings = Settings.from_env()
@@ -353,8 +400,8 @@ def reconnect(data: dict[str, Any], *, settings: Settings | None = None, vault: 
         cl = Cloud.parse(cloud)
     except ConfigError:
         raise _bad_descriptor(f"its cloud {cloud!r} is not known") from None
-    store = vault if vault is not None else MemoryStore()
-    provider: Any
+    store: BlobStore = vault if vault is not None else MemoryStore()
+    provider: TokenProvider
     if md == "control-room":
         pick = data.get("connection")
         if not isinstance(pick, dict) or not all(isinstance(v, str) for v in pick.values()):
@@ -386,8 +433,10 @@ def _bad_descriptor(why: str) -> SessionError:
                         advice="pass the Session from Connect, or its unchanged descriptor()")
 
 
-def _child_app_provider(data: dict[str, Any], cl: Cloud, settings: Settings, store: Any,
-                        vault: Any, variables: dict[str, Any] | None) -> Any:
+def _child_app_provider(data: dict[str, Any], cl: Cloud, settings: Settings,
+                        store: BlobStore,
+                        vault: VaultLike | None,
+                        variables: Mapping[str, Any] | None) -> TokenProvider:
     from m365bot.auth.modes import ClientCredentials, SecretCredential
     from m365bot.values import parse_value
 
@@ -407,10 +456,10 @@ class CachedAppToken:
     """An app token read from the shared encrypted msal cache only: for a child bot whose
     parent gave the secret as an insecure string (which is never written down)."""
 
-    def __init__(self, store: Any, cache_key: str, client_id: str, cloud: Cloud) -> None:
+    def __init__(self, store: BlobStore, cache_key: str, client_id: str, cloud: Cloud) -> None:
         self.store, self.cache_key, self.client_id, self.cloud = store, cache_key, client_id, cloud
 
-    def get_token(self, *, force_refresh: bool = False) -> Any:
+    def get_token(self, *, force_refresh: bool = False) -> AccessToken:
         import time
 
         from m365bot.auth.tokens import make_access_token
@@ -435,8 +484,8 @@ class CachedAppToken:
         return f"<CachedAppToken {self.cache_key!r}>"
 
 
-def get_session(name: str, *, settings: Settings | None = None, vault: Any = None,
-                variables: dict[str, Any] | None = None) -> Session:
+def get_session(name: str, *, settings: Settings | None = None, vault: VaultLike | None = None,
+                variables: Mapping[str, Any] | None = None) -> Session:
     """The open session with this Local or Global name; a Global session opened by another
     process is re-created with :func:`reconnect` (and this bot's ``settings``).
 

@@ -221,6 +221,10 @@ def parse_value(text: str, *, field: str = "value", secret: bool = True) -> Valu
     """
     from m365bot.errors import ConfigError
 
+    if not isinstance(text, str):
+        raise ConfigError(f"{field} must be a string, not {type(text).__name__}", field=field,
+                          advice="write credential:LOCKER/CREDENTIAL/ATTRIBUTE, "
+                          "variable:NAME or insecure:VALUE")
     if text.startswith("credential:"):
         parts = text[len("credential:"):].split("/")
         if len(parts) != 3 or not all(p.strip() for p in parts):

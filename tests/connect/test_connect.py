@@ -84,7 +84,11 @@ def test_bad_input_names_the_field(emu: Any, settings: Settings) -> None:
                           ({"username": "ops"}, "username"),
                           ({"client_secret": VariableRef("nope")}, "client_secret"),
                           ({"client_secret": CredentialRef("a", "b", "c")}, "client_secret"),
-                          ({"session": m365bot.LocalSession("")}, "session")]:
+                          ({"session": m365bot.LocalSession("")}, "session"),
+                          ({"vault": "x"}, "vault"), ({"settings": "x"}, "settings"),
+                          ({"connection": "x"}, "connection"),
+                          ({"connection": {"connection_name": 5}}, "connection"),
+                          ({"variables": ["secret"]}, "variables")]:
         with pytest.raises(ConfigError) as ei:
             m365bot.connect(**{**base, **change})
         assert ei.value.field == field and ei.value.advice
@@ -120,3 +124,25 @@ def test_secret_never_in_repr_or_descriptor(emu: Any, settings: Settings) -> Non
     for text in (repr(s), str(s.info()), str(s.descriptor()), repr(s.token_provider)):
         assert secret not in text and tok not in text
     s.close()
+
+
+def test_bad_descriptor_to_reconnect_is_a_session_error(emu: Any, settings: Settings) -> None:
+    a = app(emu.info)
+    s = m365bot.connect(cloud="global", mode="client-credentials", client_id=a["client_id"],
+                        tenant_id=a["tenant_id"], username="ops@contoso.onmicrosoft.com",
+                        client_secret=Secret(secret_of(a)), settings=settings)
+    good = s.descriptor()
+    s.close()
+    bad: list[Any] = [["not", "a", "dict"], {k: v for k, v in good.items() if k != "cloud"},
+                      {k: v for k, v in good.items() if k != "client_id"},
+                      dict(good, mode="password"), dict(good, cloud="mars"),
+                      dict(good, mailbox=None), dict(good, mode="control-room"),
+                      dict(good, mode="auth-code")]
+    for data in bad:
+        with pytest.raises(SessionError) as ei:
+            m365bot.reconnect(data, settings=settings)
+        assert ei.value.advice, data
+    with pytest.raises(ConfigError) as ce:
+        m365bot.reconnect(good, settings="x")  # type: ignore[arg-type]
+    assert ce.value.field == "settings"
+    assert [r for r in graph_requests(emu) if r["status"] != 200] == []

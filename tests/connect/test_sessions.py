@@ -246,3 +246,18 @@ def test_proxy_password_is_kept_out_of_registry_repr_and_descriptor(
     assert "bot:****@" in repr(settings)  # the proxy stays recognisable
     assert settings.proxy == proxy  # ...and usable
     m365bot.disconnect(s)
+
+
+def test_disconnect_of_a_corrupt_registry_entry_is_one_clear_error(
+        emu: Any, settings: Settings, vault: Any, bot_run: BotRun) -> None:
+    _connect(emu.info, settings, vault, GlobalSession("mail"))
+    path = next((bot_run.run_dir / "sessions").iterdir())
+    BotRun.set_current(BotRun(bot_run.run_dir))  # another process of the same run
+    for garbage in ("{not json", "[1, 2]"):
+        path.write_text(garbage)
+        with pytest.raises(SessionError) as ei:
+            m365bot.disconnect("mail")
+        assert str(path) in ei.value.advice
+        assert path.read_text() == garbage  # nothing was changed
+        with pytest.raises(SessionError, match="unreadable"):
+            m365bot.get_session("mail", settings=settings, vault=vault)

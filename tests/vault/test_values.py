@@ -51,6 +51,13 @@ def test_parse_cli_strings() -> None:
         assert err.value.field == "client_secret"
 
 
+@pytest.mark.parametrize("wrong", [None, 5, b"credential:a/b/c"])
+def test_parse_value_of_a_non_string_names_the_field(wrong: object) -> None:
+    with pytest.raises(ConfigError) as ei:
+        parse_value(wrong, field="--client-secret")  # type: ignore[arg-type]
+    assert ei.value.field == "--client-secret" and "credential:" in ei.value.advice
+
+
 def test_resolve_each_kind(stocked: tuple[Vault, dict[str, str]]) -> None:
     vault, values = stocked
     ref = CredentialRef("bots", "o365", "client_secret")
