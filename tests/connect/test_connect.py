@@ -3,6 +3,12 @@ and one Graph request beyond the token."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+import warnings
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -64,14 +70,46 @@ def test_every_field_from_variables_and_insecure(emu: Any, settings: Settings,
                         variables=variables)
     assert s.identity == "m365bot-demo"
     s.close()
-    with pytest.warns(UserWarning, match="insecure"):
-        import m365bot.values as values
+    import m365bot.values as values
 
-        values._warned_insecure = False
+    values._warned_insecure = False
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         s = m365bot.connect(cloud="global", mode="client-credentials", client_id=a["client_id"],
                             tenant_id=a["tenant_id"], username="ops@contoso.onmicrosoft.com",
                             client_secret=Insecure(secret_of(a)), settings=settings)
     s.close()
+    mine = [w for w in caught if issubclass(w.category, values.InsecureValueWarning)]
+    assert len(mine) == 1 and "client_secret" in str(mine[0].message)
+    assert mine[0].filename == __file__  # the warning points at the bot's own line
+
+
+def test_cli_warns_about_an_insecure_secret_on_argv(emu: Any, tmp_path: Path) -> None:
+    """`vault set` refuses values on argv; `connect` accepts them but says so, in one line."""
+    a = app(emu.info)
+    info_file = tmp_path / "emu.json"
+    info_file.write_text(json.dumps(emu.info))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("M365BOT_")}
+    env["M365BOT_HOME"] = str(tmp_path / "home")
+    for value in (f"insecure:{secret_of(a)}", secret_of(a)):
+        proc = subprocess.run(
+            [sys.executable, "-m", "m365bot", "connect", "--mode", "client-credentials",
+             "--client-id", a["client_id"], "--tenant-id", a["tenant_id"],
+             "--username", "ops@contoso.onmicrosoft.com", "--client-secret", value,
+             "--emulator", str(info_file), "--json"],
+            env=env, capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 0, proc.stderr
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("Warning: ") and "insecure" in lines[0]
+        assert "--client-secret" in lines[0] and secret_of(a) not in proc.stderr + proc.stdout
+        assert json.loads(proc.stdout)["identity"] == "m365bot-demo"
+    proc = subprocess.run(
+        [sys.executable, "-m", "m365bot", "connect", "--mode", "client-credentials",
+         "--client-id", a["client_id"], "--tenant-id", a["tenant_id"],
+         "--username", "ops@contoso.onmicrosoft.com", "--client-secret", "variable:SEC",
+         "--emulator", str(info_file), "--json"],
+        env={**env, "SEC": secret_of(a)}, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and proc.stderr == ""  # a Variable: no warning
 
 
 def test_bad_input_names_the_field(emu: Any, settings: Settings) -> None:

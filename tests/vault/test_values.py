@@ -92,6 +92,7 @@ def test_insecure_warns_once(monkeypatch: pytest.MonkeyPatch) -> None:
     mine = [w for w in caught if issubclass(w.category, InsecureValueWarning)]
     assert len(mine) == 1
     assert "client_secret" in str(mine[0].message) and "CANARY" not in str(mine[0].message)
+    assert mine[0].filename == __file__  # the caller's line, not a line inside m365bot
 
 
 def test_values_module_is_import_light() -> None:
