@@ -23,7 +23,7 @@ import json
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from m365bot._version import __version__
 from m365bot.bots.run import BotRun
@@ -121,7 +121,8 @@ def connect(
     client_secret: Value | None = None,
     certificate: Any = None,
     redirect_url: Value | None = None,
-    connection: dict[str, str] | None = None,
+    connection: Mapping[str, str] | None = None,
+    connections: ConnectionTokens | None = None,
     mailbox: Value | None = None,
     session: SessionSpec = VARIABLE,
     settings: Settings | None = None,
@@ -138,8 +139,8 @@ def connect(
     user's own) may name a shared mailbox the user has access to. ``client_id`` and
     ``tenant_id`` are required except in Control Room managed mode. ``connection`` picks a
     Control Room OAuth connection: ``{"provider_type", "connection_name", "token_type":
-    "shared"|"user"}``. ``session``: ``LocalSession(name)``, ``GlobalSession(name)`` or
-    ``"variable"``.
+    "shared"|"user"}``, found in ``connections`` (``ConnectionStore(vault)``). ``session``:
+    ``LocalSession(name)``, ``GlobalSession(name)`` or ``"variable"``.
 
     Example::
 
@@ -170,7 +171,7 @@ def connect(
         "username": user, "mailbox": box,
     }  # no network settings: a child uses its own, never ones read back from a file
     if md == "control-room":
-        provider = _control_room_provider(connection, user, cl, settings, vault, data)
+        provider = _control_room_provider(connection, user, settings, connections, data)
     else:
         cid = r.text(client_id, "client_id")
         tid = r.text(tenant_id, "tenant_id")
@@ -260,27 +261,39 @@ def _app_provider(cl: Cloud, cid: str, tid: str, client_secret: Value | None, ce
                              settings=settings, store=store)
 
 
-def _control_room_provider(connection: dict[str, str] | None, user: str, cl: Cloud,
-                           settings: Settings, vault: VaultLike | None,
+class ConnectionTokens(Protocol):
+    """The Control Room's OAuth connections, as Connect reaches them: one token source per
+    connection and token type. :class:`m365bot.controlroom.ConnectionStore` is one; Connect
+    never imports the Control Room.
+
+    Example::
+
+        connect(..., mode="control-room", connection={"connection_name": "ops"},
+                connections=ConnectionStore(vault))
+    """
+
+    def token_source(self, provider_type: str, name: str, *, token_type: str, user: str,
+                     settings: Settings) -> TokenProvider: ...
+
+
+def _control_room_provider(connection: Mapping[str, str] | None, user: str,
+                           settings: Settings, connections: ConnectionTokens | None,
                            data: dict[str, Any]) -> TokenProvider:
     if not connection or not connection.get("connection_name"):
         raise ConfigError("Control Room managed needs a connection", field="connection",
                           advice='pick one: connection={"provider_type": "Microsoft Entra", '
                           '"connection_name": "...", "token_type": "shared"}')
-    if vault is None:
-        raise ConfigError("Control Room managed needs the vault that holds the connections",
-                          field="vault", advice="open and unlock the vault and pass vault=...")
-    from m365bot.controlroom import ConnectionStore
-
-    store = ConnectionStore(vault)
+    if connections is None:
+        raise ConfigError("Control Room managed needs the Control Room's OAuth connections",
+                          field="connections", advice="pass connections=ConnectionStore(vault) "
+                          "(from m365bot.controlroom import ConnectionStore)")
     pick = {"provider_type": connection.get("provider_type", "Microsoft Entra"),
             "connection_name": connection["connection_name"],
             "token_type": connection.get("token_type", "shared")}
     data["connection"] = pick
-    source: TokenProvider = store.token_source(pick["provider_type"], pick["connection_name"],
-                                               token_type=pick["token_type"], user=user,
-                                               settings=settings)
-    return source
+    return connections.token_source(pick["provider_type"], pick["connection_name"],
+                                    token_type=pick["token_type"], user=user,
+                                    settings=settings)
 
 
 def _open(provider: TokenProvider, cl: Cloud, md: str, user: str, box: str, settings: Settings,
@@ -375,8 +388,8 @@ def _mailbox_error(exc: GraphError, box: str, identity: str, app_only: bool) -> 
 
 
 def reconnect(data: dict[str, Any], *, settings: Settings | None = None,
-              vault: VaultLike | None = None,
-              variables: Mapping[str, Any] | None = None) -> Session:
+              vault: VaultLike | None = None, variables: Mapping[str, Any] | None = None,
+              connections: ConnectionTokens | None = None) -> Session:
     """Re-create a session from its :meth:`Session.descriptor` (a child bot, maybe in another
     process), from the shared encrypted token cache. Raises SessionError for another version
     or a descriptor that is not one.
@@ -406,7 +419,7 @@ def reconnect(data: dict[str, Any], *, settings: Settings | None = None,
         pick = data.get("connection")
         if not isinstance(pick, dict) or not all(isinstance(v, str) for v in pick.values()):
             raise _bad_descriptor("its Control Room connection is missing")
-        provider = _control_room_provider(pick, user, cl, settings, vault, dict(data))
+        provider = _control_room_provider(pick, user, settings, connections, dict(data))
     elif md == "auth-code":
         from m365bot.auth.modes import AuthCodePkce
 
@@ -484,8 +497,9 @@ class CachedAppToken:
         return f"<CachedAppToken {self.cache_key!r}>"
 
 
-def get_session(name: str, *, settings: Settings | None = None, vault: VaultLike | None = None,
-                variables: Mapping[str, Any] | None = None) -> Session:
+def get_session(name: str, *, settings: Settings | None = None,
+                vault: VaultLike | None = None, variables: Mapping[str, Any] | None = None,
+                connections: ConnectionTokens | None = None) -> Session:
     """The open session with this Local or Global name; a Global session opened by another
     process is re-created with :func:`reconnect` (and this bot's ``settings``).
 
@@ -494,7 +508,8 @@ def get_session(name: str, *, settings: Settings | None = None, vault: VaultLike
         s = get_session("mail", vault=vault)
     """
     def reopen(data: dict[str, Any]) -> Session:
-        return reconnect(data, settings=settings, vault=vault, variables=variables)
+        return reconnect(data, settings=settings, vault=vault, variables=variables,
+                         connections=connections)
 
     return BotRun.current().lookup(check_name(name), reopen)
 
@@ -521,5 +536,5 @@ def disconnect(session_or_name: Session | str) -> None:
     log.info("Disconnect %s", name)
 
 
-__all__ = ["CachedAppToken", "MemoryStore", "connect", "disconnect", "get_session", "parse_mode",
-           "reconnect"]
+__all__ = ["CachedAppToken", "ConnectionTokens", "MemoryStore", "connect", "disconnect",
+           "get_session", "parse_mode", "reconnect"]

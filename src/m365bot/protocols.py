@@ -4,8 +4,10 @@
 * :class:`BlobStore`: where token caches and connection state are kept (the Credential
   Vault is one; :class:`m365bot.connection.MemoryStore` is another);
 * :class:`SecretStore`: where a Credential reference is read (the vault);
-* :class:`Vault`: both, what Connect takes as ``vault=``;
-* :class:`TokenSource`: anything that hands out Graph access tokens.
+* :class:`Vault`: both, what Connect takes as ``vault=``.
+
+The token source is :class:`m365bot.auth.tokens.TokenProvider`; Connect reaches the Control
+Room through :class:`m365bot.connection.ConnectionTokens`.
 
 Example::
 
@@ -16,7 +18,7 @@ Example::
 
 from __future__ import annotations
 
-from typing import Any, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 from m365bot.values import Secret
 
@@ -57,29 +59,4 @@ class Vault(BlobStore, SecretStore, Protocol):
     """
 
 
-class Token(Protocol):
-    """An access token as the sessions read it (the token itself is a Secret)."""
-
-    @property
-    def token(self) -> Secret: ...
-
-    @property
-    def expires_on(self) -> float: ...
-
-    @property
-    def claims(self) -> dict[str, Any]: ...
-
-
-@runtime_checkable
-class TokenSource(Protocol):
-    """Hands out access tokens; ``force_refresh`` after Graph refused one.
-
-    Example::
-
-        source.get_token(force_refresh=True).token.reveal()
-    """
-
-    def get_token(self, *, force_refresh: bool = False) -> Token: ...
-
-
-__all__ = ["BlobStore", "SecretStore", "Token", "TokenSource", "Vault"]
+__all__ = ["BlobStore", "SecretStore", "Vault"]

@@ -70,22 +70,27 @@ def test_shared_and_user_specific_tokens(emu: Any, settings: Settings, vault: An
     s = m365bot.connect(cloud="global", mode="Control Room managed", username=alice,
                         connection={"provider_type": PROVIDER, "connection_name": "ops",
                                     "token_type": "shared"},
-                        settings=settings, vault=vault)
+                        settings=settings, connections=ConnectionStore(vault))
     assert s.identity == alice and s.identity_type == "user" and "Mail.ReadWrite" in s.permissions
     s.close()
     user_pick = {"provider_type": PROVIDER, "connection_name": "ops", "token_type": "user"}
     s = m365bot.connect(cloud="global", mode="control-room", username=bob,
-                        connection=user_pick, settings=settings, vault=vault)
+                        connection=user_pick, settings=settings, connections=ConnectionStore(vault))
     assert s.identity == bob and s.mailbox == bob
     s.close()
     with pytest.raises(AuthError) as ei:
         m365bot.connect(cloud="global", mode="control-room", username=alice,
-                        connection=user_pick, settings=settings, vault=vault)
+                        connection=user_pick, settings=settings, connections=ConnectionStore(vault))
     assert "Missing" in ei.value.message and "controlroom connection login" in ei.value.advice
     with pytest.raises(ConfigError) as ce:
         m365bot.connect(cloud="global", mode="control-room", username=alice,
-                        connection={"connection_name": "nope"}, settings=settings, vault=vault)
+                        connection={"connection_name": "nope"}, settings=settings,
+                        connections=store)
     assert ce.value.field == "connection"
+    with pytest.raises(ConfigError) as ce:  # Connect does not reach into the vault itself
+        m365bot.connect(cloud="global", mode="control-room", username=alice,
+                        connection=user_pick, settings=settings, vault=vault)
+    assert ce.value.field == "connections" and "ConnectionStore(vault)" in ce.value.advice
 
 
 def test_expired_shared_token_refreshes(emu: Any, settings: Settings, vault: Any) -> None:
@@ -103,7 +108,7 @@ def test_expired_shared_token_refreshes(emu: Any, settings: Settings, vault: Any
     emu.control.clear()
     s = m365bot.connect(cloud="global", mode="control-room", username=user(info, "alice")["upn"],
                         connection={"provider_type": PROVIDER, "connection_name": "ops"},
-                        settings=settings, vault=vault)
+                        settings=settings, connections=ConnectionStore(vault))
     assert [r["op"] for r in login_requests(emu)] == ["token"]  # one refresh
     assert store.status(PROVIDER, "ops") == "Active"
     s.close()
@@ -157,7 +162,7 @@ def test_missing_shared_scope_is_named_before_graph(emu: Any, settings: Settings
         m365bot.connect(cloud="global", mode="control-room", username=user(info, "alice")["upn"],
                         mailbox="ops@contoso.onmicrosoft.com",
                         connection={"provider_type": PROVIDER, "connection_name": "narrow"},
-                        settings=settings, vault=vault)
+                        settings=settings, connections=ConnectionStore(vault))
     assert ei.value.code == "missing_permission" and "Mail.ReadWrite.Shared" in str(ei.value)
     assert [r for r in emu.control.requests() if r.get("role") == "graph"] == []
 
@@ -212,7 +217,7 @@ def _connect_app(settings: Settings, vault: Any, name: str = "app-ops") -> Any:
     return m365bot.connect(cloud="global", mode="control-room",
                            username="ops@contoso.onmicrosoft.com",
                            connection={"provider_type": PROVIDER, "connection_name": name},
-                           settings=settings, vault=vault)
+                           settings=settings, connections=ConnectionStore(vault))
 
 
 def test_client_credentials_connection_renews_past_the_emulator_clock(

@@ -261,3 +261,24 @@ def test_disconnect_of_a_corrupt_registry_entry_is_one_clear_error(
         assert path.read_text() == garbage  # nothing was changed
         with pytest.raises(SessionError, match="unreadable"):
             m365bot.get_session("mail", settings=settings, vault=vault)
+
+
+def test_connect_layers_import_downwards_only() -> None:
+    """sessions <- bots.run <- connection, and Connect reaches the Control Room through the
+    ConnectionTokens protocol: no module imports one that imports it back."""
+    import ast
+
+    package = Path(m365bot.__file__).parent
+
+    def imports(rel: str) -> set[str]:
+        tree = ast.parse((package / rel).read_text())
+        return {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module
+                } | {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+
+    assert not {"m365bot.connection", "m365bot.bots.run", "m365bot.controlroom"} & imports(
+        "sessions.py")
+    assert not {"m365bot.connection", "m365bot.controlroom"} & imports("bots/run.py")
+    assert not {m for m in imports("connection.py") if m.startswith("m365bot.controlroom")}
+    for floor1 in ("config.py", "values.py", "protocols.py"):
+        assert not {m for m in imports(floor1) if m.startswith("m365bot.")} - {
+            "m365bot.errors", "m365bot.values", "m365bot.config"}, floor1

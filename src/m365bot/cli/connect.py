@@ -171,6 +171,7 @@ def _secret_arg(text: str | None) -> Value | None:
 def _run(o: dict[str, Any]) -> dict[str, Any]:
     from m365bot.connection import connect as do_connect
     from m365bot.connection import disconnect
+    from m365bot.controlroom import ConnectionStore
     from m365bot.values import CredentialRef, parse_value
 
     settings = build_settings(o["proxy"], o["ca_bundle"], o["emulator_info"])
@@ -199,7 +200,8 @@ def _run(o: dict[str, Any]) -> dict[str, Any]:
             tenant_id=fields["tenant_id"] or "", username=fields["username"] or "",
             mailbox=fields["mailbox"], client_secret=fields["client_secret"],
             redirect_url=fields["redirect_url"], connection=connection, settings=settings,
-            vault=vault, variables=dict(os.environ), interactive=o["interactive"])
+            vault=vault, variables=dict(os.environ), interactive=o["interactive"],
+            connections=ConnectionStore(vault) if vault is not None else None)
         info = session.info()
         disconnect(session)
         return info
