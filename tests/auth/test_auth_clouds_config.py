@@ -132,3 +132,76 @@ def test_settings_repr_hides_the_proxy_password(tmp_path: Path) -> None:
     assert s.proxy == "http://bot:CANARY-pw@proxy.corp:3128"
     assert "proxy='http://proxy.corp:3128'" in repr(Settings(data_dir=tmp_path,
                                                              proxy="http://proxy.corp:3128"))
+
+
+def _error_text(**kwargs: object) -> tuple[str, str]:
+    with pytest.raises(ConfigError) as e:
+        Settings(**kwargs)  # type: ignore[arg-type]
+    return e.value.field, str(e.value)
+
+
+def test_settings_errors_read_exactly(tmp_path: Path) -> None:
+    """The one line a user sees for each bad setting (pinned: mutants rewrote them)."""
+    a_file = tmp_path / "f.txt"
+    a_file.write_text("x")
+    like = "Fix: give it like http://proxy.example.com:3128"
+    cases = {
+        "data_dir must be a path, not int Fix: give a folder like ~/.m365bot":
+            {"data_dir": 7},
+        f"data_dir '{a_file}' cannot be a folder: '{a_file}' is a file Fix: point it "
+        "(M365BOT_HOME) at a folder, or remove the file": {"data_dir": a_file},
+        f"proxy must be a string, not int {like}": {"proxy": 1},
+        "ca_bundle must be a string, not int Fix: give it like /etc/ssl/corp-ca.pem":
+            {"ca_bundle": 1},
+        "browser must be a string, not int Fix: give it like 'firefox --new-window {url}'":
+            {"browser": 1},
+        "vault_path must be a string, not int Fix: give it like /srv/bot/vault.db":
+            {"vault_path": 1},
+        f"proxy must be an http:// or https:// URL {like}": {"proxy": "proxy.corp:3128"},
+        f"proxy 'http://bot:****@h:notaport' has a port that is not a number from 0 to 65535 "
+        f"{like}": {"proxy": "http://bot:CANARY-pp@h:notaport"},
+        "ca_bundle is not a readable file Fix: give the path of a PEM file with the CA "
+        "certificates to trust": {"ca_bundle": str(tmp_path / "missing.pem")},
+        "timeout must be a number of seconds between 0 and 600 Fix: use e.g. 30":
+            {"timeout": 600.5},
+    }
+    for text, kwargs in cases.items():
+        field = next(iter(kwargs))
+        assert _error_text(**{"data_dir": tmp_path, **kwargs}) == (field, text)
+    for bad in ("ftp://proxy.corp:3128", "http://:3128", "https://"):
+        assert _error_text(data_dir=tmp_path, proxy=bad)[0] == "proxy", bad
+    for ok in (0.5, 600, 1):
+        assert Settings(data_dir=tmp_path, timeout=ok).timeout == ok
+    assert Settings(data_dir=str(tmp_path)).data_dir == tmp_path  # a str becomes a Path
+
+
+def test_from_env_defaults_and_errors_read_exactly(tmp_path: Path) -> None:
+    s = Settings.from_env({"M365BOT_HOME": str(tmp_path), "M365BOT_VAULT": "/srv/v.db"})
+    assert s.timeout == 30.0 and s.vault_path == "/srv/v.db" and s.proxy is None
+    assert Settings.from_env({"M365BOT_HOME": str(tmp_path)}).vault_path is None
+    with pytest.raises(ConfigError) as e:
+        Settings.from_env({"M365BOT_HOME": str(tmp_path), "M365BOT_TIMEOUT": "soon"})
+    assert str(e.value) == ("M365BOT_TIMEOUT is not a number Fix: set it to a number of "
+                            "seconds, e.g. 30")
+    a_file = tmp_path / "f.txt"
+    a_file.write_text("x")
+    with pytest.raises(ConfigError) as e:
+        Settings.from_env({"M365BOT_HOME": str(a_file)})
+    assert str(e.value) == (f"M365BOT_HOME '{a_file}' cannot be a folder: '{a_file}' is a file "
+                            "Fix: point M365BOT_HOME at a folder (it is created if missing), "
+                            "or remove the file")
+
+
+@pytest.mark.parametrize(("proxy", "shown"), [
+    (None, "None"),
+    ("http://proxy.corp:3128", "'http://proxy.corp:3128'"),
+    ("http://bot@proxy.corp:3128", "'http://bot@proxy.corp:3128'"),  # no password
+    ("http://bot:CANARY-a@proxy.corp:3128", "'http://bot:****@proxy.corp:3128'"),
+    ("http://bot:CANARY:b@proxy.corp:3128", "'http://bot:****@proxy.corp:3128'"),
+    ("http://bot:CANARY@c@proxy.corp:3128", "'http://bot:****@proxy.corp:3128'"),
+    ("http://bot:CANARY-d@proxy.corp:3128/x://y", "'http://bot:****@proxy.corp:3128/x://y'"),
+])
+def test_settings_repr_exactly(tmp_path: Path, proxy: str | None, shown: str) -> None:
+    s = Settings(data_dir=tmp_path, proxy=proxy, timeout=12)
+    assert repr(s) == (f"Settings(data_dir='{tmp_path}', proxy={shown}, ca_bundle=None, "
+                       "timeout=12, browser=None, vault_path=None)")
