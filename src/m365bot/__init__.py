@@ -14,14 +14,12 @@ Example::
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from m365bot._version import __version__
 
-# Not ``from typing import TYPE_CHECKING``: importing typing (and re) would cost more than the
-# rest of ``import m365bot``. Type checkers treat this name as true.
-TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any
-
     from m365bot.connection import connect, disconnect, get_session, reconnect
     from m365bot.sessions import GlobalSession, LocalSession, Session
 
@@ -40,8 +38,6 @@ def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'm365bot' has no attribute {name!r}")
-    import importlib
-
     return getattr(importlib.import_module(module), name)
 
 
