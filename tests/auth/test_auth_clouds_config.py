@@ -170,6 +170,8 @@ def test_settings_errors_read_exactly(tmp_path: Path) -> None:
         assert _error_text(**{"data_dir": tmp_path, **kwargs}) == (field, text)
     for bad in ("ftp://proxy.corp:3128", "http://:3128", "https://"):
         assert _error_text(data_dir=tmp_path, proxy=bad)[0] == "proxy", bad
+    for proxy in ("http://proxy.corp:3128", "https://proxy.corp:3128", "http://[::1]:8080"):
+        assert Settings(data_dir=tmp_path, proxy=proxy).proxy == proxy
     for ok in (0.5, 600, 1):
         assert Settings(data_dir=tmp_path, timeout=ok).timeout == ok
     assert Settings(data_dir=str(tmp_path)).data_dir == tmp_path  # a str becomes a Path

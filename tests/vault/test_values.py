@@ -140,8 +140,10 @@ def test_secret_equality_hash_and_truth() -> None:
 
 
 @pytest.mark.parametrize(("call", "text", "field"), [
-    (lambda: parse_value(None, field="f"), "f must be a string, not NoneType Fix: write "
+    (lambda: parse_value(5, field="f"), "f must be a string, not int Fix: write "  # type: ignore[arg-type]
      "credential:LOCKER/CREDENTIAL/ATTRIBUTE, variable:NAME or insecure:VALUE", "f"),
+    (lambda: parse_value("variable:"), "value: the variable name is empty Fix: write "
+     "variable:NAME", "value"),
     (lambda: parse_value("credential:a/b", field="f"), "f: a credential reference needs three "
      "parts Fix: write credential:LOCKER/CREDENTIAL/ATTRIBUTE", "f"),
     (lambda: parse_value("variable: ", field="f"), "f: the variable name is empty Fix: write "
@@ -184,3 +186,17 @@ def test_a_variable_holding_a_reference_resolves_it(
     with pytest.raises(ConfigError) as err:
         resolve(CredentialRef("bots", "o365", "nope"), vault=vault, field="password")
     assert err.value.advice and err.value.advice != "check the names"
+
+
+def test_a_store_without_advice_gets_the_default_fix() -> None:
+    """Any SecretStore may answer NotFoundError; without advice of its own, the error still
+    ends with a fix."""
+    from m365bot.errors import NotFoundError
+
+    class Store:
+        def get(self, locker: str, credential: str, attribute: str) -> Secret:
+            raise NotFoundError(f"no credential {credential!r}")
+
+    with pytest.raises(ConfigError) as err:
+        resolve(CredentialRef("a", "b", "c"), vault=Store(), field="f")
+    assert str(err.value) == "f: no credential 'b' Fix: check the names"
