@@ -184,3 +184,17 @@ def test_bad_descriptor_to_reconnect_is_a_session_error(emu: Any, settings: Sett
         m365bot.reconnect(good, settings="x")  # type: ignore[arg-type]
     assert ce.value.field == "settings"
     assert [r for r in graph_requests(emu) if r["status"] != 200] == []
+
+
+def test_cli_with_m365bot_home_at_a_file_is_one_error_line(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from m365bot.cli.main import cli
+
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("x")
+    r = CliRunner().invoke(cli, ["controlroom", "connection", "list"],
+                           env={"M365BOT_HOME": str(a_file), "M365BOT_VAULT": None})
+    assert r.exit_code == 2 and "Traceback" not in r.output
+    assert r.output.startswith(f"Error: M365BOT_HOME '{a_file}' cannot be a folder")
+    assert "Fix: point M365BOT_HOME at a folder" in r.output
