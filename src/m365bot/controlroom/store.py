@@ -28,12 +28,16 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from m365bot.config import Settings
 from m365bot.errors import AuthError, ConfigError
+from m365bot.protocols import BlobStore
 from m365bot.values import Secret
+
+if TYPE_CHECKING:
+    from m365bot.auth.tokens import TokenProvider
 
 log = logging.getLogger(__name__)
 
@@ -136,7 +140,7 @@ def _check_account(result: dict[str, Any], user: str) -> None:
 class ConnectionStore:
     """Control Room OAuth connections and their tokens, in the vault's blob store."""
 
-    def __init__(self, vault: Any) -> None:
+    def __init__(self, vault: BlobStore) -> None:
         self.vault = vault
 
     def _index(self) -> list[str]:
@@ -206,7 +210,7 @@ class ConnectionStore:
         VaultTokenState(self.vault, _state_key(conn, _token_type(token_type), user)).save(state)
 
     def token_source(self, provider_type: str, name: str, *, token_type: str, user: str,
-                     settings: Settings) -> Any:
+                     settings: Settings) -> TokenProvider:
         """The token provider Connect uses in Control Room managed mode."""
         from m365bot.auth.refresh import RefreshTokenSource, VaultTokenState
 
