@@ -16,13 +16,16 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from m365bot.auth.signin import SIGNIN_METHODS
 from m365bot.cli.options import network_options, vault_options
 from m365bot.errors import ConfigError, M365BotError
+
+if TYPE_CHECKING:
+    from m365bot.values import Value
 
 
 def load_emulator_info(path: Path) -> dict[str, Any]:
@@ -160,19 +163,39 @@ def connect(**opts: Any) -> None:
     from m365bot.values import InsecureValueWarning
 
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", InsecureValueWarning)  # chosen explicitly here
-            info = _run(opts)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", InsecureValueWarning)
+            try:
+                info = _run(opts)
+            finally:  # an insecure value on argv: one line, as `vault set` refuses them
+                said = {str(w.message) for w in caught
+                        if issubclass(w.category, InsecureValueWarning)}
+                for text in sorted(said):
+                    click.echo(f"Warning: {text}", err=True)
     except M365BotError as exc:
         click.echo(f"Error: {exc}", err=True)
         sys.exit(2)
     click.echo(render(info, as_json=opts["as_json"]))
 
 
+def _secret_arg(text: str | None) -> Value | None:
+    """--client-secret: a reference, or an insecure value on argv (warned about)."""
+    from m365bot.values import Insecure, parse_value, warn_insecure
+
+    if not text:
+        return None
+    value = parse_value(text, field="--client-secret")
+    if isinstance(value, Insecure):
+        warn_insecure("--client-secret (given on the command line, visible in ps and the "
+                      "shell history)", once=False)
+    return value
+
+
 def _run(o: dict[str, Any]) -> dict[str, Any]:
     from m365bot.connection import connect as do_connect
     from m365bot.connection import disconnect
-    from m365bot.values import CredentialRef, Value, parse_value
+    from m365bot.controlroom import ConnectionStore
+    from m365bot.values import CredentialRef, parse_value
 
     settings = build_settings(o["proxy"], o["ca_bundle"], o["emulator_info"])
     signin_timeout = parse_seconds(o["signin_timeout"], "--signin-timeout")
@@ -184,8 +207,7 @@ def _run(o: dict[str, Any]) -> dict[str, Any]:
         "username": parse_value(o["username"], field="--username", secret=False),
         "mailbox": parse_value(o["mailbox"], field="--mailbox", secret=False)
         if o["mailbox"] else None,
-        "client_secret": parse_value(o["client_secret"], field="--client-secret")
-        if o["client_secret"] else None,
+        "client_secret": _secret_arg(o["client_secret"]),
         "redirect_url": o["redirect_url"],
     }
     needs_vault = any(isinstance(v, CredentialRef) for v in fields.values()) or (
@@ -207,7 +229,8 @@ def _run(o: dict[str, Any]) -> dict[str, Any]:
             redirect_url=fields["redirect_url"], connection=connection, settings=settings,
             vault=vault, variables=dict(os.environ), interactive=interactive,
             signin=o["signin"] or "browser", signin_timeout=signin_timeout,
-            prompt=lambda text: click.echo(text, err=True))
+            prompt=lambda text: click.echo(text, err=True),
+            connections=ConnectionStore(vault) if vault is not None else None)
         info = session.info()
         disconnect(session)
         return info
