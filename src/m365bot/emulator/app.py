@@ -35,7 +35,12 @@ from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from m365bot.emulator import hosts
-from m365bot.emulator.control.core import ConnectionDropped, entra_error, graph_error
+from m365bot.emulator.control.core import (
+    ConnectionDropped,
+    entra_error,
+    graph_error,
+    pay_latency,
+)
 from m365bot.emulator.graph.errors import GraphHTTPError
 from m365bot.emulator.graph.keys import KeySegments
 
@@ -208,6 +213,7 @@ class EmulatorApp:
 
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start":
+                await pay_latency(meta)
                 status_box["status"] = int(message["status"])
                 raw = list(message.get("headers") or [])
                 names = {k.lower() for k, _ in raw}
@@ -227,7 +233,8 @@ class EmulatorApp:
         started = time.perf_counter()
         latency = float(self.emu.settings.latency_ms or 0)
         if latency > 0 and role != "control":
-            await asyncio.sleep(latency / 1000)
+            meta["latency_due"] = latency / 1000  # spent by control.run or before the answer
+        meta["held"] = []  # throttling slots, released after the answer's last byte
         app = self.apps[role]
         try:
             await app(scope, receive, send_wrapper)
@@ -244,6 +251,7 @@ class EmulatorApp:
                 status_box["status"] = 500
                 await response(scope, receive, send_wrapper)
         finally:
+            self.emu.control.release_held(meta)
             self._after(scope, meta, role, started, status_box.get("status", 0))
 
     def _after(
