@@ -7,9 +7,10 @@ GET      /_emulator/clock               ``{"now", "offset"}``
 POST     /_emulator/faults              add a fault rule (see faults.py)
 GET      /_emulator/faults              list rules (with how often each matched/fired)
 DELETE   /_emulator/faults[/{id}]       remove all rules, or one
-GET      /_emulator/requests            request records; filters ``?op=&status=&mailbox=...``
+GET      /_emulator/requests            request records; filters ``?op=&status=&mailbox=...``,
+                                       paging ``?since=SEQ&limit=N&time_from=T&time_to=T``
 GET      /_emulator/counters            counts per op and per "op status"
-GET      /_emulator/sent                send operations that were applied
+GET      /_emulator/sent                send operations that were applied (same filters)
 GET      /_emulator/outbound            mail to recipients outside the emulated tenants
 GET/POST /_emulator/settings            latency_ms, refresh_token_policy, throttling
 POST     /_emulator/reset               back to the scenario's initial world
@@ -27,13 +28,15 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
 from m365bot.emulator.control.faults import FaultError
+from m365bot.emulator.control.inspect import json_chunks
 from m365bot.emulator.control.settings import SettingsError
 
 if TYPE_CHECKING:
@@ -42,6 +45,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_BODY = 64 * 1024
+JSON = "application/json"
 _FILTERS = (
     "op",
     "status",
@@ -54,6 +58,9 @@ _FILTERS = (
     "applied",
     "fault",
     "since",
+    "limit",
+    "time_from",
+    "time_to",
 )
 
 
@@ -132,23 +139,36 @@ def control_app(emu: Emulator) -> ASGIApp:
             return error(404, "NotFound", f"no fault rule with id {rule_id!r}", "id")
         return Response(status_code=204)
 
-    async def requests_(request: Request) -> Response:
+    def _filters(request: Request) -> dict[str, Any]:
         filters: dict[str, Any] = {}
         for key, value in request.query_params.items():
             if key not in _FILTERS:
                 raise BadInput(key, f"unknown filter; use one of {', '.join(_FILTERS)}")
-            if key == "since" and not value.isdigit():
-                raise BadInput(key, "must be a whole number (a record's seq)")
+            if key in ("since", "limit") and not value.isdigit():
+                raise BadInput(key, "must be a whole number (since: a record's seq)")
+            if key in ("time_from", "time_to"):
+                try:
+                    float(value)
+                except ValueError:
+                    raise BadInput(key, "must be epoch seconds on the emulator clock") from None
             filters[key] = value
-        records = emu.control.requests(**filters)
-        return JSONResponse({"count": len(records), "requests": records})
+        return filters
+
+    async def requests_(request: Request) -> Response:
+        filters = _filters(request)
+
+        # Off the event loop, and streamed a few records at a time: a big log takes a while.
+        records = await run_in_threadpool(lambda: emu.control.requests(**filters))
+        return StreamingResponse(json_chunks("requests", records), media_type=JSON)
 
     async def counters(request: Request) -> Response:
         return JSONResponse(emu.control.counters())
 
     async def sent(request: Request) -> Response:
-        items = emu.control.sent()
-        return JSONResponse({"count": len(items), "sent": items})
+        filters = _filters(request)
+
+        items = await run_in_threadpool(lambda: emu.control.sent(**filters))
+        return StreamingResponse(json_chunks("sent", items), media_type=JSON)
 
     async def outbound(request: Request) -> Response:
         items = emu.control.outbound()

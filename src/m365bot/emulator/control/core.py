@@ -335,7 +335,8 @@ class Control:
         return self.faults.remove(rule_id)
 
     def requests(self, **filters: Any) -> list[dict[str, Any]]:
-        """Recorded requests, filtered, e.g. ``requests(op="token")``."""
+        """Recorded requests, filtered and paged, e.g. ``requests(op="token")`` or
+        ``requests(mailbox=m, since=seq, limit=100, time_from=t)`` (see :mod:`.inspect`)."""
         return self.log.records(**filters)
 
     def count(self, op: str, status: int | None = None) -> int:
@@ -350,9 +351,10 @@ class Control:
         data["throttle"] = self.throttle.snapshot()
         return data
 
-    def sent(self) -> list[dict[str, Any]]:
-        """Send operations that were applied (including those whose response was spoiled)."""
-        return self.log.sent()
+    def sent(self, **filters: Any) -> list[dict[str, Any]]:
+        """Send operations that were applied (including those whose response was spoiled),
+        all of them; filters and paging as :meth:`requests`."""
+        return self.log.sent(**filters)
 
     def outbound(self) -> list[dict[str, Any]]:
         """Mail sent to recipients outside the emulated tenants."""
