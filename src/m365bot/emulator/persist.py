@@ -58,8 +58,6 @@ def load_state(data: dict[str, Any]) -> State:
     state = build(State, data)
     assert isinstance(state, State)
     state.mailboxes = {k: state.mailboxes[k] for k in state.mailboxes}
-    for box in state.mailboxes.values():
-        box.deleted_ids = [tuple(x) for x in box.deleted_ids]  # type: ignore[misc]
     return state
 
 

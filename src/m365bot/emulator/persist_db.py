@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from m365bot.emulator import state as state_module
-from m365bot.emulator.state import Event, Mailbox, Message, State
+from m365bot.emulator.state import Event, Mailbox, Message, MessageMap, State
 
 _DIRECTORY_PARTS = ("tenants", "apps", "users", "auth_codes", "refresh_tokens", "user_consents")
 _ITEM_FIELDS = ("messages", "events")
@@ -39,6 +39,7 @@ _UPSERT_PART = ("insert into parts values (?, ?) on conflict (key) "
                 "do update set json = excluded.json")
 _UPSERT_ITEM = ("insert into items values (?, ?, ?, ?) on conflict (mailbox, kind, id) "
                 "do update set json = excluded.json")
+_NOT_SAVED = frozenset({"lock", "home"})  # State.lock, Message.home (its MessageMap)
 _hints: dict[type, dict[str, Any]] = {}
 
 
@@ -46,7 +47,7 @@ def plain(value: Any) -> Any:
     """A JSON-ready copy of a state dataclass (its ``lock`` left out)."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)
-                if f.name != "lock"}
+                if f.name not in _NOT_SAVED}
     if isinstance(value, list | tuple):
         return [plain(v) for v in value]
     if isinstance(value, dict):
@@ -77,7 +78,7 @@ def build(tp: Any, value: Any) -> Any:
         kwargs = {
             f.name: build(hints[f.name], value[f.name])
             for f in dataclasses.fields(tp)
-            if f.name in value and f.name != "lock"
+            if f.name in value and f.name not in _NOT_SAVED
         }
         return tp(**kwargs)
     return value
@@ -185,13 +186,14 @@ class StateDB:
         for key, text in rows.items():
             if key.startswith("mailbox:"):
                 box = build(Mailbox, json.loads(text))
-                box.deleted_ids = [tuple(x) for x in box.deleted_ids]
                 state.mailboxes[key.removeprefix("mailbox:")] = box
         for address, kind, iid, text in self._conn.execute(
                 "select mailbox, kind, id, json from items order by rowid"):
             box = state.mailboxes[address]
             if kind == "message":
-                box.messages[iid] = build(Message, json.loads(text))
+                messages = box.messages
+                assert isinstance(messages, MessageMap)
+                messages.restore(iid, build(Message, json.loads(text)))
             else:
                 box.events[iid] = build(Event, json.loads(text))
         state.outbound = [json.loads(text) for (text,) in
