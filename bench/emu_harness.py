@@ -37,7 +37,7 @@ class Served:
     """``m365bot emulator serve`` on ephemeral loopback ports, stopped with SIGTERM."""
 
     def __init__(self, *, state_dir: Path | None = None, latency_ms: float = 0,
-                 data_dir: Path | None = None) -> None:
+                 data_dir: Path | None = None, scenario: Path | None = None) -> None:
         self._tmp = tempfile.TemporaryDirectory(prefix="m365bot-bench-")
         work = Path(self._tmp.name)
         self.info_file = work / "info.json"
@@ -47,6 +47,8 @@ class Served:
                 "--latency-ms", str(latency_ms)]
         if state_dir is not None:
             args += ["--state", str(state_dir)]
+        if scenario is not None:
+            args += ["--scenario", str(scenario)]
         self.stderr = (work / "stderr.txt").open("w+b")
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=self.stderr)
         self.info: dict[str, Any] = {}
