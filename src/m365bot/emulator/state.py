@@ -257,6 +257,7 @@ class Tombstones(list[tuple[int, str, str]]):
 class Event:
     id: str
     props: dict[str, Any]
+    attachments: list[Attachment] = field(default_factory=list)
 
 
 @dataclass

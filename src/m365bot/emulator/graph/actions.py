@@ -1,6 +1,6 @@
 """Message actions: send a draft, ``sendMail`` (JSON and MIME), createReply /
 createReplyAll / createForward (201 drafts), reply / replyAll / forward (202), move and copy
-(201; new id unless ``Prefer: IdType="ImmutableId"``).
+(201; new id unless ``Prefer: IdType="ImmutableId"``), permanentDelete (204).
 
 Action parameters are matched case-insensitively (``DestinationId`` or ``destinationId``).
 
@@ -35,6 +35,7 @@ from m365bot.emulator.graph.messages import (
     entity,
     find_in_scope,
     new_attachments,
+    permanent_delete,
     remove,
     removed_ref,
 )
@@ -52,9 +53,8 @@ async def send_draft(ctx: Ctx) -> Response:
     with ctx.emu.state.lock:
         msg = find_in_scope(ctx)
         if not msg.props.get("isDraft"):
-            raise GraphHTTPError(400, "ErrorInvalidOperation",
-                                 "Only a draft message can be sent; this message was already "
-                                 "sent or received.", inner=False)
+            # What Outlook answers for a received message's id (rlrghb/olkcli#118).
+            raise store.item_not_found()
         mailflow.send(ctx.emu, ctx.principal, ctx.mailbox, dict(msg.props), msg.attachments,
                       save=True)
         remove(ctx, msg)
@@ -119,6 +119,12 @@ def _reply_draft(ctx: Ctx, original: Message, kind: str, args: dict[str, Any]) -
     comment = args.get("comment") or ""
     if not isinstance(comment, str):
         raise bad_request("'comment' must be a string.")
+    if comment and "body" in patch:
+        # "Specify either a comment or the body property of the message parameter. Specifying
+        # both will return an HTTP 400 Bad Request error." (message-createreply, -reply, …)
+        raise GraphHTTPError(400, "ErrorInvalidRequest",
+                             f"Give either 'comment' or 'message.body' to {kind}, not both.",
+                             inner=False)
     subject = str(props.get("subject") or "")
     prefix = "FW: " if kind == "forward" else "RE: "
     draft_patch: dict[str, Any] = {
@@ -149,6 +155,7 @@ def _reply_draft(ctx: Ctx, original: Message, kind: str, args: dict[str, Any]) -
     now = ctx.now()
     new = msgmodel.new_props(box, draft_patch, now=now, draft=True)
     new["conversationId"] = props.get("conversationId") or new["conversationId"]
+    new["conversationIndex"] = msgmodel.reply_index(props.get("conversationIndex"), now)
     atts: list[Any] = []
     if kind == "forward":
         atts = mailflow._copy_attachments(original.attachments)
@@ -235,6 +242,8 @@ def action_routes(emu: Any) -> list[Any]:
         "forward": endpoint(emu, "messages.forward", "mail.send", reply_action("forward", True)),
         "move": endpoint(emu, "messages.move", "mail.write", move_or_copy("move")),
         "copy": endpoint(emu, "messages.copy", "mail.write", move_or_copy("copy")),
+        "permanentDelete": endpoint(emu, "messages.permanentDelete", "mail.write",
+                                    permanent_delete),
     }
     send_mail_ep = endpoint(emu, "sendMail", "mail.send", send_mail)
     routes = []
