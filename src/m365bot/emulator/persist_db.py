@@ -201,4 +201,6 @@ class StateDB:
         return state, float(json.loads(rows["clock_offset"]))
 
     def close(self) -> None:
+        """Fold the write-ahead log into the file, and close it."""
+        self._conn.execute("pragma wal_checkpoint(truncate)")
         self._conn.close()
