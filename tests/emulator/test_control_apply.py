@@ -108,3 +108,62 @@ def test_send_mail_that_times_out_on_the_client_was_delivered_once(
                     timeout=0.4)
     assert _inbox_subjects(client, BOB).count("slow but sent") == 1
     assert len(emu.control.sent()) == 1  # recorded as soon as it was applied
+
+
+def _flood(emu: Emulator, count: int) -> None:
+    """``count`` request records as a busy run leaves them (reads of another mailbox)."""
+    for i in range(count):
+        emu.control.log.add({"op": "messages.list", "method": "GET", "path": "/v1.0/x",
+                             "role": "graph",
+                             "mailbox": "ops@contoso.onmicrosoft.com", "status": 200,
+                             "time": emu.clock.now(), "applied": True, "request_id": str(i)})
+
+
+def test_sends_and_writes_outlive_the_request_log(emu: Emulator, client: httpx.Client) -> None:
+    from m365bot.emulator.control.inspect import MAX_RECORDS
+
+    emu.control.add_fault(op="sendMail", kind="apply_then_status", status=504, nth=2)
+    codes = [client.post(f"/v1.0/users/{ALICE}/sendMail", json=_mail(f"early {i}", BOB))
+             .status_code for i in range(3)]
+    assert codes == [202, 504, 202]
+    draft = client.post(f"/v1.0/users/{ALICE}/messages", json={"subject": "early draft"})
+    assert draft.status_code == 201
+    _flood(emu, MAX_RECORDS + 10)
+
+    via_api = client.get("/_emulator/sent").json()
+    assert via_api["count"] == 3 and [s["status"] for s in via_api["sent"]] == [202, 504, 202]
+    assert len(emu.control.sent(mailbox=ALICE)) == 3
+    writes = emu.control.requests(op="messages.create", applied=True)
+    assert len(writes) == 1 and writes[0]["status"] == 201
+    log = client.get("/_emulator/counters").json()["log"]
+    assert log["max"] == MAX_RECORDS and log["size"] == MAX_RECORDS
+    assert log["dropped"] >= 10 and log["writes"] == 4
+    # The request log itself stays bounded: the oldest reads are gone.
+    assert len(emu.control.requests(op="messages.list")) <= MAX_RECORDS
+
+
+def test_logs_filter_and_page_by_op_mailbox_and_time(emu: Emulator, client: httpx.Client
+                                                     ) -> None:
+    for i in range(5):
+        assert client.post(f"/v1.0/users/{ALICE}/sendMail",
+                           json=_mail(f"page {i}", BOB)).status_code == 202
+        emu.clock.advance(60)
+    assert client.post(f"/v1.0/users/{BOB}/sendMail", json=_mail("from bob", ALICE)
+                       ).status_code == 202
+    alice = emu.control.requests(op="sendMail", mailbox=ALICE)
+    assert len(alice) == 5
+    first = client.get("/_emulator/requests", params={"op": "sendMail", "mailbox": ALICE,
+                                                      "limit": "2"}).json()
+    assert first["count"] == 2 and [r["seq"] for r in first["requests"]] == [
+        r["seq"] for r in alice[:2]]
+    rest = client.get("/_emulator/requests", params={
+        "op": "sendMail", "mailbox": ALICE, "since": str(first["requests"][-1]["seq"])}).json()
+    assert [r["seq"] for r in rest["requests"]] == [r["seq"] for r in alice[2:]]
+    window = {"time_from": str(alice[1]["time"]), "time_to": str(alice[3]["time"])}
+    sent = client.get("/_emulator/sent", params={"mailbox": ALICE, **window}).json()
+    assert sent["count"] == 3
+    assert len(emu.control.sent(time_from=alice[4]["time"])) == 2  # Alice's last, Bob's
+    bad = client.get("/_emulator/requests", params={"limit": "ten"})
+    assert bad.status_code == 400 and bad.json()["error"]["field"] == "limit"
+    bad = client.get("/_emulator/sent", params={"time_from": "yesterday"})
+    assert bad.status_code == 400 and bad.json()["error"]["field"] == "time_from"

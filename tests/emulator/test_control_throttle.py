@@ -4,7 +4,9 @@ requests per window (on the emulator clock), upload bytes, and the scope setting
 from __future__ import annotations
 
 import concurrent.futures
+import email.utils
 import ssl
+import threading
 from collections.abc import Iterator
 
 import httpx
@@ -99,3 +101,78 @@ def test_upload_budget_counts_request_bodies(emu: Emulator, client: httpx.Client
 def test_throttling_can_be_switched_off(emu: Emulator, client: httpx.Client) -> None:
     emu.settings.update({"throttling": {"requests": 1, "enabled": False}})
     assert {_list(client).status_code for _ in range(3)} == {200}
+
+
+def _fire_together(emu: Emulator, token: str, calls: list[tuple[str, str, dict | None]]
+                   ) -> list[httpx.Response]:
+    """Send ``calls`` (method, url, json) at the same moment, each on its own warm connection."""
+    ctx = ssl.create_default_context(cafile=emu.info["ca_bundle"])
+    clients = [httpx.Client(base_url=emu.base_url, verify=ctx, trust_env=False,
+                            headers={"Authorization": token}, timeout=20) for _ in calls]
+    try:
+        for c in clients:  # TLS handshakes first, so that the requests really overlap
+            assert c.get("/_emulator/clock").status_code == 200
+        barrier = threading.Barrier(len(calls))
+
+        def one(i: int) -> httpx.Response:
+            method, url, body = calls[i]
+            barrier.wait()
+            return clients[i].request(method, url, json=body)
+
+        with concurrent.futures.ThreadPoolExecutor(len(calls)) as pool:
+            return list(pool.map(one, range(len(calls))))
+    finally:
+        for c in clients:
+            c.close()
+
+
+def test_latency_is_spent_inside_the_concurrency_slot(emu: Emulator, client: httpx.Client
+                                                      ) -> None:
+    """Five requests held by the round trip's latency alone: the fifth is throttled."""
+    emu.settings.update({"latency_ms": 400})
+    try:
+        url = f"/v1.0/users/{ALICE}/messages?$top=1"
+        responses = _fire_together(emu, client.headers["Authorization"],
+                                   [("GET", url, None)] * 5)
+    finally:
+        emu.settings.update({"latency_ms": 0})
+    assert sorted(r.status_code for r in responses) == [200, 200, 200, 200, 429]
+    _assert_throttled(next(r for r in responses if r.status_code == 429))
+    key = next(k for k in emu.control.counters()["throttle"] if k.endswith(ALICE))
+    assert emu.control.counters()["throttle"][key]["peak_in_flight"] == 4
+    assert emu.control.counters()["throttle"][key]["in_flight"] == 0  # all released
+
+
+def test_retry_after_in_the_http_date_form_when_a_fault_asks(
+    emu: Emulator, client: httpx.Client
+) -> None:
+    emu.control.add_fault(op="messages.list", kind="status", status=429, retry_after=30,
+                          retry_after_format="http-date", nth=1)
+    refused = _list(client)
+    assert refused.status_code == 429
+    when = email.utils.parsedate_to_datetime(refused.headers["Retry-After"])
+    wait = when.timestamp() - emu.clock.now()
+    assert 25 <= wait <= 31, refused.headers["Retry-After"]
+    emu.control.add_fault(op="messages.list", kind="status", status=429, retry_after=30, nth=2)
+    assert _list(client).status_code == 200
+    assert _list(client).headers["Retry-After"] == "30"
+    bad = client.post("/_emulator/faults", json={"op": "x", "retry_after_format": "minutes"})
+    assert bad.status_code == 400 and bad.json()["error"]["field"] == "retry_after_format"
+
+
+def test_concurrent_batches_to_one_mailbox_share_the_limit(
+    emu: Emulator, client: httpx.Client
+) -> None:
+    emu.control.add_fault(op="messages.list", kind="slow", delay_ms=800, probability=1.0)
+    items = {"requests": [{"id": str(i), "method": "GET",
+                           "url": f"/users/{ALICE}/messages?$top=1"} for i in range(4)]}
+    responses = _fire_together(emu, client.headers["Authorization"],
+                               [("POST", "/v1.0/$batch", items)] * 2)
+    emu.control.clear_faults()
+    assert [r.status_code for r in responses] == [200, 200]
+    statuses = sorted(item["status"] for r in responses for item in r.json()["responses"])
+    assert statuses == [200] * 4 + [429] * 4
+    refused = next(item for r in responses for item in r.json()["responses"]
+                   if item["status"] == 429)
+    assert refused["body"]["error"]["code"] == "ApplicationThrottled"
+    assert int(refused["headers"]["retry-after"]) >= 1

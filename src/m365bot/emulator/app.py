@@ -36,7 +36,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from m365bot.emulator import hosts
 from m365bot.emulator.control.api import control_app
-from m365bot.emulator.control.core import ConnectionDropped, entra_error, graph_error
+from m365bot.emulator.control.core import (
+    ConnectionDropped,
+    entra_error,
+    graph_error,
+    pay_latency,
+)
 from m365bot.emulator.entra.errors import EntraError
 from m365bot.emulator.entra.routes import entra_routes
 from m365bot.emulator.facade import EmulatorFacade
@@ -229,6 +234,7 @@ class EmulatorApp:
 
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start":
+                await pay_latency(meta)
                 status_box["status"] = int(message["status"])
                 raw = list(message.get("headers") or [])
                 names = {k.lower() for k, _ in raw}
@@ -249,7 +255,8 @@ class EmulatorApp:
             await _control_refused(scope, receive, send)
             return
         started = time.perf_counter()
-        await self._charge_latency(scope, role)
+        await self._charge_latency(scope, role, meta)
+        meta["held"] = []  # throttling slots, released after the answer's last byte
         app = self.apps[role]
         try:
             await app(scope, receive, send_wrapper)
@@ -263,16 +270,21 @@ class EmulatorApp:
                 status_box["status"] = 500
                 await response(scope, receive, send_wrapper)
         finally:
+            self.emu.control.release_held(meta)
             self._after(scope, meta, role, started, status_box.get("status", 0))
 
-    async def _charge_latency(self, scope: Scope, role: str) -> None:
+    async def _charge_latency(self, scope: Scope, role: str, meta: dict[str, Any]) -> None:
         """One round trip of latency per request, plus the TLS handshake's on a connection's
-        first request. The control API is never delayed."""
+        first request. The control API is never delayed. The handshake's is spent now; the
+        request's own is left in ``meta["latency_due"]``, for ``control.run`` to spend inside
+        the throttling slot (or for the answer's start, when no handler took a slot)."""
         connection = scope.get(CONNECTION)
-        round_trips = 1 + (connection.take_unpaid() if isinstance(connection, Connection) else 0)
+        unpaid = connection.take_unpaid() if isinstance(connection, Connection) else 0
         latency = float(self.emu.settings.latency_ms or 0)
         if latency > 0 and role != "control":
-            await asyncio.sleep(round_trips * latency / 1000)
+            if unpaid:
+                await asyncio.sleep(unpaid * latency / 1000)
+            meta["latency_due"] = latency / 1000
 
     def _after(
         self, scope: Scope, meta: dict[str, Any], role: str, started: float, status: int

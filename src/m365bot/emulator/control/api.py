@@ -7,9 +7,10 @@ GET      /_emulator/clock               ``{"now", "offset"}``
 POST     /_emulator/faults              add a fault rule (see faults.py)
 GET      /_emulator/faults              list rules (with how often each matched/fired)
 DELETE   /_emulator/faults[/{id}]       remove all rules, or one
-GET      /_emulator/requests            request records; filters ``?op=&status=&mailbox=...``
+GET      /_emulator/requests            request records; filters ``?op=&status=&mailbox=...``,
+                                       paging ``?since=SEQ&limit=N&time_from=T&time_to=T``
 GET      /_emulator/counters            counts per op and per "op status"
-GET      /_emulator/sent                send operations that were applied
+GET      /_emulator/sent                send operations that were applied (same filters)
 GET      /_emulator/outbound            mail to recipients outside the emulated tenants
 GET/POST /_emulator/settings            latency_ms, refresh_token_policy, throttling
 POST     /_emulator/reset               back to the scenario's initial world
@@ -27,13 +28,15 @@ import logging
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
 from m365bot.emulator.control.faults import FaultError
+from m365bot.emulator.control.inspect import json_chunks
 from m365bot.emulator.control.settings import SettingsError
 from m365bot.emulator.errors import EmulatorError
 from m365bot.emulator.facade import EmulatorFacade
@@ -41,6 +44,7 @@ from m365bot.emulator.facade import EmulatorFacade
 log = logging.getLogger(__name__)
 
 MAX_BODY = 64 * 1024
+JSON = "application/json"
 _FILTERS = (
     "op",
     "status",
@@ -53,6 +57,9 @@ _FILTERS = (
     "applied",
     "fault",
     "since",
+    "limit",
+    "time_from",
+    "time_to",
 )
 
 
@@ -146,16 +153,27 @@ async def fault_one(request: Request) -> Response:
     return Response(status_code=204)
 
 
-async def requests_(request: Request) -> Response:
+def _filters(request: Request) -> dict[str, Any]:
     filters: dict[str, Any] = {}
     for key, value in request.query_params.items():
         if key not in _FILTERS:
             raise BadInput(key, f"unknown filter; use one of {', '.join(_FILTERS)}")
-        if key == "since" and not (value.isascii() and value.isdigit()):
-            raise BadInput(key, "must be a whole number written with 0-9 (a record's seq)")
+        if key in ("since", "limit") and not (value.isascii() and value.isdigit()):
+            raise BadInput(key, "must be a whole number written with 0-9 (since: a record's seq)")
+        if key in ("time_from", "time_to"):
+            try:
+                float(value)
+            except ValueError:
+                raise BadInput(key, "must be epoch seconds on the emulator clock") from None
         filters[key] = value
-    records = _emu(request).control.requests(**filters)
-    return JSONResponse({"count": len(records), "requests": records})
+    return filters
+
+
+async def requests_(request: Request) -> Response:
+    filters, emu = _filters(request), _emu(request)
+    # Off the event loop, and streamed a few records at a time: a big log takes a while.
+    records = await run_in_threadpool(lambda: emu.control.requests(**filters))
+    return StreamingResponse(json_chunks("requests", records), media_type=JSON)
 
 
 async def counters(request: Request) -> Response:
@@ -163,8 +181,9 @@ async def counters(request: Request) -> Response:
 
 
 async def sent(request: Request) -> Response:
-    items = _emu(request).control.sent()
-    return JSONResponse({"count": len(items), "sent": items})
+    filters, emu = _filters(request), _emu(request)
+    items = await run_in_threadpool(lambda: emu.control.sent(**filters))
+    return StreamingResponse(json_chunks("sent", items), media_type=JSON)
 
 
 async def outbound(request: Request) -> Response:

@@ -18,6 +18,7 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import logging
 import time
 import uuid
@@ -55,6 +56,22 @@ _GRAPH_STATUS = {
     503: ("ServiceNotAvailable", "The service is temporarily unavailable. Retry later."),
     504: ("GatewayTimeout", "The operation timed out."),
 }
+
+
+async def pay_latency(meta: dict[str, Any]) -> None:
+    """Sleep the configured per-request latency once (the app leaves it in
+    ``meta["latency_due"]``): inside the throttling slot when the request takes one, else
+    just before its answer starts."""
+    due = meta.pop("latency_due", 0)
+    if due:
+        await asyncio.sleep(due)
+
+
+def retry_after_value(seconds: int, form: str, now: float) -> str:
+    """``Retry-After`` in the seconds form, or the HTTP-date form (``form="http-date"``)."""
+    if form == "http-date":
+        return email.utils.formatdate(now + seconds, usegmt=True)
+    return str(seconds)
 
 
 class ConnectionDropped(Exception):
@@ -227,16 +244,18 @@ class Control:
                 done(429)
                 return response
         try:
+            # The round trip's latency and a slow fault are spent inside the throttling slot.
+            await pay_latency(meta)
             if rule is not None and rule.kind == "slow":
-                # Inside the throttling slot: a slow server holds its concurrency slot.
                 await asyncio.sleep(rule.delay_ms / 1000)
             response = await call()
         except BaseException as exc:
-            done(int(getattr(exc, "status", 500) or 500))
-            raise
-        finally:
             if key is not None:
                 self.throttle.release(key)
+            done(int(getattr(exc, "status", 500) or 500))
+            raise
+        if key is not None:
+            self._hold(meta, key)
         record["applied"] = response.status_code < 400
 
         if rule is not None and rule.applies_first:
@@ -253,13 +272,28 @@ class Control:
         done(response.status_code)
         return response
 
+    def _hold(self, meta: dict[str, Any], key: str) -> None:
+        """Keep the throttling slot until the answer's last byte has gone (the app releases
+        ``meta["held"]``); a ``$batch`` item's answer is buffered, so it lets go now."""
+        held = meta.get("held")
+        if isinstance(held, list) and not meta.get("batch_item"):
+            held.append(key)
+        else:
+            self.throttle.release(key)
+
+    def release_held(self, meta: dict[str, Any]) -> None:
+        """Release the slots a request held; called once its answer is fully sent."""
+        for key in meta.pop("held", None) or ():
+            self.throttle.release(key)
+
     def _fault_response(self, role: str, rule: FaultRule, request: Request) -> Response:
         headers: dict[str, str] = {}
         retry = rule.retry_after
         if retry is None and rule.status in (202, 429, 503):
             retry = 1
         if retry is not None:
-            headers["Retry-After"] = str(retry)
+            headers["Retry-After"] = retry_after_value(
+                retry, rule.retry_after_format, self.emu.clock.now())
         if rule.status < 400:
             meta = request.scope.get("m365bot", {})
             rid = meta.get("request_id") or str(uuid.uuid4())
@@ -308,7 +342,8 @@ class Control:
         return self.faults.remove(rule_id)
 
     def requests(self, **filters: Any) -> list[dict[str, Any]]:
-        """Recorded requests, filtered, e.g. ``requests(op="token")``."""
+        """Recorded requests, filtered and paged, e.g. ``requests(op="token")`` or
+        ``requests(mailbox=m, since=seq, limit=100, time_from=t)`` (see :mod:`.inspect`)."""
         return self.log.records(**filters)
 
     def count(self, op: str, status: int | None = None) -> int:
@@ -323,9 +358,10 @@ class Control:
         data["throttle"] = self.throttle.snapshot()
         return data
 
-    def sent(self) -> list[dict[str, Any]]:
-        """Send operations that were applied (including those whose response was spoiled)."""
-        return self.log.sent()
+    def sent(self, **filters: Any) -> list[dict[str, Any]]:
+        """Send operations that were applied (including those whose response was spoiled),
+        all of them; filters and paging as :meth:`requests`."""
+        return self.log.sent(**filters)
 
     def outbound(self) -> list[dict[str, Any]]:
         """Mail sent to recipients outside the emulated tenants."""

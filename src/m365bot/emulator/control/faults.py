@@ -14,6 +14,9 @@ Kinds:
 * ``apply_then_reset``: run the operation, then drop the connection;
 * ``apply_then_slow``: run the operation, then wait ``delay_ms`` before answering.
 
+``retry_after`` sets the ``Retry-After`` header (seconds); ``retry_after_format: "http-date"``
+sends it in the HTTP-date form instead (``Fri, 27 Nov 2026 13:00:05 GMT``, emulator clock).
+
 Example::
 
     faults.add({"op": "sendMail", "kind": "apply_then_status", "status": 504, "nth": 1})
@@ -30,6 +33,7 @@ from typing import Any
 
 from m365bot.emulator.errors import EmulatorError
 
+RETRY_AFTER_FORMATS = ("seconds", "http-date")
 KINDS = ("status", "reset", "slow", "apply_then_status", "apply_then_reset", "apply_then_slow")
 _FIELDS = (
     "op",
@@ -40,6 +44,7 @@ _FIELDS = (
     "kind",
     "status",
     "retry_after",
+    "retry_after_format",
     "code",
     "message",
     "delay_ms",
@@ -71,6 +76,7 @@ class FaultRule:
     mailbox: str | None = None
     status: int = 503
     retry_after: int | None = None
+    retry_after_format: str = "seconds"  # or "http-date"
     code: str | None = None
     message: str | None = None
     delay_ms: float = 0.0
@@ -155,6 +161,9 @@ def parse_rule(data: Any, rule_id: str) -> FaultRule:
     if kind.endswith("slow") and not delay:
         raise FaultError("delay_ms", "a slow fault needs delay_ms > 0")
     seed = _int(data, "seed", 0, 2**63)
+    retry_form = data.get("retry_after_format", "seconds")
+    if retry_form not in RETRY_AFTER_FORMATS:
+        raise FaultError("retry_after_format", "must be 'seconds' or 'http-date'")
     rule = FaultRule(
         id=data.get("id") or rule_id,
         kind=kind,
@@ -165,6 +174,7 @@ def parse_rule(data: Any, rule_id: str) -> FaultRule:
         mailbox=data.get("mailbox"),
         status=status,
         retry_after=_int(data, "retry_after", 0, 86_400),
+        retry_after_format=retry_form,
         code=data.get("code"),
         message=data.get("message"),
         delay_ms=float(delay),

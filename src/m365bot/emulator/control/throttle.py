@@ -1,6 +1,8 @@
 """Outlook throttling per app + mailbox: concurrency, requests per window, upload per window.
 
-Windows use the emulator clock, so ``clock.advance(600)`` empties them.
+Windows use the emulator clock, so ``clock.advance(600)`` empties them. A request is in flight
+from its admission (before the configured latency is spent) to the last byte of its answer;
+``$batch`` items hold a slot while they run, so concurrent batches to one mailbox share it.
 
 Example::
 
@@ -21,6 +23,7 @@ from m365bot.emulator.control.settings import ThrottleSettings
 @dataclass
 class _Bucket:
     in_flight: int = 0
+    peak: int = 0  # the most requests ever in flight at once
     requests: deque[float] = field(default_factory=deque)
     uploads: deque[tuple[float, int]] = field(default_factory=deque)
     upload_total: int = 0
@@ -68,6 +71,7 @@ class Throttle:
                 wait = oldest + settings.upload_window - now
                 return Refusal("upload", max(1, math.ceil(wait)))
             b.in_flight += 1
+            b.peak = max(b.peak, b.in_flight)
             b.requests.append(now)
             if upload_bytes:
                 b.uploads.append((now, upload_bytes))
@@ -85,6 +89,7 @@ class Throttle:
             return {
                 k: {
                     "in_flight": b.in_flight,
+                    "peak_in_flight": b.peak,
                     "requests": len(b.requests),
                     "upload_bytes": b.upload_total,
                 }
@@ -97,3 +102,4 @@ class Throttle:
                 b.requests.clear()
                 b.uploads.clear()
                 b.upload_total = 0
+                b.peak = b.in_flight

@@ -136,8 +136,8 @@ async def delta(ctx: Ctx) -> Response:
         change = opts.get("change")
         entries: list[tuple[int, Any]] = []
         if change != "deleted":
-            for m in box.messages.values():
-                if m.folder_id != folder.id or not since < m.seq <= high:
+            for m in store.messages_in(box, (folder.id,)):
+                if not since < m.seq <= high:
                     continue
                 if after is not None:
                     got = to_epoch(str(m.props.get("receivedDateTime") or ""))
@@ -149,10 +149,10 @@ async def delta(ctx: Ctx) -> Response:
                     continue
                 entries.append((m.seq, m))
         if since and change in (None, "deleted"):
-            live = {m.immutable_id for m in box.messages.values() if m.folder_id == folder.id}
-            for seq, fid, ref in box.deleted_ids:
+            live = {m.immutable_id for m in store.messages_in(box, (folder.id,))}
+            for seq, fid, ref in store.tombstones_since(box, since):
                 rest_id, _, immutable_id = ref.partition(" ")
-                if fid == folder.id and since < seq <= high and immutable_id not in live:
+                if fid == folder.id and seq <= high and immutable_id not in live:
                     entries.append((seq, immutable_id if ctx.immutable and immutable_id
                                     else rest_id))
         entries.sort(key=lambda e: e[0])
@@ -172,6 +172,8 @@ async def delta(ctx: Ctx) -> Response:
         nxt = {**token, "offset": offset + size, "high": high, "folder": folder.id}
         out["@odata.nextLink"] = f"{base}?$skiptoken={quote(encode(nxt))}"
     else:
+        with state.lock:  # the tombstones after ``high`` must now be kept for this token
+            box.mark_delta_token(folder.id, high)
         done = {"since": high, "opts": opts, "folder": folder.id, "since_time": now}
         out["@odata.deltaLink"] = f"{base}?$deltatoken={quote(encode(done))}"
     out["value"] = value

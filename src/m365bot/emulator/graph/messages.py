@@ -150,7 +150,7 @@ async def list_messages(ctx: Ctx) -> Response:
     with ctx.emu.state.lock:
         folder_id = folder_of(ctx)
         if folder_id is not None:
-            msgs = [m for m in box.messages.values() if m.folder_id == folder_id]
+            msgs = store.messages_in(box, (folder_id,))  # the folder's index, not a walk
         else:
             allowed = listed_folder_ids(box)
             msgs = [m for m in box.messages.values() if m.folder_id in allowed]

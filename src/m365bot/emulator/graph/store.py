@@ -25,7 +25,7 @@ from typing import Any
 
 from m365bot.emulator.graph.errors import GraphHTTPError, id_malformed
 from m365bot.emulator.graph.errors import item_not_found as item_not_found
-from m365bot.emulator.state import Folder, Mailbox, Message
+from m365bot.emulator.state import Folder, Mailbox, Message, MessageMap, Tombstones
 
 _ID_RE = re.compile(r"^[A-Za-z0-9+/=_-]{8,400}$")
 
@@ -151,11 +151,10 @@ def subtree_ids(box: Mailbox, folder_id: str) -> set[str]:
 
 def render_folder(box: Mailbox, folder: Folder) -> dict[str, Any]:
     total = unread = 0
-    for m in box.messages.values():
-        if m.folder_id == folder.id:
-            total += 1
-            if not m.props.get("isRead", False):
-                unread += 1
+    for m in messages_in(box, (folder.id,)):
+        total += 1
+        if not m.props.get("isRead", False):
+            unread += 1
     return {
         "id": folder.id,
         "displayName": folder.display_name,
@@ -176,6 +175,11 @@ def find_message(box: Mailbox, message_id: str) -> Message:
     msg = box.messages.get(message_id)
     if msg is not None:
         return msg
+    if isinstance(box.messages, MessageMap):
+        msg = box.messages.by_immutable_id(message_id)
+        if msg is not None:
+            return msg
+        raise item_not_found()
     for m in box.messages.values():
         if m.immutable_id == message_id:
             return m
@@ -186,7 +190,17 @@ def messages_in(box: Mailbox, folder_ids: Iterable[str] | None) -> list[Message]
     if folder_ids is None:
         return list(box.messages.values())
     wanted = set(folder_ids)
+    if isinstance(box.messages, MessageMap):
+        return [m for fid in wanted for m in box.messages.in_folder(fid)]
     return [m for m in box.messages.values() if m.folder_id in wanted]
+
+
+def tombstones_since(box: Mailbox, seq: int) -> list[tuple[int, str, str]]:
+    """The mailbox's tombstones after change number ``seq`` (see :class:`Tombstones`)."""
+    tombs = box.deleted_ids
+    if isinstance(tombs, Tombstones):
+        return tombs.since(seq)
+    return [t for t in tombs if t[0] > seq]
 
 
 def touch(msg: Message, now: float, seq: int) -> None:
@@ -194,6 +208,8 @@ def touch(msg: Message, now: float, seq: int) -> None:
     msg.props["changeKey"] = new_change_key()
     msg.props["lastModifiedDateTime"] = iso(now)
     msg.seq = seq
+    if msg.home is not None:  # its body or attachments may have changed: the mailbox's size
+        msg.home.remeasure(msg.id)
 
 
 _SELECT_ONLY = frozenset({"@odata.type", "uniqueBody", "internetMessageHeaders"})
@@ -288,13 +304,9 @@ def preview(body: dict[str, Any]) -> str:
 
 
 def mailbox_size(box: Mailbox) -> int:
-    """An estimate of the mailbox's size in bytes (bodies and attachments)."""
-    total = 0
-    for m in box.messages.values():
-        total += len(str(m.props.get("body", {}).get("content", ""))) + 512
-        for att in m.attachments:
-            total += int(att.props.get("size") or 0)
-    return total
+    """An estimate of the mailbox's size in bytes (bodies and attachments), kept as a running
+    total: it costs the same whatever the mailbox holds."""
+    return box.size
 
 
 def quota_exceeded() -> GraphHTTPError:
