@@ -2,9 +2,10 @@
 authorization code with PKCE, and refresh-token sources for Control Room connections.
 
 msal's cache is kept encrypted in the vault, refreshed single-flight across processes, and
-msal reaches the network only through :class:`~m365bot.auth.http.MsalHttpClient` (proxy and
-CA from :class:`~m365bot.config.Settings`). Importing this package is cheap; msal and httpx
-load with the first provider.
+msal reaches the network only through :class:`~m365bot.auth.http.MsalHttpClient`, on an httpx
+client from the one factory (:mod:`m365bot.net`: proxy and CA from
+:class:`~m365bot.config.Settings`). Importing this package is cheap: httpx loads with the
+provider modules, msal with the first token request.
 
 Example::
 

@@ -45,7 +45,6 @@ from m365bot.auth.cache import ConnectionLock, PersistentCache
 from m365bot.auth.loopback import LoopbackListener
 from m365bot.auth.tokens import AccessToken
 from m365bot.clouds import Cloud
-from m365bot.config import Settings
 from m365bot.errors import AuthError, ConfigError, M365BotError
 
 log = logging.getLogger(__name__)
@@ -65,7 +64,7 @@ class SignInTarget(Protocol):
     tenant: str
     client_id: str
     redirect_url: str
-    settings: Settings
+    browser: str | None
     lock: ConnectionLock
 
     def load_cache(self) -> PersistentCache:
@@ -210,7 +209,7 @@ def _loopback_signin(t: SignInTarget, o: SignInOptions) -> AccessToken:
             if o.open_browser is not None:
                 o.open_browser(url)
             else:
-                watch = _open_or_wait(url, t.settings.browser, shown=o.prompt is not None)
+                watch = _open_or_wait(url, t.browser, shown=o.prompt is not None)
         callback = listener.receive(timeout=o.timeout, poll=watch)
     finally:
         listener.close()

@@ -1,12 +1,15 @@
 """A small synchronous Microsoft Graph client, for the Connect action and the Outlook actions
-built on it. It sends over a stdlib keep-alive connection (:mod:`m365bot.graph.stdhttp`, so a
-fresh process never imports httpx), or over httpx (HTTP/2) for an injected transport or a
-proxy only httpx handles (``https://`` or with credentials).
+built on it, over an httpx client (HTTP/2, keep-alive) from the one factory
+(:mod:`m365bot.net`): proxy and CA come from :class:`~m365bot.config.Settings`, nothing from
+the environment.
 
-Proxy and CA come from :class:`~m365bot.config.Settings` (nothing from the environment). A 401
-makes one forced token refresh and one retry; a second 401 raises
-:class:`~m365bot.errors.AuthError`. 429/503/504 on idempotent requests wait ``Retry-After`` and
-retry. Errors carry Graph's code, message, request id and status, never a token.
+What to do with each answer is decided without I/O in :mod:`m365bot.graph.core`: a 401 makes
+one forced token refresh and one retry (a second 401 raises
+:class:`~m365bot.errors.AuthError`); 429/503/504 on idempotent requests wait ``Retry-After``
+and retry, within :data:`~m365bot.graph.core.MAX_RETRY_AFTER` seconds of waiting in all; a
+connection dropped before the answer is resent once for idempotent requests (never a POST,
+which may have been applied). Errors carry Graph's code, message, request id and status,
+never a token. Each attempt carries a fresh ``client-request-id``.
 
 Example::
 
@@ -18,33 +21,25 @@ Example::
 from __future__ import annotations
 
 import logging
-import os
 import time
+import uuid
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 
-from m365bot.auth.http import httpx_client, import_httpx
+import httpx
+
 from m365bot.auth.tokens import TokenProvider
 from m365bot.config import Settings
 from m365bot.errors import AuthError, SessionError
-from m365bot.graph.core import build_url, decide, error_from, parse_json
-from m365bot.graph.stdhttp import StdlibResponse, StdlibTransport, network_error
-
-if TYPE_CHECKING:
-    import httpx
+from m365bot.graph.core import build_url, decide, error_from, parse_json, resend_after_drop
+from m365bot.net import HttpFactory, network_errors
 
 log = logging.getLogger(__name__)
 
-
-def _uuid4() -> str:
-    """A random (version 4) UUID string, like ``str(uuid.uuid4())`` without importing uuid
-    (which imports platform: ~5 ms of a fresh process)."""
-    b = bytearray(os.urandom(16))
-    b[6] = (b[6] & 0x0F) | 0x40
-    b[8] = (b[8] & 0x3F) | 0x80
-    h = b.hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+# the connection broke before an answer came: the request may never have reached Graph (a
+# kept-alive connection the server had closed) or may have been applied
+DROPPED = (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError)
 
 
 class GraphResponse:
@@ -87,17 +82,11 @@ class GraphClient:
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.token_provider = token_provider
-        self.settings = settings
         self.max_retries = max_retries
         self._sleep = sleep
-        # httpx (HTTP/2) only for an injected transport or a proxy the stdlib cannot use: a
-        # fresh process then imports neither httpx nor httpcore/h2 (bench/bench_connect.py)
-        self._http: httpx.Client | StdlibTransport | None
-        if transport is None and StdlibTransport.supports(settings):
-            self._http = StdlibTransport(settings)
-        else:
-            self._http = httpx_client(settings, http2=True, transport=transport)
-        self.requests_sent = 0
+        factory = HttpFactory(settings)
+        self.timeout = factory.timeout
+        self._http: httpx.Client | None = factory.client(http2=True, transport=transport)
 
     @property
     def closed(self) -> bool:
@@ -124,13 +113,13 @@ class GraphClient:
     ) -> GraphResponse:
         """Send one Graph request; raises GraphError / AuthError / TransportError."""
         url = build_url(self.base_url, path, params)
-        refreshed, retries = False, 0
+        refreshed, retries, waited = False, 0, 0.0
         token = self.token_provider.get_token()
         while True:
             resp = self._send(method, url, token.token.reveal(), json, headers)
             hdrs = {k.lower(): v for k, v in resp.headers.items()}
             d = decide(method, resp.status_code, hdrs, refreshed=refreshed, retries=retries,
-                       max_retries=self.max_retries)
+                       max_retries=self.max_retries, waited=waited)
             if d.action == "done":
                 return GraphResponse(resp.status_code, hdrs, parse_json(resp.text))
             if d.action == "refresh":
@@ -142,6 +131,7 @@ class GraphClient:
                 log.info("Graph answered %d; retrying in %.1f s", resp.status_code, d.delay)
                 self._sleep(d.delay)
                 retries += 1
+                waited += d.delay
                 continue
             err = error_from(resp.status_code, parse_json(resp.text), hdrs)
             if resp.status_code == 401:
@@ -154,35 +144,33 @@ class GraphClient:
             raise err
 
     def _send(self, method: str, url: str, token: str, body: Any,
-              headers: dict[str, str] | None) -> httpx.Response | StdlibResponse:
+              headers: dict[str, str] | None) -> httpx.Response:
+        """One exchange; a dropped connection is resent once when that is safe."""
+        resent = False
+        with network_errors(url, self.timeout):
+            while True:
+                try:
+                    return self._send_once(method, url, token, body, headers)
+                except DROPPED:
+                    if not resend_after_drop(method, resent=resent):
+                        raise
+                    log.info("the connection to %s dropped before the answer; resending %s "
+                             "once", urlsplit(url).hostname, method)
+                    resent = True
+
+    def _send_once(self, method: str, url: str, token: str, body: Any,
+                   headers: dict[str, str] | None) -> httpx.Response:
         if self._http is None:
             raise SessionError("this session was disconnected",
                                advice="run Connect again to open a new session")
         # client-request-id lets an administrator find this call in Graph's and Entra's logs
         hdrs = {"Authorization": "Bearer " + token, "Accept": "application/json",
-                "client-request-id": _uuid4()}
+                "client-request-id": str(uuid.uuid4())}
         hdrs.update(headers or {})
-        host = urlsplit(url).hostname
         started = time.perf_counter()
-        self.requests_sent += 1
-        if isinstance(self._http, StdlibTransport):
-            resp: httpx.Response | StdlibResponse = self._http.request(
-                method, url, json=body, headers=hdrs)  # maps its errors via network_error
-        else:
-            import_httpx()
-            import httpx
-
-            try:
-                resp = self._http.request(method, url, json=body, headers=hdrs)
-            except httpx.TimeoutException:
-                raise network_error("timeout", host, self.settings) from None
-            except httpx.ProxyError:
-                raise network_error("proxy", host, self.settings) from None
-            except httpx.HTTPError as exc:
-                raise network_error("other", host, self.settings,
-                                    f"{type(exc).__name__}: {exc}") from None
-        log.debug("%s %s%s -> %d (%.0f ms)", method, host, urlsplit(url).path, resp.status_code,
-                  (time.perf_counter() - started) * 1000)
+        resp = self._http.request(method, url, json=body, headers=hdrs)
+        log.debug("%s %s%s -> %d (%.0f ms)", method, urlsplit(url).hostname, urlsplit(url).path,
+                  resp.status_code, (time.perf_counter() - started) * 1000)
         return resp
 
     def __repr__(self) -> str:

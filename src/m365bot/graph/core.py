@@ -23,6 +23,8 @@ from m365bot.errors import GraphError, NotFoundError, ThrottledError
 
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 RETRY_STATUSES = frozenset({429, 503, 504})
+# the most one request waits in all (Retry-After and backoff) before it gives up, in seconds:
+# a longer Retry-After fails at once with the server's value in ThrottledError.retry_after
 MAX_RETRY_AFTER = 120.0
 
 _ADVICE = {
@@ -81,10 +83,15 @@ def parse_json(text: str) -> Any:
 
 
 def retry_after(headers: dict[str, str], default: float = 1.0) -> float:
-    """Seconds from a ``Retry-After`` header (capped at 120), else ``default``."""
+    """Seconds from a ``Retry-After`` header, else ``default``.
+
+    Example::
+
+        retry_after({"retry-after": "3"})   # 3.0
+    """
     value = headers.get("retry-after")
     try:
-        return max(0.0, min(float(value), MAX_RETRY_AFTER)) if value else default
+        return max(0.0, float(value)) if value else default
     except ValueError:
         return default
 
@@ -123,9 +130,10 @@ class Decision:
 
 
 def decide(method: str, status: int, headers: dict[str, str], *, refreshed: bool,
-           retries: int, max_retries: int) -> Decision:
+           retries: int, max_retries: int, waited: float = 0.0) -> Decision:
     """The retry policy. 401 → one refresh; 429/503/504 → honour Retry-After for idempotent
-    requests only (a POST may have been applied) up to ``max_retries``.
+    requests only (a POST may have been applied), up to ``max_retries`` retries and
+    :data:`MAX_RETRY_AFTER` seconds of waiting in all (``waited`` so far).
 
     Example::
 
@@ -136,9 +144,23 @@ def decide(method: str, status: int, headers: dict[str, str], *, refreshed: bool
     if status == 401:
         return Decision("fail" if refreshed else "refresh")
     if status in RETRY_STATUSES and retries < max_retries and method.upper() in IDEMPOTENT:
-        return Decision("wait", retry_after(headers, default=float(2 ** retries)))
+        delay = retry_after(headers, default=float(2 ** retries))
+        if waited + delay <= MAX_RETRY_AFTER:
+            return Decision("wait", delay)
     return Decision("fail")
 
 
-__all__ = ["Decision", "build_url", "decide", "error_from", "mailbox_path", "parse_json",
-           "retry_after"]
+def resend_after_drop(method: str, *, resent: bool) -> bool:
+    """Whether to send again a request whose connection dropped before the answer: once, and
+    only an idempotent one (a kept-alive connection the server had closed is the common case;
+    a POST may have been applied, so it is never resent blindly).
+
+    Example::
+
+        resend_after_drop("GET", resent=False)    # True
+    """
+    return not resent and method.upper() in IDEMPOTENT
+
+
+__all__ = ["MAX_RETRY_AFTER", "Decision", "build_url", "decide", "error_from", "mailbox_path",
+           "parse_json", "resend_after_drop", "retry_after"]
