@@ -4,4 +4,4 @@ The emulator fixtures come from m365bot's own pytest plugin (m365bot.emulator.py
 which users get too.
 """
 
-pytest_plugins = ["plugins.canary"]
+pytest_plugins = ["plugins.canary", "plugins.graph_schema"]

@@ -38,6 +38,7 @@ from m365bot.emulator import hosts
 from m365bot.emulator.control.core import ConnectionDropped, entra_error, graph_error
 from m365bot.emulator.graph.errors import GraphHTTPError
 from m365bot.emulator.graph.keys import KeySegments
+from m365bot.emulator.graph.schemacheck import SchemaCheck
 
 if TYPE_CHECKING:
     from m365bot.emulator.runtime import Emulator
@@ -133,7 +134,8 @@ def _graph_app(emu: Emulator, routes: list[BaseRoute]) -> ASGIApp:
 
     return Starlette(
         routes=routes,
-        middleware=[Middleware(KeySegments)],  # users('x') → users/x, also for $batch items
+        # users('x') → users/x, also for $batch items; then the (opt-in) schema check.
+        middleware=[Middleware(KeySegments), Middleware(SchemaCheck)],
         exception_handlers={
             HTTPException: not_found,
             GraphHTTPError: graph_http_error,

@@ -28,7 +28,7 @@ from m365bot.emulator.graph.common import (
     params,
     read_body,
 )
-from m365bot.emulator.graph.errors import GraphHTTPError, bad_request
+from m365bot.emulator.graph.errors import bad_request
 from m365bot.emulator.graph.messages import (
     PREFIXES,
     SCOPES,
@@ -52,9 +52,8 @@ async def send_draft(ctx: Ctx) -> Response:
     with ctx.emu.state.lock:
         msg = find_in_scope(ctx)
         if not msg.props.get("isDraft"):
-            raise GraphHTTPError(400, "ErrorInvalidOperation",
-                                 "Only a draft message can be sent; this message was already "
-                                 "sent or received.", inner=False)
+            # What Outlook answers for a received message's id (rlrghb/olkcli#118).
+            raise store.item_not_found()
         mailflow.send(ctx.emu, ctx.principal, ctx.mailbox, dict(msg.props), msg.attachments,
                       save=True)
         remove(ctx, msg)
@@ -149,6 +148,7 @@ def _reply_draft(ctx: Ctx, original: Message, kind: str, args: dict[str, Any]) -
     now = ctx.now()
     new = msgmodel.new_props(box, draft_patch, now=now, draft=True)
     new["conversationId"] = props.get("conversationId") or new["conversationId"]
+    new["conversationIndex"] = msgmodel.reply_index(props.get("conversationIndex"), now)
     atts: list[Any] = []
     if kind == "forward":
         atts = mailflow._copy_attachments(original.attachments)

@@ -24,7 +24,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from m365bot.emulator.graph import auth
+from m365bot.emulator.graph import auth, store
 from m365bot.emulator.graph.errors import GraphHTTPError, bad_request
 from m365bot.emulator.state import Mailbox
 
@@ -87,6 +87,12 @@ class Ctx:
         if self.immutable:
             parts.append("IdType=ImmutableId")
         return {"Preference-Applied": ", ".join(parts)} if parts else {}
+
+    @property
+    def owa_host(self) -> str:
+        """Outlook on the web of the mailbox's cloud, for ``webLink``."""
+        tenant = self.emu.state.tenants.get(self.mailbox.tenant_id)
+        return store.OWA_HOSTS.get(tenant.cloud if tenant else "global", store.OWA_HOSTS["global"])
 
     @property
     def app_id(self) -> str:

@@ -164,7 +164,7 @@ async def delta(ctx: Ctx) -> Response:
                               "@removed": {"reason": "deleted"}})
             else:
                 value.append(store.render(item, select, immutable=ctx.immutable,
-                                          body_type=ctx.body_type))
+                                          body_type=ctx.body_type, owa_host=ctx.owa_host))
         now = ctx.now()
     base = f"https://{request.headers.get('host', 'graph.microsoft.com')}{request.url.path}"
     out: dict[str, Any] = {"@odata.context": ctx.context_url("Collection(message)")}

@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 
 _OPTIONS = frozenset({"$select", "$top", "$skip", "$filter", "$count", "$expand", "$orderby"})
 _FIELDS = ("id", "displayName", "parentFolderId", "childFolderCount", "unreadItemCount",
-           "totalItemCount", "sizeInBytes", "isHidden")
+           "totalItemCount", "isHidden")  # v1.0's mailFolder: sizeInBytes is beta-only
 _FILTER = re.compile(r"^\s*displayName\s+(eq|ne)\s+'((?:[^']|'')*)'\s*$|"
                      r"^\s*(startswith)\(\s*displayName\s*,\s*'((?:[^']|'')*)'\s*\)\s*$", re.I)
 _WRITABLE = {"displayname": "displayName", "ishidden": "isHidden"}

@@ -82,6 +82,7 @@ def send(emu: Any, principal: auth.Principal, box: Mailbox, props: dict[str, Any
     sent["from"] = sent.get("from") or me
     sent["sender"] = me if sent["from"] == me else sent.get("sender") or me
     sent["hasAttachments"] = any(not a.props.get("isInline") for a in attachments)
+    msgmodel.resolve_names(emu.state, sent)
     if save:
         _place(emu, box, "sentitems", copy.deepcopy(sent), attachments)
     cloud = emu.state.tenants[box.tenant_id].cloud

@@ -17,7 +17,7 @@ import importlib
 import uuid
 from typing import Any
 
-from m365bot.emulator.graph import caltime
+from m365bot.emulator.graph import caltime, msgmodel, store
 from m365bot.emulator.graph.attachstore import iso
 from m365bot.emulator.graph.errors import GraphHTTPError, bad_request
 from m365bot.emulator.state import Event, Folder, Mailbox, Message, State
@@ -157,11 +157,11 @@ def _deliver(state: State, to: Mailbox, sender: Mailbox, subject: str, comment: 
     props: dict[str, Any] = {
         "@odata.type": odata_type,
         "createdDateTime": stamp, "lastModifiedDateTime": stamp,
-        "changeKey": uuid.uuid4().hex[:22], "categories": [],
+        "changeKey": store.new_change_key(), "categories": [],
         "receivedDateTime": stamp, "sentDateTime": stamp, "hasAttachments": False,
         "internetMessageId": f"<{uuid.uuid4().hex}@emulator.m365bot>",
         "subject": subject, "bodyPreview": comment[:255], "importance": "normal",
-        "conversationId": _new_id("AAQkAGC"), "isDeliveryReceiptRequested": None,
+        **msgmodel.new_conversation(to, now), "isDeliveryReceiptRequested": None,
         "isReadReceiptRequested": False, "isRead": False, "isDraft": False,
         "inferenceClassification": "focused", "webLink": "",
         "body": {"contentType": "text", "content": comment},

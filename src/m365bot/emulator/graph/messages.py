@@ -128,7 +128,8 @@ def find_in_scope(ctx: Ctx) -> Message:
 
 def entity(ctx: Ctx, msg: Message, select: tuple[str, ...] | None = None) -> dict[str, Any]:
     out = {"@odata.context": ctx.context_url(f"{ctx.who()}/messages/$entity")}
-    out.update(store.render(msg, select, immutable=ctx.immutable, body_type=ctx.body_type))
+    out.update(store.render(msg, select, immutable=ctx.immutable, body_type=ctx.body_type,
+                            owa_host=ctx.owa_host))
     return out
 
 
@@ -154,9 +155,9 @@ async def list_messages(ctx: Ctx) -> Response:
             allowed = listed_folder_ids(box)
             msgs = [m for m in box.messages.values() if m.folder_id in allowed]
         page, total, more = q.apply(msgs)
-        immutable, body_type = ctx.immutable, ctx.body_type
-        value = [store.render(m, q.select, immutable=immutable, body_type=body_type)
-                 for m in page]
+        immutable, body_type, owa = ctx.immutable, ctx.body_type, ctx.owa_host
+        value = [store.render(m, q.select, immutable=immutable, body_type=body_type,
+                              owa_host=owa) for m in page]
         if expand is not None:
             value = [with_attachments(v, m, expand) for v, m in zip(value, page, strict=True)]
     tail = f"{ctx.who()}/messages"

@@ -12,7 +12,9 @@ Example::
 
 from __future__ import annotations
 
+import base64
 import re
+import struct
 import uuid
 from typing import Any
 
@@ -158,6 +160,58 @@ def who(box: Mailbox) -> dict[str, Any]:
     return {"emailAddress": {"name": box.display_name, "address": box.address}}
 
 
+def resolve_names(state: Any, props: dict[str, Any]) -> None:
+    """Give every sender and recipient in the directory its display name, as Exchange does
+    when it resolves a message on send; unknown addresses keep the name they were given
+    (the address itself when none was)."""
+    for key in ("from", "sender", *_RECIPIENT_LISTS):
+        value = props.get(key)
+        for recipient in value if isinstance(value, list) else [value] if value else []:
+            email = recipient["emailAddress"]
+            if email.get("name") not in (None, "", email.get("address")):
+                continue
+            address = str(email.get("address") or "")
+            found = state.user_by_upn(address) or state.mailbox(address)
+            if found is not None:
+                email["name"] = found.display_name
+
+
+_FILETIME_EPOCH = 11644473600  # seconds from 1601-01-01 to 1970-01-01
+
+
+def _filetime(now: float) -> int:
+    return int((now + _FILETIME_EPOCH) * 10_000_000)
+
+
+def new_conversation(box: Mailbox, now: float) -> dict[str, str]:
+    """``conversationId`` and ``conversationIndex`` of a new thread, formed as Exchange forms
+    them (MS-OXOMSG PidTagConversationIndex): the index is standard base64 of a 22-byte header
+    (the 6 high bytes of the FILETIME, then the conversation GUID), the id is URL-safe base64
+    naming the mailbox and the same GUID. Real pair (learn.microsoft.com/graph/api/message-get):
+    ``AdHGUGl6hj/7Ze4dRROcLj0hVzbH1w==`` and ``AAQkAGNjYjZl…AAQAIY-_2XuHUUTnC49IVc2x9c=``."""
+    guid = uuid.uuid4().bytes
+    header = struct.pack(">Q", _filetime(now))[:6] + guid
+    owner = (box.id or str(uuid.uuid4())).encode("ascii", "replace")[:36].ljust(36, b"0")
+    raw_id = b"\x00\x04\x24\x00" + owner + b"\x00\x10\x00" + guid
+    return {"conversationId": base64.urlsafe_b64encode(raw_id).decode("ascii"),
+            "conversationIndex": base64.b64encode(header).decode("ascii")}
+
+
+def reply_index(parent: Any, now: float) -> str:
+    """The ``conversationIndex`` of a reply or forward: the parent's plus a 5-byte child block
+    (time since the header in 2**18 FILETIME units, MS-OXOMSG 2.2.1.3)."""
+    try:
+        raw = base64.b64decode(str(parent), validate=True)
+    except ValueError:
+        raw = b""
+    if len(raw) < 22:
+        return str(parent)
+    start = int.from_bytes(raw[:6] + b"\x00\x00", "big")
+    delta = max(0, _filetime(now) - start) >> 18
+    block = ((delta & 0x7FFFFFFF) << 8 | uuid.uuid4().bytes[0] & 0xF0).to_bytes(5, "big")
+    return base64.b64encode(raw + block).decode("ascii")
+
+
 def all_recipients(props: dict[str, Any]) -> list[str]:
     out: list[str] = []
     for key in ("toRecipients", "ccRecipients", "bccRecipients"):
@@ -198,8 +252,7 @@ def new_props(box: Mailbox, patch: dict[str, Any], *, now: float, draft: bool) -
         "subject": patch.get("subject", ""),
         "bodyPreview": store.preview(body),
         "importance": patch.get("importance", "normal"),
-        "conversationId": "AAQkAG" + store.new_change_key(),
-        "conversationIndex": store.new_change_key(),
+        **new_conversation(box, now),
         "isDeliveryReceiptRequested": patch.get("isDeliveryReceiptRequested", False),
         "isReadReceiptRequested": patch.get("isReadReceiptRequested", False),
         "isRead": patch.get("isRead", True),

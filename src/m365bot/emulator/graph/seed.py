@@ -143,6 +143,7 @@ def seed_message(state: State, box: Mailbox, spec: dict[str, Any], where: str = 
     sender = _addr(spec["from"], f"{where}.from") if spec.get("from") else msgmodel.who(box)
     props.update({"from": sender, "sender": sender,
                   "isRead": bool(spec.get("is_read", draft))})
+    msgmodel.resolve_names(state, props)
     if spec.get("flagged"):
         props["flag"] = {"flagStatus": "flagged"}
     atts = _attachments(spec.get("attachments") or [], f"{where}.attachments", received)

@@ -82,7 +82,11 @@ def new_immutable_id(box: Mailbox) -> str:
 
 
 def new_change_key() -> str:
-    return _b64(b"\x09\x00\x00\x00" + os.urandom(14))
+    """An Exchange change key as Graph sends it: standard base64 of a 4-byte type (9), a
+    4-byte length (22), a 16-byte GUID and a 6-byte change number, e.g.
+    ``CQAAABYAAACBmGpda7ZqQJPfMOpiyn6aAAAERfnB`` (learn.microsoft.com/graph/api/message-get)."""
+    return base64.b64encode(b"\x09\x00\x00\x00\x16\x00\x00\x00" + uuid.uuid4().bytes
+                            + os.urandom(6)).decode("ascii")
 
 
 def check_id(value: str) -> None:
@@ -158,8 +162,6 @@ def render_folder(box: Mailbox, folder: Folder) -> dict[str, Any]:
         "childFolderCount": sum(1 for f in box.folders.values() if f.parent_id == folder.id),
         "unreadItemCount": unread,
         "totalItemCount": total,
-        "sizeInBytes": sum(len(str(m.props.get("body", ""))) for m in box.messages.values()
-                           if m.folder_id == folder.id),
         "isHidden": folder.is_hidden,
     }
 
@@ -196,18 +198,26 @@ def touch(msg: Message, now: float, seq: int) -> None:
 _SELECT_ONLY = frozenset({"@odata.type", "uniqueBody", "internetMessageHeaders"})
 
 
-def web_link(message_id: str) -> str:
+# Outlook on the web of each cloud, for ``webLink`` (a tenant's cloud decides).
+OWA_HOSTS = {"global": "outlook.office365.com", "usgovhigh": "outlook.office365.us",
+             "dod": "outlook-dod.office365.us", "china": "partner.outlook.cn"}
+
+
+def web_link(message_id: str, owa_host: str = OWA_HOSTS["global"]) -> str:
+    """``webLink`` as Graph forms it: the item's EWS id (standard base64), percent-encoded."""
     from urllib.parse import quote
 
-    return (f"https://outlook.office365.com/owa/?ItemID={quote(message_id, safe='')}"
+    ews_id = message_id.replace("-", "+").replace("_", "/")
+    return (f"https://{owa_host}/owa/?ItemID={quote(ews_id, safe='')}"
             "&exvsurl=1&viewmodel=ReadMessageItem")
 
 
 def render(msg: Message, select: tuple[str, ...] | None = None, *, immutable: bool = False,
-           body_type: str | None = None) -> dict[str, Any]:
+           body_type: str | None = None, owa_host: str = OWA_HOSTS["global"]) -> dict[str, Any]:
     """The message as Graph returns it; ``select`` keeps only those properties (plus id/etag).
 
-    ``body_type`` ("text"/"html") converts ``body`` as ``Prefer: outlook.body-content-type``.
+    ``body_type`` ("text"/"html") converts ``body`` as ``Prefer: outlook.body-content-type``;
+    ``owa_host`` is the cloud's Outlook on the web host (:data:`OWA_HOSTS`) for ``webLink``.
     """
     props = msg.props
     out: dict[str, Any] = {}
@@ -221,13 +231,13 @@ def render(msg: Message, select: tuple[str, ...] | None = None, *, immutable: bo
                 out[key] = value
         out["parentFolderId"] = msg.folder_id
         if not out.get("webLink"):
-            out["webLink"] = web_link(out["id"])
+            out["webLink"] = web_link(out["id"], owa_host)
     else:
         for key in select:
             if key == "parentFolderId":
                 out[key] = msg.folder_id
             elif key == "webLink" and not props.get("webLink"):
-                out[key] = web_link(out["id"])
+                out[key] = web_link(out["id"], owa_host)
             elif key == "uniqueBody":
                 out[key] = props.get("uniqueBody") or props.get("body")
             elif key in props:
