@@ -40,3 +40,18 @@ def test_client_code_never_imports_the_emulator() -> None:
     offenders = {f"{p.relative_to(PACKAGE)}: {name}" for p in files for name in _imports(p)
                  if name.startswith("m365bot.emulator")}
     assert not offenders
+
+
+def test_the_emulator_and_m365bot_accept_the_same_cloud_names() -> None:
+    # The emulator keeps its own copy of the names (it may not import the client): the two
+    # lists must name the same clouds, and agree on each cloud's hosts.
+    from m365bot import clouds
+    from m365bot.emulator import hosts
+
+    client_names = set(clouds._ALIASES)
+    assert client_names == set(hosts.CLOUD_NAMES)
+    for name in client_names | {"Azure US GCC High", "GCC-High", "usgovhigh"}:
+        ours, theirs = hosts.parse_cloud(name), clouds.Cloud.parse(name)
+        assert ours is not None, name
+        assert hosts.LOGIN_HOST[ours] == theirs.login_host, name
+        assert hosts.GRAPH_RESOURCE[ours] == theirs.graph_url, name

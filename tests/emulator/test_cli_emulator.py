@@ -64,6 +64,9 @@ def test_serve_writes_info_file_and_answers_on_its_ports(tmp_path: Path) -> None
         out, err = _stop(proc)
     assert info["proxy_url"] in out and info["ca_bundle"] in out
     assert f"export HTTPS_PROXY={info['proxy_url']}" in out
+    # m365bot ignores HTTPS_PROXY/SSL_CERT_FILE: the banner gives its own variables too.
+    assert f"export M365BOT_PROXY={info['proxy_url']}" in out
+    assert f"export M365BOT_CA_BUNDLE={info['ca_bundle']}" in out
     assert "alice@contoso.onmicrosoft.com" in out
     for app in info["apps"]:
         assert app["client_id"] in out
@@ -80,7 +83,7 @@ def test_bad_scenario_is_one_clear_line(tmp_path: Path) -> None:
     proc, info_file = _serve(tmp_path, "--scenario", str(bad))
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 2
-    assert "scenario field tenants[0].cloud" in err and "global, usgovhigh, dod, china" in err
+    assert "scenario field tenants[0].cloud" in err and "global, gcc, gcchigh, dod, china" in err
     assert "Traceback" not in err + out
     assert not info_file.exists()
 
@@ -100,3 +103,19 @@ def test_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert f"cannot listen on 127.0.0.1:{port}" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_a_corrupt_state_folder_is_refused_before_anything_is_written(tmp_path: Path) -> None:
+    from m365bot.emulator.persist import STATE_FILE
+
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / STATE_FILE).write_text("{not json")
+    before = sorted(p.name for p in state.iterdir())
+    proc, info_file = _serve(tmp_path, "--state", str(state))
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 2, err
+    assert err.startswith("Error: ") and str(state) in err
+    assert "Traceback" not in err + out
+    assert sorted(p.name for p in state.iterdir()) == before  # no signing key written
+    assert not info_file.exists()

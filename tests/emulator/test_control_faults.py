@@ -119,3 +119,41 @@ def test_inspection_records_have_no_secrets(emu: Emulator, client: httpx.Client)
     text = client.get("/_emulator/requests").text
     assert form["client_secret"] not in text
     assert client.get("/_emulator/requests", params={"op": "token"}).json()["count"] == 1
+
+
+def test_a_batch_of_rules_with_one_bad_rule_installs_none(client: httpx.Client) -> None:
+    good = {"op": "sendMail", "kind": "status", "status": 503}
+    bad = {"op": "sendMail", "kind": "explode"}
+    r = client.post("/_emulator/faults", json=[good, bad])
+    assert r.status_code == 400 and r.json()["error"]["field"] == "[1].kind"
+    assert client.get("/_emulator/faults").json() == {"faults": []}
+    r = client.post("/_emulator/faults", json=[good, good])
+    assert r.status_code == 201 and len(r.json()) == 2
+    assert len(client.get("/_emulator/faults").json()["faults"]) == 2
+
+
+def test_a_huge_control_body_is_refused_without_reading_it_whole(
+    client: httpx.Client, emu: Emulator
+) -> None:
+    chunks_read = 0
+
+    def body() -> Iterator[bytes]:
+        nonlocal chunks_read
+        for _ in range(200 * 16):  # 200 MB in 64 KiB chunks, streamed without a length
+            chunks_read += 1
+            yield b" " * 65536
+
+    r = client.post("/_emulator/settings", content=body(),
+                    headers={"content-type": "application/json"})
+    assert r.status_code == 413 and r.json()["error"]["field"] == "body"
+    assert chunks_read < 200 * 16 // 2, "the server read (almost) the whole body"
+    r = client.post("/_emulator/faults", content=b"[" + b" " * (70 * 1024) + b"]")
+    assert r.status_code == 413  # a declared length over the limit: refused at once
+    assert client.get("/_emulator/faults").json() == {"faults": []}
+
+
+@pytest.mark.parametrize("since", ["%C2%B2", "-1", "1.5", "%D9%A3"])
+def test_requests_since_must_be_ascii_digits(client: httpx.Client, since: str) -> None:
+    r = client.get(f"/_emulator/requests?since={since}")
+    assert r.status_code == 400 and r.json()["error"]["field"] == "since"
+    assert "0-9" in r.json()["error"]["message"]

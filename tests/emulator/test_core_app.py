@@ -105,6 +105,61 @@ def test_control_api_is_not_reachable_on_emulated_hosts(client: httpx.Client) ->
     assert "error" in r.json() and "https_port" not in r.text
 
 
+@pytest.mark.parametrize("http2", [False, True], ids=["http1", "h2"])
+def test_control_api_is_not_reachable_through_a_tunnel(emulator: Emulator, http2: bool) -> None:
+    # CONNECT graph.microsoft.com:443, then ask for the control API with a loopback Host.
+    ctx = ssl.create_default_context(cafile=emulator.info["ca_bundle"])
+    with httpx.Client(proxy=emulator.info["proxy_url"], verify=ctx, trust_env=False,
+                      http2=http2) as tunnelled:
+        r = tunnelled.get("https://graph.microsoft.com/_emulator/info",
+                          headers={"host": "127.0.0.1"})
+    assert r.status_code == 403
+    assert "loopback" in r.text or "this machine" in r.text
+    secret = emulator.info["apps"][0]["client_id"]
+    assert "https_port" not in r.text and secret not in r.text
+
+
+def _non_loopback_address() -> str:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.connect(("192.0.2.1", 9))  # no packet is sent; this picks the outgoing address
+        address = str(probe.getsockname()[0])
+    if address.startswith("127."):
+        pytest.skip("this machine has no address beyond loopback")
+    return address
+
+
+def test_control_api_answers_only_loopback_peers_and_binding_wide_warns(
+    emulator_data_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    address = _non_loopback_address()
+    caplog.set_level("WARNING", logger="m365bot.emulator")
+    with Emulator.start(scenario="demo", data_dir=emulator_data_dir, host="0.0.0.0") as emu:
+        warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+        assert len([w for w in warnings if "0.0.0.0" in w]) == 1, warnings
+        ctx = ssl.create_default_context(cafile=emu.info["ca_bundle"])
+        ctx.check_hostname = False  # the certificate names loopback, not this address
+        with httpx.Client(verify=ctx, trust_env=False) as remote:
+            far = remote.get(f"https://{address}:{emu.https_port}/_emulator/info")
+            keys = remote.get(f"https://{address}:{emu.https_port}/common/discovery/v2.0/keys")
+        with httpx.Client(verify=ctx, trust_env=False) as local:
+            near = local.get(f"https://127.0.0.1:{emu.https_port}/_emulator/info")
+        port = emu.https_port
+    assert far.status_code == 403 and "https_port" not in far.text
+    assert keys.status_code == 200  # the emulated services still answer everyone
+    assert near.status_code == 200 and near.json()["https_port"] == port
+
+
+def test_loopback_binding_does_not_warn(
+    emulator_data_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("WARNING", logger="m365bot.emulator")
+    with Emulator.start(scenario="demo", data_dir=emulator_data_dir, host="127.0.0.1"):
+        pass
+    assert not [r for r in caplog.records if r.levelname == "WARNING"]
+
+
 def test_clock_advance_moves_emulated_time(fresh_emulator: Emulator) -> None:
     emulator = fresh_emulator
     ctx = ssl.create_default_context(cafile=emulator.info["ca_bundle"])
@@ -186,3 +241,36 @@ def test_outlook_errors_keep_their_shape_without_inner_error(emulator: Emulator)
     assert "innerError" not in denied.json()["error"]
     assert denied.headers["request-id"]
     assert allowed.status_code == 200
+
+
+def test_a_broken_route_module_fails_the_start_loudly(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    # sys.modules[name] = None makes importing that module fail, as a broken module would.
+    script = (
+        "import sys\n"
+        "sys.modules['m365bot.emulator.graph.users'] = None\n"
+        "from m365bot.emulator.runtime import Emulator\n"
+        f"Emulator.start(scenario='demo', data_dir={str(tmp_path)!r}).stop()\n"
+        "print('served without the users routes')\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert proc.returncode != 0
+    assert "served without" not in proc.stdout
+    assert "m365bot.emulator.graph.users" in proc.stderr
+
+
+def test_every_deliberate_emulator_error_shares_one_root(emulator_data_dir: Path) -> None:
+    from m365bot.emulator.control.faults import FaultError
+    from m365bot.emulator.control.settings import SettingsError
+    from m365bot.emulator.entra.errors import EntraError
+    from m365bot.emulator.errors import EmulatorError
+    from m365bot.emulator.scenario import ScenarioError
+    from m365bot.emulator.server import ServerError
+
+    for cls in (FaultError, SettingsError, EntraError, ScenarioError, ServerError):
+        assert issubclass(cls, EmulatorError), cls
+    with pytest.raises(EmulatorError, match="tenants"):
+        Emulator(scenario={"tenants": "none"}, data_dir=emulator_data_dir)

@@ -7,12 +7,23 @@ import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
-from msal_helpers import LOGIN, app, get_code, http, tenant, unconsented_app, user, valid_secret
+from msal_helpers import (
+    LOGIN,
+    app,
+    authorize_url,
+    get_code,
+    http,
+    tenant,
+    unconsented_app,
+    user,
+    valid_secret,
+)
 
 from m365bot.emulator.entra.grants import revoke_refresh_tokens
 from m365bot.emulator.state import AppSecret
@@ -366,6 +377,32 @@ def test_wrong_verifier_is_50148_and_missing_is_501481(emulator: Any, client: ht
     code, _ = _code(emulator, client)
     r = client.post(token_url(emulator.info), data=_code_grant(emulator.info, code, None))
     assert_entra_error(r, 400, "invalid_grant", 501481)
+
+
+@pytest.mark.parametrize("method", ["plain", "S256"])
+def test_a_non_ascii_verifier_is_refused_and_leaves_the_code_usable(
+    emulator: Any, client: httpx.Client, method: str
+) -> None:
+    code, verifier = _code(emulator, client, method=method)
+    r = client.post(token_url(emulator.info), data=_code_grant(emulator.info, code, "é" * 43))
+    assert_entra_error(r, 400, "invalid_grant", 50148)
+    # The refused attempt did not burn the code: its owner still redeems it.
+    r = client.post(token_url(emulator.info), data=_code_grant(emulator.info, code, verifier))
+    assert r.status_code == 200, r.text
+
+
+def test_a_non_ascii_code_challenge_is_refused_at_authorize(
+    emulator: Any, client: httpx.Client
+) -> None:
+    info = emulator.info
+    url = authorize_url(info, app(info, "m365bot-pkce")["client_id"], SCOPE,
+                        code_challenge="é" * 43, code_challenge_method="plain")
+    r = client.get(url, follow_redirects=False)
+    assert r.status_code == 302
+    answer = parse_qs(urlsplit(r.headers["location"]).query)
+    assert answer["error"] == ["invalid_request"]
+    assert "code_challenge" in answer["error_description"][0]
+    assert "code" not in answer
 
 
 def test_redirect_uri_differing_from_authorize_is_50011(

@@ -90,7 +90,7 @@ def test_json_scenarios_work_too(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("change", "field"),
     [
-        (("cloud: dod", "cloud: gcc-high"), "tenants[0].cloud"),
+        (("cloud: dod", "cloud: azure-mars"), "tenants[0].cloud"),
         (("    domain: tailspin", "    colour: red\n    domain: tailspin"), "tenants[0].colour"),
         (("{user: dave, rights: [SendOnBehalf]}", "{user: erin, rights: [FullAccess]}"),
          "tenants[0].shared_mailboxes[0].grants[1].user"),
@@ -142,3 +142,12 @@ def test_bad_mailbox_contents_name_the_scenario_field(tmp_path: Path) -> None:
     with pytest.raises(ScenarioError) as err:
         Emulator(scenario=path, data_dir=tmp_path / "data", proxy_port=None)
     assert err.value.field == "tenants[0].users[1].mailbox.messages[1].received"
+
+
+@pytest.mark.parametrize("name", ["gcchigh", "GCC High", "Azure US GCC High", "usgovhigh"])
+def test_a_scenario_accepts_the_cloud_names_m365bot_accepts(tmp_path: Path, name: str) -> None:
+    path = tmp_path / "gov.json"
+    path.write_text(json.dumps({"tenants": [{"name": "gov", "cloud": name,
+                                             "domain": "gov.onmicrosoft.us"}]}))
+    state = build_state(load_spec(path), tmp_path, now=time.time())
+    assert [t.cloud for t in state.tenants.values()] == ["usgovhigh"]

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from m365bot.config import ENV_CA_BUNDLE, ENV_PROXY
+
 if TYPE_CHECKING:
     from m365bot.emulator.runtime import Emulator
 
@@ -46,7 +48,8 @@ def _fail(message: str) -> None:
               help="Write ports, CA bundle and seeded identities here as JSON "
               "(default: <data dir>/emulator-info.json).")
 @click.option("--latency-ms", default=0.0, type=click.FloatRange(0, 60_000),
-              help="Delay added to every request, to simulate a network round trip.")
+              help="Network latency to simulate, charged per round trip: the CONNECT answer, the "
+              "TLS handshake and each request.")
 @click.option("-v", "--verbose", is_flag=True, help="Log one line per request and action.")
 def serve(host: str, port: int, proxy_port: int, scenario: str, state_dir: Path | None,
           data_dir: Path | None, info_file: Path | None, latency_ms: float,
@@ -54,16 +57,15 @@ def serve(host: str, port: int, proxy_port: int, scenario: str, state_dir: Path 
     """Serve the emulator until interrupted (Ctrl-C or SIGTERM)."""
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from m365bot.emulator.errors import EmulatorError
     from m365bot.emulator.persist import PersistError
     from m365bot.emulator.runtime import Emulator
-    from m365bot.emulator.scenario import ScenarioError
-    from m365bot.emulator.server import ServerError
 
     try:
         emu = Emulator(scenario=scenario, data_dir=data_dir, state_dir=state_dir, host=host,
                        port=port, proxy_port=proxy_port, latency_ms=latency_ms)
         emu.serve()
-    except (ScenarioError, PersistError, ServerError) as exc:
+    except (EmulatorError, PersistError) as exc:
         _fail(str(exc))
         return
     except OSError as exc:
@@ -96,13 +98,15 @@ def _print_summary(emu: Emulator, info_file: Path) -> None:
     console.print(f"  proxy mode   {info['proxy_url']}")
     console.print(f"  CA bundle    {info['ca_bundle']}")
     console.print(f"  info file    {info_file}  (client ids, secrets, passwords, cert files)")
+    console.print("\nPoint m365bot at it (it reads only its own variables):")
+    console.print(f"  export {ENV_PROXY}={info['proxy_url']}", soft_wrap=True)
+    console.print(f"  export {ENV_CA_BUNDLE}={info['ca_bundle']}", soft_wrap=True)
+    console.print("  (or Settings(proxy=info['proxy_url'], ca_bundle=info['ca_bundle']))")
     console.print("\nPoint an unmodified client at it (real Microsoft URLs, via the proxy):")
     console.print(f"  export HTTPS_PROXY={info['proxy_url']}", soft_wrap=True)
     for var in ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
         console.print(f"  export {var}={info['ca_bundle']}", soft_wrap=True)
-    console.print(
-        "  m365bot: Settings(proxy=info['proxy_url'], ca_bundle=info['ca_bundle'])\n"
-    )
+    console.print()
     tenants = Table("tenant", "cloud", "id", title="Tenants", title_justify="left")
     for t in info["tenants"]:
         tenants.add_row(t["domain"], t["cloud"], t["id"])

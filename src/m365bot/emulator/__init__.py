@@ -7,7 +7,7 @@ Example::
     with Emulator.start(scenario="demo") as emu:
         info = emu.info     # ports, proxy URL, CA bundle, tenants, apps, users
 
-Heavy parts (uvicorn, cryptography) load only when :class:`Emulator` is first used.
+Heavy parts (Hypercorn, cryptography) load only when :class:`Emulator` is first used.
 """
 
 from __future__ import annotations

@@ -19,12 +19,12 @@ Example::
 from __future__ import annotations
 
 import asyncio
-import importlib
+import ipaddress
 import logging
 import time
 import uuid
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -35,35 +35,20 @@ from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from m365bot.emulator import hosts
+from m365bot.emulator.control.api import control_app
 from m365bot.emulator.control.core import ConnectionDropped, entra_error, graph_error
+from m365bot.emulator.entra.errors import EntraError
+from m365bot.emulator.entra.routes import entra_routes
+from m365bot.emulator.facade import EmulatorFacade
 from m365bot.emulator.graph.errors import GraphHTTPError
 from m365bot.emulator.graph.keys import KeySegments
+from m365bot.emulator.graph.routes import graph_routes
 from m365bot.emulator.graph.schemacheck import SchemaCheck
-
-if TYPE_CHECKING:
-    from m365bot.emulator.runtime import Emulator
+from m365bot.emulator.server import CONNECTION, Connection
 
 log = logging.getLogger(__name__)
 
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-
-
-def _optional_routes(target: str, emu: Emulator) -> list[BaseRoute]:
-    """Routes from ``module:function(emu)``; an absent or broken module is logged, not fatal."""
-    module_name, attr = target.split(":")
-    try:
-        module = importlib.import_module(module_name)
-        factory: Callable[[Any], list[BaseRoute]] = getattr(module, attr)
-        return list(factory(emu))
-    except ModuleNotFoundError as exc:
-        if exc.name and module_name.startswith(exc.name):
-            log.warning("%s is not available yet; its routes are not mounted", module_name)
-            return []
-        log.exception("could not load routes from %s", target)
-        return []
-    except Exception:
-        log.exception("could not load routes from %s", target)
-        return []
 
 
 def role_of(host_header: str, path: str) -> tuple[str, str | None, str]:
@@ -80,7 +65,41 @@ def role_of(host_header: str, path: str) -> tuple[str, str | None, str]:
     return "login", None, "direct"
 
 
-def internal_error(emu: Emulator, role: str, request: Request) -> Response:
+def _is_loopback(address: str) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_loopback
+
+
+def control_allowed(scope: Scope) -> bool:
+    """The control API (it returns every secret) answers only direct connections from a
+    loopback address, never a request that came through the proxy's tunnel."""
+    connection = scope.get(CONNECTION)
+    client = scope.get("client")
+    return (
+        isinstance(connection, Connection)
+        and connection.tunnel is None
+        and client is not None
+        and _is_loopback(str(client[0]))
+    )
+
+
+async def _control_refused(scope: Scope, receive: Receive, send: Send) -> None:
+    response = JSONResponse(
+        {"error": {"code": "Forbidden",
+                   "message": "The control API answers only direct connections from this "
+                   "machine (127.0.0.1 or ::1), never through the proxy; call it on the "
+                   "emulator's own machine."}},
+        status_code=403,
+    )
+    await response(scope, receive, send)
+
+
+def internal_error(emu: EmulatorFacade, role: str, request: Request) -> Response:
     """The last-resort 500, in the role's own format, never with exception details."""
     if role == "login":
         return entra_error(
@@ -98,7 +117,7 @@ def internal_error(emu: Emulator, role: str, request: Request) -> Response:
                        "An internal server error occurred. The operation failed.", request)
 
 
-def _crash_handler(emu: Emulator, role: str) -> Callable[[Request, Exception], Any]:
+def _crash_handler(emu: EmulatorFacade, role: str) -> Callable[[Request, Exception], Any]:
     """Starlette's server-error hook: answer in the role's format (Starlette then re-raises,
     and :class:`EmulatorApp` logs the exception)."""
 
@@ -108,7 +127,7 @@ def _crash_handler(emu: Emulator, role: str) -> Callable[[Request, Exception], A
     return handler
 
 
-def _graph_app(emu: Emulator, routes: list[BaseRoute]) -> ASGIApp:
+def _graph_app(emu: EmulatorFacade, routes: list[BaseRoute]) -> ASGIApp:
     async def not_found(request: Request, exc: Exception) -> Response:
         status = getattr(exc, "status_code", 404)
         if status == 405:
@@ -144,9 +163,7 @@ def _graph_app(emu: Emulator, routes: list[BaseRoute]) -> ASGIApp:
     )
 
 
-def _login_app(emu: Emulator, routes: list[BaseRoute]) -> ASGIApp:
-    from m365bot.emulator.entra.errors import EntraError
-
+def _login_app(emu: EmulatorFacade, routes: list[BaseRoute]) -> ASGIApp:
     async def not_found(request: Request, exc: Exception) -> Response:
         status = getattr(exc, "status_code", 404)
         return entra_error(
@@ -181,7 +198,7 @@ def _login_app(emu: Emulator, routes: list[BaseRoute]) -> ASGIApp:
 class EmulatorApp:
     """The top-level ASGI callable (see module docs)."""
 
-    def __init__(self, emu: Emulator, apps: dict[str, ASGIApp]) -> None:
+    def __init__(self, emu: EmulatorFacade, apps: dict[str, ASGIApp]) -> None:
         self.emu = emu
         self.apps = apps
 
@@ -201,7 +218,6 @@ class EmulatorApp:
             "mode": mode,
             "host": host,
             "request_id": request_id,
-            "raw_send": send,
             "ran": False,
         }
         scope["m365bot"] = meta
@@ -226,17 +242,15 @@ class EmulatorApp:
                 message = {**message, "headers": raw}
             await send(message)
 
+        if role == "control" and not control_allowed(scope):
+            await _control_refused(scope, receive, send)
+            return
         started = time.perf_counter()
-        latency = float(self.emu.settings.latency_ms or 0)
-        if latency > 0 and role != "control":
-            await asyncio.sleep(latency / 1000)
+        await self._charge_latency(scope, role)
         app = self.apps[role]
         try:
             await app(scope, receive, send_wrapper)
         except ConnectionDropped:
-            # Let the transport's connection_lost run so uvicorn does not answer a 500.
-            for _ in range(3):
-                await asyncio.sleep(0)
             status_box.setdefault("status", 0)
         except Exception:
             log.exception("unexpected error in %s %s (role %s)", scope.get("method"), path, role)
@@ -247,6 +261,15 @@ class EmulatorApp:
                 await response(scope, receive, send_wrapper)
         finally:
             self._after(scope, meta, role, started, status_box.get("status", 0))
+
+    async def _charge_latency(self, scope: Scope, role: str) -> None:
+        """One round trip of latency per request, plus the TLS handshake's on a connection's
+        first request. The control API is never delayed."""
+        connection = scope.get(CONNECTION)
+        round_trips = 1 + (connection.take_unpaid() if isinstance(connection, Connection) else 0)
+        latency = float(self.emu.settings.latency_ms or 0)
+        if latency > 0 and role != "control":
+            await asyncio.sleep(round_trips * latency / 1000)
 
     def _after(
         self, scope: Scope, meta: dict[str, Any], role: str, started: float, status: int
@@ -278,17 +301,13 @@ class EmulatorApp:
             self.emu.state_changed()
 
 
-def create_app(emu: Emulator) -> EmulatorApp:
+def create_app(emu: EmulatorFacade) -> EmulatorApp:
     """Build the emulator's ASGI app. Example: ``create_app(emu)``."""
-    from m365bot.emulator.control.api import control_app
-
-    login_routes = _optional_routes("m365bot.emulator.entra.routes:entra_routes", emu)
-    graph_routes = _optional_routes("m365bot.emulator.graph.routes:graph_routes", emu)
-    graph = _graph_app(emu, graph_routes)
+    graph = _graph_app(emu, graph_routes(emu))
     return EmulatorApp(
         emu,
         {
-            "login": _login_app(emu, login_routes),
+            "login": _login_app(emu, entra_routes(emu)),
             "graph": graph,
             "upload": graph,
             "control": control_app(emu),

@@ -21,6 +21,33 @@ Role = Literal["login", "graph", "upload"]
 
 CLOUDS: tuple[Cloud, ...] = ("global", "usgovhigh", "dod", "china")
 
+# Every name m365bot's Connect accepts for a cloud (lower case, letters and digits only), and
+# the emulated cloud that serves it. GCC (Moderate) uses the global hosts; m365bot's
+# ``gcchigh`` is this emulator's ``usgovhigh``. The emulator may not import the client, so
+# this is a copy: tests/emulator/test_boundaries.py checks that both accept the same names.
+_NAMES_OF: dict[Cloud, tuple[str, ...]] = {
+    "global": ("global", "azureglobal", "com", "public", "azurepublic", "commercial",
+               "azurecloud", "worldwide", "gcc", "azureusgcc", "usgcc", "gccmoderate"),
+    "usgovhigh": ("gcchigh", "azureusgcchigh", "usgcchigh", "usgov", "usgovernment",
+                  "azureusgovernment", "usgovhigh", "azureusgov", "l4"),
+    "dod": ("dod", "azureusdod", "usdod", "usgovdod", "l5"),
+    "china": ("china", "azurechina", "21vianet", "azurechina21vianet", "chinacloud",
+              "mooncake", "cn"),
+}
+CLOUD_NAMES: dict[str, Cloud] = {
+    name: cloud for cloud, names in _NAMES_OF.items() for name in names
+}
+
+
+def parse_cloud(text: object) -> Cloud | None:
+    """The emulated cloud a name means (any name m365bot accepts), or None.
+
+    Example: ``parse_cloud("Azure US GCC High") == "usgovhigh"``.
+    """
+    if not isinstance(text, str):
+        return None
+    return CLOUD_NAMES.get("".join(ch for ch in text.lower() if ch.isalnum()))
+
 
 @dataclass(frozen=True)
 class HostInfo:

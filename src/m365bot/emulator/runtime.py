@@ -11,6 +11,7 @@ Example::
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import json
 import logging
 import os
@@ -22,11 +23,13 @@ from types import TracebackType
 from typing import Any
 
 from m365bot._version import __version__
+from m365bot.emulator.app import create_app
 from m365bot.emulator.appcerts import key_file_of, thumbprints
 from m365bot.emulator.clock import Clock
 from m365bot.emulator.control import Control, EmulatorSettings
 from m365bot.emulator.persist import Persistence
 from m365bot.emulator.scenario import build_state, load_spec
+from m365bot.emulator.server import BackgroundServer, Timeouts
 from m365bot.emulator.state import State
 from m365bot.emulator.tls import LocalCA
 from m365bot.emulator.tokens import Tokens
@@ -41,6 +44,16 @@ def default_data_dir() -> Path:
         return Path(home) / "emulator"
     xdg = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(xdg) / "m365bot" / "emulator"
+
+
+def is_loopback_host(host: str) -> bool:
+    """Whether listening on ``host`` keeps the emulator on this machine."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 @contextlib.contextmanager
@@ -73,6 +86,7 @@ class Emulator:
         port: int = 0,
         proxy_port: int | None = 0,
         latency_ms: float = 0.0,
+        timeouts: Timeouts | None = None,
     ) -> None:
         self.data_dir = Path(data_dir) if data_dir else default_data_dir()
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -80,6 +94,7 @@ class Emulator:
         self.host = host
         self.requested_port = port
         self.requested_proxy_port = proxy_port
+        self.timeouts = timeouts
         self.clock = Clock()
         self.settings = EmulatorSettings(latency_ms=float(latency_ms))
         self._initial_settings = self.settings.as_dict()
@@ -88,21 +103,23 @@ class Emulator:
         # Two emulators sharing a data folder (parallel CLI runs, test workers) must not
         # interleave creating the CA, keys and certificates.
         with _folder_lock(self.data_dir):
-            self.ca = LocalCA.open(self.data_dir)
-            self.tokens = Tokens.open(self.state_dir or self.data_dir, self.clock)
+            # Read a saved state before writing anything: a corrupt one must leave its folder
+            # exactly as it was (no new signing key next to it).
             loaded = None
             if self.state_dir is not None:
                 self.persistence = Persistence(
                     self.state_dir, lambda: self.state, lambda: self.clock.offset
                 )
                 loaded = self.persistence.load()
+            self.ca = LocalCA.open(self.data_dir)
+            self.tokens = Tokens.open(self.state_dir or self.data_dir, self.clock)
             if loaded is not None:
                 self.state, offset = loaded
                 self.clock.advance(offset)
             else:
                 self.state = build_state(self.spec, self.data_dir, now=self.clock.now())
         self.control = Control(self)
-        self._server: Any = None
+        self._server: BackgroundServer | None = None
         self._lock = threading.Lock()
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -116,17 +133,23 @@ class Emulator:
 
     def serve(self) -> None:
         """Start the HTTPS server and the proxy in a background thread."""
-        from m365bot.emulator.app import create_app
-        from m365bot.emulator.server import BackgroundServer
-
         self._server = BackgroundServer(
             create_app(self),
             self.ca,
             host=self.host,
             port=self.requested_port,
             proxy_port=self.requested_proxy_port,
+            latency=lambda: self.settings.latency_ms,
+            timeouts=self.timeouts,
         )
         self._server.start()
+        if not is_loopback_host(self.host):
+            log.warning(
+                "the emulator listens on %s, beyond this machine: anyone who can reach it can "
+                "use its test identities (the control API and its secrets still answer only "
+                "on loopback); use --host 127.0.0.1 unless you mean it",
+                self.host,
+            )
         if self.persistence is not None:
             self.persistence.save()
         log.info(

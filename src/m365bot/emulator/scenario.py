@@ -29,6 +29,7 @@ from typing import Any
 import yaml
 
 from m365bot.emulator import hosts
+from m365bot.emulator.errors import EmulatorError
 from m365bot.emulator.state import App, AppSecret, Grant, Mailbox, State, Tenant, User
 
 log = logging.getLogger(__name__)
@@ -39,7 +40,7 @@ _GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
-class ScenarioError(ValueError):
+class ScenarioError(EmulatorError, ValueError):
     """A scenario that cannot be used; ``field`` is a path like ``tenants[0].apps[1].cloud``."""
 
     def __init__(self, field: str, message: str) -> None:
@@ -153,9 +154,11 @@ def validate(data: Any) -> None:
                 f"{w}.name", f"{name!r} must be unique and simple (letters, digits, . _ -)"
             )
         names.add(name.lower())
-        if t["cloud"] not in hosts.CLOUDS:
+        if hosts.parse_cloud(t["cloud"]) is None:
             raise ScenarioError(
-                f"{w}.cloud", f"{t['cloud']!r} is not a cloud; use one of {', '.join(hosts.CLOUDS)}"
+                f"{w}.cloud",
+                f"{t['cloud']!r} is not a cloud; use one of global, gcc, gcchigh, dod, china "
+                "(the names m365bot accepts)",
             )
         _str(t["domain"], f"{w}.domain")
         if "id" in t:
@@ -278,7 +281,7 @@ def build_state(spec: dict[str, Any], data_dir: Path, now: float) -> State:
         tid = str(t.get("id") or stable_id("tenant", t["name"]))
         tenant = Tenant(
             id=tid,
-            cloud=t["cloud"],
+            cloud=hosts.parse_cloud(t["cloud"]) or "global",  # validated: never the default
             domain=t["domain"].lower(),
             display_name=t.get("display_name") or t["name"],
             extra_domains=[d.lower() for d in t.get("extra_domains") or []],

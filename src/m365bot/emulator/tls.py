@@ -198,9 +198,11 @@ class LocalCA:
         log.info("issued emulator server certificate %s", self.server_cert_file)
 
     def server_context(self) -> ssl.SSLContext:
-        """An SSL context serving the emulator's certificate."""
+        """An SSL context serving the emulator's certificate, offering HTTP/2 and HTTP/1.1
+        (ALPN ``h2``, ``http/1.1``) as Graph does."""
         ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         ctx.load_cert_chain(self.server_cert_file, self.server_key_file)
+        ctx.set_alpn_protocols(["h2", "http/1.1"])
         return ctx
 
     def client_context(self) -> ssl.SSLContext:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -35,9 +35,8 @@ from starlette.types import ASGIApp
 
 from m365bot.emulator.control.faults import FaultError
 from m365bot.emulator.control.settings import SettingsError
-
-if TYPE_CHECKING:
-    from m365bot.emulator.runtime import Emulator
+from m365bot.emulator.errors import EmulatorError
+from m365bot.emulator.facade import EmulatorFacade
 
 log = logging.getLogger(__name__)
 
@@ -57,11 +56,12 @@ _FILTERS = (
 )
 
 
-class BadInput(Exception):
-    def __init__(self, field: str, message: str) -> None:
+class BadInput(EmulatorError):
+    def __init__(self, field: str, message: str, status: int = 400) -> None:
         super().__init__(message)
         self.field = field
         self.message = message
+        self.status = status
 
 
 def error(status: int, code: str, message: str, field: str | None = None) -> JSONResponse:
@@ -71,10 +71,20 @@ def error(status: int, code: str, message: str, field: str | None = None) -> JSO
     return JSONResponse({"error": body}, status_code=status)
 
 
+def _too_large() -> BadInput:
+    return BadInput("body", f"the body is over {MAX_BODY} bytes; send less", status=413)
+
+
 async def _json(request: Request) -> Any:
-    raw = await request.body()
-    if len(raw) > MAX_BODY:
-        raise BadInput("body", f"the body is over {MAX_BODY} bytes")
+    """The JSON body, read no further than :data:`MAX_BODY` bytes."""
+    declared = request.headers.get("content-length", "")
+    if declared.isascii() and declared.isdigit() and int(declared) > MAX_BODY:
+        raise _too_large()
+    raw = bytearray()
+    async for chunk in request.stream():
+        raw += chunk
+        if len(raw) > MAX_BODY:
+            raise _too_large()
     if not raw.strip():
         return {}
     try:
@@ -83,124 +93,145 @@ async def _json(request: Request) -> Any:
         raise BadInput("body", f"the body is not valid JSON ({exc}); send a JSON object") from None
 
 
-def control_app(emu: Emulator) -> ASGIApp:
-    """The Starlette app serving ``/_emulator/``."""
+def _emu(request: Request) -> EmulatorFacade:
+    emu: EmulatorFacade = request.app.state.emu
+    return emu
 
-    async def info(request: Request) -> Response:
-        return JSONResponse(emu.info)
 
-    async def clock(request: Request) -> Response:
-        return JSONResponse({"now": emu.clock.now(), "offset": emu.clock.offset})
+async def info(request: Request) -> Response:
+    return JSONResponse(_emu(request).info)
 
-    async def clock_advance(request: Request) -> Response:
+
+async def clock(request: Request) -> Response:
+    emu = _emu(request)
+    return JSONResponse({"now": emu.clock.now(), "offset": emu.clock.offset})
+
+
+async def clock_advance(request: Request) -> Response:
+    emu = _emu(request)
+    data = await _json(request)
+    seconds = data.get("seconds") if isinstance(data, dict) else None
+    if (
+        isinstance(seconds, bool)
+        or not isinstance(seconds, int | float)
+        or not (0 <= seconds <= 10 * 365 * 86400)
+    ):
+        raise BadInput("seconds", 'give {"seconds": n} with n a number from 0 to 315360000')
+    offset = emu.clock.advance(float(seconds))
+    log.info("clock advanced by %ss (offset now %ss)", seconds, offset)
+    return JSONResponse({"now": emu.clock.now(), "offset": offset})
+
+
+async def faults(request: Request) -> Response:
+    emu = _emu(request)
+    if request.method == "GET":
+        return JSONResponse({"faults": emu.control.faults.list()})
+    if request.method == "DELETE":
+        return JSONResponse({"removed": emu.control.clear_faults(None)})
+    data = await _json(request)
+    many = isinstance(data, list)
+    try:  # all or nothing: one bad rule installs none of them
+        added = emu.control.faults.add_all(data if many else [data], numbered=many)
+    except FaultError as exc:
+        raise BadInput(exc.field, str(exc)) from None
+    log.info("added %d fault rule(s)", len(added))
+    public = [rule.public() for rule in added]
+    return JSONResponse(public if many else public[0], status_code=201)
+
+
+async def fault_one(request: Request) -> Response:
+    rule_id = request.path_params["rule_id"]
+    if not _emu(request).control.clear_faults(rule_id):
+        return error(404, "NotFound", f"no fault rule with id {rule_id!r}", "id")
+    return Response(status_code=204)
+
+
+async def requests_(request: Request) -> Response:
+    filters: dict[str, Any] = {}
+    for key, value in request.query_params.items():
+        if key not in _FILTERS:
+            raise BadInput(key, f"unknown filter; use one of {', '.join(_FILTERS)}")
+        if key == "since" and not (value.isascii() and value.isdigit()):
+            raise BadInput(key, "must be a whole number written with 0-9 (a record's seq)")
+        filters[key] = value
+    records = _emu(request).control.requests(**filters)
+    return JSONResponse({"count": len(records), "requests": records})
+
+
+async def counters(request: Request) -> Response:
+    return JSONResponse(_emu(request).control.counters())
+
+
+async def sent(request: Request) -> Response:
+    items = _emu(request).control.sent()
+    return JSONResponse({"count": len(items), "sent": items})
+
+
+async def outbound(request: Request) -> Response:
+    items = _emu(request).control.outbound()
+    return JSONResponse({"count": len(items), "outbound": items})
+
+
+async def settings(request: Request) -> Response:
+    emu = _emu(request)
+    if request.method == "POST":
         data = await _json(request)
-        seconds = data.get("seconds") if isinstance(data, dict) else None
-        if (
-            isinstance(seconds, bool)
-            or not isinstance(seconds, int | float)
-            or not (0 <= seconds <= 10 * 365 * 86400)
-        ):
-            raise BadInput("seconds", 'give {"seconds": n} with n a number from 0 to 315360000')
-        offset = emu.clock.advance(float(seconds))
-        log.info("clock advanced by %ss (offset now %ss)", seconds, offset)
-        return JSONResponse({"now": emu.clock.now(), "offset": offset})
+        try:
+            emu.settings.update(data)
+        except SettingsError as exc:
+            raise BadInput(exc.field, str(exc)) from None
+        log.info("settings changed: %s", ", ".join(data))
+    return JSONResponse(emu.settings.as_dict())
 
-    async def faults(request: Request) -> Response:
-        if request.method == "GET":
-            return JSONResponse({"faults": emu.control.faults.list()})
-        if request.method == "DELETE":
-            return JSONResponse({"removed": emu.control.clear_faults(None)})
-        data = await _json(request)
-        rules = data if isinstance(data, list) else [data]
-        added = []
-        for i, rule in enumerate(rules):
-            try:
-                added.append(
-                    emu.control.add_fault(**rule)
-                    if isinstance(rule, dict)
-                    else emu.control.faults.add(rule).public()
-                )
-            except FaultError as exc:
-                prefix = f"[{i}]." if isinstance(data, list) else ""
-                raise BadInput(prefix + exc.field, str(exc)) from None
-        log.info("added %d fault rule(s)", len(added))
-        return JSONResponse(added if isinstance(data, list) else added[0], status_code=201)
 
-    async def fault_one(request: Request) -> Response:
-        rule_id = request.path_params["rule_id"]
-        if not emu.control.clear_faults(rule_id):
-            return error(404, "NotFound", f"no fault rule with id {rule_id!r}", "id")
-        return Response(status_code=204)
+async def reset(request: Request) -> Response:
+    _emu(request).reset()
+    return JSONResponse({"reset": True})
 
-    async def requests_(request: Request) -> Response:
-        filters: dict[str, Any] = {}
-        for key, value in request.query_params.items():
-            if key not in _FILTERS:
-                raise BadInput(key, f"unknown filter; use one of {', '.join(_FILTERS)}")
-            if key == "since" and not value.isdigit():
-                raise BadInput(key, "must be a whole number (a record's seq)")
-            filters[key] = value
-        records = emu.control.requests(**filters)
-        return JSONResponse({"count": len(records), "requests": records})
 
-    async def counters(request: Request) -> Response:
-        return JSONResponse(emu.control.counters())
+async def bad_input(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, BadInput)
+    code = "RequestEntityTooLarge" if exc.status == 413 else "BadRequest"
+    return error(exc.status, code, exc.message, exc.field)
 
-    async def sent(request: Request) -> Response:
-        items = emu.control.sent()
-        return JSONResponse({"count": len(items), "sent": items})
 
-    async def outbound(request: Request) -> Response:
-        items = emu.control.outbound()
-        return JSONResponse({"count": len(items), "outbound": items})
-
-    async def settings(request: Request) -> Response:
-        if request.method == "POST":
-            data = await _json(request)
-            try:
-                emu.settings.update(data)
-            except SettingsError as exc:
-                raise BadInput(exc.field, str(exc)) from None
-            log.info("settings changed: %s", ", ".join(data))
-        return JSONResponse(emu.settings.as_dict())
-
-    async def reset(request: Request) -> Response:
-        emu.reset()
-        return JSONResponse({"reset": True})
-
-    async def bad_input(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, BadInput)
-        return error(400, "BadRequest", exc.message, exc.field)
-
-    async def http_error(request: Request, exc: Exception) -> Response:
-        status = getattr(exc, "status_code", 404)
-        if status == 405:
-            return error(
-                405, "MethodNotAllowed", f"{request.method} is not allowed on {request.url.path}"
-            )
+async def http_error(request: Request, exc: Exception) -> Response:
+    status = getattr(exc, "status_code", 404)
+    if status == 405:
         return error(
-            404,
-            "NotFound",
-            f"no control endpoint {request.url.path}; see GET /_emulator/info and docs/emulator.md",
+            405, "MethodNotAllowed", f"{request.method} is not allowed on {request.url.path}"
         )
+    return error(
+        404,
+        "NotFound",
+        f"no control endpoint {request.url.path}; see GET /_emulator/info and docs/emulator.md",
+    )
 
-    routes = [
-        Route("/_emulator/info", info, methods=["GET"]),
-        Route("/_emulator/clock", clock, methods=["GET"]),
-        Route("/_emulator/clock/advance", clock_advance, methods=["POST"]),
-        Route("/_emulator/faults", faults, methods=["GET", "POST", "DELETE"]),
-        Route("/_emulator/faults/{rule_id}", fault_one, methods=["DELETE"]),
-        Route("/_emulator/requests", requests_, methods=["GET"]),
-        Route("/_emulator/counters", counters, methods=["GET"]),
-        Route("/_emulator/sent", sent, methods=["GET"]),
-        Route("/_emulator/outbound", outbound, methods=["GET"]),
-        Route("/_emulator/settings", settings, methods=["GET", "POST"]),
-        Route("/_emulator/reset", reset, methods=["POST"]),
-    ]
-    async def crash(request: Request, exc: Exception) -> Response:
-        return error(500, "InternalError", "The emulator hit an internal error; see its log.")
 
-    return Starlette(
-        routes=routes,
+async def crash(request: Request, exc: Exception) -> Response:
+    return error(500, "InternalError", "The emulator hit an internal error; see its log.")
+
+
+ROUTES = [
+    Route("/_emulator/info", info, methods=["GET"]),
+    Route("/_emulator/clock", clock, methods=["GET"]),
+    Route("/_emulator/clock/advance", clock_advance, methods=["POST"]),
+    Route("/_emulator/faults", faults, methods=["GET", "POST", "DELETE"]),
+    Route("/_emulator/faults/{rule_id}", fault_one, methods=["DELETE"]),
+    Route("/_emulator/requests", requests_, methods=["GET"]),
+    Route("/_emulator/counters", counters, methods=["GET"]),
+    Route("/_emulator/sent", sent, methods=["GET"]),
+    Route("/_emulator/outbound", outbound, methods=["GET"]),
+    Route("/_emulator/settings", settings, methods=["GET", "POST"]),
+    Route("/_emulator/reset", reset, methods=["POST"]),
+]
+
+
+def control_app(emu: EmulatorFacade) -> ASGIApp:
+    """The Starlette app serving ``/_emulator/``; handlers find ``emu`` in its state."""
+    app = Starlette(
+        routes=ROUTES,
         exception_handlers={BadInput: bad_input, HTTPException: http_error, Exception: crash},
     )
+    app.state.emu = emu
+    return app

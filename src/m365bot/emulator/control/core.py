@@ -22,18 +22,27 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
+from m365bot.emulator.clock import Clock
 from m365bot.emulator.control.faults import FaultRule, Faults
 from m365bot.emulator.control.inspect import Inspection
+from m365bot.emulator.control.settings import EmulatorSettings
 from m365bot.emulator.control.throttle import Throttle
+from m365bot.emulator.server import CONNECTION, Connection
+from m365bot.emulator.state import State
 
-if TYPE_CHECKING:
-    from m365bot.emulator.runtime import Emulator
+
+class Emulated(Protocol):
+    """The parts of the emulator the control hook uses."""
+
+    state: State
+    clock: Clock
+    settings: EmulatorSettings
 
 log = logging.getLogger(__name__)
 
@@ -59,14 +68,12 @@ class DropConnection(Response):
         super().__init__(status_code=599)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        meta = scope.get("m365bot") or {}
-        raw_send = meta.get("raw_send")
-        transport = getattr(getattr(raw_send, "__self__", None), "transport", None)
-        if transport is not None:
-            transport.abort()
+        connection = scope.get(CONNECTION)
+        if isinstance(connection, Connection):
+            connection.abort()
             raise ConnectionDropped()
-        # No transport to abort: promise a body that never comes, so the client sees the
-        # connection close mid-response.
+        # No connection to abort (a $batch item): promise a body that never comes, so the
+        # client sees the connection close mid-response.
         await send(
             {
                 "type": "http.response.start",
@@ -133,7 +140,7 @@ def entra_error(
 class Control:
     """Faults, throttling and inspection for one emulator. Thread-safe."""
 
-    def __init__(self, emu: Emulator) -> None:
+    def __init__(self, emu: Emulated) -> None:
         self.emu = emu
         self.faults = Faults()
         self.throttle = Throttle()

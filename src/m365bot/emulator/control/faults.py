@@ -28,6 +28,8 @@ import threading
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from m365bot.emulator.errors import EmulatorError
+
 KINDS = ("status", "reset", "slow", "apply_then_status", "apply_then_reset", "apply_then_slow")
 _FIELDS = (
     "op",
@@ -49,7 +51,7 @@ _FIELDS = (
 )
 
 
-class FaultError(ValueError):
+class FaultError(EmulatorError, ValueError):
     """A bad fault rule; ``field`` names the offending field."""
 
     def __init__(self, field: str, message: str) -> None:
@@ -194,10 +196,22 @@ class Faults:
 
     def add(self, data: dict[str, Any]) -> FaultRule:
         """Add a rule from its JSON form; returns it (with its ``id``)."""
+        return self.add_all([data], numbered=False)[0]
+
+    def add_all(self, rules: list[Any], *, numbered: bool = True) -> list[FaultRule]:
+        """Add every rule, or none: the first bad one raises :class:`FaultError` (its field
+        prefixed ``[i].`` when ``numbered``) and nothing is installed."""
         with self._lock:
-            rule = parse_rule(data, f"fault-{next(self._ids)}")
-            self._rules = [r for r in self._rules if r.id != rule.id] + [rule]
-            return rule
+            parsed = []
+            for i, data in enumerate(rules):
+                try:
+                    parsed.append(parse_rule(data, f"fault-{next(self._ids)}"))
+                except FaultError as exc:
+                    if not numbered:
+                        raise
+                    raise FaultError(f"[{i}].{exc.field}", exc.message) from None
+            self._rules = [*self._rules, *parsed]
+            return parsed
 
     def list(self) -> list[dict[str, Any]]:
         with self._lock:

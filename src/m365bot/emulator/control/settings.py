@@ -11,11 +11,13 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from m365bot.emulator.errors import EmulatorError
+
 REFRESH_POLICIES = ("entra", "strict")
 THROTTLE_SCOPES = ("app+mailbox", "app")
 
 
-class SettingsError(ValueError):
+class SettingsError(EmulatorError, ValueError):
     """A bad settings value; ``field`` names it."""
 
     def __init__(self, field: str, message: str) -> None:

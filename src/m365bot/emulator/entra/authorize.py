@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import re
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
@@ -40,6 +41,7 @@ log = logging.getLogger(__name__)
 
 PROMPTS = ("none", "login", "consent", "select_account", "")
 LOOPBACK = ("localhost", "127.0.0.1", "::1")
+_PKCE_ALPHABET = re.compile(r"[A-Za-z0-9._~-]*")
 
 
 def redirect_matches(registered: list[str], given: str) -> bool:
@@ -220,6 +222,13 @@ class Authorizer:
             )
         if method is not None and not challenge:
             raise errors.missing_parameter("code_challenge")
+        if challenge is not None and not _PKCE_ALPHABET.fullmatch(challenge):
+            raise errors.EntraError(
+                9002313,
+                "invalid_request",
+                "Invalid request. Request is malformed or invalid. - The code_challenge may "
+                "contain only the letters A-Z and a-z, digits and - . _ ~ (RFC 7636).",
+            )
         if challenge is not None and not 43 <= len(challenge) <= 128:
             raise errors.EntraError(
                 501491,

@@ -25,8 +25,10 @@ from typing import Any
 
 from starlette.responses import JSONResponse
 
+from m365bot.emulator.errors import EmulatorError
 
-class EntraError(Exception):
+
+class EntraError(EmulatorError):
     """An AADSTS error. ``status`` is the token endpoint's HTTP status for it."""
 
     def __init__(

@@ -21,6 +21,7 @@ import base64
 import hashlib
 import secrets
 import time
+from collections.abc import Callable
 from typing import Any
 
 from m365bot.emulator.entra import errors
@@ -59,8 +60,16 @@ def _prune_codes(state: State, now: float) -> None:
         del state.auth_codes[k]
 
 
-def redeem_code(state: State, now: float, code: str) -> dict[str, Any]:
-    """The binding of ``code``, marking it used. 54005 if used, 70008 if expired."""
+def redeem_code(
+    state: State,
+    now: float,
+    code: str,
+    check: Callable[[dict[str, Any]], None] = lambda record: None,
+) -> dict[str, Any]:
+    """The binding of ``code``, marking it used. 54005 if used, 70008 if expired.
+
+    ``check(record)`` runs first and may raise: a redemption it refuses (wrong client, redirect
+    URI or PKCE verifier) leaves the code usable."""
     with state.lock:
         record = state.auth_codes.get(_key(code))
         if record is None:
@@ -69,6 +78,7 @@ def redeem_code(state: State, now: float, code: str) -> dict[str, Any]:
             raise errors.code_redeemed()
         if now - record["issued"] > CODE_LIFETIME:
             raise errors.code_expired()
+        check(dict(record))
         record["redeemed"] = True
         return dict(record)
 
@@ -86,7 +96,8 @@ def verify_pkce(record: dict[str, Any], verifier: str | None) -> None:
         expected = base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
     else:
         expected = verifier
-    if not secrets.compare_digest(expected, challenge):
+    # Bytes, not str: compare_digest refuses non-ASCII text (a 500, not Entra's answer).
+    if not secrets.compare_digest(expected.encode(), str(challenge).encode()):
         raise errors.verifier_mismatch()
 
 

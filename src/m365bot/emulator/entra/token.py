@@ -202,17 +202,22 @@ def _authorization_code(
     if not redirect_uri:
         raise errors.missing_parameter("redirect_uri")
     now = emu.clock.now()
-    record = grants.redeem_code(emu.state, now, code)
-    if record["client_id"] != app.client_id or record["tenant_id"] != tenant.id:
-        raise errors.invalid_grant("The authorization code was issued to a different client.")
-    if record["redirect_uri"] != redirect_uri:
-        raise errors.EntraError(
-            50011,
-            "invalid_grant",
-            f"The redirect URI '{redirect_uri}' specified in the request does not match the "
-            "redirect URI used to obtain the authorization code.",
-        )
-    grants.verify_pkce(record, form.get("code_verifier"))
+
+    def check(record: dict[str, Any]) -> None:
+        if record["client_id"] != app.client_id or record["tenant_id"] != tenant.id:
+            raise errors.invalid_grant(
+                "The authorization code was issued to a different client."
+            )
+        if record["redirect_uri"] != redirect_uri:
+            raise errors.EntraError(
+                50011,
+                "invalid_grant",
+                f"The redirect URI '{redirect_uri}' specified in the request does not match "
+                "the redirect URI used to obtain the authorization code.",
+            )
+        grants.verify_pkce(record, form.get("code_verifier"))
+
+    record = grants.redeem_code(emu.state, now, code, check)
     user = _user(emu, record["user_id"], tenant)
     req = scopes.parse_scopes(form.get("scope") or record["scope"], tenant)
     # The code's own consent covers offline_access/openid even if the token call omits them.

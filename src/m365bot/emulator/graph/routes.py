@@ -1,7 +1,7 @@
 """All Graph routes the emulator mounts: users, mail (messages, actions, folders, delta) and
 the calendar, attachment, upload-session and ``$batch`` routes of their own modules.
 
-A module that is missing or broken is logged and skipped, so the rest still serves.
+Every module is imported explicitly: a broken one fails the emulator's start, loudly.
 
 Example::
 
@@ -10,37 +10,34 @@ Example::
 
 from __future__ import annotations
 
-import importlib
-import logging
 from typing import Any
 
 from starlette.routing import BaseRoute
 
-log = logging.getLogger(__name__)
+from m365bot.emulator.graph.actions import action_routes
+from m365bot.emulator.graph.attachments import attachment_routes
+from m365bot.emulator.graph.batch import batch_routes
+from m365bot.emulator.graph.delta import delta_routes
+from m365bot.emulator.graph.events import event_routes
+from m365bot.emulator.graph.folders import folder_routes
+from m365bot.emulator.graph.messages import message_routes
+from m365bot.emulator.graph.upload import upload_routes
+from m365bot.emulator.graph.users import user_routes
 
 # Order matters: fixed segments (delta, $value, actions) before the ``{id}`` catch-alls.
 _FACTORIES = (
-    "m365bot.emulator.graph.delta:delta_routes",
-    "m365bot.emulator.graph.actions:action_routes",
-    "m365bot.emulator.graph.attachments:attachment_routes",
-    "m365bot.emulator.graph.upload:upload_routes",
-    "m365bot.emulator.graph.messages:message_routes",
-    "m365bot.emulator.graph.folders:folder_routes",
-    "m365bot.emulator.graph.events:event_routes",
-    "m365bot.emulator.graph.batch:batch_routes",
-    "m365bot.emulator.graph.users:user_routes",
+    delta_routes,
+    action_routes,
+    attachment_routes,
+    upload_routes,
+    message_routes,
+    folder_routes,
+    event_routes,
+    batch_routes,
+    user_routes,
 )
 
 
 def graph_routes(emu: Any) -> list[BaseRoute]:
     """Every Graph route, in matching order (see module docs)."""
-    routes: list[BaseRoute] = []
-    for target in _FACTORIES:
-        module_name, attr = target.split(":")
-        try:
-            factory = getattr(importlib.import_module(module_name), attr)
-        except (ImportError, AttributeError):
-            log.warning("%s is not available; its routes are not mounted", target)
-            continue
-        routes.extend(factory(emu))
-    return routes
+    return [route for factory in _FACTORIES for route in factory(emu)]
