@@ -18,6 +18,7 @@ import asyncio
 import inspect
 import random
 import time
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import IO, Any
@@ -52,8 +53,9 @@ class AsyncGraph(BaseGraph):
                          clock=clock)
         self._sleep = sleep
         self._transport = transport
-        self._http: httpx.AsyncClient | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
+        # an httpx.AsyncClient belongs to one event loop: one per loop that uses this engine
+        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient]
+        self._clients = weakref.WeakKeyDictionary()
         self._closed = False
 
     @property
@@ -64,24 +66,23 @@ class AsyncGraph(BaseGraph):
         if self._closed:
             raise self.closed_error()
         loop = asyncio.get_running_loop()
-        if self._http is None or self._loop is not loop:
-            # an httpx.AsyncClient cannot move between event loops: one per loop
-            self._http = self._factory.async_client(http2=True, transport=self._transport)
-            self._loop = loop
-        return self._http
+        http = self._clients.get(loop)
+        if http is None:
+            http = self._clients[loop] = self._factory.async_client(
+                http2=True, transport=self._transport)
+        return http
 
     async def aclose(self) -> None:
-        """Close the HTTP connections. Later requests raise SessionError."""
+        """Close this event loop's HTTP connections; later requests raise SessionError."""
         self._closed = True
-        if self._http is not None:
-            http, self._http = self._http, None
-            if self._loop is asyncio.get_running_loop():
-                await http.aclose()
+        http = self._clients.pop(asyncio.get_running_loop(), None)
+        if http is not None:
+            await http.aclose()
 
     def close(self) -> None:
-        """Mark closed from sync code (the connections close with their event loop)."""
+        """Mark closed from sync code (open connections close with their event loop)."""
         self._closed = True
-        self._http = None
+        self._clients.clear()
 
     async def __aenter__(self) -> AsyncGraph:
         return self

@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
@@ -54,18 +56,57 @@ class Graph(BaseGraph):
         super().__init__(base_url, token_provider, settings, mailbox=mailbox, policy=policy,
                          clock=clock)
         self._sleep = sleep
-        self._http: httpx.Client | None = self._factory.client(http2=True, transport=transport)
+        self._transport = transport
+        # httpx's sync HTTP/2 connection must not be used by two threads at once (the h2
+        # state machine breaks: encode/httpx#3072), so each request borrows a client of its
+        # own from this pool: as many clients as requests in flight, each kept alive
+        self._idle: list[httpx.Client] = [self._new_client()]
+        self._lent: set[httpx.Client] = set()
+        self._pool_lock = threading.Lock()
+        self._closed = False
+
+    def _new_client(self) -> httpx.Client:
+        return self._factory.client(http2=True, transport=self._transport)
+
+    @contextmanager
+    def _borrow(self) -> Iterator[httpx.Client]:
+        with self._pool_lock:
+            if self._closed:
+                raise self.closed_error()
+            http = self._idle.pop() if self._idle else self._new_client()
+            self._lent.add(http)
+        try:
+            yield http
+        finally:
+            with self._pool_lock:
+                self._lent.discard(http)
+                if self._closed:
+                    http.close()
+                else:
+                    self._idle.append(http)  # last in, first out: one thread keeps one
+
+    @property
+    def _http(self) -> httpx.Client | None:
+        """The client the next request of this thread will use (None once closed)."""
+        with self._pool_lock:
+            if self._closed:
+                return None
+            if not self._idle:
+                self._idle.append(self._new_client())
+            return self._idle[-1]
 
     # -- lifecycle ------------------------------------------------------------------------
     @property
     def closed(self) -> bool:
-        return self._http is None
+        return self._closed
 
     def close(self) -> None:
         """Close the HTTP connections. Later requests raise SessionError."""
-        if self._http is not None:
-            self._http.close()
-            self._http = None
+        with self._pool_lock:
+            self._closed = True
+            idle, self._idle = self._idle, []
+        for http in idle:
+            http.close()
 
     def __enter__(self) -> Graph:
         return self
@@ -147,20 +188,18 @@ class Graph(BaseGraph):
 
     def _exchange(self, req: GraphRequest, token: Any,
                   consume: Callable[[httpx.Response], None] | None) -> httpx.Response:
-        if self._http is None:
-            raise self.closed_error()
-        request = self._http.build_request(req.method, req.url, json=req.json,
-                                           content=req.content,
-                                           headers=self.headers(req, token))
-        resp = self._http.send(request, stream=True)
-        try:
-            if consume is not None and resp.status_code < 300:
-                consume(resp)
-            else:
-                resp.read()
-        finally:
-            resp.close()
-        return resp
+        with self._borrow() as http:
+            request = http.build_request(req.method, req.url, json=req.json,
+                                         content=req.content, headers=self.headers(req, token))
+            resp = http.send(request, stream=True)
+            try:
+                if consume is not None and resp.status_code < 300:
+                    consume(resp)
+                else:
+                    resp.read()
+            finally:
+                resp.close()
+            return resp
 
     # -- many requests ----------------------------------------------------------------------
     def pages(self, path: str, *, params: dict[str, Any] | None = None,
