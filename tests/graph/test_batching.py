@@ -177,3 +177,43 @@ def test_next_offset_and_content_range() -> None:
     assert next_offset({}) is None and next_offset(None) is None
     assert content_range(0, 4194304, 5242880) == "bytes 0-4194303/5242880"
     assert content_range(10, 1, 11) == "bytes 10-10/11"
+
+
+def test_bad_batches_say_what_to_fix() -> None:
+    with pytest.raises(ConfigError) as ei:
+        page_params(None, top=5000)
+    assert ei.value.message == "top must be 1 to 1000, not 5000"
+    assert ei.value.advice == "ask for at most 1000 items per page"
+    with pytest.raises(ConfigError) as ei:
+        chunks([item("a"), item("A")])
+    assert ei.value.message == "the batch id 'A' is used twice"
+    assert ei.value.advice == "give each batch request its own id"
+    with pytest.raises(ConfigError) as ei:
+        chunks([item("a", depends_on=("z",))])
+    assert ei.value.message == "batch item 'a' depends on an unknown or later id"
+    assert ei.value.advice == "name ids of earlier items"
+    chain = [item("0")] + [item(str(i), depends_on=(str(i - 1),)) for i in range(1, 4)]
+    with pytest.raises(ConfigError) as ei:
+        chunks(chain, size=3)
+    assert ei.value.field == "depends_on" and ei.value.advice == (
+        "keep each dependent chain to 3 requests")
+    assert ei.value.message == (
+        "a dependsOn chain of 4 requests does not fit in one $batch call of 3")
+
+
+def test_a_later_item_joins_a_merged_chain() -> None:
+    items = [item("a"), item("b"), item("x"), item("c", depends_on=("a", "B")),
+             item("e", depends_on=("b",)), item("y")]
+    got = [[it.id for it in c] for c in chunks(items, size=4)]
+    assert got == [["a", "b", "c", "e"], ["x", "y"]]
+
+
+def test_sort_answers_details() -> None:
+    plan = sort_answers([item("lost", "POST")], {})
+    assert plan.final == {"lost": BatchResult("lost", 0, {}, None)} and plan.throttled is False
+    date = {"retry-after": "Thu, 01 Jan 2030 00:00:10 GMT"}
+    plan = sort_answers([item("a")], {"a": BatchResult("a", 429, date)}, now=1893456000.0)
+    assert plan.delay == 10.0
+    plan = sort_answers([item("c"), item("d", depends_on=("c",))],
+                        {"c": R("c", 403), "d": R("d", 424)})
+    assert plan.final["d"] == R("d", 424)

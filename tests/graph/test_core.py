@@ -242,3 +242,26 @@ def test_advance_counts_attempts_waits_refreshes_and_drops() -> None:
     assert (s2.attempts, s2.refreshed, s2.retries, s2.waited, s2.drops) == (2, True, 1, 2.5, 0)
     s3 = advance(s2, Decision("retry", 0.0, reason="connection dropped"))
     assert (s3.attempts, s3.retries, s3.waited, s3.drops) == (3, 2, 2.5, 1)
+
+
+def test_details_callers_see() -> None:
+    # /me without a mailbox is "me"; a body of bytes is carried as is
+    r = build_request(BASE, "PUT", "/me/photo/$value", content=b"\x89PNG")
+    assert r.mailbox == "me" and r.content == b"\x89PNG"
+    # an envelope without a code or a message: the status names it
+    e = error_from(400, {"error": {"message": "bad"}}, {})
+    assert e.code == "HTTP400" and e.message == "Graph answered 400 HTTP400: bad"
+    e = error_from(502, "<html>", {})
+    assert e.message == "Graph answered 502 HTTP502: no message" and e.advice == ""
+    e = error_from(429, {"error": {"code": "TooMany", "message": "slow"}},
+                   {"retry-after": formatdate(NOW + 30, usegmt=True)}, NOW)
+    assert e.retry_after == 30.0 and e.message == "Graph answered 429 TooMany: slow"
+    assert e.advice == ""
+    e = error_from(404, {"error": {"code": "ErrorItemNotFound", "message": "gone"}}, {})
+    assert e.message == "Graph answered 404 ErrorItemNotFound: gone"
+    # decide's defaults: a jitter factor of 0.75, and an HTTP-date read against ``now``
+    got = decide(req(), Outcome(503, {}), Attempt(started=NOW), now=NOW)
+    assert got.delay == 0.375
+    date = {"retry-after": formatdate(NOW + 9, usegmt=True)}
+    assert d(req(), 429, date) == Decision("retry", 9.0, 9.0, "429")
+    assert d(req(), 503, date).delay == 9.0
