@@ -201,6 +201,11 @@ def test_bad_batches_say_what_to_fix() -> None:
         "a dependsOn chain of 4 requests does not fit in one $batch call of 3")
 
 
+def test_an_item_may_depend_on_two_items_of_one_chain() -> None:
+    items = [item("a"), item("b", depends_on=("a",)), item("c", depends_on=("a", "b"))]
+    assert [[it.id for it in c] for c in chunks(items)] == [["a", "b", "c"]]
+
+
 def test_a_later_item_joins_a_merged_chain() -> None:
     items = [item("a"), item("b"), item("x"), item("c", depends_on=("a", "B")),
              item("e", depends_on=("b",)), item("y")]
