@@ -100,10 +100,15 @@ def _listen(host: str, port: int, option: str) -> socket.socket:
     return sock
 
 
+# the most of an unread request body drained before an HTTP/2 answer ends: a 4 MiB upload
+# chunk or a 4 MB JSON body; past it the connection may drop, as it would have anyway
+DRAIN_LIMIT = 8 * 1024 * 1024
+
+
 def _tagged(app: ASGIApp, connection: Connection) -> ASGIWrapper:
     async def tagged(scope: Scope, receive: Receive, send: Send) -> None:
         scope[CONNECTION] = connection
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope.get("http_version") != "2":
             await app(scope, receive, send)
             return
         body_done = False
@@ -121,8 +126,9 @@ def _tagged(app: ASGIApp, connection: Connection) -> ASGIWrapper:
             # fault, 401 or 429 answered before the body was read. Read the rest first.
             if (message["type"] == "http.response.body" and not message.get("more_body")
                     and not body_done):
-                while not body_done:
-                    await tracked()
+                drained = 0
+                while not body_done and drained <= DRAIN_LIMIT:
+                    drained += len((await tracked()).get("body", b""))
             await send(message)
 
         await app(scope, tracked, drained_send)
