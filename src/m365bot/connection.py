@@ -327,7 +327,7 @@ def _open(provider: TokenProvider, cl: Cloud, md: str, user: str, box: str, sett
     from m365bot.graph.client import GraphClient
     from m365bot.graph.core import mailbox_path
 
-    client = GraphClient(cl.graph_url, provider, settings)
+    client = GraphClient(cl.graph_url, provider, settings, mailbox=box)
     try:
         client.get(mailbox_path(box) + "/mailFolders/inbox", params={"$select": "id"})
     except GraphError as exc:

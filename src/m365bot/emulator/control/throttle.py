@@ -23,7 +23,7 @@ from m365bot.emulator.control.settings import ThrottleSettings
 @dataclass
 class _Bucket:
     in_flight: int = 0
-    peak: int = 0  # the most requests ever in flight at once
+    peak: int = 0  # the most requests in flight at once since the last clear
     requests: deque[float] = field(default_factory=deque)
     uploads: deque[tuple[float, int]] = field(default_factory=deque)
     upload_total: int = 0
@@ -99,7 +99,7 @@ class Throttle:
     def clear(self) -> None:
         with self._lock:
             for b in self._buckets.values():
+                b.peak = b.in_flight
                 b.requests.clear()
                 b.uploads.clear()
                 b.upload_total = 0
-                b.peak = b.in_flight
