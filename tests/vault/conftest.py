@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import base64
 import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, text
 
 from m365bot.vault import AttributeSpec, Vault
 
@@ -46,3 +48,23 @@ def stocked(vault: Vault) -> tuple[Vault, dict[str, str]]:
         "bots", "o365", {name: AttributeSpec(v) for name, v in values.items()}
     )
     return vault, values
+
+
+ADMIN_URL = os.environ.get(
+    "M365BOT_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    name = f"m365bot_vault_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    base, _, _ = ADMIN_URL.rpartition("/")
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()

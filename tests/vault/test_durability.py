@@ -22,12 +22,10 @@ WRITER = Path(__file__).with_name("_writer.py")
 
 def test_sqlite_runs_wal_with_synchronous_full(vault: Vault) -> None:
     settings = vault.storage_settings()
-    # Both the sqlite3 fast path and SQLAlchemy's connections.
-    for prefix in ("", "sqlalchemy."):
-        assert settings[prefix + "journal_mode"] == "wal"
-        assert settings[prefix + "synchronous"] == "2"  # FULL
-        assert int(settings[prefix + "busy_timeout"]) >= 5000
-        assert settings[prefix + "foreign_keys"] == "1"
+    assert settings["journal_mode"] == "wal"
+    assert settings["synchronous"] == "2"  # FULL
+    assert int(settings["busy_timeout"]) >= 5000
+    assert settings["foreign_keys"] == "1"
 
 
 @pytest.mark.slow

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from m365bot.errors import ConfigError, NotFoundError, VaultAccessDenied, VaultError
+from m365bot.errors import ConfigError, VaultAccessDenied, VaultError, VaultNotFoundError
 from m365bot.vault import AttributeSpec, Vault
 
 
@@ -44,11 +44,11 @@ def test_roles(stocked: tuple[Vault, dict[str, str]], as_user) -> None:  # type:
         stranger.get("bots", "o365", "client_secret")
     # Consumers (by role) read standard values and fill in their own user-provided ones.
     assert bot.get("bots", "o365", "client_secret").reveal() == values["client_secret"]
-    with pytest.raises(NotFoundError, match="has no value for you"):
+    with pytest.raises(VaultNotFoundError, match="has no value for you"):
         bot.get("bots", "mail", "password")
     bot.set_attribute("bots", "mail", "password", "CANARY-bot1-pw")
     assert bot.get("bots", "mail", "password").reveal() == "CANARY-bot1-pw"
-    with pytest.raises(NotFoundError):
+    with pytest.raises(VaultNotFoundError):
         owner.get("bots", "mail", "password")  # the owner has not given theirs
     with pytest.raises(VaultAccessDenied):
         bot.set_attribute("bots", "o365", "client_secret", "CANARY-nope")
@@ -89,9 +89,9 @@ def test_locker_keeps_an_owner_and_names_are_checked(
     with pytest.raises(ConfigError) as err:
         owner.add_member("bots", "bob", "admin")
     assert err.value.field == "role"
-    with pytest.raises(NotFoundError, match="no locker named"):
+    with pytest.raises(VaultNotFoundError, match="no locker named"):
         owner.get("nope", "o365", "client_secret")
-    with pytest.raises(NotFoundError, match="no attribute"):
+    with pytest.raises(VaultNotFoundError, match="no attribute"):
         owner.get("bots", "o365", "nope")
     infos = owner.list_credentials("bots")[0].attributes
     assert {a.name: a.has_value for a in infos} == {"client_secret": True, "password": True}

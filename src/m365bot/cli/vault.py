@@ -362,13 +362,13 @@ def list_(opts: _Opts, locker_name: str | None) -> None:
 @_common
 def attributes(opts: _Opts, locker_name: str, credential: str) -> None:
     """Show the attributes of CREDENTIAL: masked, user-provided, value set. Never values."""
-    from m365bot.errors import NotFoundError
+    from m365bot.errors import VaultNotFoundError
 
     with opts.open(unlock=False) as v:
         creds = {c.name: c for c in v.list_credentials(locker_name)}
     cred = creds.get(credential.lower())
     if cred is None:
-        raise NotFoundError(f"no credential {credential.lower()!r} in locker "
+        raise VaultNotFoundError(f"no credential {credential.lower()!r} in locker "
                             f"{locker_name.lower()!r}")
     rows = [{"attribute": a.name, "masked": a.masked, "user_provided": a.user_provided,
              "has_value": a.has_value} for a in cred.attributes]
