@@ -4,7 +4,6 @@ plugin can scan every output of the run for them."""
 
 from __future__ import annotations
 
-import base64
 import os
 import uuid
 from collections.abc import Iterator
@@ -12,13 +11,9 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
+from vaulthelpers import canary
 
 from m365bot.vault import AttributeSpec, Vault
-
-
-def canary(tag: str) -> str:
-    """A unique value that must never show up in clear anywhere."""
-    return f"CANARY-{tag}-{base64.b32encode(os.urandom(10)).decode().lower()}"
 
 
 @pytest.fixture

@@ -15,6 +15,8 @@ import pytest
 
 from m365bot.vault import Vault
 
+pytestmark = pytest.mark.slow  # multi-process
+
 RACER = Path(__file__).with_name("_racer.py")
 PROCESSES = 4
 
