@@ -3,6 +3,7 @@ VaultIntegrityError naming the damaged table), never a stray exception, and chan
 
 from __future__ import annotations
 
+import base64
 import os
 import stat
 from pathlib import Path
@@ -19,7 +20,7 @@ from m365bot.errors import (
     VaultIntegrityError,
     VaultNotFoundError,
 )
-from m365bot.vault import AttributeSpec, Vault
+from m365bot.vault import AttributeSpec, MasterKeySource, Vault
 
 
 def _call(fn: Any, *args: Any, **kwargs: Any) -> ConfigError:
@@ -128,3 +129,18 @@ def test_an_unknown_database_url_is_a_config_error() -> None:
     for url in ("bogus://x", "mysql+nosuchdriver://h/db"):
         err = _call(Vault.open, url, actor="a")
         assert err.field == "vault" and "--vault" in err.message
+
+
+def test_key_sources_explain_what_is_wrong(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.key"
+    err = _call(MasterKeySource.from_key_file, missing)
+    assert err.field == "key_file" and f"cannot read the vault key file {missing}" in err.message
+    loose = tmp_path / "loose.key"
+    loose.write_text(base64.b64encode(os.urandom(32)).decode())
+    loose.chmod(0o640)
+    err = _call(MasterKeySource.from_key_file, loose)
+    assert "readable by other users (mode 0640)" in err.message
+    assert err.advice == f"run: chmod 600 {loose}"
+    err = _call(MasterKeySource.from_passphrase, 5)
+    assert err.field == "passphrase" and "not int" in err.message
+    assert "empty" in _call(MasterKeySource.from_passphrase, "").message

@@ -64,3 +64,18 @@ def test_in_memory_or_bad_locations_are_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as err:
         Vault.open(tmp_path / "v.db", actor="")
     assert err.value.field == "actor"
+
+
+def test_deleting_one_blob_leaves_every_other_record_readable(vault: Vault) -> None:
+    vault.put_blob("token_cache", "k", b"CANARY-t")
+    vault.put_blob("controlroom", "k", b"CANARY-c")
+    vault.put_blob("controlroom", "other", b"CANARY-o")
+    assert vault.delete_blob("controlroom", "k") is True
+    assert vault.delete_blob("controlroom", "k") is False
+    assert vault.delete_blob("controlroom", "never") is False
+    # Same key in another kind, and another key of the same kind, are untouched.
+    assert vault.get_blob_with_version("token_cache", "k") == (b"CANARY-t", 1)
+    assert vault.get_blob_with_version("controlroom", "other") == (b"CANARY-o", 1)
+    assert vault.get_blob("controlroom", "k") is None
+    # Written again after a delete, it starts over at version 1.
+    assert vault.put_blob("controlroom", "k", b"CANARY-c2", if_version=0) == 1

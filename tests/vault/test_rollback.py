@@ -153,3 +153,21 @@ def test_the_cli_reports_a_rolled_back_value_on_one_line(tmp_path: Path) -> None
     assert got.returncode == 2 and got.stdout == ""
     assert got.stderr.startswith("Error: the vault record credential/") and " Fix: " in got.stderr
     assert len(got.stderr.strip().splitlines()) == 1 and "CANARY" not in got.stderr
+
+
+def test_an_old_unmarked_verifier_put_back_does_not_reset_the_manifest(
+        vault: Vault, vault_path: Path, raw_key: bytes) -> None:
+    vault.put_blob("token_cache", "k", b"CANARY-v1")
+    old = _row(str(vault_path), "token_cache", "k")
+    vault.put_blob("token_cache", "k", b"CANARY-v2")
+    vault.close()
+    # An attacker with a copy of the key row from before the manifest puts it back, to
+    # make the next unlock pin the versions again, and rolls a record back.
+    (vault_id,) = _sql(str(vault_path), "SELECT vault_id FROM vault_meta")[0]
+    _sql(str(vault_path), "UPDATE vault_keys SET verifier=:v WHERE version=1",
+         v=make_verifier(raw_key, verifier_aad(vault_id, 1, pinned=False)))
+    _put_back(str(vault_path), "token_cache", "k", old)
+    with Vault.open(vault_path, actor="alice") as v:
+        v.unlock(key=raw_key)
+        with pytest.raises(VaultIntegrityError, match="manifest says version 2"):
+            v.get_blob("token_cache", "k")
