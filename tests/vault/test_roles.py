@@ -96,3 +96,33 @@ def test_locker_keeps_an_owner_and_names_are_checked(
     infos = owner.list_credentials("bots")[0].attributes
     assert {a.name: a.has_value for a in infos} == {"client_secret": True, "password": True}
     assert "CANARY" not in repr(owner.list_credentials("bots"))
+
+
+def test_delete_credential_removes_its_values_and_nothing_else(  # type: ignore[no-untyped-def]
+        stocked: tuple[Vault, dict[str, str]], as_user) -> None:
+    owner, values = stocked
+    owner.set_credential("bots", "mail", {"password": AttributeSpec(None, user_provided=True)})
+    owner.add_member("bots", "pat", "participant")
+    owner.add_member("bots", "bot", "consumer")
+    pat, bot = as_user("pat"), as_user("bot")
+    bot.set_attribute("bots", "mail", "password", "CANARY-bot-own")
+    pat.set_credential("bots", "mine", {"token": AttributeSpec("CANARY-pat")})
+    owner.put_blob("token_cache", "k", b"CANARY-cache")
+    with pytest.raises(VaultAccessDenied):
+        bot.delete_credential("bots", "o365")
+    with pytest.raises(VaultAccessDenied):
+        pat.delete_credential("bots", "o365")
+    owner.delete_credential("bots", "mail")
+    pat.delete_credential("bots", "mine")
+    assert [c.name for c in owner.list_credentials("bots")] == ["o365"]
+    with pytest.raises(VaultNotFoundError):
+        bot.get("bots", "mail", "password")
+    # Everything else still reads, and a new credential of the same name starts empty.
+    assert owner.get("bots", "o365", "client_secret").reveal() == values["client_secret"]
+    assert owner.get_blob("token_cache", "k") == b"CANARY-cache"
+    owner.set_credential("bots", "mail", {"password": AttributeSpec(None, user_provided=True)})
+    with pytest.raises(VaultNotFoundError, match="has no value for you"):
+        bot.get("bots", "mail", "password")
+    assert [(e.actor, e.action, e.credential) for e in owner.audit_log(limit=20)
+            if e.action == "credential.delete"] == [("pat", "credential.delete", "mine"),
+                                                    ("alice", "credential.delete", "mail")]
