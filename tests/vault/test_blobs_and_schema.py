@@ -20,10 +20,12 @@ from m365bot.vault.store import HEAD_REVISION
 def test_blob_round_trip_versions_and_conflicts(vault: Vault) -> None:
     assert vault.get_blob("token_cache", "global|t|c|alice") is None
     assert vault.blob_version("token_cache", "global|t|c|alice") is None
+    assert vault.get_blob_with_version("token_cache", "global|t|c|alice") == (None, 0)
     assert vault.put_blob("token_cache", "global|t|c|alice", b"CANARY-v1") == 1
     assert vault.put_blob("token_cache", "global|t|c|alice", b"CANARY-v2", if_version=1) == 2
-    with pytest.raises(BlobConflict, match="version 2, not 1"):
+    with pytest.raises(BlobConflict, match="version 2, not 1") as err:
         vault.put_blob("token_cache", "global|t|c|alice", b"CANARY-lost", if_version=1)
+    assert err.value.advice == "read it again and retry"
     assert vault.get_blob_with_version("token_cache", "global|t|c|alice") == (b"CANARY-v2", 2)
     assert vault.put_blob("controlroom", "new", b"\x00\xff", if_version=0) == 1
     assert vault.get_blob("controlroom", "new") == b"\x00\xff"

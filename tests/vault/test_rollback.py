@@ -63,6 +63,7 @@ def test_a_record_put_back_to_its_older_row_is_refused(location: str) -> None:
         old_cache = _row(location, "token_cache", "k")
         v.set_attribute("bots", "o365", "client_secret", "CANARY-new")
         v.put_blob("token_cache", "k", b"CANARY-new-cache")
+        replaced = _row(location, "credential", value_key)
     _put_back(location, "credential", value_key, old_value)
     _put_back(location, "token_cache", "k", old_cache)
     with Vault.open(location, actor="alice") as v:
@@ -78,6 +79,11 @@ def test_a_record_put_back_to_its_older_row_is_refused(location: str) -> None:
         assert v.audit_log(limit=1)[0].outcome == "integrity-error"
         v.set_attribute("bots", "o365", "client_secret", "CANARY-newer")
         assert v.get("bots", "o365", "client_secret").reveal() == "CANARY-newer"
+        # The repair took a version number never used before: the row it replaced (the
+        # last one the manifest had pinned) put back is refused too.
+        _put_back(location, "credential", value_key, replaced)
+        with pytest.raises(VaultIntegrityError, match="at version 2, but the vault's manifest"):
+            v.get("bots", "o365", "client_secret")
         # A deleted row is no "absent" value either.
         _sql(location, "DELETE FROM vault_blobs WHERE kind='token_cache'")
         with pytest.raises(VaultIntegrityError, match="token_cache/k is missing"):
@@ -90,8 +96,10 @@ def test_a_deleted_manifest_is_tampering(vault: Vault, vault_path: Path, raw_key
     _sql(str(vault_path), "DELETE FROM vault_blobs WHERE kind='vault.manifest'")
     with Vault.open(vault_path, actor="alice") as v:
         v.unlock(key=raw_key)
-        with pytest.raises(VaultIntegrityError, match="manifest of record versions is missing"):
+        with pytest.raises(VaultIntegrityError, match="manifest of record versions is missing"
+                           ) as err:
             v.get_blob("token_cache", "k")
+        assert err.value.advice == "restore the whole vault file from your latest backup"
 
 
 def test_restoring_the_whole_file_is_a_backup_restore(vault: Vault, vault_path: Path,
