@@ -148,3 +148,20 @@ def test_integrity_and_lock_errors_say_what_happened(vault: Vault, vault_path: P
         vault.get_blob("token_cache", "k")
     assert str(locked.value) == ("the vault is locked Fix: unlock it with the passphrase or "
                                  "key first")
+
+
+def test_a_row_from_another_vault_with_the_same_key_fails(tmp_path: Path) -> None:
+    key = os.urandom(32)
+    paths = [tmp_path / "a.db", tmp_path / "b.db"]
+    for path, value in zip(paths, (b"CANARY-a", b"CANARY-b"), strict=True):
+        with Vault.open(path, actor="alice") as v:
+            v.initialize(key=key)
+            v.put_blob("token_cache", "k", value)
+    _id, *fields = _row(paths[0], "token_cache", "k")
+    row_b, *_ = _row(paths[1], "token_cache", "k")
+    for column, value in zip(("nonce", "ciphertext", "wrapped_dek"), fields, strict=True):
+        _set(paths[1], row_b, column, value)
+    with Vault.open(paths[1], actor="alice") as v:
+        v.unlock(key=key)
+        with pytest.raises(VaultIntegrityError):
+            v.get_blob("token_cache", "k")
