@@ -8,7 +8,7 @@ One root, with a branch only where a caller acts differently::
     │   ├── VaultLockedError     no master key yet: unlock the vault first
     │   ├── VaultIntegrityError  a record failed authentication (tampered or swapped)
     │   ├── VaultAccessDenied    the caller's locker role does not allow this
-    │   └── NotFoundError        (also raised for an unknown locker, credential or attribute)
+    │   └── VaultNotFoundError   no such locker, credential, attribute, member or value
     ├── AuthError                the identity platform refused, or the token is unusable
     │   │                        (Graph: a 401 again after one token refresh)
     │   └── ReauthRequired       an unattended run needs a person to sign in again
@@ -72,6 +72,10 @@ class VaultAccessDenied(VaultError):
     """The caller's locker role does not allow this operation."""
 
 
+class VaultNotFoundError(VaultError):
+    """No such locker, credential, attribute, member or value in the vault."""
+
+
 class AuthError(M365BotError):
     """The identity platform refused, or a token is unusable.
 
@@ -126,8 +130,8 @@ class ThrottledError(GraphError):
         self.retry_after = retry_after
 
 
-class NotFoundError(GraphError, VaultError):
-    """The thing named does not exist (a Graph item, or a vault locker/credential/attribute)."""
+class NotFoundError(GraphError):
+    """Graph answered 404: the item named does not exist (ErrorItemNotFound and friends)."""
 
 
 class TransportError(M365BotError):
@@ -148,4 +152,5 @@ __all__ = [
     "VaultError",
     "VaultIntegrityError",
     "VaultLockedError",
+    "VaultNotFoundError",
 ]

@@ -180,7 +180,7 @@ def resolve(
 
         resolve(CredentialRef("bots", "o365", "client_secret"), vault=v)
     """
-    from m365bot.errors import ConfigError, NotFoundError
+    from m365bot.errors import ConfigError, VaultNotFoundError
 
     if isinstance(value, Secret):
         return value
@@ -221,7 +221,7 @@ def resolve(
             )
         try:
             return vault.get(value.locker, value.credential, value.attribute)
-        except NotFoundError as exc:
+        except VaultNotFoundError as exc:
             raise ConfigError(
                 f"{field}: {exc.message}", field=field, advice=exc.advice or "check the names"
             ) from None

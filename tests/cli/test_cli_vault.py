@@ -145,3 +145,53 @@ def test_attribute_flags_and_user_provided_values(run, tmp_path: Path) -> None: 
     assert owner.exit_code == 2 and "has no value for you" in owner.stderr
     denied = run("set", "mail", "imap", "host", "--actor", "carol", *k, stdin="CANARY-evil\n")
     assert denied.exit_code == 2 and "may not" in denied.stderr
+
+
+def _one_line_error(result: Result, *needles: str) -> None:
+    assert result.exit_code == 2, (result.stdout, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: ") and " Fix: " in lines[0], lines
+    assert "Traceback" not in result.stderr and "CANARY" not in result.stderr
+    for needle in needles:
+        assert needle in lines[0]
+
+
+def test_bad_locations_actors_and_members_are_one_line_errors(  # type: ignore[no-untyped-def]
+        run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("M365BOT_VAULT_KEY", base64.b64encode(os.urandom(32)).decode())
+    _one_line_error(run("list", "--vault", "bogus://x"), "--vault")
+    folder = tmp_path / "work"
+    folder.mkdir()
+    folder.chmod(0o755)
+    monkeypatch.chdir(folder)
+    _one_line_error(run("init", "--vault", "."), "--vault", "is a folder")
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o755 and list(folder.iterdir()) == []
+    _ok(run("init"))
+    _ok(run("locker", "create", "outlook"))
+    forged = "bot\n2026-01-01 00:00:00\tadmin\tvalue.read\toutlook/app/secret"
+    _one_line_error(run("locker", "create", "x", "--actor", forged), "actor")
+    _one_line_error(run("locker", "add-member", "outlook", "role:", "consumer"), "member")
+    assert "2026-01-01" not in _ok(run("audit")).stdout
+    assert _ok(run("list")).stdout.split() == ["outlook", "owner"]
+
+
+def test_non_utf8_stdin_to_set_is_a_one_line_error(tmp_path: Path) -> None:
+    env = {**os.environ, "M365BOT_HOME": str(tmp_path / "home"),
+           "M365BOT_VAULT_KEY": base64.b64encode(os.urandom(32)).decode()}
+    for variant in ({"PYTHONUTF8": "1"}, {"PYTHONUTF8": "0", "LC_ALL": "C.UTF-8"}):
+        def m365bot(*args: str, stdin: bytes = b"",
+                    extra: dict[str, str] = variant) -> subprocess.CompletedProcess[bytes]:
+            return subprocess.run([sys.executable, "-m", "m365bot", "vault", *args],
+                                  input=stdin, capture_output=True, env={**env, **extra},
+                                  timeout=60)
+
+        if not (tmp_path / "home" / "vault.db").exists():
+            assert m365bot("init").returncode == 0
+            assert m365bot("locker", "create", "bots").returncode == 0
+        bad = m365bot("set", "bots", "c", "a", stdin=b"CANARY-\xff\xfe-bytes\n")
+        err = bad.stderr.decode()
+        assert bad.returncode == 2 and bad.stdout == b"", err
+        assert err.startswith("Error: ") and "UTF-8" in err and " Fix: " in err
+        assert err.count("\n") == 1 and "Traceback" not in err
+        listed = m365bot("list", "bots")
+        assert listed.stdout.decode().strip() == "(no credentials)"

@@ -4,19 +4,16 @@ plugin can scan every output of the run for them."""
 
 from __future__ import annotations
 
-import base64
 import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, text
+from vaulthelpers import canary
 
 from m365bot.vault import AttributeSpec, Vault
-
-
-def canary(tag: str) -> str:
-    """A unique value that must never show up in clear anywhere."""
-    return f"CANARY-{tag}-{base64.b32encode(os.urandom(10)).decode().lower()}"
 
 
 @pytest.fixture
@@ -46,3 +43,23 @@ def stocked(vault: Vault) -> tuple[Vault, dict[str, str]]:
         "bots", "o365", {name: AttributeSpec(v) for name, v in values.items()}
     )
     return vault, values
+
+
+ADMIN_URL = os.environ.get(
+    "M365BOT_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    name = f"m365bot_vault_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    base, _, _ = ADMIN_URL.rpartition("/")
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()

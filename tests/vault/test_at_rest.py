@@ -8,7 +8,8 @@ import sqlite3
 import stat
 from pathlib import Path
 
-from conftest import canary
+from vaulthelpers import canary
+
 from m365bot.vault import AttributeSpec, Vault
 
 

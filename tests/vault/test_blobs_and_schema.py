@@ -20,10 +20,12 @@ from m365bot.vault.store import HEAD_REVISION
 def test_blob_round_trip_versions_and_conflicts(vault: Vault) -> None:
     assert vault.get_blob("token_cache", "global|t|c|alice") is None
     assert vault.blob_version("token_cache", "global|t|c|alice") is None
+    assert vault.get_blob_with_version("token_cache", "global|t|c|alice") == (None, 0)
     assert vault.put_blob("token_cache", "global|t|c|alice", b"CANARY-v1") == 1
     assert vault.put_blob("token_cache", "global|t|c|alice", b"CANARY-v2", if_version=1) == 2
-    with pytest.raises(BlobConflict, match="version 2, not 1"):
+    with pytest.raises(BlobConflict, match="version 2, not 1") as err:
         vault.put_blob("token_cache", "global|t|c|alice", b"CANARY-lost", if_version=1)
+    assert err.value.advice == "read it again and retry"
     assert vault.get_blob_with_version("token_cache", "global|t|c|alice") == (b"CANARY-v2", 2)
     assert vault.put_blob("controlroom", "new", b"\x00\xff", if_version=0) == 1
     assert vault.get_blob("controlroom", "new") == b"\x00\xff"
@@ -64,3 +66,18 @@ def test_in_memory_or_bad_locations_are_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as err:
         Vault.open(tmp_path / "v.db", actor="")
     assert err.value.field == "actor"
+
+
+def test_deleting_one_blob_leaves_every_other_record_readable(vault: Vault) -> None:
+    vault.put_blob("token_cache", "k", b"CANARY-t")
+    vault.put_blob("controlroom", "k", b"CANARY-c")
+    vault.put_blob("controlroom", "other", b"CANARY-o")
+    assert vault.delete_blob("controlroom", "k") is True
+    assert vault.delete_blob("controlroom", "k") is False
+    assert vault.delete_blob("controlroom", "never") is False
+    # Same key in another kind, and another key of the same kind, are untouched.
+    assert vault.get_blob_with_version("token_cache", "k") == (b"CANARY-t", 1)
+    assert vault.get_blob_with_version("controlroom", "other") == (b"CANARY-o", 1)
+    assert vault.get_blob("controlroom", "k") is None
+    # Written again after a delete, it starts over at version 1.
+    assert vault.put_blob("controlroom", "k", b"CANARY-c2", if_version=0) == 1

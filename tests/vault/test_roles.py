@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from m365bot.errors import ConfigError, NotFoundError, VaultAccessDenied, VaultError
+from m365bot.errors import ConfigError, VaultAccessDenied, VaultError, VaultNotFoundError
 from m365bot.vault import AttributeSpec, Vault
 
 
@@ -44,11 +44,11 @@ def test_roles(stocked: tuple[Vault, dict[str, str]], as_user) -> None:  # type:
         stranger.get("bots", "o365", "client_secret")
     # Consumers (by role) read standard values and fill in their own user-provided ones.
     assert bot.get("bots", "o365", "client_secret").reveal() == values["client_secret"]
-    with pytest.raises(NotFoundError, match="has no value for you"):
+    with pytest.raises(VaultNotFoundError, match="has no value for you"):
         bot.get("bots", "mail", "password")
     bot.set_attribute("bots", "mail", "password", "CANARY-bot1-pw")
     assert bot.get("bots", "mail", "password").reveal() == "CANARY-bot1-pw"
-    with pytest.raises(NotFoundError):
+    with pytest.raises(VaultNotFoundError):
         owner.get("bots", "mail", "password")  # the owner has not given theirs
     with pytest.raises(VaultAccessDenied):
         bot.set_attribute("bots", "o365", "client_secret", "CANARY-nope")
@@ -89,10 +89,40 @@ def test_locker_keeps_an_owner_and_names_are_checked(
     with pytest.raises(ConfigError) as err:
         owner.add_member("bots", "bob", "admin")
     assert err.value.field == "role"
-    with pytest.raises(NotFoundError, match="no locker named"):
+    with pytest.raises(VaultNotFoundError, match="no locker named"):
         owner.get("nope", "o365", "client_secret")
-    with pytest.raises(NotFoundError, match="no attribute"):
+    with pytest.raises(VaultNotFoundError, match="no attribute"):
         owner.get("bots", "o365", "nope")
     infos = owner.list_credentials("bots")[0].attributes
     assert {a.name: a.has_value for a in infos} == {"client_secret": True, "password": True}
     assert "CANARY" not in repr(owner.list_credentials("bots"))
+
+
+def test_delete_credential_removes_its_values_and_nothing_else(  # type: ignore[no-untyped-def]
+        stocked: tuple[Vault, dict[str, str]], as_user) -> None:
+    owner, values = stocked
+    owner.set_credential("bots", "mail", {"password": AttributeSpec(None, user_provided=True)})
+    owner.add_member("bots", "pat", "participant")
+    owner.add_member("bots", "bot", "consumer")
+    pat, bot = as_user("pat"), as_user("bot")
+    bot.set_attribute("bots", "mail", "password", "CANARY-bot-own")
+    pat.set_credential("bots", "mine", {"token": AttributeSpec("CANARY-pat")})
+    owner.put_blob("token_cache", "k", b"CANARY-cache")
+    with pytest.raises(VaultAccessDenied):
+        bot.delete_credential("bots", "o365")
+    with pytest.raises(VaultAccessDenied):
+        pat.delete_credential("bots", "o365")
+    owner.delete_credential("bots", "mail")
+    pat.delete_credential("bots", "mine")
+    assert [c.name for c in owner.list_credentials("bots")] == ["o365"]
+    with pytest.raises(VaultNotFoundError):
+        bot.get("bots", "mail", "password")
+    # Everything else still reads, and a new credential of the same name starts empty.
+    assert owner.get("bots", "o365", "client_secret").reveal() == values["client_secret"]
+    assert owner.get_blob("token_cache", "k") == b"CANARY-cache"
+    owner.set_credential("bots", "mail", {"password": AttributeSpec(None, user_provided=True)})
+    with pytest.raises(VaultNotFoundError, match="has no value for you"):
+        bot.get("bots", "mail", "password")
+    assert [(e.actor, e.action, e.credential) for e in owner.audit_log(limit=20)
+            if e.action == "credential.delete"] == [("pat", "credential.delete", "mine"),
+                                                    ("alice", "credential.delete", "mail")]

@@ -49,15 +49,22 @@ class _Opts:
         stream: Any = sys.stdin
         self._stdin: IO[str] = stream
 
+    def _read(self, what: str, read: Callable[[], str]) -> str:
+        try:
+            return read()
+        except UnicodeDecodeError:
+            raise ConfigError(f"the {what} on stdin is not UTF-8 text", field=what,
+                              advice=f"write the {what} to stdin as UTF-8") from None
+
     def stdin_line(self, what: str) -> str:
-        line = self._stdin.readline()
+        line = self._read(what, self._stdin.readline)
         if not line:
             raise ConfigError(f"stdin ended before the {what}", field=what,
                               advice=f"write the {what} on its own line to stdin")
         return line.rstrip("\r\n")
 
     def stdin_rest(self) -> str:
-        data = self._stdin.read()
+        data = self._read("value", self._stdin.read)
         if data.endswith("\r\n"):
             return data[:-2]
         return data[:-1] if data.endswith("\n") else data
@@ -362,13 +369,13 @@ def list_(opts: _Opts, locker_name: str | None) -> None:
 @_common
 def attributes(opts: _Opts, locker_name: str, credential: str) -> None:
     """Show the attributes of CREDENTIAL: masked, user-provided, value set. Never values."""
-    from m365bot.errors import NotFoundError
+    from m365bot.errors import VaultNotFoundError
 
     with opts.open(unlock=False) as v:
         creds = {c.name: c for c in v.list_credentials(locker_name)}
     cred = creds.get(credential.lower())
     if cred is None:
-        raise NotFoundError(f"no credential {credential.lower()!r} in locker "
+        raise VaultNotFoundError(f"no credential {credential.lower()!r} in locker "
                             f"{locker_name.lower()!r}")
     rows = [{"attribute": a.name, "masked": a.masked, "user_provided": a.user_provided,
              "has_value": a.has_value} for a in cred.attributes]

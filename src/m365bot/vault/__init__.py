@@ -2,8 +2,10 @@
 
 AES-256-GCM envelope encryption (a random data key per record, wrapped by a master key
 from a passphrase, a key file or ``M365BOT_VAULT_KEY``), locker roles, an audit log of
-every read, SQLite by default and the same schema on PostgreSQL. Other modules keep
-their secrets here too with :meth:`Vault.put_blob` / :meth:`Vault.get_blob`.
+every read, SQLite by default and the same schema and code path on PostgreSQL. A
+manifest of record versions, sealed under the master key, catches a record rolled
+back. Other modules keep their secrets here too with :meth:`Vault.put_blob` /
+:meth:`Vault.get_blob`.
 
 Example::
 
@@ -23,6 +25,7 @@ from m365bot.vault.types import (
     AttributeSpec,
     AuditEntry,
     BlobConflict,
+    BlobStore,
     CredentialInfo,
     LockerInfo,
 )
@@ -33,6 +36,7 @@ __all__ = [
     "AttributeSpec",
     "AuditEntry",
     "BlobConflict",
+    "BlobStore",
     "CredentialInfo",
     "LockerInfo",
     "MasterKeySource",

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
-from m365bot.errors import ConfigError, VaultError
+from m365bot.errors import ConfigError, VaultError, VaultIntegrityError
 from m365bot.values import Secret
 
 KEY_ENV = "M365BOT_VAULT_KEY"
@@ -48,7 +48,11 @@ class MasterKeySource:
 
     @classmethod
     def from_passphrase(cls, passphrase: str | Secret) -> MasterKeySource:
-        """A passphrase; empty ones are refused."""
+        """A passphrase; empty ones and non-strings are refused."""
+        if not isinstance(passphrase, str | Secret):
+            raise ConfigError(
+                f"the vault passphrase must be a str or Secret, not {type(passphrase).__name__}",
+                field="passphrase", advice="pass passphrase='...'")
         secret = passphrase if isinstance(passphrase, Secret) else Secret(passphrase)
         if not secret:
             raise ConfigError(
@@ -101,6 +105,13 @@ class MasterKeySource:
 
 
 def _decode_key(key: bytes | str | Secret, field_name: str) -> bytes:
+    if not isinstance(key, bytes | bytearray | str | Secret):
+        raise ConfigError(
+            f"the vault key in {field_name} must be 32 bytes or their base64 text, "
+            f"not {type(key).__name__}", field=field_name,
+            advice="pass key=<32 bytes> or key='<base64 of 32 bytes>'")
+    if isinstance(key, bytearray):
+        key = bytes(key)
     if isinstance(key, Secret):
         key = key.reveal()
     if isinstance(key, bytes) and len(key) == 32:
@@ -136,6 +147,9 @@ class KdfParams:
     @classmethod
     def new(cls, kdf: KdfName, **params: int) -> KdfParams:
         """Fresh parameters with a random 16-byte salt and safe defaults."""
+        if kdf not in ("scrypt", "argon2id", "raw"):
+            raise ConfigError(f"unknown key derivation {kdf!r}", field="kdf",
+                              advice="use kdf='scrypt' or kdf='argon2id'")
         if kdf == "scrypt":
             p = {"n": 2**15, "r": 8, "p": 1} | params
         elif kdf == "argon2id":
@@ -159,9 +173,9 @@ class KdfParams:
         elif kdf != "raw":
             ok = False
         if not ok:
-            raise VaultError(
+            raise VaultIntegrityError(
                 "the vault's key parameters are missing or weaker than allowed "
-                "(the key table was altered)",
+                "(the key table vault_keys was altered)",
                 advice="restore the vault from a backup",
             )
         return cls(kdf, salt, {k: int(v) for k, v in params.items()})  # type: ignore[arg-type]
@@ -255,10 +269,15 @@ class KeyRow(NamedTuple):
     wrapped_by: int | None
 
 
-def verifier_aad(vault_id: str, version: int) -> bytes:
+def verifier_aad(vault_id: str, version: int, *, pinned: bool = True) -> bytes:
+    """What a key version's verifier is bound to. ``pinned``: the vault keeps a manifest
+    of record versions (every vault since it was introduced), so its absence is tampering;
+    verifiers of older vaults lack the mark, and their first unlock builds the manifest."""
     from m365bot.vault.crypto import record_aad
 
-    return record_aad(vault_id, "verifier", version)
+    if not pinned:
+        return record_aad(vault_id, "verifier", version)
+    return record_aad(vault_id, "verifier", version, "manifest-v1")
 
 
 def keyring_aad(vault_id: str, old: int, new: int) -> bytes:
@@ -267,21 +286,37 @@ def keyring_aad(vault_id: str, old: int, new: int) -> bytes:
     return record_aad(vault_id, "keyring", old, new)
 
 
+def _damaged_key_table(version: int) -> VaultIntegrityError:
+    return VaultIntegrityError(
+        f"the vault's key table (vault_keys, version {version}) is damaged: its key "
+        "parameters cannot be read (the file was altered)",
+        advice="restore the vault from a backup")
+
+
 def open_keyring(source: MasterKeySource, vault_id: str, current_version: int,
-                 rows: list[KeyRow]) -> Any:
+                 rows: list[KeyRow]) -> tuple[Any, bool]:
     """Derive the current master key, check its verifier, unwrap the older versions still
-    kept; returns a :class:`~m365bot.vault.crypto.Keyring`. Wrong key: VaultError."""
+    kept. Returns a :class:`~m365bot.vault.crypto.Keyring` and whether the verifier is a
+    pinned one (see :func:`verifier_aad`). Wrong key: VaultError; a damaged key table:
+    VaultIntegrityError."""
     from m365bot.vault import crypto
 
     by_version = {r.version: r for r in rows}
     current = by_version.get(current_version)
     if current is None:
-        raise VaultError(
-            "the vault's key table is missing its current key (the file was altered)",
+        raise VaultIntegrityError(
+            "the vault's key table (vault_keys) is missing its current key "
+            "(the file was altered)",
             advice="restore the vault from a backup",
         )
-    master = derive(source, KdfParams.load(current.kdf, current.salt, current.params))
-    if not check_verifier(master, current.verifier, verifier_aad(vault_id, current.version)):
+    try:
+        master = derive(source, KdfParams.load(current.kdf, current.salt, current.params))
+    except (ValueError, KeyError, TypeError, AttributeError, OverflowError):
+        raise _damaged_key_table(current.version) from None
+    pinned = check_verifier(master, current.verifier,
+                            verifier_aad(vault_id, current.version))
+    if not pinned and not check_verifier(
+            master, current.verifier, verifier_aad(vault_id, current.version, pinned=False)):
         what = "passphrase" if source.kind == "passphrase" else "key"
         raise VaultError(
             f"wrong {what} for this vault",
@@ -294,7 +329,7 @@ def open_keyring(source: MasterKeySource, vault_id: str, current_version: int,
             keys[row.version] = crypto.unwrap_dek(
                 master, current.version, row.wrapped_key,
                 keyring_aad(vault_id, row.version, current.version))
-    return crypto.Keyring(keys, current=current.version)
+    return crypto.Keyring(keys, current=current.version), pinned
 
 
 __all__ = [

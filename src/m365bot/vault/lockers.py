@@ -32,10 +32,10 @@ from sqlalchemy.orm import Session
 from m365bot.errors import (
     ConfigError,
     M365BotError,
-    NotFoundError,
     VaultAccessDenied,
     VaultError,
     VaultIntegrityError,
+    VaultNotFoundError,
 )
 from m365bot.values import Secret
 from m365bot.vault import crypto
@@ -53,19 +53,48 @@ log = logging.getLogger(__name__)
 CREDENTIAL_KIND = "credential"
 
 
+def _principal(member: str) -> str:
+    """A locker member: a user name, or ``role:NAME`` with a non-empty role name."""
+    principal = check_name(member, "member")
+    if principal.startswith("role:") and not principal[len("role:"):].strip():
+        raise ConfigError(
+            f"the member {member!r} names no role", field="member",
+            advice="write a role member as role:NAME, for example role:bots")
+    return principal
+
+
+def _value_bytes(value: object, field: str = "value") -> bytes:
+    """A value as UTF-8 bytes; empty values, non-strings and text that is not valid
+    Unicode (lone surrogates, as undecodable stdin bytes become) are refused."""
+    text = value.reveal() if isinstance(value, Secret) else value
+    if not isinstance(text, str):
+        raise ConfigError(f"the {field} must be a str or Secret, not {type(text).__name__}",
+                          field=field, advice="pass the value as text")
+    if not text:
+        raise ConfigError(f"the {field} is empty", field=field,
+                          advice="give a non-empty value (define an attribute without a "
+                          "value with AttributeSpec() / --no-value)")
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ConfigError(f"the {field} is not valid UTF-8 text", field=field,
+                          advice="give the value as UTF-8 text (on stdin: UTF-8 bytes)"
+                          ) from None
+
+
 def _value_key(locker: Locker, cred: Credential, attr: Attribute, user: str) -> str:
     # Ids, not names: the AEAD binds the value to this exact locker/credential/attribute/user.
     return f"{locker.id}/{cred.id}/{attr.id}/{user}"
 
 
 class LockerOps:
-    """Locker and credential operations; mixed into :class:`m365bot.vault.Vault`."""
+    """Locker and credential operations, written once for every database; the base of
+    :class:`m365bot.vault.Vault`, which provides the transactions, records and audit."""
 
     actor: str
     roles: tuple[str, ...]
     _write_lock: threading.RLock
 
-    # Provided by Vault.
     def _tx(self, doing: str, *, write: bool = True) -> AbstractContextManager[Session]:
         raise NotImplementedError
 
@@ -78,10 +107,14 @@ class LockerOps:
     def _audit_best_effort(self, action: str, outcome: str, **where: str) -> None:
         raise NotImplementedError
 
-    def _write_blob(self, s: Session, kind: str, key: str, data: bytes) -> int:
+    def _write_blob(self, s: Session, kind: str, key: str, data: bytes, *,
+                    if_version: int | None = None) -> int:
         raise NotImplementedError
 
     def _read_blob(self, s: Session, kind: str, key: str) -> bytes | None:
+        raise NotImplementedError
+
+    def _delete_blobs(self, s: Session, kind: str, prefix: str) -> int:
         raise NotImplementedError
 
     # -- lookups ----------------------------------------------------------------------
@@ -92,7 +125,7 @@ class LockerOps:
     def _locker(self, s: Session, name: str) -> Locker:
         row = s.scalar(select(Locker).where(Locker.name == check_name(name, "locker")))
         if row is None:
-            raise NotFoundError(f"no locker named {name!r}", advice="check the locker name "
+            raise VaultNotFoundError(f"no locker named {name!r}", advice="check the locker name "
                                 "with 'm365bot vault list'")
         return row
 
@@ -117,7 +150,7 @@ class LockerOps:
         row = s.scalar(select(Credential).where(Credential.locker_id == locker.id,
                                                 Credential.name == check_name(name, "credential")))
         if row is None:
-            raise NotFoundError(f"no credential {name!r} in locker {locker.name!r}",
+            raise VaultNotFoundError(f"no credential {name!r} in locker {locker.name!r}",
                                 advice="list them with 'm365bot vault list LOCKER'")
         return row
 
@@ -125,7 +158,7 @@ class LockerOps:
         row = s.scalar(select(Attribute).where(Attribute.credential_id == cred.id,
                                                Attribute.name == check_name(name, "attribute")))
         if row is None:
-            raise NotFoundError(f"no attribute {name!r} in credential {cred.name!r}",
+            raise VaultNotFoundError(f"no attribute {name!r} in credential {cred.name!r}",
                                 advice="list them with 'm365bot vault attributes LOCKER "
                                 "CREDENTIAL'")
         return row
@@ -157,7 +190,7 @@ class LockerOps:
             raise ConfigError(f"unknown locker role {role!r}", field="role",
                               advice=f"use one of: {', '.join(ROLES)}")
         self._require_ring()
-        principal = check_name(member, "member")
+        principal = _principal(member)
         with self._write_lock, self._tx("adding a locker member") as s:
             lk = self._locker(s, locker)
             mine = self._require_role(s, lk, ("owner", "manager"), "add members")
@@ -188,14 +221,14 @@ class LockerOps:
     def remove_member(self, locker: str, member: str) -> None:
         """Remove a member (owners only); a locker always keeps one owner."""
         self._require_ring()
-        principal = check_name(member, "member")
+        principal = _principal(member)
         with self._write_lock, self._tx("removing a locker member") as s:
             lk = self._locker(s, locker)
             self._require_role(s, lk, ("owner",), "remove members")
             row = s.scalar(select(Member).where(Member.locker_id == lk.id,
                                                 Member.principal == principal))
             if row is None:
-                raise NotFoundError(f"{principal!r} is not a member of locker {lk.name!r}")
+                raise VaultNotFoundError(f"{principal!r} is not a member of locker {lk.name!r}")
             if row.role == "owner":
                 self._keep_an_owner(s, lk, principal)
             s.delete(row)
@@ -234,6 +267,13 @@ class LockerOps:
         specs = {check_name(k, "attribute"): v for k, v in attributes.items()}
         if len(specs) > 50:
             raise ConfigError("a credential has at most 50 attributes", field="attributes")
+        for aname, spec in specs.items():
+            if not isinstance(spec, AttributeSpec):
+                raise ConfigError(f"attribute {aname!r} must be an AttributeSpec, not "
+                                  f"{type(spec).__name__}", field="attributes",
+                                  advice="pass {'name': AttributeSpec(value)}")
+            if spec.value is not None:
+                _value_bytes(spec.value)
         with self._write_lock, self._tx("writing a credential") as s:
             lk = self._locker(s, locker)
             role = self._require_role(s, lk, ("owner", "manager", "participant"),
@@ -269,7 +309,7 @@ class LockerOps:
         if spec.value is not None:
             user = self.actor if attr.user_provided else ""
             self._write_blob(s, CREDENTIAL_KIND, _value_key(lk, cred, attr, user),
-                             spec.value.reveal().encode("utf-8"))
+                             _value_bytes(spec.value))
             self._audit(s, "value.write", locker=lk.name, credential=cred.name,
                         attribute=aname, subject=user, outcome="ok")
 
@@ -278,7 +318,8 @@ class LockerOps:
         """Set one attribute's value. For a user-provided attribute this sets the caller's own
         value, and consumers may do it; standard values need owner, manager or own-participant.
         """
-        secret = value if isinstance(value, Secret) else Secret(value)
+        data = _value_bytes(value)
+        self._require_ring()
         with self._write_lock, self._tx("writing an attribute") as s:
             lk = self._locker(s, locker)
             role = self._require_role(s, lk, ROLES, "use credentials")
@@ -291,8 +332,7 @@ class LockerOps:
                     advice="owners and managers set standard values; consumers fill in "
                     "user-provided ones")
             user = self.actor if attr.user_provided else ""
-            self._write_blob(s, CREDENTIAL_KIND, _value_key(lk, cred, attr, user),
-                             secret.reveal().encode("utf-8"))
+            self._write_blob(s, CREDENTIAL_KIND, _value_key(lk, cred, attr, user), data)
             self._audit(s, "value.write", locker=lk.name, credential=cred.name,
                         attribute=attr.name, subject=user, outcome="ok")
         log.info("vault attribute %s/%s/%s written", lk.name, cred.name, attr.name)
@@ -307,8 +347,9 @@ class LockerOps:
             secret = vault.get("bots", "o365", "client_secret")
         """
         self._require_ring()
-        where = {"locker": locker.lower(), "credential": credential.lower(),
-                 "attribute": attribute.lower()}
+        where = {"locker": check_name(locker, "locker"),
+                 "credential": check_name(credential, "credential"),
+                 "attribute": check_name(attribute, "attribute")}
         stage = "lookup"
         try:
             with self._write_lock, self._tx("reading a credential") as s:
@@ -324,7 +365,7 @@ class LockerOps:
                 data = self._read_blob(s, CREDENTIAL_KIND, _value_key(lk, cred, attr, user))
                 if data is None:
                     mine = " for you" if user else ""
-                    raise NotFoundError(
+                    raise VaultNotFoundError(
                         f"attribute {attr.name!r} of {lk.name}/{cred.name} has no value{mine}",
                         advice="set it with 'm365bot vault set "
                         f"{lk.name} {cred.name} {attr.name}'")
@@ -379,10 +420,7 @@ class LockerOps:
             cred = self._credential(s, lk, credential)
             if not self._can_see(role, cred):
                 raise VaultAccessDenied(f"credential {cred.name!r} belongs to another participant")
-            prefix = f"{lk.id}/{cred.id}/"
-            for blob in s.scalars(select(Blob).where(Blob.kind == CREDENTIAL_KIND,
-                                                     Blob.key.startswith(prefix))):
-                s.delete(blob)
+            self._delete_blobs(s, CREDENTIAL_KIND, f"{lk.id}/{cred.id}/")
             for attr in s.scalars(select(Attribute).where(Attribute.credential_id == cred.id)):
                 s.delete(attr)
             s.delete(cred)

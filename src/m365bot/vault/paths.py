@@ -19,7 +19,7 @@ from m365bot.errors import ConfigError, VaultError
 HEAD_REVISION = "0001"
 VERSION_TABLE = "m365bot_vault_alembic_version"
 BUSY_TIMEOUT_MS = 30_000
-# Applied to every SQLite connection, by SQLAlchemy's connect event and by the lite path.
+# Applied to every SQLite connection by the engine's connect event.
 # FULL: a commit survives power loss; under NORMAL a rotated refresh token or a new secret
 # could silently roll back.
 SQLITE_PRAGMAS = (
@@ -68,17 +68,45 @@ def to_url(url_or_path: str | os.PathLike[str]) -> tuple[str, Path | None]:
     return raw, None
 
 
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
 def prepare_sqlite_file(path: Path) -> None:
     """Create the data folder 0700 and the database file 0600 before SQLite touches them.
 
-    SQLite's unix VFS gives the -wal and -shm files the database file's mode (0600).
+    Only what the vault creates gets those modes: an existing file is left as it is, and
+    a folder or a file that is not a SQLite database at ``path`` is refused (ConfigError).
+    SQLite's unix VFS gives the -wal and -shm files the database file's mode.
     """
+    if path.is_dir():
+        raise ConfigError(
+            f"--vault {path} is a folder, not a vault file", field="vault",
+            advice=f"give --vault a file path, for example {path / 'vault.db'}")
+    if path.exists():
+        try:
+            with path.open("rb") as f:
+                head = f.read(len(SQLITE_HEADER))
+        except OSError as exc:
+            raise ConfigError(f"cannot read --vault {path}: {exc.strerror}", field="vault",
+                              advice="check the path and its permissions") from None
+        if head and head != SQLITE_HEADER:
+            raise ConfigError(
+                f"--vault {path} is not a vault file: it is not a SQLite database (if it "
+                "was your vault, the vault file is damaged)", field="vault",
+                advice="give --vault the path of a vault file or a new path; restore a "
+                "damaged vault file from a backup")
+        return
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    if not path.exists():
-        fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
-        os.close(fd)
-    if os.name == "posix":
-        os.chmod(path, 0o600)
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    except FileExistsError:  # another process created it first
+        return
+    except OSError as exc:
+        raise ConfigError(f"cannot create the vault file {path}: {exc.strerror}",
+                          field="vault", advice="check the folder exists and is writable"
+                          ) from None
+    os.close(fd)
+
 
 def db_error(exc: Exception, doing: str) -> VaultError:
     """A clear VaultError for a database failure; never includes parameters (values)."""

@@ -1,10 +1,8 @@
 """The :class:`Vault`: the Credential Vault's public face.
 
-A bot process typically opens the vault, unlocks it, reads a credential and its token
-cache. On SQLite those calls run on the standard library's ``sqlite3``
-(:mod:`m365bot.vault.lite`), so such a process never imports SQLAlchemy; everything else
-(and PostgreSQL) goes through the SQLAlchemy models (:mod:`m365bot.vault.orm`), loaded on
-first use. Both share the same keys, locks, tables and durability settings. Nothing
+One storage path for SQLite and PostgreSQL (:class:`m365bot.vault.store.Store`, on
+SQLAlchemy), sealed records checked against a manifest (:mod:`m365bot.vault.records`),
+locker roles and the audit log written once (:mod:`m365bot.vault.lockers`). Nothing
 decrypts before :meth:`Vault.unlock`.
 
 Example::
@@ -22,56 +20,61 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Mapping
-from pathlib import Path
-from typing import TYPE_CHECKING
+import uuid
+from collections.abc import Iterable
+from contextlib import AbstractContextManager
 
-from m365bot.errors import (
-    ConfigError,
-    VaultAccessDenied,
-    VaultError,
-    VaultIntegrityError,
-)
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from m365bot.errors import ConfigError, M365BotError, VaultError, VaultLockedError
 from m365bot.values import Secret
 from m365bot.vault import crypto
-from m365bot.vault.keys import KdfName, key_source, open_keyring
-from m365bot.vault.lite import AuditFailed, LiteStore, Where
-from m365bot.vault.paths import HEAD_REVISION, prepare_sqlite_file, to_url
-from m365bot.vault.types import (
-    AttributeSpec,
-    AuditEntry,
-    BlobConflict,
-    CredentialInfo,
-    LockerInfo,
-    check_blob,
-    check_blob_name,
-    check_name,
+from m365bot.vault.keys import (
+    KdfName,
+    KdfParams,
+    KeyRow,
+    derive,
+    key_source,
+    keyring_aad,
+    make_verifier,
+    open_keyring,
+    verifier_aad,
 )
-
-if TYPE_CHECKING:
-    from m365bot.vault.orm import OrmVault
+from m365bot.vault.lockers import LockerOps
+from m365bot.vault.models import AuditRecord, Blob, KeyVersion, Meta
+from m365bot.vault.records import MANIFEST_KIND, Records, now, record_of
+from m365bot.vault.store import Store
+from m365bot.vault.types import AuditEntry, BlobConflict, check_blob, check_blob_name, check_label
 
 log = logging.getLogger(__name__)
 
+_REWRAP_BATCH = 200
 
-class Vault:
+
+def _roles(roles: Iterable[str]) -> tuple[str, ...]:
+    if isinstance(roles, str | bytes) or not isinstance(roles, Iterable):
+        raise ConfigError(
+            f"roles must be a tuple of role names, not {type(roles).__name__}", field="roles",
+            advice="pass roles=('admin',) (a tuple), not roles='admin'")
+    return tuple(check_label(r, "role") for r in roles)
+
+
+class Vault(LockerOps):
     """The Credential Vault on SQLite (default) or PostgreSQL. Open it with :meth:`open`."""
 
-    def __init__(self, location: str, path: Path | None, *, actor: str,
-                 roles: tuple[str, ...]) -> None:
-        self._location = location
-        self.path = path
+    def __init__(self, store: Store, *, actor: str, roles: tuple[str, ...]) -> None:
+        self._store = store
+        self.path = store.path
         self.actor = actor
         self.roles = roles
         self._ring: crypto.Keyring | None = None
         self._vault_id = ""
         self._write_lock = threading.RLock()
-        self._lite = LiteStore(path) if path is not None else None
-        self._orm_impl: OrmVault | None = None
 
     @classmethod
     def open(
-        cls, url_or_path: str | os.PathLike[str], *, actor: str, roles: tuple[str, ...] = ()
+        cls, url_or_path: str | os.PathLike[str], *, actor: str, roles: Iterable[str] = ()
     ) -> Vault:
         """Open (creating or upgrading the schema) a vault at a path or database URL.
 
@@ -81,30 +84,20 @@ class Vault:
         if not actor or not isinstance(actor, str):
             raise ConfigError("the vault needs an actor name", field="actor",
                               advice="pass actor='your user name'")
-        _url, path = to_url(url_or_path)
-        vault = cls(os.fspath(url_or_path), path, actor=actor.lower(),
-                    roles=tuple(r.lower() for r in roles))
-        if vault._lite is not None and path is not None:
-            prepare_sqlite_file(path)
-            if vault._lite.revision() != HEAD_REVISION:
-                vault._orm()  # creates or upgrades the schema with alembic
-        else:
-            vault._orm()
-        log.info("vault opened (%s)", "sqlite" if path else vault.engine_dialect)
+        actor = check_label(actor, "actor")
+        role_names = _roles(roles)
+        if not isinstance(url_or_path, str | os.PathLike):
+            raise ConfigError(f"the vault location must be a path or URL, not "
+                              f"{type(url_or_path).__name__}", field="vault",
+                              advice="pass a file path or a database URL")
+        vault = cls(Store.open(url_or_path), actor=actor, roles=role_names)
+        log.info("vault opened (%s)", vault.engine_dialect)
         return vault
-
-    def _orm(self) -> OrmVault:
-        if self._orm_impl is None:
-            from m365bot.vault.orm import OrmVault
-
-            self._orm_impl = OrmVault(self, self._location)
-        return self._orm_impl
 
     def close(self) -> None:
         """Lock the vault and release its database connections."""
         self.lock()
-        if self._orm_impl is not None:
-            self._orm_impl.dispose()
+        self._store.dispose()
 
     def __enter__(self) -> Vault:
         return self
@@ -124,28 +117,29 @@ class Vault:
     @property
     def engine_dialect(self) -> str:
         """``sqlite`` or ``postgresql``."""
-        return "sqlite" if self._lite is not None else self._orm().engine_dialect
+        return self._store.dialect
 
     def storage_settings(self) -> dict[str, str]:
         """The durability settings the vault's connections really run with (SQLite: journal
-        mode, synchronous level (2 = FULL), busy timeout in ms, on both the sqlite3 fast
-        path and SQLAlchemy's connections; PostgreSQL: server version)."""
-        orm = self._orm().storage_settings()
-        if self._lite is None:
-            return orm
-        return self._lite.storage_settings() | {f"sqlalchemy.{k}": v for k, v in orm.items()}
+        mode, synchronous level (2 = FULL), busy timeout in ms; PostgreSQL: server version)."""
+        return self._store.storage_settings()
+
+    def _tx(self, doing: str, *, write: bool = True) -> AbstractContextManager[Session]:
+        return self._store.tx(doing, write=write)
 
     def _require_ring(self) -> crypto.Keyring:
         return crypto.unlocked(self._ring)
+
+    def _records(self, s: Session) -> Records:
+        return Records(s, self._require_ring(), self._vault_id)
 
     # -- keys -------------------------------------------------------------------------
 
     @property
     def initialized(self) -> bool:
         """True when the vault has a master key (``m365bot vault init`` was run)."""
-        if self._lite is not None:
-            return self._lite.key_rows() is not None
-        return self._orm().initialized
+        with self._tx("reading the vault key table", write=False) as s:
+            return s.get(Meta, 1) is not None
 
     def initialize(
         self,
@@ -161,25 +155,63 @@ class Vault:
 
             vault.initialize(passphrase="correct horse battery staple", kdf="argon2id")
         """
-        self._orm().initialize(key_source(passphrase, key), kdf=kdf, kdf_params=kdf_params)
+        source = key_source(passphrase, key)
+        params = KdfParams.new("raw" if source.kind == "raw" else kdf, **(kdf_params or {}))
+        master = derive(source, KdfParams.load(params.kdf, params.salt, params.to_json()))
+        vault_id = uuid.uuid4().hex
+        ring = crypto.Keyring({1: master}, current=1)
+        with self._write_lock, self._tx("initializing the vault") as s:
+            if s.get(Meta, 1) is not None:
+                raise VaultError(
+                    "the vault is already initialized",
+                    advice="unlock it, or rotate its key with 'm365bot vault rotate-key'",
+                )
+            s.add(Meta(id=1, vault_id=vault_id, current_key_version=1, created_at=now()))
+            s.add(self._key_row(vault_id, 1, params, master))
+            Records(s, ring, vault_id).save_manifest({})
+            self._audit(s, "vault.init", outcome="ok")
+        self._vault_id, self._ring = vault_id, ring
+        log.info("vault initialized (kdf %s)", params.kdf)
+
+    @staticmethod
+    def _key_row(vault_id: str, version: int, params: KdfParams, master: bytes) -> KeyVersion:
+        return KeyVersion(
+            version=version, kdf=params.kdf, salt=params.salt, params=params.to_json(),
+            verifier=make_verifier(master, verifier_aad(vault_id, version)),
+            created_at=now(),
+        )
 
     def unlock(
         self, *, passphrase: str | Secret | None = None, key: bytes | str | Secret | None = None
     ) -> None:
         """Derive the master key and load the keyring; a wrong one raises VaultError."""
         source = key_source(passphrase, key)
-        if self._lite is None:
-            self._orm().unlock(source)
-            return
-        found = self._lite.key_rows()
-        if found is None:
+        with self._tx("reading the vault key table", write=False) as s:
+            meta = s.get(Meta, 1)
+            rows = [KeyRow(r.version, r.kdf, r.salt, r.params, r.verifier, r.wrapped_key,
+                           r.wrapped_by) for r in s.scalars(select(KeyVersion))]
+        if meta is None:
             raise VaultError(
                 "the vault is not initialized", advice="run 'm365bot vault init' first"
             )
-        vault_id, current, rows = found
-        ring = open_keyring(source, vault_id, current, rows)
-        self._vault_id, self._ring = vault_id, ring
+        ring, pinned = open_keyring(source, meta.vault_id, meta.current_key_version, rows)
+        if not pinned:
+            self._pin_versions(ring, meta.vault_id)
+        self._vault_id, self._ring = meta.vault_id, ring
         log.info("vault unlocked (key version %d)", ring.current)
+
+    def _pin_versions(self, ring: crypto.Keyring, vault_id: str) -> None:
+        """A vault made before the manifest: pin its records' versions now, and mark its
+        verifier so that from now on a missing manifest reads as tampering."""
+        with self._write_lock, self._tx("building the vault manifest") as s:
+            records = Records(s, ring, vault_id)
+            if not records.has_manifest():
+                records.build_manifest()
+            row = s.get(KeyVersion, ring.current)
+            assert row is not None
+            row.verifier = make_verifier(ring.key(ring.current),
+                                         verifier_aad(vault_id, ring.current))
+        log.info("vault manifest of record versions created")
 
     def lock(self) -> None:
         """Forget the master keys; every decrypting call raises VaultLockedError after this."""
@@ -200,13 +232,94 @@ class Vault:
         Safe while others write: the switch is one transaction, and other processes still
         holding the old key get VaultLockedError on their next write (unlock again).
         """
-        self._require_ring()
+        ring = self._require_ring()
         source = key_source(passphrase, key)
-        return self._orm().rotate_master_key(source, kdf=kdf, kdf_params=kdf_params)
+        params = KdfParams.new("raw" if source.kind == "raw" else kdf, **(kdf_params or {}))
+        new_master = derive(source, KdfParams.load(params.kdf, params.salt, params.to_json()))
+        with self._write_lock:
+            with self._tx("rotating the vault master key") as s:
+                self._check_current(s, ring)
+                new_version = (s.scalar(select(func.max(KeyVersion.version))) or 0) + 1
+                s.add(self._key_row(self._vault_id, new_version, params, new_master))
+                # Keep every older key, wrapped by the new one, until no row uses it.
+                for version in ring.versions():
+                    row = s.get(KeyVersion, version)
+                    assert row is not None
+                    row.wrapped_key = crypto.wrap_dek(
+                        new_master, new_version, ring.key(version),
+                        keyring_aad(self._vault_id, version, new_version),
+                    )
+                    row.wrapped_by = new_version
+                    row.retired_at = row.retired_at or now()
+                meta = s.get(Meta, 1)
+                assert meta is not None
+                meta.current_key_version = new_version
+                self._audit(s, "key.rotate", subject=f"version {new_version}", outcome="ok")
+            keys = {v: ring.key(v) for v in ring.versions()} | {new_version: new_master}
+            ring.replace(keys, current=new_version)
+        count = self._rewrap_all()
+        log.info("vault master key rotated to version %d (%d data keys rewrapped)",
+                 new_version, count)
+        return count
+
+    @staticmethod
+    def _check_current(s: Session, ring: crypto.Keyring) -> None:
+        # Writers hold the store's write lock, so rotation cannot switch keys under them.
+        meta = s.get(Meta, 1)
+        if meta is None:
+            raise VaultError("the vault is not initialized", advice="run 'm365bot vault init'")
+        if meta.current_key_version != ring.current:
+            raise VaultLockedError(
+                "the vault's master key was rotated since this vault was unlocked",
+                advice="unlock it again with the new passphrase or key",
+            )
+
+    def _rewrap_all(self) -> int:
+        ring = self._require_ring()
+        total = 0
+        while True:
+            with self._write_lock, self._tx("rewrapping data keys") as s:
+                self._check_current(s, ring)
+                records = self._records(s)
+                rows = list(s.scalars(select(Blob).where(Blob.kek_version != ring.current)
+                                      .limit(_REWRAP_BATCH)))
+                for row in rows:
+                    rec = crypto.rewrap(ring, record_of(row),
+                                        records.aad(row.kind, row.key, row.version))
+                    row.kek_version, row.wrapped_dek = rec.kek_version, rec.wrapped_dek
+                total += sum(row.kind != MANIFEST_KIND for row in rows)
+                if not rows:
+                    # No row uses the old versions any more: drop their wrapped keys.
+                    stale = select(KeyVersion).where(KeyVersion.version != ring.current,
+                                                     KeyVersion.wrapped_key.is_not(None))
+                    for kv in s.scalars(stale):
+                        kv.wrapped_key = None
+                        kv.wrapped_by = None
+                    break
+        ring.replace({ring.current: ring.key(ring.current)}, current=ring.current)
+        return total
 
     def key_versions_in_use(self) -> dict[int, int]:
         """Master-key version → number of records wrapped by it (for checks after rotation)."""
-        return self._orm().key_versions_in_use()
+        with self._tx("counting key versions", write=False) as s:
+            rows = s.execute(select(Blob.kek_version, func.count())
+                             .where(Blob.kind != MANIFEST_KIND).group_by(Blob.kek_version))
+            return {int(v): int(n) for v, n in rows}
+
+    # -- records (used by the locker operations too) ------------------------------------
+
+    def _write_blob(self, s: Session, kind: str, key: str, data: bytes, *,
+                    if_version: int | None = None) -> int:
+        ring = self._require_ring()
+        self._check_current(s, ring)
+        return self._records(s).write(kind, key, data, if_version=if_version)
+
+    def _read_blob(self, s: Session, kind: str, key: str) -> bytes | None:
+        return self._records(s).read(kind, key)[0]
+
+    def _delete_blobs(self, s: Session, kind: str, prefix: str) -> int:
+        self._check_current(s, self._require_ring())
+        return self._records(s).delete_prefix(kind, prefix)
 
     # -- blobs ------------------------------------------------------------------------
 
@@ -216,31 +329,27 @@ class Vault:
         """Store ``data`` encrypted under (kind, key); returns the new version (1, 2, ...).
 
         With ``if_version``, the write happens only if the stored version is still that
-        (0 = absent); otherwise :class:`BlobConflict`.
+        (0 = absent); otherwise :class:`BlobConflict`. Atomic on SQLite and PostgreSQL.
 
         Example::
 
             v = vault.put_blob("token_cache", "global|tid|cid|alice", cache_bytes)
         """
-        if self._lite is None:
-            return self._orm().put_blob(kind, key, data, if_version=if_version)
         data = check_blob(kind, key, data)
-        ring = self._require_ring()
-        with self._write_lock:
-            return self._lite.write_blob(ring, self._vault_id, kind, key, data,
-                                         if_version=if_version, conflict=BlobConflict)
+        if if_version is not None and (isinstance(if_version, bool)
+                                       or not isinstance(if_version, int) or if_version < 0):
+            raise ConfigError("if_version must be a version number (0 = absent)",
+                              field="if_version", advice="pass the version read with the blob")
+        self._require_ring()
+        with self._write_lock, self._tx(f"writing {kind}") as s:
+            return self._write_blob(s, kind, key, data, if_version=if_version)
 
     def get_blob_with_version(self, kind: str, key: str) -> tuple[bytes | None, int]:
         """The blob and its version (0 when absent), read together."""
-        if self._lite is None:
-            return self._orm().get_blob_with_version(kind, key)
         check_blob_name(kind, key)
-        ring = self._require_ring()
-        row = self._lite.read_blob(kind, key)
-        if row is None:
-            return None, 0
-        aad = crypto.record_aad(self._vault_id, kind, key, row.version)
-        return crypto.open_sealed(ring, row.record, aad), row.version
+        self._require_ring()
+        with self._tx(f"reading {kind}", write=False) as s:
+            return self._records(s).read(kind, key)
 
     def get_blob(self, kind: str, key: str) -> bytes | None:
         """The decrypted blob, or None if absent. VaultIntegrityError if it was altered."""
@@ -248,97 +357,50 @@ class Vault:
 
     def blob_version(self, kind: str, key: str) -> int | None:
         """The stored version of a blob (None if absent), without decrypting anything."""
-        if self._lite is None:
-            return self._orm().blob_version(kind, key)
         check_blob_name(kind, key)
-        row = self._lite.read_blob(kind, key)
-        return None if row is None else row.version
+        with self._tx(f"reading {kind}", write=False) as s:
+            v = s.scalar(select(Blob.version).where(Blob.kind == kind, Blob.key == key))
+            return None if v is None else int(v)
 
     def delete_blob(self, kind: str, key: str) -> bool:
         """Remove a blob; True if it existed."""
-        return self._orm().delete_blob(kind, key)
+        check_blob_name(kind, key)
+        self._require_ring()
+        with self._write_lock, self._tx(f"deleting {kind}") as s:
+            self._check_current(s, self._require_ring())
+            return self._records(s).delete(kind, key)
+
+    # -- audit ------------------------------------------------------------------------
+
+    def _audit(self, s: Session, action: str, *, outcome: str, **where: str) -> None:
+        s.add(AuditRecord(at=now(), actor=self.actor, action=action,
+                          locker=where.get("locker", ""), credential=where.get("credential", ""),
+                          attribute=where.get("attribute", ""), subject=where.get("subject", ""),
+                          outcome=outcome))
+        s.flush()
+
+    def _audit_best_effort(self, action: str, outcome: str, **where: str) -> None:
+        try:
+            with self._tx("writing the audit log") as s:
+                self._audit(s, action, outcome=outcome, **where)
+        except M365BotError:
+            log.warning("vault audit record for a refused %s could not be written", action)
 
     def audit_log(self, *, limit: int = 100, locker: str | None = None) -> list[AuditEntry]:
         """The newest audit records first (needs an unlocked vault). Never holds values."""
-        return self._orm().audit_log(limit=limit, locker=locker)
-
-    # -- lockers and credentials ------------------------------------------------------
-
-    def get(self, locker: str, credential: str, attribute: str) -> Secret:
-        """The attribute's value (the caller's own for a user-provided one), as a Secret.
-
-        Audited before it returns; if the audit record cannot be written, the read fails.
-
-        Example::
-
-            secret = vault.get("bots", "o365", "client_secret")
-        """
-        if self._lite is None:
-            return self._orm().get(locker, credential, attribute)
-        ring = self._require_ring()
-        where = Where(check_name(locker, "locker"), check_name(credential, "credential"),
-                      check_name(attribute, "attribute"))
-        principals = {self.actor} | {f"role:{r}" for r in self.roles}
-        try:
-            with self._write_lock:
-                data = self._lite.read_value(ring, self._vault_id, self.actor, principals,
-                                             where)
-        except (VaultAccessDenied, VaultIntegrityError) as exc:
-            outcome = "denied" if isinstance(exc, VaultAccessDenied) else "integrity-error"
-            if not self._lite.audit_best_effort(self.actor, where, outcome):
-                log.warning("vault audit record for a refused read could not be written")
-            raise
-        except AuditFailed as exc:
-            raise VaultError(
-                "the read was refused because its audit record could not be written "
-                f"({exc.message})",
-                advice="fix the vault database (disk full, read-only, or a trigger on "
-                "vault_audit) and retry") from None
-        log.info("vault value %s/%s/%s read", *where)
-        return Secret(data.decode("utf-8"))
-
-    def create_locker(self, name: str) -> None:
-        """Create a locker; the caller becomes its owner."""
-        self._orm().create_locker(name)
-
-    def add_member(self, locker: str, member: str, role: str) -> None:
-        """Add (or change) a member: a user name or ``role:NAME``. Owners add any role;
-        managers add consumers only.
-
-        Example::
-
-            vault.add_member("bots", "role:runners", "consumer")
-        """
-        self._orm().add_member(locker, member, role)
-
-    def remove_member(self, locker: str, member: str) -> None:
-        """Remove a member (owners only); a locker always keeps one owner."""
-        self._orm().remove_member(locker, member)
-
-    def list_lockers(self) -> list[LockerInfo]:
-        """The lockers the caller belongs to, with the caller's role and the members."""
-        return self._orm().list_lockers()
-
-    def set_credential(self, locker: str, name: str, attributes: Mapping[str, AttributeSpec],
-                       *, description: str = "") -> None:
-        """Create or update a credential and its attributes (values are optional).
-
-        Owners and managers write any credential; participants only their own.
-        """
-        self._orm().set_credential(locker, name, attributes, description=description)
-
-    def set_attribute(self, locker: str, credential: str, attribute: str,
-                      value: str | Secret) -> None:
-        """Set one attribute's value (the caller's own, for a user-provided attribute)."""
-        self._orm().set_attribute(locker, credential, attribute, value)
-
-    def list_credentials(self, locker: str) -> list[CredentialInfo]:
-        """Credential names and attribute metadata the caller may see; never values."""
-        return self._orm().list_credentials(locker)
-
-    def delete_credential(self, locker: str, credential: str) -> None:
-        """Delete a credential and its values (owner, manager, or its participant owner)."""
-        self._orm().delete_credential(locker, credential)
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise ConfigError(f"limit must be a positive whole number, not {limit!r}",
+                              field="limit", advice="pass limit=100 (1 or more)")
+        self._require_ring()
+        with self._tx("reading the audit log", write=False) as s:
+            q = select(AuditRecord).order_by(AuditRecord.id.desc()).limit(limit)
+            if locker:
+                q = q.where(AuditRecord.locker == locker.lower())
+            return [
+                AuditEntry(r.at, r.actor, r.action, r.locker, r.credential, r.attribute,
+                           r.subject, r.outcome)
+                for r in s.scalars(q)
+            ]
 
 
 __all__ = ["BlobConflict", "Vault"]

@@ -1,13 +1,20 @@
-"""The vault's database: engine set-up, SQLite durability settings, schema migrations.
+"""The vault's one storage path: a SQLAlchemy engine on SQLite or PostgreSQL, its
+durability settings, schema migrations, and transactions.
 
-SQLite (the default) runs in WAL mode with ``synchronous=FULL`` and a busy timeout, set on
-every connection; write transactions start with ``BEGIN IMMEDIATE`` so concurrent writers
-queue instead of failing. The same tables run on PostgreSQL.
+Writers never interleave, on either database. On SQLite (the default, WAL mode,
+``synchronous=FULL``, a busy timeout) a write transaction starts with ``BEGIN IMMEDIATE``;
+on PostgreSQL it starts by taking the vault's transaction-level advisory lock. Either way
+a writer sees every write committed before it, so a read-check-write (compare-and-set,
+"create if absent", "keep one owner") is atomic, and concurrent writers queue instead of
+failing. Readers take one snapshot for the whole transaction (WAL; REPEATABLE READ on
+PostgreSQL) and never wait.
 
 Example::
 
-    from m365bot.vault.store import open_engine, default_vault_path
-    engine = open_engine(str(default_vault_path({"M365BOT_HOME": "/tmp/x"})))
+    from m365bot.vault.store import Store
+    store = Store.open("/tmp/x/vault.db")
+    with store.tx("reading", write=False) as s:
+        ...
 """
 
 from __future__ import annotations
@@ -15,15 +22,18 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
+from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
-from m365bot.errors import VaultError
+from m365bot.errors import ConfigError, M365BotError, VaultError
 from m365bot.vault.paths import (
     HEAD_REVISION,
     SQLITE_PRAGMAS,
@@ -38,51 +48,88 @@ from m365bot.vault.paths import (
 log = logging.getLogger(__name__)
 
 READ_ONLY = "m365bot_vault_read_only"
+# The PostgreSQL advisory lock every vault writer (and the schema migration) holds until
+# its transaction ends: PostgreSQL's counterpart of SQLite's BEGIN IMMEDIATE.
+WRITE_LOCK_ID = 736523189
 _MIGRATIONS = Path(__file__).with_name("migrations")
 
 
+def _bad_location(reason: str) -> ConfigError:
+    return ConfigError(
+        f"the vault location given to --vault is not usable ({reason})",
+        field="vault",
+        advice="give --vault a file path, or a URL like postgresql+psycopg://user@host/db",
+    )
+
+
 def open_engine(url_or_path: str | os.PathLike[str]) -> tuple[Engine, Path | None]:
-    """An engine for the vault with the durability settings applied on every connection."""
+    """An engine for the vault with the durability settings and write lock on every
+    connection, and the SQLite file path (None for a server)."""
     url, path = to_url(url_or_path)
-    if path is None:
+    if path is not None:
+        prepare_sqlite_file(path)
+    try:
         # hide_parameters: SQL logging (a DEBUG root logger enables it) never shows bound
         # values, even though they are only ciphertext and names.
-        engine = create_engine(url, pool_pre_ping=True, hide_parameters=True)
-        return engine, None
-    prepare_sqlite_file(path)
-    engine = create_engine(url, poolclass=NullPool, hide_parameters=True)
-
-    @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
-        # Take transactions out of pysqlite's hands so BEGIN IMMEDIATE is ours to issue.
-        dbapi_conn.isolation_level = None
-        cur = dbapi_conn.cursor()
-        for pragma in SQLITE_PRAGMAS:
-            cur.execute(pragma)
-        cur.close()
-
-    @event.listens_for(engine, "begin")
-    def _on_begin(conn: Connection) -> None:
-        # Writers take the write lock up front (no deadlock-prone lock upgrade); readers
-        # start a plain snapshot and never wait for writers (WAL).
-        if conn.get_execution_options().get(READ_ONLY):
-            conn.exec_driver_sql("BEGIN")
+        if path is None:
+            engine = create_engine(url, pool_pre_ping=True, hide_parameters=True)
         else:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
-
+            engine = create_engine(url, poolclass=NullPool, hide_parameters=True)
+    except NoSuchModuleError:
+        raise _bad_location(f"no database driver for {url.split('://', 1)[0]}://") from None
+    except (ArgumentError, ImportError, ValueError) as exc:
+        raise _bad_location(type(exc).__name__) from None
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_on_connect)
+        event.listen(engine, "begin", _sqlite_on_begin)
+    elif engine.dialect.name == "postgresql":
+        event.listen(engine, "begin", _postgresql_on_begin)
+    else:
+        engine.dispose()
+        raise _bad_location(f"{engine.dialect.name} is not supported; use SQLite or "
+                            "PostgreSQL")
     return engine, path
 
 
+def _sqlite_on_connect(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
+    # Take transactions out of pysqlite's hands so BEGIN IMMEDIATE is ours to issue.
+    dbapi_conn.isolation_level = None
+    cur = dbapi_conn.cursor()
+    for pragma in SQLITE_PRAGMAS:
+        cur.execute(pragma)
+    cur.close()
+
+
+def _sqlite_on_begin(conn: Connection) -> None:
+    # Writers take the write lock up front (no deadlock-prone lock upgrade); readers
+    # start a plain snapshot and never wait for writers (WAL).
+    if conn.get_execution_options().get(READ_ONLY):
+        conn.exec_driver_sql("BEGIN")
+    else:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _postgresql_on_begin(conn: Connection) -> None:
+    # READ COMMITTED: once the lock is ours, every statement sees what earlier writers
+    # committed, so the writer's reads and checks are current.
+    if not conn.get_execution_options().get(READ_ONLY):
+        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({WRITE_LOCK_ID})")
+
+
 def _current_revision(conn: Connection) -> str | None:
-    """The schema revision, or None for an empty database. A damaged file raises here."""
+    """The schema revision, or None for an empty database. A damaged file raises here;
+    a SQLite file that holds another program's tables is refused."""
     if conn.dialect.name == "postgresql":
         # A failed probe would abort the transaction on PostgreSQL: look it up instead.
         exists = conn.execute(text("SELECT to_regclass(:t)"), {"t": VERSION_TABLE}).scalar()
     else:
-        exists = conn.execute(
-            text("SELECT name FROM sqlite_master WHERE type='table' AND name=:t"),
-            {"t": VERSION_TABLE},
-        ).scalar()
+        names = {str(n) for n in conn.execute(
+            text("SELECT name FROM sqlite_master WHERE type='table'")).scalars()}
+        exists = VERSION_TABLE in names
+        if not exists and names:
+            raise ConfigError(
+                "the file given to --vault is another program's SQLite database, not a vault",
+                field="vault", advice="give --vault the path of a vault file, or a new path")
     if not exists:
         return None
     row = conn.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).first()
@@ -102,10 +149,7 @@ def migrate(engine: Engine) -> None:
     cfg = Config()
     cfg.set_main_option("script_location", str(_MIGRATIONS))
     try:
-        with engine.begin() as conn:
-            if conn.dialect.name == "postgresql":
-                # Serialize first opens across processes (SQLite has BEGIN IMMEDIATE).
-                conn.execute(text("SELECT pg_advisory_xact_lock(736523189)"))
+        with engine.begin() as conn:  # a writer: concurrent first opens queue
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
     except SQLAlchemyError as exc:
@@ -116,8 +160,73 @@ def migrate(engine: Engine) -> None:
     log.info("vault schema upgraded from %s to %s", current or "empty", HEAD_REVISION)
 
 
+class Store:
+    """The vault's database: one engine, its schema kept at head, and transactions."""
+
+    def __init__(self, engine: Engine, path: Path | None) -> None:
+        self.engine = engine
+        self.path = path
+        reader: dict[str, Any] = {READ_ONLY: True}
+        if engine.dialect.name == "postgresql":
+            # One snapshot for the whole read (a record and the manifest that pins it),
+            # as SQLite's WAL readers get.
+            reader["isolation_level"] = "REPEATABLE READ"
+        self._reader = engine.execution_options(**reader)
+
+    @classmethod
+    def open(cls, url_or_path: str | os.PathLike[str]) -> Store:
+        """Open the database at a path or URL, creating or upgrading its schema."""
+        engine, path = open_engine(url_or_path)
+        try:
+            migrate(engine)
+        except M365BotError:
+            engine.dispose()
+            raise
+        except SQLAlchemyError as exc:
+            engine.dispose()
+            raise db_error(exc, "opening the vault") from None
+        return cls(engine, path)
+
+    @property
+    def dialect(self) -> str:
+        """``sqlite`` or ``postgresql``."""
+        return self.engine.dialect.name
+
+    def dispose(self) -> None:
+        """Release the database connections."""
+        self.engine.dispose()
+
+    @contextmanager
+    def tx(self, doing: str, *, write: bool = True) -> Iterator[Session]:
+        """A transaction: writers hold the vault's write lock until it ends; readers see
+        a snapshot. A database failure becomes a VaultError that says what was being done."""
+        bind = self.engine if write else self._reader
+        try:
+            with Session(bind, expire_on_commit=False) as s, s.begin():
+                yield s
+        except M365BotError:
+            raise
+        except SQLAlchemyError as exc:
+            raise db_error(exc, doing) from None
+
+    def storage_settings(self) -> dict[str, str]:
+        """The durability settings a vault connection really runs with (SQLite: journal
+        mode, synchronous level (2 = FULL), busy timeout in ms; PostgreSQL: server version)."""
+        with self.engine.connect() as conn:
+            if conn.dialect.name != "sqlite":
+                return {"dialect": conn.dialect.name,
+                        "server_version": str(conn.exec_driver_sql("SHOW server_version")
+                                              .scalar())}
+            return {"dialect": "sqlite"} | {
+                name: str(conn.exec_driver_sql(f"PRAGMA {name}").scalar())
+                for name in ("journal_mode", "synchronous", "busy_timeout", "foreign_keys")
+            }
+
+
 __all__ = [
     "HEAD_REVISION",
+    "READ_ONLY",
+    "Store",
     "db_error",
     "default_data_dir",
     "default_vault_path",

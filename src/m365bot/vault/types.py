@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Protocol
 
 from m365bot.errors import ConfigError, VaultError
 from m365bot.values import Secret
@@ -32,8 +33,42 @@ def check_name(value: str, what: str) -> str:
     return value.lower()
 
 
+_LABEL = re.compile(r"^[^\x00-\x1f\x7f-\x9f\u2028\u2029]{1,200}$")
+
+
+def check_label(value: str, what: str) -> str:
+    """An actor or role name, lower-cased: 1-200 characters, no control characters (they
+    would forge lines in the audit log's text output), no surrounding spaces."""
+    if not isinstance(value, str) or not _LABEL.match(value) or value.strip() != value:
+        shown = repr(value) if isinstance(value, str) else type(value).__name__
+        raise ConfigError(
+            f"the {what} name {shown} is not valid",
+            field=what,
+            advice=f"use 1-200 characters for the {what} name, without control characters "
+            "(such as newlines) or surrounding spaces",
+        )
+    return value.lower()
+
+
 class BlobConflict(VaultError):
     """``put_blob(..., if_version=N)`` found another version: someone wrote first."""
+
+
+class BlobStore(Protocol):
+    """The blob API other modules keep their secrets with (token caches, Control Room
+    connections); :class:`m365bot.vault.Vault` provides it. Type a store parameter with
+    this instead of ``Vault`` to accept a stand-in too."""
+
+    def put_blob(self, kind: str, key: str, data: bytes, *,
+                 if_version: int | None = None) -> int: ...
+
+    def get_blob(self, kind: str, key: str) -> bytes | None: ...
+
+    def get_blob_with_version(self, kind: str, key: str) -> tuple[bytes | None, int]: ...
+
+    def blob_version(self, kind: str, key: str) -> int | None: ...
+
+    def delete_blob(self, kind: str, key: str) -> bool: ...
 
 
 RESERVED_KINDS = ("credential", "vault.")
@@ -128,9 +163,11 @@ __all__ = [
     "AttributeSpec",
     "AuditEntry",
     "BlobConflict",
+    "BlobStore",
     "CredentialInfo",
     "LockerInfo",
     "check_blob",
     "check_blob_name",
+    "check_label",
     "check_name",
 ]

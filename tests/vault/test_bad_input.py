@@ -1,0 +1,146 @@
+"""Bad input to the Python API is one ConfigError naming the field (or a
+VaultIntegrityError naming the damaged table), never a stray exception, and changes nothing."""
+
+from __future__ import annotations
+
+import base64
+import os
+import stat
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from m365bot.errors import (
+    ConfigError,
+    GraphError,
+    NotFoundError,
+    VaultError,
+    VaultIntegrityError,
+    VaultNotFoundError,
+)
+from m365bot.vault import AttributeSpec, MasterKeySource, Vault
+
+
+def _call(fn: Any, *args: Any, **kwargs: Any) -> ConfigError:
+    with pytest.raises(ConfigError) as err:
+        fn(*args, **kwargs)
+    return err.value
+
+
+def test_wrong_types_and_values_name_the_field(stocked: tuple[Vault, dict[str, str]],
+                                               vault_path: Path) -> None:
+    vault, values = stocked
+    assert _call(vault.unlock, key=5).field == "key"  # type: ignore[arg-type]
+    assert _call(vault.unlock, passphrase=5).field == "passphrase"  # type: ignore[arg-type]
+    assert _call(Vault.open, vault_path, actor="a", roles="admin").field == "roles"
+    assert _call(Vault.open, vault_path, actor="a", roles=("ok", "")).field == "role"
+    assert _call(Vault.open, vault_path, actor="a", roles=5).field == "roles"  # type: ignore[arg-type]
+    for limit in (-1, 0, "5", True):
+        assert _call(vault.audit_log, limit=limit).field == "limit"
+    for value in ("", 5, None):
+        assert _call(vault.set_attribute, "bots", "o365", "password", value).field == "value"
+    assert _call(vault.set_attribute, "bots", "o365", "password", "\udcff").field == "value"
+    assert _call(vault.set_credential, "bots", "o365",
+                 {"password": AttributeSpec("")}).field == "value"
+    assert _call(vault.put_blob, "t", "k", b"x", if_version=-1).field == "if_version"
+    assert _call(vault.initialize, passphrase="CANARY-p", kdf="md5").field == "kdf"  # type: ignore[arg-type]
+    # Nothing changed.
+    assert vault.get("bots", "o365", "password").reveal() == values["password"]
+
+
+@pytest.mark.parametrize("name", ["bot\n2026-01-01 00:00:00\tadmin", "bot\r", "a\x1b[2J",
+                                  " bot", "x" * 201, "\u2028"])
+def test_actor_and_role_names_with_control_characters_are_refused(vault_path: Path,
+                                                                  name: str) -> None:
+    assert _call(Vault.open, vault_path, actor=name).field == "actor"
+    assert _call(Vault.open, vault_path, actor="bot", roles=(name,)).field == "role"
+
+
+def test_a_role_member_needs_a_role_name(stocked: tuple[Vault, dict[str, str]]) -> None:
+    vault, _ = stocked
+    for member in ("role:", "role: "):
+        assert _call(vault.add_member, "bots", member, "consumer").field == "member"
+    assert vault.list_lockers()[0].members == {"alice": "owner"}
+
+
+@pytest.mark.parametrize("params", ["{not json", "[]", '{"n": "many"}', '{"n": 32768}',
+                                    '{"n": 40000, "r": 8, "p": 1}', "null"])
+def test_a_tampered_key_table_is_an_integrity_error_naming_it(tmp_path: Path,
+                                                             params: str) -> None:
+    path = tmp_path / "v.db"
+    with Vault.open(path, actor="a") as v:
+        v.initialize(passphrase="CANARY-pp")
+    engine = create_engine(f"sqlite:///{path}")
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE vault_keys SET params=:p"), {"p": params})
+    engine.dispose()
+    with Vault.open(path, actor="a") as v, pytest.raises(VaultIntegrityError) as err:
+        v.unlock(passphrase="CANARY-pp")
+    assert "key table" in err.value.message and "backup" in err.value.advice
+
+
+def test_vault_and_graph_not_found_are_separate(stocked: tuple[Vault, dict[str, str]]) -> None:
+    vault, _ = stocked
+    with pytest.raises(VaultNotFoundError) as err:
+        vault.get("bots", "o365", "nope")
+    assert not isinstance(err.value, GraphError)
+    assert not issubclass(NotFoundError, VaultError)
+    with pytest.raises(NotFoundError):  # a Graph 404 passes an 'except VaultError'
+        try:
+            raise NotFoundError("item not found", status=404, code="ErrorItemNotFound")
+        except VaultError:
+            pytest.fail("a Graph 404 was caught as a vault error")
+
+
+def test_a_folder_or_foreign_file_at_the_vault_path_is_refused_untouched(tmp_path: Path) -> None:
+    folder = tmp_path / "folder"
+    folder.mkdir(mode=0o755)
+    os.chmod(folder, 0o755)
+    err = _call(Vault.open, folder, actor="a")
+    assert err.field == "vault" and "--vault" in err.message
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o755
+    notes = tmp_path / "notes.txt"
+    notes.write_text("CANARY-notes\n")
+    os.chmod(notes, 0o644)
+    err = _call(Vault.open, notes, actor="a")
+    assert err.field == "vault" and "not a vault file" in err.message
+    assert stat.S_IMODE(notes.stat().st_mode) == 0o644 and notes.read_text() == "CANARY-notes\n"
+    other = tmp_path / "other.db"
+    engine = create_engine(f"sqlite:///{other}")
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE songs (title TEXT)"))
+    engine.dispose()
+    os.chmod(other, 0o644)
+    err = _call(Vault.open, other, actor="a")
+    assert "another program's SQLite database" in err.message
+    assert stat.S_IMODE(other.stat().st_mode) == 0o644
+    # A new vault file is created 0600; an existing vault keeps the mode it has.
+    new = tmp_path / "new" / "v.db"
+    Vault.open(new, actor="a").close()
+    assert stat.S_IMODE(new.stat().st_mode) == 0o600
+    os.chmod(new, 0o640)
+    Vault.open(new, actor="a").close()
+    assert stat.S_IMODE(new.stat().st_mode) == 0o640
+
+
+def test_an_unknown_database_url_is_a_config_error() -> None:
+    for url in ("bogus://x", "mysql+nosuchdriver://h/db"):
+        err = _call(Vault.open, url, actor="a")
+        assert err.field == "vault" and "--vault" in err.message
+
+
+def test_key_sources_explain_what_is_wrong(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.key"
+    err = _call(MasterKeySource.from_key_file, missing)
+    assert err.field == "key_file" and f"cannot read the vault key file {missing}" in err.message
+    loose = tmp_path / "loose.key"
+    loose.write_text(base64.b64encode(os.urandom(32)).decode())
+    loose.chmod(0o640)
+    err = _call(MasterKeySource.from_key_file, loose)
+    assert "readable by other users (mode 0640)" in err.message
+    assert err.advice == f"run: chmod 600 {loose}"
+    err = _call(MasterKeySource.from_passphrase, 5)
+    assert err.field == "passphrase" and "not int" in err.message
+    assert "empty" in _call(MasterKeySource.from_passphrase, "").message
