@@ -232,8 +232,9 @@ class FolderPlans:
             log.info("created %d folder level(s) for %s", made, folder.path)
         return folder
 
-    def rename(self, segments: Sequence[str], new_name: str, field: str) -> Plan[MailFolder]:
-        name = check_name(new_name)
+    def rename(self, segments: Sequence[str], new_name: str, field: str,
+               name_field: str = "new_name") -> Plan[MailFolder]:
+        name = check_name(new_name, field=name_field)
         _refuse_well_known(segments, "renamed", field)
         folder = yield from self.resolve(segments, field)
         answer = yield Call("PATCH", f"{self.box}/mailFolders/{folder.id}",
@@ -349,29 +350,31 @@ class Folders:
         return self._run(self.plans.exists(_segments(folder, field), field))
 
     def tree(self, folder: str | Sequence[str] | None = None, *, include_hidden: bool = False,
-             page_size: int = 250) -> tuple[FolderNode, ...]:
+             page_size: int = 250, field: str = "folder") -> tuple[FolderNode, ...]:
         """The folders below ``folder`` (default: the whole mailbox), every level and page."""
-        root = None if folder is None else _segments(folder, "folder")
-        return self._run(self.plans.tree(root, hidden=include_hidden,
-                                         page_size=page_size, field="folder"))
+        root = None if folder is None else _segments(folder, field)
+        return self._run(self.plans.tree(root, hidden=include_hidden, page_size=page_size,
+                                         field=field))
 
     def create(self, folder: str | Sequence[str], *, field: str = "folder") -> MailFolder:
         """The folder at the path, creating every missing level; an existing one is returned."""
         return self._run(self.plans.create(_segments(folder, field), field))
 
-    def rename(self, folder: str | Sequence[str], new_name: str) -> MailFolder:
+    def rename(self, folder: str | Sequence[str], new_name: str, *, field: str = "folder",
+               name_field: str = "new_name") -> MailFolder:
         """Give the folder a new display name (it stays where it is)."""
-        return self._run(self.plans.rename(_segments(folder, "folder"), new_name, "folder"))
+        return self._run(self.plans.rename(_segments(folder, field), new_name, field,
+                                           name_field))
 
-    def move(self, folder: str | Sequence[str], destination: str | Sequence[str]) -> MailFolder:
+    def move(self, folder: str | Sequence[str], destination: str | Sequence[str], *,
+             field: str = "folder", dest_field: str = "destination") -> MailFolder:
         """Move the folder (with everything in it) under ``destination``."""
-        return self._run(self.plans.move(
-            _segments(folder, "folder"), _segments(destination, "destination"), "folder",
-            "destination"))
+        return self._run(self.plans.move(_segments(folder, field),
+                                         _segments(destination, dest_field), field, dest_field))
 
-    def delete(self, folder: str | Sequence[str]) -> None:
+    def delete(self, folder: str | Sequence[str], *, field: str = "folder") -> None:
         """Delete the folder and its contents (Graph moves it to Deleted Items)."""
-        self._run(self.plans.delete(_segments(folder, "folder"), "folder"))
+        self._run(self.plans.delete(_segments(folder, field), field))
 
 
 class AsyncFolders:
@@ -404,26 +407,28 @@ class AsyncFolders:
         return await self._run(self.plans.exists(_segments(folder, field), field))
 
     async def tree(self, folder: str | Sequence[str] | None = None, *,
-                   include_hidden: bool = False, page_size: int = 250) -> tuple[FolderNode, ...]:
-        root = None if folder is None else _segments(folder, "folder")
-        return await self._run(self.plans.tree(
-            root, hidden=include_hidden, page_size=page_size, field="folder"))
+                   include_hidden: bool = False, page_size: int = 250,
+                   field: str = "folder") -> tuple[FolderNode, ...]:
+        root = None if folder is None else _segments(folder, field)
+        return await self._run(self.plans.tree(root, hidden=include_hidden,
+                                               page_size=page_size, field=field))
 
     async def create(self, folder: str | Sequence[str], *, field: str = "folder") -> MailFolder:
         return await self._run(self.plans.create(_segments(folder, field), field))
 
-    async def rename(self, folder: str | Sequence[str], new_name: str) -> MailFolder:
-        return await self._run(self.plans.rename(
-            _segments(folder, "folder"), new_name, "folder"))
+    async def rename(self, folder: str | Sequence[str], new_name: str, *,
+                     field: str = "folder", name_field: str = "new_name") -> MailFolder:
+        return await self._run(self.plans.rename(_segments(folder, field), new_name, field,
+                                                 name_field))
 
-    async def move(self, folder: str | Sequence[str],
-                   destination: str | Sequence[str]) -> MailFolder:
-        return await self._run(self.plans.move(
-            _segments(folder, "folder"), _segments(destination, "destination"), "folder",
-            "destination"))
+    async def move(self, folder: str | Sequence[str], destination: str | Sequence[str], *,
+                   field: str = "folder", dest_field: str = "destination") -> MailFolder:
+        return await self._run(self.plans.move(_segments(folder, field),
+                                               _segments(destination, dest_field), field,
+                                               dest_field))
 
-    async def delete(self, folder: str | Sequence[str]) -> None:
-        await self._run(self.plans.delete(_segments(folder, "folder"), "folder"))
+    async def delete(self, folder: str | Sequence[str], *, field: str = "folder") -> None:
+        await self._run(self.plans.delete(_segments(folder, field), field))
 
 
 __all__ = ["WELL_KNOWN_FOLDERS", "AsyncFolders", "FolderPlans", "FolderRef", "Folders",
