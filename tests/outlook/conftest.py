@@ -5,12 +5,16 @@ through Connect over real HTTPS.
 * ``outlook_emu`` (session): that emulator; ``emu`` (function): the same, reset to the
   scenario's initial world and with empty request records;
 * ``settings``: proxy + CA of the emulator, a data folder per test;
+* ``cli``: environment for ``m365bot`` processes (a vault holding the app secret, an
+  emulator info file) and the connect options for Hans's mailbox;
 * ``session_for(address)``: a client-credentials session on a mailbox; ``hans``, ``ops``:
   sessions on Hans's and on the shared ops mailbox.
 """
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -19,9 +23,11 @@ import pytest
 from outlook_support import APP, HANS, OPS, demo_app, demo_secret
 
 import m365bot
+from m365bot.cli.actor import default_actor
 from m365bot.config import Settings
 from m365bot.sessions import Session
 from m365bot.values import Secret
+from m365bot.vault import AttributeSpec, Vault, new_raw_key
 
 
 def _scenario() -> dict[str, Any]:
@@ -90,3 +96,26 @@ def hans(session_for: Callable[[str], Session]) -> Session:
 @pytest.fixture
 def ops(session_for: Callable[[str], Session]) -> Session:
     return session_for(OPS)
+
+
+@pytest.fixture
+def cli(tmp_path: Path, emu: Any) -> dict[str, Any]:
+    """Environment for the CLI: an emulator info file and a vault holding the app secret."""
+    app = demo_app(emu.info)
+    secret = demo_secret(app)
+    info_file = tmp_path / "emulator.json"
+    info_file.write_text(json.dumps(emu.info))
+    key = new_raw_key()
+    with Vault.open(tmp_path / "vault.db", actor=default_actor()) as v:
+        v.initialize(key=key)
+        v.create_locker("bots")
+        v.set_credential("bots", "o365", {"client_secret": AttributeSpec(secret)})
+    env = {k: v for k, v in os.environ.items() if not k.startswith("M365BOT_")}
+    env.update({"M365BOT_HOME": str(tmp_path / "home"), "M365BOT_VAULT": str(tmp_path / "vault.db"),
+                "M365BOT_VAULT_KEY": key})
+    connect = ["--mode", "client-credentials", "--client-id", app["client_id"],
+               "--tenant-id", app["tenant_id"], "--username", HANS,
+               "--client-secret", "credential:bots/o365/client_secret",
+               "--emulator", str(info_file)]
+    return {"env": env, "connect": connect, "secret": secret, "home": tmp_path / "home",
+            "app": app, "info_file": str(info_file)}

@@ -3,10 +3,12 @@ emulator's Graph request records."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from typing import Any
 
-from plugins.canary import register_canary
+from plugins.canary import register_canary, scan_output
 
 HANS = "hans@contoso.onmicrosoft.com"
 OPS = "ops@contoso.onmicrosoft.com"
@@ -33,3 +35,10 @@ def graph_calls(emu: Any, since: int = 0) -> list[dict[str, Any]]:
 def last_seq(emu: Any) -> int:
     records = emu.control.requests()
     return int(records[-1]["seq"]) if records else 0
+
+
+def run_cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run([sys.executable, "-m", "m365bot", *args], env=env,
+                          capture_output=True, text=True, timeout=120)
+    scan_output(proc.stdout + proc.stderr, "m365bot " + " ".join(args[:2]))
+    return proc

@@ -6,25 +6,13 @@ nothing."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
-from outlook_support import HANS, demo_app, demo_secret, graph_calls, last_seq
+from outlook_support import HANS, graph_calls, last_seq, run_cli
 
-from m365bot.cli.actor import default_actor
-from m365bot.vault import AttributeSpec, Vault, new_raw_key
 from plugins.canary import scan_output
-
-
-def _run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run([sys.executable, "-m", "m365bot", *args], env=env,
-                          capture_output=True, text=True, timeout=120)
-    scan_output(proc.stdout + proc.stderr, "m365bot " + " ".join(args[:2]))
-    return proc
 
 
 def _one_line_error(proc: subprocess.CompletedProcess[str], *words: str) -> None:
@@ -36,66 +24,43 @@ def _one_line_error(proc: subprocess.CompletedProcess[str], *words: str) -> None
         assert word in lines[0], lines[0]
 
 
-@pytest.fixture
-def cli(tmp_path: Path, emu: Any) -> dict[str, Any]:
-    """Environment for the CLI: an emulator info file and a vault holding the app secret."""
-    app = demo_app(emu.info)
-    secret = demo_secret(app)
-    info_file = tmp_path / "emulator.json"
-    info_file.write_text(json.dumps(emu.info))
-    key = new_raw_key()
-    with Vault.open(tmp_path / "vault.db", actor=default_actor()) as v:
-        v.initialize(key=key)
-        v.create_locker("bots")
-        v.set_credential("bots", "o365", {"client_secret": AttributeSpec(secret)})
-    env = {k: v for k, v in os.environ.items() if not k.startswith("M365BOT_")}
-    env.update({"M365BOT_HOME": str(tmp_path / "home"), "M365BOT_VAULT": str(tmp_path / "vault.db"),
-                "M365BOT_VAULT_KEY": key})
-    connect = ["--mode", "client-credentials", "--client-id", app["client_id"],
-               "--tenant-id", app["tenant_id"], "--username", HANS,
-               "--client-secret", "credential:bots/o365/client_secret",
-               "--emulator", str(info_file)]
-    return {"env": env, "connect": connect, "secret": secret, "home": tmp_path / "home",
-            "app": app, "info_file": str(info_file)}
-
-
 def test_profile_holds_references_and_runs_folder_commands(cli: dict[str, Any], emu: Any) -> None:
     env = cli["env"]
-    saved = _run(["profile", "save", "hans", *cli["connect"]], env)
+    saved = run_cli(["profile", "save", "hans", *cli["connect"]], env)
     assert saved.returncode == 0, saved.stderr
     text = (cli["home"] / "profiles" / "hans.json").read_text()
     assert cli["secret"] not in text and "credential:bots/o365/client_secret" in text
     scan_output(text, "profile file")
     assert oct((cli["home"] / "profiles" / "hans.json").stat().st_mode)[-3:] == "600"
 
-    made = _run(["folder", "create", "Inbox/Sales/2026", "--profile", "hans", "--json"], env)
+    made = run_cli(["folder", "create", "Inbox/Sales/2026", "--profile", "hans", "--json"], env)
     assert made.returncode == 0, made.stderr
     assert json.loads(made.stdout)["path"] == "Posteingang/Sales/2026"
-    assert _run(["folder", "exists", "INBOX/sales", "--profile", "hans"], env).returncode == 0
-    missing = _run(["folder", "exists", "Inbox/Einkauf", "--profile", "hans"], env)
+    assert run_cli(["folder", "exists", "INBOX/sales", "--profile", "hans"], env).returncode == 0
+    missing = run_cli(["folder", "exists", "Inbox/Einkauf", "--profile", "hans"], env)
     assert missing.returncode == 1 and "does not exist" in missing.stdout
 
-    listed = _run(["folder", "list", "Inbox", "--profile", "hans"], env)
+    listed = run_cli(["folder", "list", "Inbox", "--profile", "hans"], env)
     assert listed.returncode == 0, listed.stderr
     assert "Posteingang/Sales/2026" in listed.stdout and "Unread" in listed.stdout
-    as_json = json.loads(_run(["folder", "list", "--profile", "hans", "--json"], env).stdout)
+    as_json = json.loads(run_cli(["folder", "list", "--profile", "hans", "--json"], env).stdout)
     paths = {f["path"] for f in as_json}
     assert {"Posteingang", "Posteingang/Vertrieb/2026", "Projekte"} <= paths
     assert all({"id", "unread_count", "total_count"} <= set(f) for f in as_json)
 
-    renamed = _run(["folder", "rename", "Inbox/Sales", "Verkauf", "--profile", "hans",
+    renamed = run_cli(["folder", "rename", "Inbox/Sales", "Verkauf", "--profile", "hans",
                     "--json"], env)
     assert json.loads(renamed.stdout)["path"] == "Posteingang/Verkauf", renamed.stderr
-    moved = _run(["folder", "move", "Inbox/Verkauf", "archive", "--profile", "hans"], env)
+    moved = run_cli(["folder", "move", "Inbox/Verkauf", "archive", "--profile", "hans"], env)
     assert moved.returncode == 0 and "Archiv/Verkauf" in moved.stdout, moved.stderr
-    gone = _run(["folder", "delete", "Archive/Verkauf", "--profile", "hans"], env)
+    gone = run_cli(["folder", "delete", "Archive/Verkauf", "--profile", "hans"], env)
     assert gone.returncode == 0 and "Deleted" in gone.stdout
     assert emu.control.count("mailFolders.delete", 204) == 1
 
     # the connect options work without a profile too, and override it when both are given
-    direct = _run(["folder", "exists", "Inbox", *cli["connect"]], env)
+    direct = run_cli(["folder", "exists", "Inbox", *cli["connect"]], env)
     assert direct.returncode == 0, direct.stderr
-    ops = _run(["folder", "list", "Inbox", "--profile", "hans", "--username",
+    ops = run_cli(["folder", "list", "Inbox", "--profile", "hans", "--username",
                 "ops@contoso.onmicrosoft.com", "--json"], env)
     assert "Posteingang" not in ops.stdout and ops.returncode == 0, ops.stderr
 
@@ -114,7 +79,7 @@ def test_profile_refuses_secrets(cli: dict[str, Any], extra: list[str],
             args[args.index(extra[i]) + 1] = extra[i + 1]
         else:
             args += extra[i:i + 2]
-    proc = _run(["profile", "save", "leaky", *args], cli["env"])
+    proc = run_cli(["profile", "save", "leaky", *args], cli["env"])
     _one_line_error(proc, *words)
     assert not (cli["home"] / "profiles" / "leaky.json").exists()
 
@@ -127,7 +92,7 @@ def test_profile_refuses_secrets(cli: dict[str, Any], extra: list[str],
 def test_bad_paths_fail_before_anything_is_sent(cli: dict[str, Any], emu: Any,
                                                 args: list[str], words: tuple[str, ...]) -> None:
     since = last_seq(emu)
-    proc = _run([*args, *cli["connect"]], cli["env"])
+    proc = run_cli([*args, *cli["connect"]], cli["env"])
     _one_line_error(proc, *words)
     assert emu.control.requests()[-1:] == [] or last_seq(emu) == since  # not even sign-in
     assert graph_calls(emu, since) == []
@@ -135,11 +100,11 @@ def test_bad_paths_fail_before_anything_is_sent(cli: dict[str, Any], emu: Any,
 
 def test_errors_are_one_line(cli: dict[str, Any], emu: Any) -> None:
     env = cli["env"]
-    _one_line_error(_run(["folder", "list", "--username", HANS], env), "--mode")
-    _one_line_error(_run(["folder", "list", "--profile", "nobody"], env), "nobody",
+    _one_line_error(run_cli(["folder", "list", "--username", HANS], env), "--mode")
+    _one_line_error(run_cli(["folder", "list", "--profile", "nobody"], env), "nobody",
                     "profile list")
-    _one_line_error(_run(["folder", "rename", "inbox", "Eingang", *cli["connect"]], env),
+    _one_line_error(run_cli(["folder", "rename", "inbox", "Eingang", *cli["connect"]], env),
                     "PATH", "well-known")
-    _one_line_error(_run(["folder", "list", "Inbox/Nirgendwo", *cli["connect"]], env),
+    _one_line_error(run_cli(["folder", "list", "Inbox/Nirgendwo", *cli["connect"]], env),
                     "PATH", "Nirgendwo")
-    _one_line_error(_run(["profile", "save", "bad/name", *cli["connect"]], env), "profile name")
+    _one_line_error(run_cli(["profile", "save", "bad/name", *cli["connect"]], env), "profile name")
