@@ -67,7 +67,7 @@ mark("Vault.open + unlock")
 import m365bot.connection, m365bot.sessions, m365bot.auth.modes
 mark("import connect, sessions, auth.modes (no msal)")
 import m365bot.graph.client
-mark("import graph.client (http.client, ssl, email.parser)")
+mark("import graph.client (httpx, httpcore, h2, ssl)")
 sess = m365bot.connect(cloud="global", mode="client-credentials",
     client_id=os.environ["BENCH_CID"], tenant_id=os.environ["BENCH_TID"],
     username="ops@contoso.onmicrosoft.com",
@@ -128,16 +128,17 @@ def main() -> None:
     print(f"import m365bot measured inside the process: median {statistics.median(inproc):.1f} ms")
 
     # where a fresh Connect's time goes: importing what it needs
-    for stmt in ("import httpx", "import msal",
+    # the peers: msal (which imports requests) and requests alone, beside httpx
+    for stmt in ("import httpx", "import msal", "import requests",
                  "import m365bot.connection, m365bot.graph.client, m365bot.vault, "
                  "m365bot.auth.modes"):
         t = statistics.median(_time([py, "-c", stmt], env0) for _ in range(runs))
         print(f"python -c {stmt!r}: median {t:7.1f} ms ({t - p_med:.1f} ms over pass)")
 
-    from m365bot.auth.http import httpx_client
     from m365bot.config import Settings
     from m365bot.connection import connect
     from m365bot.emulator.runtime import Emulator
+    from m365bot.net import HttpFactory
     from m365bot.values import CredentialRef
     from m365bot.vault import AttributeSpec, Vault, new_raw_key
 
@@ -164,7 +165,7 @@ def main() -> None:
         # round trip on a warm connection, same path as the bench's Graph calls
         token = s.token_provider.get_token().token.reveal()
         rtts = []
-        with httpx_client(settings, http2=True) as c:
+        with HttpFactory(settings).client(http2=True) as c:
             url = "https://graph.microsoft.com/v1.0/users/ops@contoso.onmicrosoft.com/mailFolders/inbox"
             for _ in range(runs + 1):
                 t0 = time.perf_counter()
@@ -174,7 +175,7 @@ def main() -> None:
         # the first request of a fresh process also opens the tunnel: TCP, CONNECT, TLS
         colds = []
         for _ in range(runs):
-            with httpx_client(settings, http2=True) as c:
+            with HttpFactory(settings).client(http2=True) as c:
                 t0 = time.perf_counter()
                 c.get(url, params={"$select": "id"}, headers={"Authorization": "Bearer " + token})
                 colds.append((time.perf_counter() - t0) * 1000)

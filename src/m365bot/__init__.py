@@ -14,14 +14,11 @@ Example::
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from m365bot._version import __version__
 
-# Not ``from typing import TYPE_CHECKING``: importing typing (and re) would cost more than the
-# rest of ``import m365bot``. Type checkers treat this name as true.
-TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any
-
     from m365bot.connection import connect, disconnect, reconnect
     from m365bot.sessions import GlobalSession, LocalSession, Session, get_session
 

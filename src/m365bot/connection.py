@@ -258,7 +258,7 @@ def _open(provider: Any, cl: Cloud, md: str, user: str, box: str, settings: Sett
     from m365bot.graph.client import GraphClient
     from m365bot.graph.core import mailbox_path
 
-    client = GraphClient(cl.graph_url, provider, settings)
+    client = GraphClient(cl.graph_url, provider, settings, mailbox=box)
     try:
         client.get(mailbox_path(box) + "/mailFolders/inbox", params={"$select": "id"})
     except GraphError as exc:

@@ -42,6 +42,7 @@ from m365bot.errors import ConfigError, SessionError
 if TYPE_CHECKING:
     from m365bot.auth.tokens import AccessToken, TokenProvider
     from m365bot.config import Settings
+    from m365bot.graph.aclient import AsyncGraph
     from m365bot.graph.client import GraphClient, GraphResponse
     from m365bot.outlook import AsyncOutlook
     from m365bot.outlook.folders import Folders
@@ -90,6 +91,7 @@ class Session:
         s = m365bot.connect(...)
         s.identity, s.permissions, s.expires_on
         s.graph_get("/users/ops@contoso.com/mailFolders/inbox/messages", params={"$top": 5})
+        s.graph.paginate(...), await s.agraph.get(...)    # the Graph engine, sync and async
         m365bot.disconnect(s)
     """
 
@@ -107,6 +109,7 @@ class Session:
     client: GraphClient | None = field(repr=False, default=None)
     version: str = __version__
     _closed: bool = field(default=False, repr=False)
+    _agraph: AsyncGraph | None = field(default=None, repr=False)
     _outlook: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -157,13 +160,52 @@ class Session:
                                advice="run Connect again before using it")
         return self.client
 
+    @property
+    def graph(self) -> GraphClient:
+        """The sync Graph engine of this session (see :mod:`m365bot.graph`)."""
+        return self._require_open()
+
+    @property
+    def agraph(self) -> AsyncGraph:
+        """The async Graph engine of this session: same auth, limits, retries and errors.
+
+        Example::
+
+            r = await session.agraph.get(f"/users/{session.mailbox}/mailFolders/inbox")
+        """
+        client = self._require_open()
+        if self._agraph is None or self._agraph.closed:
+            from m365bot.graph.aclient import AsyncGraph
+
+            self._agraph = AsyncGraph(client.base_url, client.token_provider, client.settings,
+                                      mailbox=client.mailbox, policy=client.policy)
+        return self._agraph
+
     def graph_get(self, path: str, *, params: dict[str, Any] | None = None) -> GraphResponse:
         """GET a Graph path (relative to ``/v1.0``) through this session."""
         return self._require_open().get(path, params=params)
 
     def graph_request(self, method: str, path: str, **kw: Any) -> GraphResponse:
-        """Any Graph request through this session (see :meth:`GraphClient.request`)."""
+        """A raw Graph request through this session, with the engine's auth, limits, retries
+        and errors: ``params`` (the query), ``json`` (the body), ``headers``,
+        ``immutable_ids``, ``body_type``, ``guarded`` (see :meth:`Graph.request
+        <m365bot.graph.client.Graph.request>`).
+
+        Example::
+
+            s.graph_request("PATCH", f"/users/{s.mailbox}/messages/{mid}",
+                            json={"isRead": True})
+        """
         return self._require_open().request(method, path, **kw)
+
+    async def agraph_request(self, method: str, path: str, **kw: Any) -> GraphResponse:
+        """The async twin of :meth:`graph_request`.
+
+        Example::
+
+            await s.agraph_request("GET", f"/users/{s.mailbox}/messages", params={"$top": 5})
+        """
+        return await self.agraph.request(method, path, **kw)
 
     def token(self) -> AccessToken:
         """The current access token (refreshed when needed); never print it."""
@@ -188,6 +230,8 @@ class Session:
             self._closed = True
             if self.client is not None:
                 self.client.close()
+            if self._agraph is not None:
+                self._agraph.close()
             close_provider = getattr(self.token_provider, "close", None)
             if callable(close_provider):
                 close_provider()  # the sign-in (token) HTTP connection too

@@ -4,15 +4,26 @@ and their advice, and the persisted cache (a fresh provider sends nothing)."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
 from typing import Any
 
+import certifi
+import httpx
 import pytest
 from authhelpers import CLOUD_KEY, app, identity_requests, secret, tenant
 
+from m365bot.auth.advice import UNAVAILABLE_FIX, IdentityUnavailable
+from m365bot.auth.http import MsalHttpClient
 from m365bot.auth.modes import CertificateCredential, ClientCredentials, SecretCredential
 from m365bot.config import Settings
 from m365bot.errors import AuthError, ConfigError, ReauthRequired
 from m365bot.values import Secret
+from plugins.canary import scan_output
 
 GRAPH = {
     "global": "https://graph.microsoft.com",
@@ -175,3 +186,116 @@ def test_cache_is_encrypted_in_the_vault(emu: Any, settings: Settings, vault: An
     assert tok.token.reveal()[:40].encode() not in raw
     locks = list((settings.data_dir / "locks").iterdir())
     assert locks and all((p.stat().st_mode & 0o777) == 0o600 for p in locks)
+
+
+# -- the identity platform unavailable (5xx) -------------------------------------------------------
+
+def test_a_503_from_the_token_endpoint_is_retried_once(emu: Any, settings: Settings,
+                                                       vault: Any) -> None:
+    emu.control.add_fault(op="token", kind="status", status=503, count=1)
+    started = time.monotonic()
+    tok = provider(emu.info, settings, vault).get_token()
+    assert tok.expires_in() > 3000 and "Mail.Send" in tok.roles
+    assert emu.control.count("token") == 2
+    assert time.monotonic() - started >= 0.9  # waited the answer's Retry-After (1 s)
+
+
+def test_a_503_twice_is_one_auth_error_with_advice(emu: Any, settings: Settings,
+                                                   vault: Any) -> None:
+    emu.control.add_fault(op="token", kind="status", status=503, count=2)
+    err = _error(provider(emu.info, settings, vault).get_token)
+    assert err.code == "90033"  # Entra's "A transient error has occurred"
+    assert "temporarily unavailable" in err.message and "HTTP 503" in err.message
+    assert "try again in a minute" in err.advice and "service health" in err.advice
+    assert emu.control.count("token") == 2  # one retry, no storm
+
+
+def test_a_bare_5xx_without_json_is_the_same_error(settings: Settings) -> None:
+    def handler(req: httpx.Request) -> httpx.Response:
+        return httpx.Response(502, text="<html>Bad gateway</html>")
+
+    client = MsalHttpClient(settings, client=httpx.Client(transport=httpx.MockTransport(handler)))
+    with pytest.raises(IdentityUnavailable) as ei:
+        client.post("https://login.microsoftonline.com/t/oauth2/v2.0/token", data={"a": "b"})
+    assert ei.value.code == "HTTP502" and ei.value.advice == UNAVAILABLE_FIX
+    assert isinstance(ei.value, AuthError)
+
+
+def _cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run([sys.executable, "-m", "m365bot", *args], env=env,
+                          capture_output=True, text=True, timeout=90)
+    scan_output(proc.stdout + proc.stderr, "m365bot " + " ".join(args[:1]))
+    return proc
+
+
+def _cli_connect(info: dict[str, Any], tmp_path: Path, *network: str) -> list[str]:
+    a = app(info, "m365bot-demo")
+    return ["connect", "--mode", "client-credentials", "--client-id", a["client_id"],
+            "--tenant-id", a["tenant_id"], "--username", "ops@contoso.onmicrosoft.com",
+            "--client-secret", "variable:BOT_SECRET", *network]
+
+
+def _cli_env(info: dict[str, Any], tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("M365BOT_")}
+    env.update({"M365BOT_HOME": str(tmp_path / "clihome"),
+                "BOT_SECRET": secret(app(info, "m365bot-demo"))["value"]})
+    return env
+
+
+def _one_error_line(proc: subprocess.CompletedProcess[str]) -> str:
+    assert proc.returncode == 2, (proc.stdout, proc.stderr)
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: ") and " Fix: " in lines[0], lines
+    assert "Traceback" not in proc.stderr and proc.stdout == ""
+    return lines[0]
+
+
+def test_cli_connect_when_the_identity_platform_is_down(emu: Any, tmp_path: Path) -> None:
+    info_file = tmp_path / "emulator.json"
+    info_file.write_text(json.dumps(emu.info))
+    emu.control.add_fault(op="token", kind="status", status=503, count=2)
+    proc = _cli(_cli_connect(emu.info, tmp_path, "--emulator", str(info_file)),
+                _cli_env(emu.info, tmp_path))
+    line = _one_error_line(proc)
+    assert "temporarily unavailable" in line and "MsalServiceError" not in line
+    assert emu.control.count("token") == 2
+
+
+# -- trust and proxy settings ----------------------------------------------------------------------
+
+def test_a_ca_bundle_without_a_certificate_is_a_config_error(emu: Any, settings: Settings,
+                                                             vault: Any,
+                                                             tmp_path: Path) -> None:
+    notes = tmp_path / "notes.txt"
+    notes.write_text("remember to buy milk\n")
+    bad = Settings(data_dir=settings.data_dir, proxy=settings.proxy, ca_bundle=str(notes))
+    with pytest.raises(ConfigError) as ei:
+        provider(emu.info, bad, vault).get_token()
+    assert ei.value.field == "ca_bundle" and "PEM" in ei.value.advice
+    proc = _cli(_cli_connect(emu.info, tmp_path, "--proxy", emu.info["proxy_url"],
+                             "--ca-bundle", str(notes)), _cli_env(emu.info, tmp_path))
+    assert "ca_bundle" in _one_error_line(proc)
+    assert identity_requests(emu) == []
+
+
+def test_environment_ca_variables_never_override_the_ca_bundle(
+        emu: Any, settings: Settings, vault: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE"):
+        monkeypatch.setenv(name, certifi.where())  # public CAs: would refuse the emulator
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")  # nothing listens there
+    assert provider(emu.info, settings, vault).get_token().expires_in() > 3000
+
+
+def test_the_proxy_password_stays_out_of_the_providers_state(emu: Any, settings: Settings,
+                                                             vault: Any,
+                                                             register_canary: Any) -> None:
+    password = register_canary("CANARY-proxy-password-2b9")
+    proxy = emu.info["proxy_url"].replace("http://", f"http://bot:{password}@")
+    with_password = Settings(data_dir=settings.data_dir, proxy=proxy,
+                             ca_bundle=settings.ca_bundle)
+    p = provider(emu.info, with_password, vault)
+    assert p.get_token().expires_in() > 3000  # the password still reaches the proxy
+    for obj in (p, p.http_client, p.http_factory):
+        state = vars(obj) if hasattr(obj, "__dict__") else {}
+        assert password not in repr(state) and password not in repr(obj)
+    assert "127.0.0.1" in repr(p.http_factory)

@@ -17,11 +17,11 @@ from authhelpers import (
 from test_auth_pkce import CapturingClient
 from test_auth_refresh import job_for, run_workers
 
-from m365bot.auth.http import install_msal_log_filter, redact
 from m365bot.auth.modes import AuthCodePkce
 from m365bot.auth.refresh import RefreshTokenSource, VaultTokenState
 from m365bot.config import Settings
-from m365bot.errors import ReauthRequired
+from m365bot.errors import AuthError, ReauthRequired
+from m365bot.redact import install_log_filter, redact
 
 
 def cached_refresh_token(vault: Any, key: str) -> str:
@@ -139,7 +139,7 @@ def test_no_code_verifier_or_token_in_debug_logs(emu: Any, settings: Settings, v
 def test_msal_auth_response_log_is_redacted(caplog: pytest.LogCaptureFixture) -> None:
     import msal.oauth2cli.authcode  # noqa: F401
 
-    install_msal_log_filter()
+    install_log_filter()
     caplog.set_level(logging.DEBUG)
     logging.getLogger("msal.oauth2cli.authcode").debug(
         "Got auth response: %s", {"code": "0.AXcode-canary", "state": "st",
@@ -157,3 +157,17 @@ def test_redact_examples() -> None:
         '{"refresh_token": "***", "scope": "Mail.Read"}')
     assert redact("error_codes=[7000215] status_code=400") == (
         "error_codes=[7000215] status_code=400")
+
+
+def test_refresh_token_source_retries_a_503_once(emu: Any, settings: Settings, vault: Any,
+                                                 connection: dict[str, Any]) -> None:
+    emu.control.add_fault(op="token", kind="status", status=503, count=1)
+    source = RefreshTokenSource(state=VaultTokenState(vault, connection["key"]),
+                                settings=settings, **connection)
+    assert source.get_token().expires_in() > 3000
+    assert emu.control.count("token") == 2
+    emu.control.add_fault(op="token", kind="status", status=503, count=2)
+    with pytest.raises(AuthError) as ei:
+        source.get_token(force_refresh=True)
+    assert ei.value.code == "90033" and "try again in a minute" in ei.value.advice
+    assert emu.control.count("token") == 4

@@ -15,12 +15,20 @@ Example::
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
 from m365bot.errors import AuthError, ReauthRequired
 
 _AADSTS = re.compile(r"AADSTS(\d+)")
+# AADSTS90033: "A transient error has occurred. Please try again."
+TRANSIENT_CODES = {"90033"}
+UNAVAILABLE_FIX = (
+    "the identity platform had a transient failure (Microsoft's side, not your settings): "
+    "try again in a minute; if it persists, check the Azure status page or the Microsoft 365 "
+    "service health"
+)
 REAUTH_CODES = {"700082", "70008", "50173", "70043", "700084", "50078", "50076", "50079",
                 "54005", "70000"}
 _REAUTH_FIX = (
@@ -111,8 +119,8 @@ def _advice_for(code: str, error: str, result: dict[str, Any], *, cloud: Any, te
     if error == "unauthorized_client":
         return ("this app may not use this sign-in method: check the app registration "
                 "(public client flows, redirect URLs) and the Client ID", False)
-    if error in ("temporarily_unavailable", "server_error"):
-        return ("the identity platform is temporarily unavailable: try again later", False)
+    if code in TRANSIENT_CODES or error in ("temporarily_unavailable", "server_error"):
+        return (UNAVAILABLE_FIX, False)
     return ("check the Client ID, Tenant ID, credentials and Azure cloud setting", False)
 
 
@@ -145,9 +153,45 @@ def error_from_result(
                correlation_id=str(result.get("correlation_id") or ""))
 
 
+class IdentityUnavailable(AuthError):
+    """The identity platform answered 5xx (AADSTS90033 ``temporarily_unavailable``, or a bare
+    503): nothing is wrong with the request; retry later. ``retry_after`` is in seconds (0 when
+    the answer did not say)."""
+
+    def __init__(self, message: str, *, retry_after: float = 0.0, **kw: str) -> None:
+        super().__init__(message, **kw)
+        self.retry_after = retry_after
+
+
+def identity_unavailable(status: int, text: str, headers: dict[str, str]) -> IdentityUnavailable:
+    """The error for a 5xx answer of the identity platform (``headers``: lower-case names).
+
+    Example::
+
+        identity_unavailable(503, '{"error": "temporarily_unavailable", ...}', {})
+    """
+    try:
+        body = json.loads(text)
+    except ValueError:
+        body = None
+    result = body if isinstance(body, dict) else {}
+    code = aadsts_code(result) or str(result.get("error") or "") or f"HTTP{status}"
+    detail = f"HTTP {status}" + (f", AADSTS{code}" if code.isdigit() else
+                                 f", {code}" if not code.startswith("HTTP") else "")
+    try:
+        retry_after = max(0.0, float(headers.get("retry-after", "")))
+    except ValueError:
+        retry_after = 0.0
+    return IdentityUnavailable(
+        f"the identity platform is temporarily unavailable ({detail})", code=code,
+        advice=UNAVAILABLE_FIX, correlation_id=str(result.get("correlation_id") or ""),
+        retry_after=retry_after)
+
+
 def reauth_required(reason: str, *, code: str = "interaction_required") -> ReauthRequired:
     """A :class:`ReauthRequired` with the standard sign-in-again advice."""
     return ReauthRequired(reason, code=code, advice=_REAUTH_FIX)
 
 
-__all__ = ["REAUTH_CODES", "aadsts_code", "error_from_result", "reauth_required"]
+__all__ = ["REAUTH_CODES", "TRANSIENT_CODES", "UNAVAILABLE_FIX", "IdentityUnavailable",
+           "aadsts_code", "error_from_result", "identity_unavailable", "reauth_required"]

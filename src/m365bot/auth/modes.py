@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from m365bot.auth.advice import error_from_result, reauth_required
+from m365bot.auth.advice import IdentityUnavailable, error_from_result, reauth_required
 from m365bot.auth.cache import (
     CREDENTIAL_MARK_KIND,
     INVALID_GRANT_BACKOFF,
@@ -36,11 +36,12 @@ from m365bot.auth.cache import (
     mark_matches,
 )
 from m365bot.auth.credentials import CertificateCredential, SecretCredential
-from m365bot.auth.http import LazyHttpClient, MsalHttpClient, import_msal
+from m365bot.auth.http import LazyHttpClient, MsalHttpClient, import_msal, pause_before_retry
 from m365bot.auth.tokens import REFRESH_MARGIN, AccessToken, make_access_token
 from m365bot.clouds import Cloud
 from m365bot.config import Settings
 from m365bot.errors import AuthError, ConfigError, ReauthRequired, TransportError
+from m365bot.net import HttpFactory
 from m365bot.values import Secret
 
 log = logging.getLogger(__name__)
@@ -77,7 +78,7 @@ class _MsalProvider(LazyHttpClient):
         self.tenant = tenant.strip()
         self.client_id = client_id.strip()
         self.user = user.strip().lower()
-        self.settings = settings
+        self.http_factory = HttpFactory(settings)  # holds the proxy (and its password) masked
         self.store = store
         self.clock = clock
         self.cache_key = "|".join((self.cloud.key, self.tenant.lower(), self.client_id.lower(),
@@ -184,12 +185,13 @@ class _MsalProvider(LazyHttpClient):
                     Secret(result["access_token"]) == stale
                 ):
                     result = self._acquire(app, force=True)
-            except TransportError:
+            except (TransportError, IdentityUnavailable) as exc:
                 cache.save()
                 if attempt == 2:
                     raise
-                log.info("token request for %s got no answer; re-reading the cache and "
-                         "retrying once", self.cloud.key)
+                log.info("token request for %s failed (%s); re-reading the cache and "
+                         "retrying once", self.cloud.key, type(exc).__name__)
+                pause_before_retry(exc)
                 continue
             cache.save()
             break
@@ -373,6 +375,7 @@ class AuthCodePkce(_MsalProvider):
         self.interactive = interactive
         self.signin_timeout = signin_timeout
         self.open_browser = open_browser
+        self.browser = settings.browser
 
     def _build(self, cache: PersistentCache) -> Any:
         return self._msal_app(cache)

@@ -25,12 +25,13 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from m365bot.auth.advice import error_from_result, reauth_required
+from m365bot.auth.advice import IdentityUnavailable, error_from_result, reauth_required
 from m365bot.auth.cache import INVALID_GRANT_BACKOFF, ConnectionLock, FailureMarker
-from m365bot.auth.http import LazyHttpClient, MsalHttpClient
+from m365bot.auth.http import LazyHttpClient, MsalHttpClient, pause_before_retry
 from m365bot.auth.tokens import REFRESH_MARGIN, AccessToken, make_access_token
 from m365bot.config import Settings
 from m365bot.errors import AuthError, ConfigError, ReauthRequired, TransportError
+from m365bot.net import HttpFactory
 from m365bot.values import Secret
 
 log = logging.getLogger(__name__)
@@ -106,7 +107,7 @@ class RefreshTokenSource(LazyHttpClient):
         self.token_url = token_url
         self.scopes = list(scopes or [])
         self.state = state
-        self.settings = settings
+        self.http_factory = HttpFactory(settings)  # holds the proxy (and its password) masked
         self.clock = clock
         self.lock = ConnectionLock(settings.data_dir, "rt|" + key)
         self.failure = FailureMarker(settings.data_dir, "rt|" + key)
@@ -136,11 +137,12 @@ class RefreshTokenSource(LazyHttpClient):
                 self._check_backoff()
                 try:
                     result = self._redeem(str(rt))
-                except TransportError:
+                except (TransportError, IdentityUnavailable) as exc:
                     if attempt == 2:
                         raise
-                    log.info("refresh of %s got no answer; re-reading and retrying once",
-                             self.key)
+                    log.info("refresh of %s failed (%s); re-reading and retrying once",
+                             self.key, type(exc).__name__)
+                    pause_before_retry(exc)
                     continue
                 return self._store(st, result)
         raise AssertionError("unreachable")
@@ -166,16 +168,10 @@ class RefreshTokenSource(LazyHttpClient):
             body = json.loads(resp.text)
         except ValueError:
             body = None
-        if not isinstance(body, dict):
-            if resp.status_code >= 500:
-                raise TransportError(f"the token endpoint answered HTTP {resp.status_code}",
-                                     advice="try again later")
+        if not isinstance(body, dict):  # (a 5xx was raised by the HTTP client already)
             raise AuthError(f"the token endpoint answered HTTP {resp.status_code} without "
                             "JSON", code=str(resp.status_code),
                             advice="check the connection's token URL")
-        if resp.status_code >= 500 and "error" not in body:
-            raise TransportError(f"the token endpoint answered HTTP {resp.status_code}",
-                                 advice="try again later")
         return body
 
     def _store(self, st: dict[str, Any], result: dict[str, Any]) -> AccessToken:

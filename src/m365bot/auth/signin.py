@@ -95,7 +95,7 @@ def run_browser_signin(p: AuthCodePkce) -> AccessToken:
         if p.open_browser is not None:
             p.open_browser(flow["auth_uri"])
         else:
-            open_url(flow["auth_uri"], p.settings.browser)
+            open_url(flow["auth_uri"], p.browser)
         params = listener.wait(timeout=p.signin_timeout)
     finally:
         listener.close()

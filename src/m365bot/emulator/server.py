@@ -43,7 +43,7 @@ from hypercorn.asyncio.tcp_server import TCPServer
 from hypercorn.asyncio.worker_context import WorkerContext
 from hypercorn.config import Config
 from hypercorn.typing import ASGIFramework
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from m365bot.emulator.errors import EmulatorError
 from m365bot.emulator.proxy import ESTABLISHED, MAX_HEAD, read_connect
@@ -103,7 +103,29 @@ def _listen(host: str, port: int, option: str) -> socket.socket:
 def _tagged(app: ASGIApp, connection: Connection) -> ASGIWrapper:
     async def tagged(scope: Scope, receive: Receive, send: Send) -> None:
         scope[CONNECTION] = connection
-        await app(scope, receive, send)
+        if scope["type"] != "http":
+            await app(scope, receive, send)
+            return
+        body_done = False
+
+        async def tracked() -> Message:
+            nonlocal body_done
+            message = await receive()
+            body_done = body_done or message["type"] == "http.disconnect" or not message.get(
+                "more_body", False)
+            return message
+
+        async def drained_send(message: Message) -> None:
+            # Hypercorn 0.18's HTTP/2 drops the whole connection (KeyError in _handle_events,
+            # pgjones/hypercorn#329) when request data arrives after the response ended: a
+            # fault, 401 or 429 answered before the body was read. Read the rest first.
+            if (message["type"] == "http.response.body" and not message.get("more_body")
+                    and not body_done):
+                while not body_done:
+                    await tracked()
+            await send(message)
+
+        await app(scope, tracked, drained_send)
 
     return ASGIWrapper(cast("ASGIFramework", tagged))
 

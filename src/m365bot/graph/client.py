@@ -1,192 +1,304 @@
-"""A small synchronous Microsoft Graph client, for the Connect action and the Outlook actions
-built on it. It sends over a stdlib keep-alive connection (:mod:`m365bot.graph.stdhttp`, so a
-fresh process never imports httpx), or over httpx (HTTP/2) for an injected transport or a
-proxy only httpx handles (``https://`` or with credentials).
+"""The sync Graph engine: a thin shell over :mod:`m365bot.graph.core` on one httpx client
+(HTTP/2, keep-alive) from the one factory (:mod:`m365bot.net`).
 
-Proxy and CA come from :class:`~m365bot.config.Settings` (nothing from the environment). A 401
-makes one forced token refresh and one retry; a second 401 raises
-:class:`~m365bot.errors.AuthError`. 429/503/504 on idempotent requests wait ``Retry-After`` and
-retry. Errors carry Graph's code, message, request id and status, never a token.
+Each attempt takes a fresh token, waits for the mailbox's Retry-After gate, holds one of the
+mailbox's 4 slots (:mod:`m365bot.graph.limits`, shared with every thread and task of the
+process) while it is on the wire, and asks :func:`~m365bot.graph.core.decide` what next.
 
 Example::
 
-    from m365bot.graph import GraphClient
-    client = GraphClient(Cloud.GLOBAL.graph_url, provider, settings)
-    client.get("/users/ops@contoso.com/mailFolders/inbox", params={"$select": "id"})
+    from m365bot.graph import Graph
+    graph = Graph(Cloud.GLOBAL.graph_url, provider, settings, mailbox="ops@contoso.com")
+    for msg in graph.paginate("/users/ops@contoso.com/messages", select=["id", "subject"]):
+        ...
 """
 
 from __future__ import annotations
 
 import logging
-import os
+import random
+import threading
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any
 
-from m365bot.auth.http import httpx_client, import_httpx
+import httpx
+
 from m365bot.auth.tokens import TokenProvider
 from m365bot.config import Settings
-from m365bot.errors import AuthError, SessionError
-from m365bot.graph.core import build_url, decide, error_from, parse_json
-from m365bot.graph.stdhttp import StdlibResponse, StdlibTransport, network_error
+from m365bot.errors import GraphError, TransportError
+from m365bot.graph import batching as bt
+from m365bot.graph.base import BaseGraph, GraphResponse, lower_headers, network_outcome
+from m365bot.graph.core import Attempt, GraphRequest, Outcome, Policy, advance, decide, parse_json
+from m365bot.graph.transfer import BatchRun, Download, Upload
 
-if TYPE_CHECKING:
-    import httpx
-
-log = logging.getLogger(__name__)
-
-
-def _uuid4() -> str:
-    """A random (version 4) UUID string, like ``str(uuid.uuid4())`` without importing uuid
-    (which imports platform: ~5 ms of a fresh process)."""
-    b = bytearray(os.urandom(16))
-    b[6] = (b[6] & 0x0F) | 0x40
-    b[8] = (b[8] & 0x3F) | 0x80
-    h = b.hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+log = logging.getLogger("m365bot.graph")
 
 
-class GraphResponse:
-    """Status, headers (lower-case names) and parsed JSON body of a Graph answer."""
-
-    __slots__ = ("body", "headers", "status")
-
-    def __init__(self, status: int, headers: dict[str, str], body: Any) -> None:
-        self.status = status
-        self.headers = headers
-        self.body = body
-
-    @property
-    def request_id(self) -> str:
-        return self.headers.get("request-id", "")
-
-    def __repr__(self) -> str:
-        return f"<GraphResponse {self.status} request-id={self.request_id!r}>"
-
-
-class GraphClient:
-    """Sends Graph requests with a bearer token from ``token_provider``.
+class Graph(BaseGraph):
+    """Sends Graph requests for one session (sync). Thread-safe.
 
     Example::
 
-        client = GraphClient("https://graph.microsoft.us", provider, settings)
-        client.get("/users/alice@fabrikam.us/messages", params={"$top": 1})
-        client.close()
+        graph = Graph("https://graph.microsoft.us", provider, settings, mailbox="a@b.us")
+        graph.get("/users/a@b.us/messages", params={"$top": 1}).body["value"]
+        graph.post("/users/a@b.us/sendMail", json=msg, guarded=True)
+        graph.close()
     """
 
-    def __init__(
-        self,
-        base_url: str,
-        token_provider: TokenProvider,
-        settings: Settings,
-        *,
-        max_retries: int = 3,
-        transport: httpx.BaseTransport | None = None,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.token_provider = token_provider
-        self.settings = settings
-        self.max_retries = max_retries
+    def __init__(self, base_url: str, token_provider: TokenProvider, settings: Settings, *,
+                 mailbox: str = "me", policy: Policy | None = None,
+                 transport: httpx.BaseTransport | None = None,
+                 sleep: Callable[[float], None] = time.sleep,
+                 clock: Callable[[], float] = time.time) -> None:
+        super().__init__(base_url, token_provider, settings, mailbox=mailbox, policy=policy,
+                         clock=clock)
         self._sleep = sleep
-        # httpx (HTTP/2) only for an injected transport or a proxy the stdlib cannot use: a
-        # fresh process then imports neither httpx nor httpcore/h2 (bench/bench_connect.py)
-        self._http: httpx.Client | StdlibTransport | None
-        if transport is None and StdlibTransport.supports(settings):
-            self._http = StdlibTransport(settings)
-        else:
-            self._http = httpx_client(settings, http2=True, transport=transport)
-        self.requests_sent = 0
+        self._transport = transport
+        # httpx's sync HTTP/2 connection must not be used by two threads at once (the h2
+        # state machine breaks: encode/httpx#3072), so each request borrows a client of its
+        # own from this pool: as many clients as requests in flight, each kept alive
+        self._idle: list[httpx.Client] = [self._new_client()]
+        self._lent: set[httpx.Client] = set()
+        self._pool_lock = threading.Lock()
+        self._closed = False
+
+    def _new_client(self) -> httpx.Client:
+        return self._factory.client(http2=True, transport=self._transport)
+
+    @contextmanager
+    def _borrow(self) -> Iterator[httpx.Client]:
+        with self._pool_lock:
+            if self._closed:
+                raise self.closed_error()
+            http = self._idle.pop() if self._idle else self._new_client()
+            self._lent.add(http)
+        try:
+            yield http
+        finally:
+            with self._pool_lock:
+                self._lent.discard(http)
+                if self._closed:
+                    http.close()
+                else:
+                    self._idle.append(http)  # last in, first out: one thread keeps one
 
     @property
+    def _http(self) -> httpx.Client | None:
+        """The client the next request of this thread will use (None once closed)."""
+        with self._pool_lock:
+            if self._closed:
+                return None
+            if not self._idle:
+                self._idle.append(self._new_client())
+            return self._idle[-1]
+
+    # -- lifecycle ------------------------------------------------------------------------
+    @property
     def closed(self) -> bool:
-        return self._http is None
+        return self._closed
 
     def close(self) -> None:
         """Close the HTTP connections. Later requests raise SessionError."""
-        if self._http is not None:
-            self._http.close()
-            self._http = None
+        with self._pool_lock:
+            self._closed = True
+            idle, self._idle = self._idle, []
+        for http in idle:
+            http.close()
 
-    def get(self, path: str, *, params: dict[str, Any] | None = None) -> GraphResponse:
-        """GET ``path`` (relative to ``/v1.0``)."""
-        return self.request("GET", path, params=params)
+    def __enter__(self) -> Graph:
+        return self
 
-    def request(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: dict[str, Any] | None = None,
-        json: Any = None,
-        headers: dict[str, str] | None = None,
-    ) -> GraphResponse:
-        """Send one Graph request; raises GraphError / AuthError / TransportError."""
-        url = build_url(self.base_url, path, params)
-        refreshed, retries = False, 0
-        token = self.token_provider.get_token()
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- one request ----------------------------------------------------------------------
+    def request(self, method: str, path: str, *, params: dict[str, Any] | None = None,
+                json: Any = None, headers: dict[str, str] | None = None,
+                immutable_ids: bool = False, body_type: str | None = None,
+                guarded: bool = False) -> GraphResponse:
+        """Send one Graph request (``path`` relative to ``/v1.0``, or a full URL) with the
+        engine's auth, limits and retries. ``guarded=True``: the caller checks duplicates
+        itself, so a POST may be retried after 503/504/a dropped connection.
+        Raises GraphError (NotFoundError, ThrottledError), AuthError or TransportError.
+
+        Example::
+
+            graph.request("PATCH", f"/users/{box}/messages/{mid}", json={"isRead": True})
+        """
+        req = self.build(method, path, params=params, json=json, headers=headers,
+                         immutable_ids=immutable_ids, body_type=body_type, guarded=guarded)
+        return self.send(req)
+
+    def get(self, path: str, *, params: dict[str, Any] | None = None,
+            **options: Any) -> GraphResponse:
+        """GET ``path``; ``options`` as for :meth:`request`."""
+        return self.request("GET", path, params=params, **options)
+
+    def post(self, path: str, *, json: Any = None, **options: Any) -> GraphResponse:
+        """POST ``json`` to ``path`` (not retried after 503/504 unless ``guarded=True``)."""
+        return self.request("POST", path, json=json, **options)
+
+    def patch(self, path: str, *, json: Any = None, **options: Any) -> GraphResponse:
+        """PATCH ``path`` with ``json``."""
+        return self.request("PATCH", path, json=json, **options)
+
+    def delete(self, path: str, **options: Any) -> GraphResponse:
+        """DELETE ``path``."""
+        return self.request("DELETE", path, **options)
+
+    def send(self, req: GraphRequest,
+             consume: Callable[[httpx.Response], None] | None = None) -> GraphResponse:
+        """Send a built request through the retry loop. ``consume`` reads a successful
+        answer's body as a stream (a download), inside the mailbox slot."""
+        state = Attempt(started=self._clock())
+        delay, force = 0.0, False
         while True:
-            resp = self._send(method, url, token.token.reveal(), json, headers)
-            hdrs = {k.lower(): v for k, v in resp.headers.items()}
-            d = decide(method, resp.status_code, hdrs, refreshed=refreshed, retries=retries,
-                       max_retries=self.max_retries)
+            # a token for every attempt (cached until near expiry); an upload chunk sends none
+            # but its app names the mailbox's limiter
+            token = self.token_provider.get_token(force_refresh=force)
+            lim = self.limiter(req.mailbox, token)
+            pause = max(delay, lim.gate_wait())
+            if pause > delay and (err := self.gate_error(req, state, pause)):
+                raise err
+            if pause > 0:
+                self._sleep(pause)
+            exc: httpx.HTTPError | None = None
+            body = b""
+            with lim.slot(req.slots):
+                try:
+                    resp = self._exchange(req, token, consume)
+                    outcome = Outcome(resp.status_code, lower_headers(resp))
+                    body = resp.content if not (consume and resp.status_code < 300) else b""
+                except httpx.HTTPError as e:
+                    exc, outcome = e, network_outcome(e)
+            d = decide(req, outcome, state, now=self._clock(), rand=random.random(),
+                       policy=self.policy)
+            if d.gate:
+                lim.close_gate(d.gate)
             if d.action == "done":
-                return GraphResponse(resp.status_code, hdrs, parse_json(resp.text))
-            if d.action == "refresh":
-                log.info("Graph answered 401; refreshing the token once and retrying")
-                token = self.token_provider.get_token(force_refresh=True)
-                refreshed = True
-                continue
-            if d.action == "wait":
-                log.info("Graph answered %d; retrying in %.1f s", resp.status_code, d.delay)
-                self._sleep(d.delay)
-                retries += 1
-                continue
-            err = error_from(resp.status_code, parse_json(resp.text), hdrs)
-            if resp.status_code == 401:
-                raise AuthError(
-                    f"Graph refused the token twice ({err.code}): {err.message}",
-                    code=err.code,
-                    advice="check that the Azure cloud setting matches the tenant and that "
-                    "the app's permissions were consented; then sign in again",
-                )
-            raise err
+                return GraphResponse(outcome.status, outcome.headers, parse_json(body))
+            if d.action == "fail":
+                raise self.failure(req, outcome, body, exc)
+            if d.action == "retry":
+                self.log_retry(req, outcome, d.delay)
+            state, delay, force = advance(state, d), d.delay, d.action == "refresh"
 
-    def _send(self, method: str, url: str, token: str, body: Any,
-              headers: dict[str, str] | None) -> httpx.Response | StdlibResponse:
-        if self._http is None:
-            raise SessionError("this session was disconnected",
-                               advice="run Connect again to open a new session")
-        # client-request-id lets an administrator find this call in Graph's and Entra's logs
-        hdrs = {"Authorization": "Bearer " + token, "Accept": "application/json",
-                "client-request-id": _uuid4()}
-        hdrs.update(headers or {})
-        host = urlsplit(url).hostname
-        started = time.perf_counter()
-        self.requests_sent += 1
-        if isinstance(self._http, StdlibTransport):
-            resp: httpx.Response | StdlibResponse = self._http.request(
-                method, url, json=body, headers=hdrs)  # maps its errors via network_error
-        else:
-            import_httpx()
-            import httpx
-
+    def _exchange(self, req: GraphRequest, token: Any,
+                  consume: Callable[[httpx.Response], None] | None) -> httpx.Response:
+        with self._borrow() as http:
+            request = http.build_request(req.method, req.url, json=req.json,
+                                         content=req.content, headers=self.headers(req, token))
+            resp = http.send(request, stream=True)
             try:
-                resp = self._http.request(method, url, json=body, headers=hdrs)
-            except httpx.TimeoutException:
-                raise network_error("timeout", host, self.settings) from None
-            except httpx.ProxyError:
-                raise network_error("proxy", host, self.settings) from None
-            except httpx.HTTPError as exc:
-                raise network_error("other", host, self.settings,
-                                    f"{type(exc).__name__}: {exc}") from None
-        log.debug("%s %s%s -> %d (%.0f ms)", method, host, urlsplit(url).path, resp.status_code,
-                  (time.perf_counter() - started) * 1000)
-        return resp
+                if consume is not None and resp.status_code < 300:
+                    consume(resp)
+                else:
+                    resp.read()
+            finally:
+                resp.close()
+            return resp
+
+    # -- many requests ----------------------------------------------------------------------
+    def pages(self, path: str, *, params: dict[str, Any] | None = None,
+              select: Sequence[str] | None = None, top: int | None = bt.PAGE_LIMIT,
+              **options: Any) -> Iterator[GraphResponse]:
+        """Every page of a collection, following ``@odata.nextLink``.
+
+        Example::
+
+            for page in graph.pages(f"/users/{box}/mailFolders/inbox/messages"): ...
+        """
+        url: str | None = path
+        query: dict[str, Any] | None = bt.page_params(params, select=select, top=top)
+        while url is not None:
+            page = self.get(url, params=query, **options)
+            yield page
+            url, query = bt.next_link(page.body), None
+
+    def paginate(self, path: str, *, params: dict[str, Any] | None = None,
+                 select: Sequence[str] | None = None, top: int | None = bt.PAGE_LIMIT,
+                 **options: Any) -> Iterator[dict[str, Any]]:
+        """Every item of a collection, page after page (``$top`` 1,000 and the caller's
+        ``$select`` fields by default).
+
+        Example::
+
+            for msg in graph.paginate(f"/users/{box}/messages", select=["id", "subject"]):
+                print(msg["subject"])
+        """
+        for page in self.pages(path, params=params, select=select, top=top, **options):
+            yield from bt.page_items(page.body)
+
+    def batch(self, items: Sequence[bt.BatchItem]) -> list[bt.BatchResult]:
+        """Run ``items`` through ``$batch`` (20 per call, ``dependsOn`` chains kept together),
+        redoing only the items that failed for a retryable reason (see
+        :mod:`m365bot.graph.batching`); results in the order of ``items``, each with its own
+        status (a 403 is reported, not raised).
+
+        Example::
+
+            results = graph.batch([BatchItem(str(i), "GET", f"/users/{box}/messages/{m}")
+                                   for i, m in enumerate(ids)])
+        """
+        results: dict[str, bt.BatchResult] = {}
+        for chunk in bt.chunks(items):
+            run = BatchRun(self, chunk)
+            while (req := run.next_call()) is not None:
+                if run.delay and not run.gate:  # a 429 waits at the mailbox's gate instead
+                    self._sleep(run.delay)
+                run.settle(self.send(req))
+                if run.gate:
+                    self.limiter(req.mailbox, self.token_provider.get_token()).close_gate(
+                        run.gate)
+                run.checked([(it, bool(it.check())) for it in run.to_check
+                             if it.check is not None])
+            results.update(run.results)
+        return [results[it.id] for it in items]
+
+    # -- bodies -----------------------------------------------------------------------------
+    def download(self, path: str, dest: str | Path | IO[bytes], *,
+                 params: dict[str, Any] | None = None) -> int:
+        """Stream a body (``…/$value``, an attachment) to a file path or a binary stream,
+        never holding it whole in memory; returns the number of bytes written.
+
+        Example::
+
+            graph.download(f"/users/{box}/messages/{mid}/$value", "mail.eml")
+        """
+        with Download(dest) as d:
+            self.send(self.build("GET", path, params=params), consume=d.write_from)
+            return d.written
+
+    def upload(self, upload_url: str, source: str | Path | IO[bytes], *,
+               size: int | None = None, chunk_size: int = bt.UPLOAD_CHUNK,
+               mailbox: str | None = None) -> GraphResponse:
+        """Send a file (path or binary stream) to an upload session's ``uploadUrl`` in chunks
+        (PUT with ``Content-Range``, no Authorization: the URL carries its credential). After
+        a dropped connection or a 5xx it resumes from the server's ``nextExpectedRanges``.
+        Returns the last answer (201 with ``Location``).
+
+        Example::
+
+            s = graph.post(f"/users/{box}/messages/{mid}/attachments/createUploadSession",
+                           json={"AttachmentItem": {...}}).body
+            graph.upload(s["uploadUrl"], "big.pdf")
+        """
+        with Upload(self, upload_url, source, size=size, chunk_size=chunk_size,
+                    mailbox=mailbox) as up:
+            while (req := up.next_chunk()) is not None:
+                try:
+                    up.settle(self.send(req))
+                except (GraphError, TransportError) as exc:
+                    up.recover(exc)
+            return up.last
 
     def __repr__(self) -> str:
-        return f"<GraphClient {self.base_url} {'closed' if self.closed else 'open'}>"
+        return f"<Graph {self.base_url} {'closed' if self.closed else 'open'}>"
 
 
-__all__ = ["GraphClient", "GraphResponse"]
+GraphClient = Graph  # the name Connect's first version used
+
+__all__ = ["Graph", "GraphClient", "GraphResponse"]

@@ -16,7 +16,6 @@ Example::
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Generator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -67,12 +66,14 @@ def run(session: Session, plan: Plan[T]) -> T:
 
 
 async def arun(session: Session, plan: Plan[T]) -> T:
-    """Run ``plan`` from asyncio: the same plan, without blocking the event loop."""
+    """Run ``plan`` on the session's async Graph engine (``session.agraph``)."""
     try:
         call = next(plan)
         while True:
             try:
-                answer = await asyncio.to_thread(_send, session, call)
+                answer = await session.agraph_request(
+                    call.method, call.path, params=call.params, json=call.json,
+                    headers=call.headers)
             except M365BotError as exc:
                 call = plan.throw(exc)
             else:

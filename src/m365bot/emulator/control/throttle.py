@@ -21,6 +21,7 @@ from m365bot.emulator.control.settings import ThrottleSettings
 @dataclass
 class _Bucket:
     in_flight: int = 0
+    peak: int = 0  # the most requests in flight at once since the last clear
     requests: deque[float] = field(default_factory=deque)
     uploads: deque[tuple[float, int]] = field(default_factory=deque)
     upload_total: int = 0
@@ -68,6 +69,7 @@ class Throttle:
                 wait = oldest + settings.upload_window - now
                 return Refusal("upload", max(1, math.ceil(wait)))
             b.in_flight += 1
+            b.peak = max(b.peak, b.in_flight)
             b.requests.append(now)
             if upload_bytes:
                 b.uploads.append((now, upload_bytes))
@@ -85,6 +87,7 @@ class Throttle:
             return {
                 k: {
                     "in_flight": b.in_flight,
+                    "peak": b.peak,
                     "requests": len(b.requests),
                     "upload_bytes": b.upload_total,
                 }
@@ -94,6 +97,7 @@ class Throttle:
     def clear(self) -> None:
         with self._lock:
             for b in self._buckets.values():
+                b.peak = b.in_flight
                 b.requests.clear()
                 b.uploads.clear()
                 b.upload_total = 0

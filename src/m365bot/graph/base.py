@@ -1,0 +1,157 @@
+"""What the sync and async Graph shells share, without I/O: options, request building, the
+limiter key, headers per attempt, and turning an attempt that failed into the right error.
+
+Example::
+
+    class Graph(BaseGraph): ...     # m365bot.graph.client
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from m365bot.auth.tokens import AccessToken, TokenProvider
+from m365bot.config import Settings
+from m365bot.errors import AuthError, M365BotError, SessionError, ThrottledError
+from m365bot.graph.core import (
+    Attempt,
+    GraphRequest,
+    Outcome,
+    Policy,
+    build_request,
+    error_from,
+    parse_json,
+)
+from m365bot.graph.limits import Limiter, limiter_for
+from m365bot.net import HttpFactory, transport_error
+
+log = logging.getLogger("m365bot.graph")
+
+# the connection broke before an answer came: the request may never have reached Graph (a
+# kept-alive connection the server had closed) or may have been applied
+DROPPED = (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError,
+           httpx.LocalProtocolError)
+
+
+class GraphResponse:
+    """Status, headers (lower-case names) and parsed JSON body of a Graph answer.
+
+    Example::
+
+        r = graph.get("/users/ops@contoso.com/mailFolders/inbox")
+        r.status, r.body["id"], r.request_id
+    """
+
+    __slots__ = ("body", "headers", "status")
+
+    def __init__(self, status: int, headers: dict[str, str], body: Any) -> None:
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+    @property
+    def request_id(self) -> str:
+        return self.headers.get("request-id", "")
+
+    def __repr__(self) -> str:
+        return f"<GraphResponse {self.status} request-id={self.request_id!r}>"
+
+
+def lower_headers(resp: httpx.Response) -> dict[str, str]:
+    return {k.lower(): v for k, v in resp.headers.items()}
+
+
+def network_outcome(exc: httpx.HTTPError) -> Outcome:
+    """The :class:`Outcome` of a failed exchange: dropped, timeout or connect."""
+    if isinstance(exc, httpx.TimeoutException):
+        return Outcome(0, network="timeout")
+    if isinstance(exc, DROPPED):
+        return Outcome(0, network="dropped")
+    return Outcome(0, network="connect")
+
+
+class BaseGraph:
+    """The engine's state: Graph's base URL, the token source, the mailbox ``/me`` stands
+    for, the retry :class:`Policy`, the HTTP factory, and the clock."""
+
+    def __init__(self, base_url: str, token_provider: TokenProvider, settings: Settings, *,
+                 mailbox: str = "me", policy: Policy | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.token_provider = token_provider
+        self.mailbox = mailbox
+        self.policy = policy or Policy()
+        self.settings = settings
+        self._factory = HttpFactory(settings)
+        self.timeout = self._factory.timeout
+        self._clock = clock
+        self._host = urlsplit(self.base_url).hostname or ""
+
+    def build(self, method: str, path: str, *, params: dict[str, Any] | None = None,
+              json: Any = None, headers: dict[str, str] | None = None,
+              immutable_ids: bool = False, body_type: str | None = None,
+              guarded: bool = False) -> GraphRequest:
+        """The :class:`GraphRequest` for a call (no token yet)."""
+        return build_request(self.base_url, method, path, params=params, json=json,
+                             headers=headers, immutable_ids=immutable_ids,
+                             body_type=body_type, guarded=guarded, me=self.mailbox)
+
+    def limiter(self, mailbox: str, token: AccessToken | None) -> Limiter:
+        """The process-wide limiter of (Graph host, app, mailbox). The app is the token's
+        ``appid``/``azp``; a token without one limits per token source."""
+        claims = token.claims if token is not None else {}
+        app = str(claims.get("appid") or claims.get("azp") or f"source-{id(self.token_provider)}")
+        return limiter_for((self._host, app.lower(), (mailbox or self.mailbox).lower()))
+
+    @staticmethod
+    def headers(req: GraphRequest, token: AccessToken | None) -> dict[str, str]:
+        """The request's headers plus a bearer token (when ``req.auth``) and a fresh
+        ``client-request-id``, which lets an administrator find the call in Graph's logs."""
+        hdrs = dict(req.headers)
+        hdrs["client-request-id"] = str(uuid.uuid4())
+        if req.auth and token is not None:
+            hdrs["Authorization"] = "Bearer " + token.token.reveal()
+        return hdrs
+
+    def gate_error(self, req: GraphRequest, state: Attempt, pause: float) -> M365BotError | None:
+        """A ThrottledError when the mailbox's gate stays closed past the time budget."""
+        if state.spent(self._clock()) + pause > self.policy.budget:
+            return ThrottledError(
+                f"the mailbox is paused by Graph's throttling for {pause:.0f} s more, past "
+                f"the {self.policy.budget:g} s budget", code="ApplicationThrottled",
+                status=429, retry_after=pause,
+                advice="too many requests to this mailbox: slow down and retry later")
+        return None
+
+    def failure(self, req: GraphRequest, outcome: Outcome, body: bytes,
+                exc: httpx.HTTPError | None) -> M365BotError:
+        """The error for an attempt the policy gave up on."""
+        if exc is not None:
+            return transport_error(exc, req.url, self.timeout)
+        err = error_from(outcome.status, parse_json(body), outcome.headers, self._clock())
+        if outcome.status == 401 and req.auth:
+            return AuthError(
+                f"Graph refused the token twice ({err.code}): {err.message}", code=err.code,
+                advice="check that the Azure cloud setting matches the tenant and that "
+                "the app's permissions were consented; then sign in again")
+        return err
+
+    @staticmethod
+    def closed_error() -> SessionError:
+        return SessionError("this session was disconnected",
+                            advice="run Connect again to open a new session")
+
+    def log_retry(self, req: GraphRequest, outcome: Outcome, delay: float) -> None:
+        what = outcome.network or str(outcome.status)
+        log.info("Graph %s %s got %s; retrying in %.1f s", req.method,
+                 urlsplit(req.url).path, what, delay)
+
+
+__all__ = ["DROPPED", "BaseGraph", "GraphResponse", "lower_headers", "network_outcome"]

@@ -1,0 +1,51 @@
+"""Fixtures for the Graph engine's tests: the shared emulator cleaned around each test
+(faults, records, clock, throttling and latency settings), proxy-mode settings, a bot run of
+its own, and a client-credentials session on the ops mailbox."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from graph_support import OPS, connect
+
+from m365bot.config import Settings
+from m365bot.sessions import BotRun, Session
+
+
+@pytest.fixture
+def emu(emulator: Any) -> Iterator[Any]:
+    before = emulator.control.configure()
+    emulator.control.clear()
+    emulator.clock.reset()
+    yield emulator
+    emulator.control.configure(latency_ms=before["latency_ms"],
+                               throttling=before["throttling"])
+    emulator.control.clear()
+    emulator.clock.reset()
+
+
+@pytest.fixture
+def settings(emu: Any, tmp_path: Path) -> Settings:
+    info = emu.info
+    return Settings(data_dir=tmp_path / "home", proxy=info["proxy_url"],
+                    ca_bundle=info["ca_bundle"], timeout=20)
+
+
+@pytest.fixture(autouse=True)
+def bot_run(tmp_path: Path) -> Iterator[BotRun]:
+    run = BotRun(tmp_path / "run")
+    BotRun.set_current(run)
+    yield run
+    BotRun.set_current(None)
+
+
+@pytest.fixture
+def session(emu: Any, settings: Settings) -> Iterator[Session]:
+    s = connect(emu, settings)
+    emu.control.clear()  # Connect's own check request is not part of the test
+    assert s.mailbox == OPS
+    yield s
+    s.close()
