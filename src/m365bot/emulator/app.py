@@ -44,6 +44,7 @@ from m365bot.emulator.graph.errors import GraphHTTPError
 from m365bot.emulator.graph.keys import KeySegments
 from m365bot.emulator.graph.routes import graph_routes
 from m365bot.emulator.graph.schemacheck import SchemaCheck
+from m365bot.emulator.graph.urlforms import unresolved_segment
 from m365bot.emulator.server import CONNECTION, Connection
 
 log = logging.getLogger(__name__)
@@ -128,6 +129,8 @@ def _crash_handler(emu: EmulatorFacade, role: str) -> Callable[[Request, Excepti
 
 
 def _graph_app(emu: EmulatorFacade, routes: list[BaseRoute]) -> ASGIApp:
+    templates = [str(getattr(r, "path", "")) for r in routes]
+
     async def not_found(request: Request, exc: Exception) -> Response:
         status = getattr(exc, "status_code", 404)
         if status == 405:
@@ -137,7 +140,7 @@ def _graph_app(emu: EmulatorFacade, routes: list[BaseRoute]) -> ASGIApp:
                 f"The HTTP method '{request.method}' is not allowed for this resource.",
                 request,
             )
-        segment = request.url.path.rstrip("/").rsplit("/", 1)[-1]
+        segment = unresolved_segment(request.url.path, templates)
         if request.url.path.startswith(("/v1.0", "/beta")):
             return graph_error(
                 400, "BadRequest", f"Resource not found for the segment '{segment}'.", request

@@ -111,6 +111,7 @@ class Message:
 class Event:
     id: str
     props: dict[str, Any]
+    attachments: list[Attachment] = field(default_factory=list)
 
 
 @dataclass

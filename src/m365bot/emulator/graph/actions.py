@@ -1,6 +1,6 @@
 """Message actions: send a draft, ``sendMail`` (JSON and MIME), createReply /
 createReplyAll / createForward (201 drafts), reply / replyAll / forward (202), move and copy
-(201; new id unless ``Prefer: IdType="ImmutableId"``).
+(201; new id unless ``Prefer: IdType="ImmutableId"``), permanentDelete (204).
 
 Action parameters are matched case-insensitively (``DestinationId`` or ``destinationId``).
 
@@ -28,13 +28,14 @@ from m365bot.emulator.graph.common import (
     params,
     read_body,
 )
-from m365bot.emulator.graph.errors import bad_request
+from m365bot.emulator.graph.errors import GraphHTTPError, bad_request
 from m365bot.emulator.graph.messages import (
     PREFIXES,
     SCOPES,
     entity,
     find_in_scope,
     new_attachments,
+    permanent_delete,
     remove,
     removed_ref,
 )
@@ -118,6 +119,12 @@ def _reply_draft(ctx: Ctx, original: Message, kind: str, args: dict[str, Any]) -
     comment = args.get("comment") or ""
     if not isinstance(comment, str):
         raise bad_request("'comment' must be a string.")
+    if comment and "body" in patch:
+        # "Specify either a comment or the body property of the message parameter. Specifying
+        # both will return an HTTP 400 Bad Request error." (message-createreply, -reply, …)
+        raise GraphHTTPError(400, "ErrorInvalidRequest",
+                             f"Give either 'comment' or 'message.body' to {kind}, not both.",
+                             inner=False)
     subject = str(props.get("subject") or "")
     prefix = "FW: " if kind == "forward" else "RE: "
     draft_patch: dict[str, Any] = {
@@ -235,6 +242,8 @@ def action_routes(emu: Any) -> list[Any]:
         "forward": endpoint(emu, "messages.forward", "mail.send", reply_action("forward", True)),
         "move": endpoint(emu, "messages.move", "mail.write", move_or_copy("move")),
         "copy": endpoint(emu, "messages.copy", "mail.write", move_or_copy("copy")),
+        "permanentDelete": endpoint(emu, "messages.permanentDelete", "mail.write",
+                                    permanent_delete),
     }
     send_mail_ep = endpoint(emu, "sendMail", "mail.send", send_mail)
     routes = []

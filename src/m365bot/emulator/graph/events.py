@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import logging
 import urllib.parse
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.requests import Request
@@ -117,11 +116,170 @@ def _find(ctx: Ctx, event_id: str) -> tuple[str, dict[str, Any], Event | None]:
     raise GraphHTTPError(404, *NOT_FOUND)
 
 
+def find_event(ctx: Ctx) -> Event:
+    """The series master or single event the path names (``{eid}``, in ``{cal}`` if given);
+    an occurrence is a 400, an unknown id Graph's 404."""
+    _check_calendar(ctx)
+    _, _, event = _find(ctx, ctx.request.path_params["eid"])
+    if event is None:
+        raise bad_request("Attachments of a single occurrence are not supported by this "
+                          "emulator; use the series master.")
+    return event
+
+
 def _query_param(request: Request, name: str) -> str | None:
     for key, value in request.query_params.multi_items():
         if key.lower() == name.lower():
             return value
     return None
+
+
+async def list_events(ctx: Ctx) -> Response:
+    _check_calendar(ctx)
+    request = ctx.request
+    pred = None
+    if request.query_params.get("$filter"):
+        pred = es.compile_filter(request.query_params["$filter"])
+    key, reverse = es.sort_key(request.query_params.get("$orderby"))
+    with ctx.emu.state.lock:
+        items = [(e.id, e.props) for e in ctx.mailbox.events.values()]
+    if pred is not None:
+        items = [i for i in items if pred(i[1])]
+    items.sort(key=key, reverse=reverse)
+    return _page(ctx, items, f"users('{ctx.mailbox.id}')/events")
+
+
+async def create_event(ctx: Ctx) -> Response:
+    _check_calendar(ctx)
+    body = await json_body(ctx.request)
+    _zone(ctx.request)
+    props = es.new_event(body, ctx.mailbox, ctx.emu.clock.now())
+    with ctx.emu.state.lock:
+        event = Event(id=es.new_event_id(), props=props)
+        ctx.mailbox.events[event.id] = event
+        propagate_invites(ctx.emu.state, ctx.mailbox, event)
+    log.info("event created in %s", ctx.mailbox.address)
+    out = {"@odata.context": ctx.context_url(f"users('{ctx.mailbox.id}')/events/$entity"),
+           **es.render(props, event.id, _zone(ctx.request))}
+    return _respond(ctx, out, status=201)
+
+
+async def get_event(ctx: Ctx) -> Response:
+    _check_calendar(ctx)
+    eid, props, _ = _find(ctx, ctx.request.path_params["eid"])
+    out = {"@odata.context": ctx.context_url(f"users('{ctx.mailbox.id}')/events/$entity"),
+           **_select(ctx.request, es.render(props, eid, _zone(ctx.request)))}
+    return _respond(ctx, out)
+
+
+async def update_event(ctx: Ctx) -> Response:
+    _check_calendar(ctx)
+    body = await json_body(ctx.request)
+    with ctx.emu.state.lock:
+        eid, _, event = _find(ctx, ctx.request.path_params["eid"])
+        if event is None:
+            raise bad_request("Updating a single occurrence is not supported by this "
+                              "emulator; update the series master.")
+        es.apply_patch(event.props, body, ctx.emu.clock.now())
+    log.info("event updated in %s", ctx.mailbox.address)
+    return _respond(ctx, es.render(event.props, eid, _zone(ctx.request)))
+
+
+async def delete_event(ctx: Ctx) -> Response:
+    _check_calendar(ctx)
+    with ctx.emu.state.lock:
+        eid, _, event = _find(ctx, ctx.request.path_params["eid"])
+        if event is None:
+            raise bad_request("Deleting a single occurrence is not supported by this "
+                              "emulator; delete the series master.")
+        del ctx.mailbox.events[eid]
+    log.info("event deleted in %s", ctx.mailbox.address)
+    return Response(status_code=204)
+
+
+RESPONSES = ("accept", "tentativelyAccept", "decline", "cancel")
+
+
+async def respond_to_event(ctx: Ctx) -> Response:
+    """``POST …/events/{id}/accept|tentativelyAccept|decline|cancel`` (the action is the
+    path's last segment, spelled as the route spells it)."""
+    action = ctx.request.url.path.rstrip("/").rsplit("/", 1)[-1]
+    body = await json_body(ctx.request, required=False)
+    with ctx.emu.state.lock:
+        _check_calendar(ctx)
+        _, _, event = _find(ctx, ctx.request.path_params["eid"])
+        if event is None:
+            raise bad_request("Respond to the series master, not to one occurrence.")
+        if action == "cancel":
+            cancel(ctx.emu.state, ctx.mailbox, event, body, ctx.emu.clock.now())
+        else:
+            respond(ctx.emu.state, ctx.mailbox, event, action, body, ctx.emu.clock.now())
+    log.info("meeting %s in %s", action, ctx.mailbox.address)
+    return Response(status_code=202)
+
+
+def _window(request: Request) -> tuple[Any, Any]:
+    raw_start = _query_param(request, "startDateTime")
+    raw_end = _query_param(request, "endDateTime")
+    if not raw_start or not raw_end:
+        raise GraphHTTPError(400, "ErrorInvalidParameter",
+                             "This request requires a time window specified by the query "
+                             "string parameters StartDateTime and EndDateTime.")
+    try:
+        start = caltime.parse_range_param(raw_start, "startDateTime")
+        end = caltime.parse_range_param(raw_end, "endDateTime")
+    except caltime.TimeError as exc:
+        raise GraphHTTPError(400, "ErrorInvalidParameter", exc.message) from exc
+    if end <= start:
+        raise GraphHTTPError(400, "ErrorInvalidParameter",
+                             "The parameter 'EndDateTime' must be later than 'StartDateTime'.")
+    return start, end
+
+
+def _view(ctx: Ctx, events: list[Event], context: str) -> Response:
+    request = ctx.request
+    start, end = _window(request)
+    pred = None
+    if request.query_params.get("$filter"):
+        pred = es.compile_filter(request.query_params["$filter"])
+    items: list[tuple[str, dict[str, Any]]] = []
+    for event in events:
+        items += es.expand(event, start, end)
+    if pred is not None:
+        items = [i for i in items if pred(i[1])]
+    key, reverse = es.sort_key(request.query_params.get("$orderby"))
+    items.sort(key=key, reverse=reverse)
+    return _page(ctx, items, context)
+
+
+async def calendar_view(ctx: Ctx) -> Response:
+    _check_calendar(ctx)
+    with ctx.emu.state.lock:
+        events = list(ctx.mailbox.events.values())
+    return _view(ctx, events, f"users('{ctx.mailbox.id}')/calendarView")
+
+
+async def instances(ctx: Ctx) -> Response:
+    """``GET /events/{id}/instances?startDateTime&endDateTime``: one series' occurrences."""
+    _check_calendar(ctx)
+    with ctx.emu.state.lock:
+        _, _, event = _find(ctx, ctx.request.path_params["eid"])
+    if event is None:
+        raise bad_request("instances needs the id of a series master or single event.")
+    return _view(ctx, [event], f"users('{ctx.mailbox.id}')/events('{event.id}')/instances")
+
+
+async def get_calendar(ctx: Ctx) -> Response:
+    _check_calendar(ctx)
+    cal = {"id": calendar_id(ctx.mailbox), "name": "Calendar", "color": "auto",
+           "isDefaultCalendar": True, "canEdit": True, "canShare": True,
+           "canViewPrivateItems": True,
+           "owner": {"name": ctx.mailbox.display_name, "address": ctx.mailbox.address}}
+    if ctx.request.url.path.rstrip("/").endswith("/calendars"):
+        return _respond(ctx, {"@odata.context": ctx.context_url(
+            f"users('{ctx.mailbox.id}')/calendars"), "value": [cal]})
+    return _respond(ctx, {"@odata.context": ctx.context_url(
+        f"users('{ctx.mailbox.id}')/calendars/$entity"), **cal})
 
 
 def event_routes(emu: Any) -> list[BaseRoute]:
@@ -131,150 +289,11 @@ def event_routes(emu: Any) -> list[BaseRoute]:
 
         app = Starlette(routes=event_routes(emu))
     """
-
-    def op(name: str, need: str, handler: Callable[[Ctx], Awaitable[Response]]
-           ) -> Callable[[Request], Awaitable[Response]]:
-        return endpoint(emu, name, need, handler)
-
-    async def list_events(ctx: Ctx) -> Response:
-        _check_calendar(ctx)
-        request = ctx.request
-        pred = None
-        if request.query_params.get("$filter"):
-            pred = es.compile_filter(request.query_params["$filter"])
-        key, reverse = es.sort_key(request.query_params.get("$orderby"))
-        with ctx.emu.state.lock:
-            items = [(e.id, e.props) for e in ctx.mailbox.events.values()]
-        if pred is not None:
-            items = [i for i in items if pred(i[1])]
-        items.sort(key=key, reverse=reverse)
-        return _page(ctx, items, f"users('{ctx.mailbox.id}')/events")
-
-    async def create_event(ctx: Ctx) -> Response:
-        _check_calendar(ctx)
-        body = await json_body(ctx.request)
-        _zone(ctx.request)
-        props = es.new_event(body, ctx.mailbox, ctx.emu.clock.now())
-        with ctx.emu.state.lock:
-            event = Event(id=es.new_event_id(), props=props)
-            ctx.mailbox.events[event.id] = event
-            propagate_invites(ctx.emu.state, ctx.mailbox, event)
-        log.info("event created in %s", ctx.mailbox.address)
-        out = {"@odata.context": ctx.context_url(f"users('{ctx.mailbox.id}')/events/$entity"),
-               **es.render(props, event.id, _zone(ctx.request))}
-        return _respond(ctx, out, status=201)
-
-    async def get_event(ctx: Ctx) -> Response:
-        _check_calendar(ctx)
-        eid, props, _ = _find(ctx, ctx.request.path_params["eid"])
-        out = {"@odata.context": ctx.context_url(f"users('{ctx.mailbox.id}')/events/$entity"),
-               **_select(ctx.request, es.render(props, eid, _zone(ctx.request)))}
-        return _respond(ctx, out)
-
-    async def update_event(ctx: Ctx) -> Response:
-        _check_calendar(ctx)
-        body = await json_body(ctx.request)
-        with ctx.emu.state.lock:
-            eid, _, event = _find(ctx, ctx.request.path_params["eid"])
-            if event is None:
-                raise bad_request("Updating a single occurrence is not supported by this "
-                                  "emulator; update the series master.")
-            es.apply_patch(event.props, body, ctx.emu.clock.now())
-        log.info("event updated in %s", ctx.mailbox.address)
-        return _respond(ctx, es.render(event.props, eid, _zone(ctx.request)))
-
-    async def delete_event(ctx: Ctx) -> Response:
-        _check_calendar(ctx)
-        with ctx.emu.state.lock:
-            eid, _, event = _find(ctx, ctx.request.path_params["eid"])
-            if event is None:
-                raise bad_request("Deleting a single occurrence is not supported by this "
-                                  "emulator; delete the series master.")
-            del ctx.mailbox.events[eid]
-        log.info("event deleted in %s", ctx.mailbox.address)
-        return Response(status_code=204)
-
-    def response_handler(action: str) -> Callable[[Ctx], Awaitable[Response]]:
-        async def handler(ctx: Ctx) -> Response:
-            body = await json_body(ctx.request, required=False)
-            with ctx.emu.state.lock:
-                _check_calendar(ctx)
-                _, _, event = _find(ctx, ctx.request.path_params["eid"])
-                if event is None:
-                    raise bad_request("Respond to the series master, not to one occurrence.")
-                if action == "cancel":
-                    cancel(ctx.emu.state, ctx.mailbox, event, body, ctx.emu.clock.now())
-                else:
-                    respond(ctx.emu.state, ctx.mailbox, event, action, body,
-                            ctx.emu.clock.now())
-            log.info("meeting %s in %s", action, ctx.mailbox.address)
-            return Response(status_code=202)
-
-        return handler
-
-    def _window(request: Request) -> tuple[Any, Any]:
-        raw_start = _query_param(request, "startDateTime")
-        raw_end = _query_param(request, "endDateTime")
-        if not raw_start or not raw_end:
-            raise GraphHTTPError(400, "ErrorInvalidParameter",
-                                 "This request requires a time window specified by the query "
-                                 "string parameters StartDateTime and EndDateTime.")
-        try:
-            start = caltime.parse_range_param(raw_start, "startDateTime")
-            end = caltime.parse_range_param(raw_end, "endDateTime")
-        except caltime.TimeError as exc:
-            raise GraphHTTPError(400, "ErrorInvalidParameter", exc.message) from exc
-        if end <= start:
-            raise GraphHTTPError(400, "ErrorInvalidParameter",
-                                 "The parameter 'EndDateTime' must be later than "
-                                 "'StartDateTime'.")
-        return start, end
-
-    def _view(ctx: Ctx, events: list[Event], context: str) -> Response:
-        request = ctx.request
-        start, end = _window(request)
-        pred = None
-        if request.query_params.get("$filter"):
-            pred = es.compile_filter(request.query_params["$filter"])
-        items: list[tuple[str, dict[str, Any]]] = []
-        for event in events:
-            items += es.expand(event, start, end)
-        if pred is not None:
-            items = [i for i in items if pred(i[1])]
-        key, reverse = es.sort_key(request.query_params.get("$orderby"))
-        items.sort(key=key, reverse=reverse)
-        return _page(ctx, items, context)
-
-    async def calendar_view(ctx: Ctx) -> Response:
-        _check_calendar(ctx)
-        with ctx.emu.state.lock:
-            events = list(ctx.mailbox.events.values())
-        return _view(ctx, events, f"users('{ctx.mailbox.id}')/calendarView")
-
-    async def instances(ctx: Ctx) -> Response:
-        """``GET /events/{id}/instances?startDateTime&endDateTime``: one series' occurrences."""
-        _check_calendar(ctx)
-        with ctx.emu.state.lock:
-            _, _, event = _find(ctx, ctx.request.path_params["eid"])
-        if event is None:
-            raise bad_request("instances needs the id of a series master or single event.")
-        return _view(ctx, [event], f"users('{ctx.mailbox.id}')/events('{event.id}')/instances")
-
-    async def get_calendar(ctx: Ctx) -> Response:
-        _check_calendar(ctx)
-        cal = {"id": calendar_id(ctx.mailbox), "name": "Calendar", "color": "auto",
-               "isDefaultCalendar": True, "canEdit": True, "canShare": True,
-               "canViewPrivateItems": True,
-               "owner": {"name": ctx.mailbox.display_name, "address": ctx.mailbox.address}}
-        if ctx.request.url.path.rstrip("/").endswith("/calendars"):
-            return _respond(ctx, {"@odata.context": ctx.context_url(
-                f"users('{ctx.mailbox.id}')/calendars"), "value": [cal]})
-        return _respond(ctx, {"@odata.context": ctx.context_url(
-            f"users('{ctx.mailbox.id}')/calendars/$entity"), **cal})
-
-    view_ep = op("calendarView", "calendar.read", calendar_view)
-    instances_ep = op("calendarView", "calendar.read", instances)
-    cal_ep = op("events.list", "calendar.read", get_calendar)
+    view_ep = endpoint(emu, "calendarView", "calendar.read", calendar_view)
+    instances_ep = endpoint(emu, "calendarView", "calendar.read", instances)
+    cal_ep = endpoint(emu, "events.list", "calendar.read", get_calendar)
+    responses = {action: endpoint(emu, f"events.{action}", "calendar.write", respond_to_event)
+                 for action in RESPONSES}
     collection = by_method(emu, GET=("events.list", "calendar.read", list_events),
                            POST=("events.create", "calendar.write", create_event))
     item = by_method(emu, GET=("events.get", "calendar.read", get_event),
@@ -287,10 +306,8 @@ def event_routes(emu: Any) -> list[BaseRoute]:
                    for p in ("/calendar", "/calendars", "/calendars/{cal}")]
         for ev in EVENT_SETS:
             routes.append(Route(prefix + ev, collection, methods=["GET", "POST"]))
-            for action in ("accept", "tentativelyAccept", "decline", "cancel"):
-                routes.append(Route(prefix + ev + "/{eid}/" + action, op(
-                    f"events.{action}", "calendar.write", response_handler(action)),
-                    methods=["POST"]))
+            routes += [Route(f"{prefix}{ev}/{{eid}}/{action}", ep, methods=["POST"])
+                       for action, ep in responses.items()]
             routes.append(Route(prefix + ev + "/{eid}/instances", instances_ep,
                                 methods=["GET"]))
             routes.append(Route(prefix + ev + "/{eid}", item,

@@ -17,7 +17,11 @@ from __future__ import annotations
 import re
 import urllib.parse
 
+from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+from m365bot.emulator.control.core import graph_error
+from m365bot.emulator.graph import urlforms
 
 # name('key') where a quote inside the key is doubled, as OData string literals are.
 _KEYED = re.compile(r"^([A-Za-z][\w.]*)\('((?:[^']|'')*)'\)$")
@@ -44,16 +48,33 @@ def normalise(path: str) -> str:
 
 
 class KeySegments:
-    """ASGI middleware applying :func:`normalise` to the request path."""
+    """ASGI middleware applying :func:`normalise`, then the URL forms of
+    :mod:`m365bot.emulator.graph.urlforms` (segment case, empty and trailing segments, query
+    option spelling), to the request; a repeated query option is answered with Graph's 400."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        self.names: dict[str, str] | None = None
+
+    def _names(self, scope: Scope) -> dict[str, str]:
+        if self.names is None:
+            routes = getattr(scope.get("app"), "routes", None) or []
+            self.names = urlforms.vocabulary(str(getattr(r, "path", "")) for r in routes)
+        return self.names
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             path = str(scope.get("path") or "/")
-            fixed = normalise(path)
+            fixed = urlforms.canonical_path(normalise(path), self._names(scope))
             if fixed != path:
                 scope = {**scope, "path": fixed,
                          "raw_path": urllib.parse.quote(fixed, safe="/@'$(),=!*+;:").encode()}
+            try:
+                query = urlforms.canonical_query(fixed, scope.get("query_string") or b"")
+            except urlforms.RepeatedOption as exc:
+                response = graph_error(400, "BadRequest", str(exc), Request(scope))
+                await response(scope, receive, send)
+                return
+            if query != scope.get("query_string"):
+                scope = {**scope, "query_string": query}
         await self.app(scope, receive, send)

@@ -236,18 +236,19 @@ async def update_message(ctx: Ctx) -> Response:
     return ctx.json(out)
 
 
-def remove(ctx: Ctx, msg: Message, *, soft: bool = False) -> None:
+def remove(ctx: Ctx, msg: Message, *, into: str | None = None) -> None:
     """Take the message out of its folder; delta reports it as removed.
 
-    ``soft``: DELETE's behaviour — the item moves to the hidden Recoverable Items
-    (``recoverableitemsdeletions``, outside ``/messages``) under a new REST id.
+    ``into``: a hidden Recoverable Items folder the item moves to under a new REST id, out of
+    ``/messages``' reach: ``recoverableitemsdeletions`` (DELETE) or ``recoverableitemspurges``
+    (``permanentDelete``).
     """
     box = ctx.mailbox
     state = ctx.emu.state
     box.deleted_ids.append((state.next_seq(), msg.folder_id, removed_ref(msg)))
     del box.messages[msg.id]
-    if soft:
-        msg.folder_id = store.well_known(box, "recoverableitemsdeletions").id
+    if into:
+        msg.folder_id = store.well_known(box, into).id
         msg.id = store.new_message_id(box)
         store.touch(msg, ctx.now(), state.next_seq())
         box.messages[msg.id] = msg
@@ -262,8 +263,19 @@ def removed_ref(msg: Message) -> str:
 async def delete_message(ctx: Ctx) -> Response:
     with ctx.emu.state.lock:
         msg = find_in_scope(ctx)
-        remove(ctx, msg, soft=True)
+        remove(ctx, msg, into="recoverableitemsdeletions")
     log.info("message deleted")
+    return empty(204)
+
+
+async def permanent_delete(ctx: Ctx) -> Response:
+    """``POST …/messages/{id}/permanentDelete``: into the purges folder of the dumpster, which
+    no client can reach; 204 (learn.microsoft.com/graph/api/message-permanentdelete)."""
+    await json_body(ctx.request, required=False)
+    with ctx.emu.state.lock:
+        msg = find_in_scope(ctx)
+        remove(ctx, msg, into="recoverableitemspurges")
+    log.info("message permanently deleted")
     return empty(204)
 
 

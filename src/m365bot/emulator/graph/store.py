@@ -48,6 +48,7 @@ WELL_KNOWN: tuple[tuple[str, str, str, bool], ...] = (
     ("serverfailures", "Server Failures", "syncissues", False),
     ("searchfolders", "Finder", "", True),
     ("recoverableitemsdeletions", "Deletions", "", True),
+    ("recoverableitemspurges", "Purges", "", True),
 )
 WELL_KNOWN_NAMES = frozenset(w[0] for w in WELL_KNOWN)
 

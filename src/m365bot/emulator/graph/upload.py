@@ -41,7 +41,7 @@ from m365bot.emulator.graph.attachments import MESSAGE_PREFIXES
 from m365bot.emulator.graph.errors import GraphHTTPError, bad_request
 from m365bot.emulator.graph.mailflow import check_quota
 from m365bot.emulator.graph.messages import find_in_scope
-from m365bot.emulator.graph.scoped import Ctx, guarded, json_body, json_response
+from m365bot.emulator.graph.scoped import Ctx, endpoint, json_body, json_response
 
 log = logging.getLogger(__name__)
 
@@ -157,54 +157,48 @@ def _upload_origin(request: Request, cloud: str | None) -> str:
     return f"https://{request.headers.get('host') or '127.0.0.1'}"
 
 
-def upload_routes(emu: Any) -> list[BaseRoute]:
-    """Routes for createUploadSession (Graph) and the upload host's session URLs.
+async def create_session(ctx: Ctx) -> Response:
+    """``POST …/messages/{id}/attachments/createUploadSession`` → 201 ``uploadSession``."""
+    item = _parse_item(await json_body(ctx.request))
+    sessions: UploadSessions = ctx.emu.upload_sessions
+    message = find_in_scope(ctx)
+    attached = sum(int(a.props.get("size") or 0) for a in message.attachments)
+    if attached + item["size"] > MAX_SIZE:  # the limit is per message, not per file
+        raise GraphHTTPError(413, "ErrorMessageSizeExceeded",
+                             "The message exceeds the maximum supported size.", inner=False)
+    check_quota(ctx.mailbox, item["size"])
+    now = ctx.emu.clock.now()
+    session = UploadSession(
+        id=str(uuid.uuid4()), token=secrets.token_urlsafe(32),
+        mailbox=ctx.mailbox.address, user_id=ctx.mailbox.id, message_id=message.id,
+        app_id=ctx.principal.app_id, name=item["name"], size=item["size"],
+        content_type=item.get("contenttype"), is_inline=bool(item.get("isinline")),
+        expires=now + SESSION_LIFETIME,
+    )
+    sessions.add(session)
+    meta = ctx.request.scope.get("m365bot") or {}
+    origin = _upload_origin(ctx.request, meta.get("cloud"))
+    url = (f"{origin}/api/v2.0/Users('{session.user_id}')/Messages('{message.id}')"
+           f"/AttachmentSessions('{session.id}')?authtoken={session.token}")
+    log.info("upload session created for a message in %s (%d bytes)",
+             ctx.mailbox.address, session.size)
+    return json_response({
+        "@odata.context": ctx.context_url("microsoft.graph.uploadSession"),
+        "uploadUrl": url,
+        "expirationDateTime": store.iso(session.expires),
+        "nextExpectedRanges": ["0-"],
+    }, status=201)
 
-    Example::
 
-        app = Starlette(routes=upload_routes(emu))   # also sets emu.upload_sessions
-    """
-    sessions = UploadSessions()
-    emu.upload_sessions = sessions  # for inspection by tests and the control API
+class UploadHost:
+    """The upload host's session URLs (``PUT`` a chunk, ``DELETE`` to cancel): the URL's
+    authtoken authenticates, so these requests skip Graph's pipeline (see module docs)."""
 
-    async def create(request: Request) -> Response:
-        body = await json_body(request)
+    def __init__(self, emu: Any, sessions: UploadSessions) -> None:
+        self.emu = emu
+        self.sessions = sessions
 
-        async def call(ctx: Ctx) -> Response:
-            item = _parse_item(body)
-            message = find_in_scope(ctx)
-            attached = sum(int(a.props.get("size") or 0) for a in message.attachments)
-            if attached + item["size"] > MAX_SIZE:  # the limit is per message, not per file
-                raise GraphHTTPError(413, "ErrorMessageSizeExceeded",
-                                     "The message exceeds the maximum supported size.",
-                                     inner=False)
-            check_quota(ctx.mailbox, item["size"])
-            now = ctx.emu.clock.now()
-            session = UploadSession(
-                id=str(uuid.uuid4()), token=secrets.token_urlsafe(32),
-                mailbox=ctx.mailbox.address, user_id=ctx.mailbox.id, message_id=message.id,
-                app_id=ctx.principal.app_id, name=item["name"], size=item["size"],
-                content_type=item.get("contenttype"), is_inline=bool(item.get("isinline")),
-                expires=now + SESSION_LIFETIME,
-            )
-            sessions.add(session)
-            meta = request.scope.get("m365bot") or {}
-            origin = _upload_origin(request, meta.get("cloud"))
-            url = (f"{origin}/api/v2.0/Users('{session.user_id}')/Messages('{message.id}')"
-                   f"/AttachmentSessions('{session.id}')?authtoken={session.token}")
-            log.info("upload session created for a message in %s (%d bytes)",
-                     ctx.mailbox.address, session.size)
-            return json_response({
-                "@odata.context": ctx.context_url("microsoft.graph.uploadSession"),
-                "uploadUrl": url,
-                "expirationDateTime": store.iso(session.expires),
-                "nextExpectedRanges": ["0-"],
-            }, status=201)
-
-        return await guarded(emu, request, op="uploadSession.create", need="mail.write",
-                             call=call)
-
-    def _session_for(request: Request) -> UploadSession:
+    def session_for(self, request: Request) -> UploadSession:
         match = _PATH_RE.match(request.url.path)
         if match is None:
             raise GraphHTTPError(404, "ResourceNotFound",
@@ -214,7 +208,7 @@ def upload_routes(emu: Any) -> list[BaseRoute]:
                 401, "InvalidAudience",
                 "The upload URL is pre-authenticated: send no Authorization header.",
                 headers={"WWW-Authenticate": 'Bearer realm=""'}, inner=False)
-        session = sessions.get(match.group(3), emu.clock.now())
+        session = self.sessions.get(match.group(3), self.emu.clock.now())
         token = request.query_params.get("authtoken") or ""
         if session is None or session.message_id.lower() != match.group(2).lower():
             raise _not_found()
@@ -223,10 +217,10 @@ def upload_routes(emu: Any) -> list[BaseRoute]:
                                  "The authtoken in the upload URL is not valid.", inner=False)
         return session
 
-    async def session_endpoint(request: Request) -> Response:
-        session = _session_for(request)
+    async def endpoint(self, request: Request) -> Response:
+        session = self.session_for(request)
         if request.method == "DELETE":
-            sessions.remove(session.id)
+            self.sessions.remove(session.id)
             log.info("upload session cancelled for %s", session.mailbox)
             return Response(status_code=204)
         if request.method != "PUT":
@@ -235,19 +229,30 @@ def upload_routes(emu: Any) -> list[BaseRoute]:
         chunk = await _read_chunk(request)
 
         async def call() -> Response:
-            return _put_chunk(emu, request, sessions, session, chunk)
+            return _put_chunk(self.emu, request, self.sessions, session, chunk)
 
-        response: Response = await emu.control.run(
+        response: Response = await self.emu.control.run(
             op="uploadSession.put", request=request, app_id=session.app_id,
             mailbox=session.mailbox, upload_bytes=len(chunk), call=call,
         )
         return response
 
+
+def upload_routes(emu: Any) -> list[BaseRoute]:
+    """Routes for createUploadSession (Graph) and the upload host's session URLs.
+
+    Example::
+
+        app = Starlette(routes=upload_routes(emu))   # also sets emu.upload_sessions
+    """
+    sessions = UploadSessions()
+    emu.upload_sessions = sessions  # for inspection by tests and the control API
+    create = endpoint(emu, "uploadSession.create", "mail.write", create_session)
     routes: list[BaseRoute] = [
         Route(prefix + "/attachments/createUploadSession", create, methods=["POST"])
         for prefix in MESSAGE_PREFIXES
     ]
-    routes.append(Route("/api/v2.0/{rest:path}", session_endpoint,
+    routes.append(Route("/api/v2.0/{rest:path}", UploadHost(emu, sessions).endpoint,
                         methods=["PUT", "DELETE", "GET", "POST", "PATCH"]))
     return routes
 
