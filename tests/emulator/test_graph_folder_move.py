@@ -46,3 +46,26 @@ def test_move_refusals(mail: GX) -> None:
     assert clash.status_code == 409 and err(clash) == "ErrorFolderExists"
     mail.delete(f"{FOLDERS}/{made['id']}")
     mail.delete(f"{FOLDERS}/{twin['id']}")
+
+
+def test_scenario_folder_names_localize_well_known_folders() -> None:
+    import pytest
+
+    from m365bot.emulator.graph import store
+    from m365bot.emulator.graph.seed import seed_mailbox
+    from m365bot.emulator.scenario import ScenarioError
+    from m365bot.emulator.state import Mailbox, State
+
+    state = State()
+    box = Mailbox(id="0b5e1c1e-0000-4000-8000-000000000001", tenant_id="t",
+                  address="hans@contoso.example", display_name="Hans")
+    seed_mailbox(state, box, {"folder_names": {"Inbox": "Posteingang"},
+                              "folders": [{"name": "Vertrieb", "parent": "inbox"}]})
+    inbox = store.well_known(box, "inbox")
+    assert inbox.display_name == "Posteingang"
+    assert any(f.display_name == "Vertrieb" and f.parent_id == inbox.id
+               for f in box.folders.values())
+    for bad in ({"posteingang": "Inbox"}, {"inbox": ""}, ["inbox"]):
+        with pytest.raises(ScenarioError, match="folder_names"):
+            seed_mailbox(State(), Mailbox(id="x", tenant_id="t", address="a@b.example",
+                                          display_name="A"), {"folder_names": bad})
