@@ -56,6 +56,25 @@ def test_paths_are_cached_per_session_until_a_change(emu: Any, hans: Session) ->
     assert hans.folders.get("Inbox/Verkauf/2026").id == first.id
 
 
+def test_a_folder_changed_by_another_bot_is_looked_up_again(
+        emu: Any, hans: Session, session_for: Any) -> None:
+    from outlook_support import HANS
+
+    remembered = hans.folders.get("Inbox/Vertrieb/2026")
+    other = session_for(HANS)  # another bot on the same mailbox, with its own cache
+    other.folders.delete("Inbox/Vertrieb/2026")
+    remade = other.folders.create("Inbox/Vertrieb/2026")
+    assert remade.id != remembered.id
+    # our cached id is stale: Graph says 404, we look the path up again and act on the new one
+    renamed = hans.folders.rename("Inbox/Vertrieb/2026", "2026-neu")
+    assert renamed.id == remade.id and renamed.path == "Posteingang/Vertrieb/2026-neu"
+    assert hans.folders.get("Inbox/Vertrieb").path == "Posteingang/Vertrieb"  # remembered
+    other.folders.delete("Inbox/Vertrieb")
+    made = hans.folders.create("Inbox/Vertrieb/2027")  # under the stale id: 404, then afresh
+    assert made.path == "Posteingang/Vertrieb/2027"
+    assert other.folders.exists("Inbox/Vertrieb/2027")
+
+
 def test_nested_create_makes_missing_levels_once(emu: Any, hans: Session) -> None:
     made = hans.folders.create("Inbox/Sales/2026/Q1")
     assert made.path == "Posteingang/Sales/2026/Q1" and made.display_name == "Q1"

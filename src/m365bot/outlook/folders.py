@@ -28,92 +28,35 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from m365bot.errors import ConfigError, GraphError, NotFoundError
 from m365bot.graph.core import mailbox_path
+from m365bot.outlook.folderpaths import (
+    WELL_KNOWN_FOLDERS,
+    check_name,
+    is_missing,
+    join,
+    missing,
+    parse_path,
+    quote,
+    refuse_well_known,
+    well_known_name,
+)
 from m365bot.outlook.models import FolderNode, MailFolder
 from m365bot.outlook.plans import Call, Plan, arun, run
 
 if TYPE_CHECKING:
+    from m365bot.graph.client import GraphResponse
     from m365bot.sessions import Session
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-# Graph's wellKnownFolderName values (learn.microsoft.com/graph/api/resources/mailfolder)
-WELL_KNOWN_FOLDERS = frozenset({
-    "archive", "clutter", "conflicts", "conversationhistory", "deleteditems", "drafts", "inbox",
-    "junkemail", "localfailures", "msgfolderroot", "outbox", "recoverableitemsdeletions",
-    "scheduled", "searchfolders", "sentitems", "serverfailures", "syncissues"})
 SELECT = "id,displayName,parentFolderId,childFolderCount,unreadItemCount,totalItemCount,isHidden"
 FolderRef = str | Sequence[str] | MailFolder
 """A folder: a path ("Inbox/Sales"), its segments (["Inbox", "A/B"]), or a MailFolder (its id)."""
-
-
-def well_known_name(segment: str) -> str | None:
-    """Graph's well-known name for a first path segment (``"Sent Items"`` -> ``sentitems``),
-    or None."""
-    key = "".join(segment.split()).replace("_", "").replace("-", "").lower()
-    return key if key in WELL_KNOWN_FOLDERS else None
-
-
-def parse_path(path: str | Sequence[str], *, field: str = "folder") -> tuple[str, ...]:
-    """The segments of a folder path; ConfigError naming ``field`` for a path that cannot be
-    a folder. Example: ``parse_path("Inbox/Sales")`` -> ``("Inbox", "Sales")``."""
-    raw = path.split("/") if isinstance(path, str) else list(path)
-    segments = tuple(s.strip() if isinstance(s, str) else s for s in raw)
-    if not segments or segments == ("",):
-        raise ConfigError(f"{field}: the folder path is empty", field=field,
-                          advice="give a folder path such as 'Inbox/Sales' or a well-known "
-                          "name such as 'inbox'")
-    for i, seg in enumerate(segments):
-        where = f"{field}: segment {i + 1} of {_show(path)}"
-        if not isinstance(seg, str) or not seg:
-            raise ConfigError(f"{where} is empty", field=field,
-                              advice="remove the extra '/' (write 'Inbox/Sales', not "
-                              "'Inbox//Sales' or '/Inbox/')")
-        if seg in (".", ".."):
-            raise ConfigError(f"{where} is {seg!r}; folder paths have no relative parts",
-                              field=field, advice="name every folder from the top, e.g. "
-                              "'Inbox/Sales'")
-        if any(ord(c) < 32 for c in seg):
-            raise ConfigError(f"{where} contains a control character", field=field,
-                              advice="use printable characters only")
-    return segments
-
-
-def _show(path: str | Sequence[str]) -> str:
-    return repr(path if isinstance(path, str) else "/".join(map(str, path)))
-
-
-def check_name(name: str, *, field: str = "new_name") -> str:
-    """A new folder name: 1-255 printable characters, no ``/``; ConfigError otherwise."""
-    if not isinstance(name, str) or not name.strip():
-        raise ConfigError(f"{field}: the folder name is empty", field=field,
-                          advice="give a name such as 'Sales'")
-    name = name.strip()
-    if "/" in name or name in (".", "..") or len(name) > 255 or any(ord(c) < 32 for c in name):
-        raise ConfigError(f"{field}: {name!r} cannot be a folder name", field=field,
-                          advice="use 1-255 printable characters without '/'")
-    return name
-
-
-def _missing(field: str, segment: str, parent: str | None) -> NotFoundError:
-    where = f"in {parent!r}" if parent else "at the top of the mailbox"
-    return NotFoundError(f"{field}: there is no folder {segment!r} {where}",
-                         code="ErrorItemNotFound", status=404,
-                         advice="check the path with 'm365bot folder list' (or "
-                         "session.folders.tree()), or create it with folders.create")
-
-
-def _is_missing(exc: GraphError) -> bool:
-    return isinstance(exc, NotFoundError) and exc.code == "ErrorItemNotFound"
-
-
-def _quote(value: str) -> str:
-    return value.replace("'", "''")
 
 
 class FolderPlans:
@@ -158,8 +101,8 @@ class FolderPlans:
                     answer = yield Call("GET", f"{self.box}/mailFolders/{wk}",
                                         params={"$select": SELECT})
                 except GraphError as exc:
-                    if _is_missing(exc):
-                        raise _missing(field, segment, None) from None
+                    if is_missing(exc):
+                        raise missing(field, segment, None) from None
                     raise
                 body = answer.body or {}
                 return MailFolder.from_graph(body, path=body.get("displayName") or segment,
@@ -168,16 +111,33 @@ class FolderPlans:
         else:
             url = f"{self.box}/mailFolders/{parent.id}/childFolders"
         answer = yield Call("GET", url, params={
-            "$filter": f"displayName eq '{_quote(segment)}'", "includeHiddenFolders": "true",
+            "$filter": f"displayName eq '{quote(segment)}'", "includeHiddenFolders": "true",
             "$select": SELECT})
         items = (answer.body or {}).get("value") or []
         for item in items:
             if str(item.get("displayName") or "").casefold() == segment.casefold():
-                return MailFolder.from_graph(item, path=_join(parent, item["displayName"]))
-        raise _missing(field, segment, parent.path if parent else None)
+                return MailFolder.from_graph(item, path=join(parent, item["displayName"]))
+        raise missing(field, segment, parent.path if parent else None)
+
+    def _fresh(self, make: Callable[[], Plan[T]]) -> Plan[T]:
+        """Run ``make()``; if Graph says a folder we remembered is gone (another bot moved or
+        deleted it), forget what we remembered and run it once more."""
+        with self._lock:
+            used_cache = bool(self._cache)
+        try:
+            return (yield from make())
+        except NotFoundError as exc:
+            if not used_cache or exc.code != "ErrorItemNotFound":
+                raise
+            log.info("a remembered folder is gone; looking the path up again")
+            self.forget()
+            return (yield from make())
 
     def resolve(self, segments: Sequence[str], field: str) -> Plan[MailFolder]:
         """The folder at ``segments`` (cached prefixes are not asked again)."""
+        return (yield from self._fresh(lambda: self._resolve(segments, field)))
+
+    def _resolve(self, segments: Sequence[str], field: str) -> Plan[MailFolder]:
         start, folder = self._cached_prefix(segments)
         for i in range(start, len(segments)):
             folder = yield from self._step(folder, segments[i], field)
@@ -189,7 +149,7 @@ class FolderPlans:
         try:
             yield from self.resolve(segments, field)
         except GraphError as exc:
-            if _is_missing(exc):
+            if is_missing(exc):
                 return False
             raise
         return True
@@ -201,24 +161,29 @@ class FolderPlans:
 
     def create(self, segments: Sequence[str], field: str) -> Plan[MailFolder]:
         """The folder at ``segments``, creating each missing level (idempotent)."""
+        for segment in segments:
+            check_name(segment, field=field)
+        return (yield from self._fresh(lambda: self._create(segments, field)))
+
+    def _create(self, segments: Sequence[str], field: str) -> Plan[MailFolder]:
         depth, folder = self._cached_prefix(segments)
         while depth < len(segments):
             try:
                 folder = yield from self._step(folder, segments[depth], field)
             except GraphError as exc:
-                if not _is_missing(exc) or (depth == 0 and well_known_name(segments[0])):
+                if not is_missing(exc) or (depth == 0 and well_known_name(segments[0])):
                     raise
                 break
             depth += 1
             self._remember(segments[:depth], folder)
         made = 0
         while depth < len(segments):
-            name = check_name(segments[depth], field=field)
+            name = segments[depth].strip()
             url = (f"{self.box}/mailFolders" if folder is None
                    else f"{self.box}/mailFolders/{folder.id}/childFolders")
             try:
                 answer = yield Call("POST", url, json={"displayName": name})
-                folder = MailFolder.from_graph(answer.body or {}, path=_join(folder, name))
+                folder = MailFolder.from_graph(answer.body or {}, path=join(folder, name))
                 made += 1
             except GraphError as exc:
                 if exc.code != "ErrorFolderExists":
@@ -235,10 +200,14 @@ class FolderPlans:
     def rename(self, segments: Sequence[str], new_name: str, field: str,
                name_field: str = "new_name") -> Plan[MailFolder]:
         name = check_name(new_name, field=name_field)
-        _refuse_well_known(segments, "renamed", field)
-        folder = yield from self.resolve(segments, field)
-        answer = yield Call("PATCH", f"{self.box}/mailFolders/{folder.id}",
-                            json={"displayName": name})
+        refuse_well_known(segments, "renamed", field)
+
+        def patch() -> Plan[tuple[MailFolder, GraphResponse]]:
+            folder = yield from self._resolve(segments, field)
+            return folder, (yield Call("PATCH", f"{self.box}/mailFolders/{folder.id}",
+                                       json={"displayName": name}))
+
+        folder, answer = yield from self._fresh(patch)
         self.forget()
         parent = folder.path.rsplit("/", 1)[0] + "/" if folder.path and "/" in folder.path else ""
         log.info("renamed folder %s to %s", folder.path, name)
@@ -246,23 +215,33 @@ class FolderPlans:
 
     def move(self, segments: Sequence[str], destination: Sequence[str], field: str,
              dest_field: str) -> Plan[MailFolder]:
-        _refuse_well_known(segments, "moved", field)
+        refuse_well_known(segments, "moved", field)
         if self._key(destination)[: len(segments)] == self._key(segments):
             raise ConfigError(f"{dest_field}: cannot move a folder into itself or below it",
                               field=dest_field, advice="choose a destination outside the folder")
-        folder = yield from self.resolve(segments, field)
-        target = yield from self.resolve(destination, dest_field)
-        answer = yield Call("POST", f"{self.box}/mailFolders/{folder.id}/move",
-                            json={"destinationId": target.id})
+
+        def post() -> Plan[tuple[MailFolder, MailFolder, GraphResponse]]:
+            folder = yield from self._resolve(segments, field)
+            target = yield from self._resolve(destination, dest_field)
+            return folder, target, (yield Call(
+                "POST", f"{self.box}/mailFolders/{folder.id}/move",
+                json={"destinationId": target.id}))
+
+        folder, target, answer = yield from self._fresh(post)
         self.forget()
         log.info("moved folder %s to %s", folder.path, target.path)
         body = answer.body or {}
-        return MailFolder.from_graph(body, path=_join(target, body.get("displayName") or ""))
+        return MailFolder.from_graph(body, path=join(target, body.get("displayName") or ""))
 
     def delete(self, segments: Sequence[str], field: str) -> Plan[None]:
-        _refuse_well_known(segments, "deleted", field)
-        folder = yield from self.resolve(segments, field)
-        yield Call("DELETE", f"{self.box}/mailFolders/{folder.id}")
+        refuse_well_known(segments, "deleted", field)
+
+        def delete() -> Plan[MailFolder]:
+            folder = yield from self._resolve(segments, field)
+            yield Call("DELETE", f"{self.box}/mailFolders/{folder.id}")
+            return folder
+
+        folder = yield from self._fresh(delete)
         self.forget()
         log.info("deleted folder %s", folder.path)
 
@@ -278,15 +257,18 @@ class FolderPlans:
         while url:
             answer = yield Call("GET", url, params=params)
             body = answer.body or {}
-            found += [MailFolder.from_graph(item, path=_join(parent, item.get("displayName")))
+            found += [MailFolder.from_graph(item, path=join(parent, item.get("displayName")))
                       for item in body.get("value") or []]
             url, params = body.get("@odata.nextLink"), None  # the link keeps the options
         return found
 
     def tree(self, root: Sequence[str] | None, *, hidden: bool, page_size: int,
              field: str) -> Plan[tuple[FolderNode, ...]]:
-        top = None if root is None else (yield from self.resolve(root, field))
-        return (yield from self._subtree(top, hidden=hidden, page_size=page_size))
+        def walk() -> Plan[tuple[FolderNode, ...]]:
+            top = None if root is None else (yield from self._resolve(root, field))
+            return (yield from self._subtree(top, hidden=hidden, page_size=page_size))
+
+        return (yield from self._fresh(walk))
 
     def _subtree(self, parent: MailFolder | None, *, hidden: bool,
                  page_size: int) -> Plan[tuple[FolderNode, ...]]:
@@ -297,18 +279,6 @@ class FolderPlans:
                 below = yield from self._subtree(child, hidden=hidden, page_size=page_size)
             nodes.append(FolderNode(child, below))
         return tuple(nodes)
-
-
-def _join(parent: MailFolder | None, name: Any) -> str:
-    name = str(name or "")
-    return f"{parent.path}/{name}" if parent is not None and parent.path else name
-
-
-def _refuse_well_known(segments: Sequence[str], verb: str, field: str) -> None:
-    if len(segments) == 1 and well_known_name(segments[0]):
-        raise ConfigError(f"{field}: {segments[0]!r} is a well-known folder and cannot be "
-                          f"{verb}", field=field,
-                          advice="name a folder you created, e.g. 'Inbox/Sales'")
 
 
 def _segments(folder: str | Sequence[str], field: str) -> tuple[str, ...]:
@@ -334,6 +304,11 @@ class Folders:
     def get(self, folder: str | Sequence[str], *, field: str = "folder") -> MailFolder:
         """The folder at a path; NotFoundError if it does not exist."""
         return self._run(self.plans.resolve(_segments(folder, field), field))
+
+    def forget(self) -> None:
+        """Drop the remembered paths: call it when another program may have renamed or moved
+        folders while this session runs (a deleted one is noticed by itself)."""
+        self.plans.forget()
 
     def get_by_id(self, folder_id: str) -> MailFolder:
         """The folder with this Graph id."""
