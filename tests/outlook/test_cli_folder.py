@@ -6,7 +6,10 @@ nothing."""
 from __future__ import annotations
 
 import json
+import os
+import pty
 import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -108,3 +111,32 @@ def test_errors_are_one_line(cli: dict[str, Any], emu: Any) -> None:
     _one_line_error(run_cli(["folder", "list", "Inbox/Nirgendwo", *cli["connect"]], env),
                     "PATH", "Nirgendwo")
     _one_line_error(run_cli(["profile", "save", "bad/name", *cli["connect"]], env), "profile name")
+
+
+def _stderr_on_a_terminal(args: list[str], env: dict[str, str]) -> tuple[int, str, str]:
+    master, slave = pty.openpty()
+    proc = subprocess.run([sys.executable, "-m", "m365bot", *args], env=env, stdin=slave,
+                          stdout=subprocess.PIPE, stderr=slave, text=True, timeout=120)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 65536)
+        except OSError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(master)
+    err = b"".join(chunks).decode(errors="replace")
+    scan_output(proc.stdout + err, "m365bot folder list (terminal)")
+    return proc.returncode, proc.stdout, err
+
+
+def test_progress_bar_on_a_terminal_only(cli: dict[str, Any]) -> None:
+    env = {**cli["env"], "TERM": "xterm-256color"}
+    code, out, err = _stderr_on_a_terminal(["folder", "list", *cli["connect"], "--json"], env)
+    assert code == 0 and "Listing folders" in err   # drawn on the terminal (stderr)
+    assert json.loads(out)                           # stdout stays clean JSON
+    piped = run_cli(["folder", "list", *cli["connect"]], cli["env"])
+    assert piped.returncode == 0 and "Listing folders" not in piped.stdout + piped.stderr
