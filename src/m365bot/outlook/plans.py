@@ -31,13 +31,25 @@ T = TypeVar("T")
 
 @dataclass(frozen=True, slots=True)
 class Call:
-    """One Graph request of a plan: ``path`` relative to ``/v1.0`` (or a full nextLink URL)."""
+    """One Graph request of a plan: ``path`` relative to ``/v1.0`` (or a full nextLink URL),
+    with the engine's options: ``immutable_ids`` (``Prefer: IdType="ImmutableId"``),
+    ``body_type`` ("text"/"html") and ``guarded`` (a POST the plan checks for duplicates
+    itself, so the engine may resend it after a 503/504 or a dropped connection)."""
 
     method: str
     path: str
     params: dict[str, Any] | None = None
     json: Any = None
     headers: dict[str, str] | None = None
+    immutable_ids: bool = False
+    body_type: str | None = None
+    guarded: bool = False
+
+    def options(self) -> dict[str, Any]:
+        """The keyword arguments of ``session.graph_request`` for this call."""
+        return {"params": self.params, "json": self.json, "headers": self.headers,
+                "immutable_ids": self.immutable_ids, "body_type": self.body_type,
+                "guarded": self.guarded}
 
 
 Plan = Generator[Call, "GraphResponse", T]
@@ -45,8 +57,7 @@ Plan = Generator[Call, "GraphResponse", T]
 
 
 def _send(session: Session, call: Call) -> GraphResponse:
-    return session.graph_request(call.method, call.path, params=call.params, json=call.json,
-                                 headers=call.headers)
+    return session.graph_request(call.method, call.path, **call.options())
 
 
 def run(session: Session, plan: Plan[T]) -> T:
@@ -71,9 +82,8 @@ async def arun(session: Session, plan: Plan[T]) -> T:
         call = next(plan)
         while True:
             try:
-                answer = await session.agraph_request(
-                    call.method, call.path, params=call.params, json=call.json,
-                    headers=call.headers)
+                answer = await session.agraph_request(call.method, call.path,
+                                                      **call.options())
             except M365BotError as exc:
                 call = plan.throw(exc)
             else:
