@@ -39,6 +39,8 @@ if TYPE_CHECKING:
     from m365bot.auth.tokens import AccessToken, TokenProvider
     from m365bot.graph.aclient import AsyncGraph
     from m365bot.graph.client import GraphClient, GraphResponse
+    from m365bot.outlook import AsyncOutlook
+    from m365bot.outlook.folders import Folders
 
 log = logging.getLogger(__name__)
 
@@ -102,10 +104,48 @@ class Session:
     version: str = __version__
     _closed: bool = field(default=False, repr=False)
     _agraph: AsyncGraph | None = field(default=None, repr=False)
+    _outlook: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def closed(self) -> bool:
         return self._closed
+
+    # the Outlook actions, built on first use (m365bot.outlook.RESOURCES)
+    @property
+    def folders(self) -> Folders:
+        """Mail folders: ``s.folders.create("Inbox/Sales")`` (see m365bot.outlook.folders)."""
+        from m365bot.outlook import resource
+
+        found: Folders = resource(self, "folders")
+        return found
+
+    @property
+    def mail(self) -> Any:
+        """Messages: list, get, send, reply, move... (m365bot.outlook.mail)."""
+        from m365bot.outlook import resource
+
+        return resource(self, "mail")
+
+    @property
+    def attachments(self) -> Any:
+        """Attachments: list and save (m365bot.outlook.attachments)."""
+        from m365bot.outlook import resource
+
+        return resource(self, "attachments")
+
+    @property
+    def calendar(self) -> Any:
+        """Events: range, get, create, update, delete, respond (m365bot.outlook.calendar)."""
+        from m365bot.outlook import resource
+
+        return resource(self, "calendar")
+
+    @property
+    def aio(self) -> AsyncOutlook:
+        """The async twins: ``await s.aio.folders.exists("Inbox/Sales")``."""
+        from m365bot.outlook import AsyncOutlook
+
+        return AsyncOutlook(self)
 
     def _require_open(self) -> GraphClient:
         if self._closed or self.client is None:

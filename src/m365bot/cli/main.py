@@ -17,6 +17,8 @@ _SUBCOMMANDS = {
     "connect": "m365bot.cli.connect:connect",
     "demo": "m365bot.cli.demo:demo",
     "controlroom": "m365bot.cli.controlroom:controlroom",
+    "profile": "m365bot.cli.profile:profile",
+    "folder": "m365bot.cli.folder:folder",
 }
 
 

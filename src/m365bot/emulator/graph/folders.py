@@ -1,5 +1,5 @@
 """mailFolders: list (top level or ``childFolders``, ``includeHiddenFolders=true``), get,
-create, rename (PATCH) and delete, with counts. Well-known names (``inbox``, ``archive``, …)
+create, rename (PATCH), move and delete, with counts. Well-known names (``inbox``, ``archive``, …)
 work anywhere a folder id does.
 
 Example (what a client sees)::
@@ -23,6 +23,7 @@ from m365bot.emulator.graph.common import (
     check_single_item_options,
     empty,
     json_body,
+    params,
 )
 from m365bot.emulator.graph.errors import GraphHTTPError, bad_request
 from m365bot.emulator.graph.messages import PREFIXES, removed_ref
@@ -220,6 +221,35 @@ async def delete_folder(ctx: Ctx) -> Response:
     return empty(204)
 
 
+async def move_folder(ctx: Ctx) -> Response:
+    """``POST …/mailFolders/{id}/move {"destinationId": …}``: 200 with the moved folder
+    (learn.microsoft.com/graph/api/mailfolder-move: the destination is "the folder ID, or a
+    well-known folder name"; the folder keeps its id and takes its contents along)."""
+    args = params(await json_body(ctx.request), {"destinationid": "destinationId"},
+                  action="move")
+    dest_ref = args.get("destinationId")
+    if not isinstance(dest_ref, str) or not dest_ref:
+        raise bad_request("The 'destinationId' parameter is required (a folder id or a "
+                          "well-known name like 'archive').")
+    box = ctx.mailbox
+    with ctx.emu.state.lock:
+        folder = _target(ctx)
+        dest = store.find_folder(box, dest_ref)
+        if folder.well_known_name:
+            raise GraphHTTPError(400, "ErrorMoveDistinguishedFolder",
+                                 "Distinguished folders cannot be moved.", inner=False)
+        if dest.id in store.subtree_ids(box, folder.id):
+            raise GraphHTTPError(400, "ErrorMoveCopyFailed",
+                                 "The folder cannot be moved into itself or a subfolder.",
+                                 inner=False)
+        _check_unique(ctx, dest.id, folder.display_name, skip=folder.id)
+        folder.parent_id = dest.id
+        out = {"@odata.context": ctx.context_url(f"{ctx.who()}/mailFolders/$entity"),
+               **_shape(ctx, folder, None)}
+    log.info("mail folder moved")
+    return ctx.json(out)
+
+
 def folder_routes(emu: Any) -> list[Any]:
     from starlette.routing import Route
 
@@ -228,6 +258,7 @@ def folder_routes(emu: Any) -> list[Any]:
     item = by_method(emu, GET=("mailFolders.get", "mail.read", get_folder),
                      PATCH=("mailFolders.update", "mail.write", update_folder),
                      DELETE=("mailFolders.delete", "mail.write", delete_folder))
+    move = by_method(emu, POST=("mailFolders.move", "mail.write", move_folder))
 
     routes = []
     for p in PREFIXES:
@@ -237,5 +268,6 @@ def folder_routes(emu: Any) -> list[Any]:
             Route(p + "/mailFolders/{folder}/childFolders/{child}", item,
                   methods=["GET", "PATCH", "DELETE"]),
             Route(p + "/mailFolders/{folder}", item, methods=["GET", "PATCH", "DELETE"]),
+            Route(p + "/mailFolders/{folder}/move", move, methods=["POST"]),
         ]
     return routes

@@ -4,6 +4,7 @@ and events (handed to the calendar code).
 Spec keys::
 
     folders:  [{name: Projects, parent: inbox, hidden: false, children: [{name: Archive2026}]}]
+    folder_names: {inbox: Posteingang, sentitems: Gesendete Elemente}   # a localized mailbox
     messages: [{folder: inbox | <folder name>, subject, from, to: [..], cc: [..],
                 body, body_type: text|html, received: 2026-11-20T09:00:00Z, is_read,
                 importance, categories: [..], is_draft, flagged,
@@ -70,6 +71,19 @@ def _add_folders(box: Mailbox, specs: Any, parent: Folder | None, where: str) ->
         box.folders[folder.id] = folder
         if spec.get("children"):
             _add_folders(box, spec["children"], folder, f"{w}.children")
+
+
+def _localize(box: Mailbox, names: Any, where: str) -> None:
+    """Well-known folders under the display names of the mailbox's language, as Exchange
+    names them (a German mailbox's Inbox is "Posteingang"; its well-known name stays inbox)."""
+    if not isinstance(names, dict):
+        raise _error(where, "expected {well-known name: display name}, e.g. {inbox: Posteingang}")
+    for key, display in names.items():
+        if str(key).lower() not in store.WELL_KNOWN_NAMES or not isinstance(display, str) \
+                or not display.strip():
+            raise _error(f"{where}.{key}", "expected a well-known folder name (inbox, "
+                         "sentitems, ...) and a non-empty display name")
+        store.well_known(box, str(key).lower()).display_name = display.strip()
 
 
 def _addr(value: Any, where: str) -> dict[str, Any]:
@@ -161,9 +175,11 @@ def seed_mailbox(state: State, box: Mailbox, spec: dict[str, Any]) -> None:
         store.ensure_well_known_folders(box)
         if not spec:
             return
-        unknown = set(spec) - {"folders", "messages", "events"}
+        unknown = set(spec) - {"folders", "folder_names", "messages", "events"}
         if unknown:
             raise _error(f"{box.address}.mailbox", f"unknown keys {sorted(unknown)}")
+        if spec.get("folder_names"):
+            _localize(box, spec["folder_names"], f"{box.address}.mailbox.folder_names")
         if spec.get("folders"):
             _add_folders(box, spec["folders"], None, f"{box.address}.mailbox.folders")
         now = time.time()

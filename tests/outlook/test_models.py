@@ -1,0 +1,268 @@
+"""The Outlook models: every Graph property they read exists on Graph v1.0's type, a
+``$select`` subset never raises, and what they send reads back the same."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from datetime import UTC, date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from m365bot.errors import ConfigError
+from m365bot.outlook.models import (
+    Attachment,
+    Attendee,
+    Email,
+    EmailAddress,
+    Event,
+    EventTime,
+    Flag,
+    MailFolder,
+    Recurrence,
+    Result,
+)
+
+SCHEMA = json.loads((Path(__file__).parents[2] / "src/m365bot/emulator/graph"
+                     / "graph-v1-outlook-schema.json").read_text())["types"]
+
+
+class Recording(Mapping[str, Any]):
+    """A Graph JSON object that records every key a model looks up (present or not)."""
+
+    def __init__(self, data: Mapping[str, Any], path: tuple[str, ...], seen: set[tuple[str, ...]]):
+        self._data, self._path, self._seen = data, path, seen
+
+    def __getitem__(self, key: str) -> Any:
+        self._seen.add((*self._path, key))
+        return self._wrap(self._data[key], (*self._path, key))
+
+    def _wrap(self, value: Any, path: tuple[str, ...]) -> Any:
+        if isinstance(value, Mapping):
+            return Recording(value, path, self._seen)
+        if isinstance(value, list):
+            return [self._wrap(v, path) for v in value]
+        return value
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+
+def _property(type_name: str, key: str) -> dict[str, Any] | None:
+    t: dict[str, Any] | None = SCHEMA[type_name]
+    while t is not None:
+        found = (t.get("properties") or {}).get(key) or (t.get("navigation") or {}).get(key)
+        if found:
+            return dict(found)
+        t = SCHEMA.get(t["base"]) if t.get("base") else None
+    return None
+
+
+def _check_paths(type_name: str, seen: set[tuple[str, ...]]) -> list[str]:
+    missing = []
+    for path in sorted(seen):
+        current = type_name
+        for key in path:
+            if key.startswith("@odata."):
+                break
+            prop = _property(current, key)
+            if prop is None:
+                missing.append(f"{type_name}: {'/'.join(path)} ({key} not on {current})")
+                break
+            current = prop["type"]
+    return missing
+
+
+def _who(address: str, name: str) -> dict[str, Any]:
+    return {"emailAddress": {"name": name, "address": address}}
+
+
+def _dtz(value: str) -> dict[str, Any]:
+    return {"dateTime": value, "timeZone": "UTC"}
+
+
+MESSAGE = {
+    "id": "AAMkAGI2TG93AAA=", "subject": "Invoice 1001", "from": _who("b@f.example", "Billing"),
+    "sender": _who("b@f.example", "Billing"), "toRecipients": [_who("a@c.com", "Alice")],
+    "ccRecipients": [_who("c@c.com", "Carol")], "bccRecipients": [_who("d@c.com", "Dan")],
+    "replyTo": [_who("r@f.example", "Replies")], "receivedDateTime": "2026-11-24T10:30:00Z",
+    "sentDateTime": "2026-11-24T10:29:58Z",
+    "body": {"contentType": "html", "content": "<p>Hello <b>Alice</b></p><script>x()</script>"},
+    "bodyPreview": "Hello Alice", "isRead": False, "isDraft": False, "hasAttachments": True,
+    "importance": "high", "categories": ["Finance"], "parentFolderId": "AAMkAGI2TAAA=",
+    "flag": {"flagStatus": "flagged", "dueDateTime": _dtz("2026-12-01T00:00:00.0000000"),
+             "startDateTime": _dtz("2026-11-25T00:00:00.0000000"),
+             "completedDateTime": _dtz("2026-12-02T08:00:00.0000000")},
+    "conversationId": "AAQkAGI2", "internetMessageId": "<1001@f.example>",
+    "webLink": "https://outlook.office365.com/owa/?ItemID=x",
+}
+EVENT = {
+    "id": "AAMkAGEvent=", "subject": "Weekly sync", "start": _dtz("2026-11-30T09:00:00.0000000"),
+    "end": _dtz("2026-11-30T09:30:00.0000000"), "isAllDay": False,
+    "location": {"displayName": "Teams"},
+    "attendees": [{"type": "required", "emailAddress": {"name": "Bob", "address": "b@c.com"},
+                   "status": {"response": "accepted", "time": "2026-11-20T10:00:00Z"}}],
+    "organizer": _who("a@c.com", "Alice"), "isOnlineMeeting": True,
+    "onlineMeeting": {"joinUrl": "https://teams.example/join/1"},
+    "onlineMeetingUrl": None,
+    "recurrence": {"pattern": {"type": "weekly", "interval": 1, "daysOfWeek": ["monday"],
+                               "dayOfMonth": 0, "firstDayOfWeek": "sunday", "index": "first"},
+                   "range": {"type": "numbered", "startDate": "2026-11-30",
+                             "endDate": "0001-01-01", "numberOfOccurrences": 4,
+                             "recurrenceTimeZone": "UTC"}},
+    "body": {"contentType": "text", "content": "Agenda"}, "showAs": "busy",
+    "responseStatus": {"response": "organizer"}, "importance": "normal", "categories": [],
+    "isCancelled": False, "seriesMasterId": None, "type": "seriesMaster",
+    "webLink": "https://outlook.office365.com/owa/?itemid=e",
+}
+FOLDER = {"id": "AAMkAGFolder=", "displayName": "Sales", "parentFolderId": "AAMkAGInbox=",
+          "childFolderCount": 1, "unreadItemCount": 2, "totalItemCount": 5, "isHidden": False}
+ATTACHMENT = {"@odata.type": "#microsoft.graph.fileAttachment", "id": "AAMkAtt=",
+              "name": "invoice.txt", "contentType": "text/plain", "size": 5, "isInline": False,
+              "contentId": None, "lastModifiedDateTime": "2026-11-24T10:30:00Z",
+              "contentBytes": "aGVsbG8="}
+
+
+@pytest.mark.parametrize(("model", "type_name", "payload"), [
+    (Email, "message", MESSAGE), (Event, "event", EVENT), (MailFolder, "mailFolder", FOLDER),
+    (Attachment, "fileAttachment", ATTACHMENT)])
+def test_every_property_read_exists_in_graph_v1(model: Any, type_name: str,
+                                                payload: dict[str, Any]) -> None:
+    seen: set[tuple[str, ...]] = set()
+    model.from_graph(Recording(payload, (), seen))
+    assert len(seen) >= len(payload) - 1, seen  # the recording saw the model read them
+    assert _check_paths(type_name, seen) == []
+
+
+def test_schema_check_catches_a_wrong_name() -> None:
+    # the checker itself: a misspelt property or a nested property on the wrong type is caught
+    assert _check_paths("message", {("receivedDate",)}) != []
+    assert _check_paths("message", {("flag", "dueDate")}) != []
+    assert _check_paths("message", {("from", "emailAddress", "address")}) == []
+
+
+def test_email_from_a_full_message() -> None:
+    e = Email.from_graph(MESSAGE)
+    assert e.from_ == EmailAddress("b@f.example", "Billing")
+    assert [str(r) for r in e.to] == ["Alice <a@c.com>"]
+    assert e.cc[0].address == "c@c.com" and e.bcc[0].address == "d@c.com"
+    assert e.reply_to[0].name == "Replies"
+    assert e.received == datetime(2026, 11, 24, 10, 30, tzinfo=UTC)
+    assert e.sent is not None and e.sent.tzinfo is not None
+    assert e.body_html is not None and e.body_text == "Hello Alice"
+    assert (e.is_read, e.has_attachments, e.importance) == (False, True, "high")
+    assert e.categories == ("Finance",)
+    assert e.flag == Flag("flagged", due=datetime(2026, 12, 1, tzinfo=UTC),
+                          start=datetime(2026, 11, 25, tzinfo=UTC),
+                          completed=datetime(2026, 12, 2, 8, tzinfo=UTC))
+    assert (e.folder_id, e.conversation_id, e.internet_message_id) == (
+        "AAMkAGI2TAAA=", "AAQkAGI2", "<1001@f.example>")
+    with pytest.raises(AttributeError):
+        e.subject = "changed"  # type: ignore[misc]  # frozen
+
+
+@pytest.mark.parametrize("model", [Email, Event, MailFolder, Attachment])
+def test_a_select_subset_never_raises(model: Any) -> None:
+    item = model.from_graph({"id": "AAMk1"})
+    assert item.id == "AAMk1"
+    empty = model.from_graph({})
+    assert empty.id == ""
+    # wrong JSON types (a null list, a string where an object belongs) are tolerated too
+    odd = model.from_graph({"id": "x", "toRecipients": None, "flag": "x", "body": None,
+                            "attendees": None, "start": "x", "size": "big", "isRead": "yes"})
+    assert odd.id == "x"
+
+
+def test_email_select_subset_fields_are_none_or_empty() -> None:
+    e = Email.from_graph({"id": "AAMk1", "subject": "Hi"})
+    assert e.subject == "Hi"
+    assert (e.from_, e.received, e.is_read, e.flag, e.body_text) == (None,) * 5
+    assert e.to == () and e.categories == ()
+
+
+def test_text_body_and_names() -> None:
+    e = Email.from_graph({"id": "1", "body": {"contentType": "Text", "content": "plain <b>"}})
+    assert e.body_text == "plain <b>" and e.body_html is None and e.body_type == "text"
+    assert EmailAddress.of("Bob Berg <bob@c.com>") == EmailAddress("bob@c.com", "Bob Berg")
+    assert EmailAddress.of(' "Berg, Bob" <bob@c.com> ').name == "Berg, Bob"
+    assert EmailAddress.of("bob@c.com").to_graph() == {"emailAddress": {"address": "bob@c.com"}}
+    assert str(EmailAddress("b@f.example", "B@F.example")) == "b@f.example"
+
+
+def test_event_reads_and_round_trips() -> None:
+    ev = Event.from_graph(EVENT)
+    assert ev.start == EventTime(datetime(2026, 11, 30, 9), "UTC")
+    assert ev.start.aware == datetime(2026, 11, 30, 9, tzinfo=UTC)
+    assert ev.attendees == (Attendee(EmailAddress("b@c.com", "Bob"), "required", "accepted",
+                                     datetime(2026, 11, 20, 10, tzinfo=UTC)),)
+    assert ev.online_meeting_url == "https://teams.example/join/1"
+    assert ev.recurrence == Recurrence(pattern="weekly", start=date(2026, 11, 30),
+                                       days_of_week=("monday",), first_day_of_week="sunday",
+                                       index="first", count=4, time_zone="UTC")
+    again = Event.from_graph(ev.to_graph())
+    for name in ("subject", "start", "end", "location", "is_online_meeting", "recurrence",
+                 "body", "show_as", "importance"):
+        assert getattr(again, name) == getattr(ev, name), name
+    assert again.attendees[0].email == ev.attendees[0].email
+
+
+@pytest.mark.parametrize("rec", [
+    Recurrence.daily(start=date(2026, 12, 1), count=5),
+    Recurrence.weekly(days=("Monday", "thursday"), start=date(2026, 12, 1), interval=2,
+                      end=date(2027, 3, 1)),
+    Recurrence.monthly(day=15, start=date(2026, 12, 15)),
+])
+def test_recurrence_round_trips(rec: Recurrence) -> None:
+    assert Recurrence.from_graph(rec.to_graph()) == rec
+    graph = rec.to_graph()
+    assert graph["range"]["type"] in ("numbered", "endDate", "noEnd")
+    assert set(graph["pattern"]) <= set(SCHEMA["recurrencePattern"]["properties"])
+    assert set(graph["range"]) <= set(SCHEMA["recurrenceRange"]["properties"])
+
+
+@pytest.mark.parametrize(("make", "words"), [
+    (lambda: Recurrence.daily(start=date(2026, 12, 1), interval=0), "interval"),
+    (lambda: Recurrence.daily(start=date(2026, 12, 1), count=2, end=date(2027, 1, 1)), "both"),
+    (lambda: Recurrence.weekly(days=(), start=date(2026, 12, 1)), "days of week"),
+    (lambda: Recurrence.weekly(days=("funday",), start=date(2026, 12, 1)), "days of week"),
+    (lambda: Recurrence.monthly(day=32, start=date(2026, 12, 1)), "day of month"),
+    (lambda: Recurrence.daily(start=date(2026, 12, 1), end=date(2026, 11, 1)), "before"),
+])
+def test_bad_recurrence_names_the_field(make: Any, words: str) -> None:
+    with pytest.raises(ConfigError, match=words) as info:
+        make()
+    assert info.value.field == "recurrence" and info.value.advice
+
+
+def test_flag_and_time_zones() -> None:
+    berlin = timezone(timedelta(hours=1))
+    flag = Flag("flagged", due=datetime(2026, 12, 1, 10, tzinfo=berlin))
+    assert flag.to_graph() == {"flagStatus": "flagged",
+                               "dueDateTime": {"dateTime": "2026-12-01T09:00:00",
+                                               "timeZone": "UTC"}}
+    assert Flag.from_graph(flag.to_graph()).due == datetime(2026, 12, 1, 9, tzinfo=UTC)
+    with pytest.raises(ConfigError, match="flag status"):
+        Flag("done").to_graph()
+    windows = EventTime.from_graph({"dateTime": "2026-12-01T09:00:00",
+                                    "timeZone": "W. Europe Standard Time"})
+    assert windows is not None and windows.aware is None  # a Windows zone is not guessed
+    paris = EventTime.of(datetime(2026, 12, 1, 9, tzinfo=UTC), "Europe/Paris")
+    assert paris.to_graph() == {"dateTime": "2026-12-01T10:00:00", "timeZone": "Europe/Paris"}
+
+
+def test_attachment_kinds_and_result() -> None:
+    a = Attachment.from_graph(ATTACHMENT)
+    assert (a.kind, a.name, a.size, a.content) == ("file", "invoice.txt", 5, b"hello")
+    item = Attachment.from_graph({"@odata.type": "#microsoft.graph.itemAttachment", "id": "i"})
+    assert item.kind == "item"
+    ok = Result.from_graph("m1", 201, {"id": "m1-new"})
+    assert ok.ok and ok.new_id == "m1-new"
+    bad = Result.from_graph("m2", 403, {"error": {"code": "ErrorAccessDenied",
+                                                  "message": "Access is denied."}})
+    assert (bad.ok, bad.status, bad.code) == (False, 403, "ErrorAccessDenied")
+    assert Result.from_graph("m3", 503, None).code == "HTTP503"
