@@ -74,6 +74,23 @@ def test_each_new_email_is_handed_over_once_across_polls_and_runs(
     assert saved["mailbox"] == HANS and saved["delta_link"].startswith("https://")
 
 
+def test_a_refused_saved_position_starts_afresh_without_repeating(
+        emu: Any, hans: Session, settings: Settings) -> None:
+    time.sleep(1.1)
+    assert _subjects(hans.mail.new_emails("Inbox")) == []
+    _arrive(emu, "Alt 1", "Alt 2")
+    assert _subjects(hans.mail.new_emails("Inbox")) == ["Alt 1", "Alt 2"]
+    _arrive(emu, "Neu")
+    # the saved deltaLink expires (Graph: 410 / a sync-state error): the trigger asks again
+    # from its start and hands over only what it has not handled
+    (path,) = _cursors(settings)
+    saved = json.loads(path.read_text())
+    saved["delta_link"] = saved["delta_link"].split("$deltatoken=")[0] + "$deltatoken=garbled"
+    path.write_text(json.dumps(saved))
+    assert _subjects(hans.mail.new_emails("Inbox")) == ["Neu"]
+    assert _subjects(hans.mail.new_emails("Inbox")) == []
+
+
 def test_start_all_filters_and_one_cursor_per_filter(
         emu: Any, hans: Session, settings: Settings) -> None:
     _arrive(emu, "Rechnung 1", importance="high")

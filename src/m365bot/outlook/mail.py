@@ -297,6 +297,10 @@ class AsyncMail:
                     return
                 n += 1
                 yield Email.from_graph(item)
+                if n % 100 == 0:
+                    # let the loop send and read the other requests (the next page, other
+                    # mailboxes) while a long page is worked through
+                    await asyncio.sleep(0)
         listing.finished(n)
 
     async def get(self, message_id: str, *, fields: Sequence[str] | None = None,

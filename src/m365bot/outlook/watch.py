@@ -43,7 +43,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from m365bot.errors import ConfigError
+from m365bot.errors import ConfigError, GraphError
 from m365bot.graph.batching import page_items
 from m365bot.graph.core import mailbox_path
 from m365bot.outlook.filters import (
@@ -64,6 +64,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PAGE_SIZE = 1000
+Collected = tuple[list[dict[str, Any]], str | None]  # a round's delta items and its deltaLink
 SELECT = ",".join(dict.fromkeys(("id", *LIST_FIELDS, *MATCH_FIELDS)))
 
 
@@ -241,8 +242,14 @@ class _Base:
             self._cursor.save(state, self._about)
         if state.delta_link:
             return self._cursor, state, state.delta_link, None
-        url = f"{self.box}/mailFolders/{folder_id}/messages/delta"
-        return self._cursor, state, url, first_query(state.start)
+        return self._cursor, state, *self._afresh(folder_id, state)
+
+    def _afresh(self, folder_id: str, state: CursorState) -> tuple[str, dict[str, Any]]:
+        """The first request of a delta round from the trigger's start (the emails it has
+        seen are still known, so none comes twice)."""
+        state.delta_link = None
+        return (f"{self.box}/mailFolders/{folder_id}/messages/delta",
+                first_query(state.start))
 
     def _hand_out(self, cursor: Cursor, state: CursorState, items: list[dict[str, Any]],
                   link: str | None) -> Iterator[dict[str, Any]]:
@@ -262,6 +269,20 @@ class _Base:
         log.info("mail trigger: %d new email(s) handled", n)
 
 
+STALE_CODES = frozenset({"errorinvalidsyncstatedata", "syncstatenotfound", "syncstateinvalid",
+                         "resyncrequired"})
+
+
+def expired(exc: GraphError) -> bool:
+    """Whether Graph refused a saved deltaLink as expired or unknown (410 Gone, or a sync
+    state error): the trigger then starts a round afresh from its start."""
+    if exc.status == 410 or (exc.code or "").lower() in STALE_CODES:
+        log.warning("the mail trigger's saved position was refused (%s); starting afresh "
+                    "from its start, skipping the emails already handled", exc.code)
+        return True
+    return False
+
+
 def _absorb(body: Any, items: list[dict[str, Any]], link: str | None) -> str | None:
     """Add a delta page's items to ``items``; its deltaLink (on the last page) or ``link``."""
     items += page_items(body)
@@ -278,15 +299,24 @@ class Watcher(_Base):
         found = self._session.folders.get(self.folder, field="folder")
         return found.id, found.path
 
+    def _collect(self, url: str, query: dict[str, Any] | None) -> Collected:
+        items: list[dict[str, Any]] = []
+        link = None
+        for page in self._session.graph.pages(url, params=query, select=None, top=None):
+            link = _absorb(page.body, items, link)
+        return items, link
+
     def poll(self) -> Iterator[Email]:
         """One poll: each new email, oldest first. An email counts as handled when the
         caller asks for the next one (or the loop ends); the deltaLink moves on at the end."""
         folder_id, path = self._folder()
         cursor, state, url, query = self._open(folder_id, path)
-        items: list[dict[str, Any]] = []
-        link = None
-        for page in self._session.graph.pages(url, params=query, select=None, top=None):
-            link = _absorb(page.body, items, link)
+        try:
+            items, link = self._collect(url, query)
+        except GraphError as exc:
+            if query is not None or not expired(exc):
+                raise
+            items, link = self._collect(*self._afresh(folder_id, state))
         for item in self._hand_out(cursor, state, items, link):
             yield Email.from_graph(item)
 
@@ -311,15 +341,24 @@ class AsyncWatcher(_Base):
         found = await self._session.aio.folders.get(self.folder, field="folder")
         return found.id, found.path
 
-    async def poll(self) -> AsyncIterator[Email]:
-        """As :meth:`Watcher.poll`, with ``async for``."""
-        folder_id, path = await self._folder()
-        cursor, state, url, query = self._open(folder_id, path)
+    async def _collect(self, url: str, query: dict[str, Any] | None) -> Collected:
         items: list[dict[str, Any]] = []
         link = None
         async for page in self._session.agraph.pages(url, params=query, select=None,
                                                       top=None):
             link = _absorb(page.body, items, link)
+        return items, link
+
+    async def poll(self) -> AsyncIterator[Email]:
+        """As :meth:`Watcher.poll`, with ``async for``."""
+        folder_id, path = await self._folder()
+        cursor, state, url, query = self._open(folder_id, path)
+        try:
+            items, link = await self._collect(url, query)
+        except GraphError as exc:
+            if query is not None or not expired(exc):
+                raise
+            items, link = await self._collect(*self._afresh(folder_id, state))
         for item in self._hand_out(cursor, state, items, link):
             yield Email.from_graph(item)
 
