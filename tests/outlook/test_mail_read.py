@@ -202,3 +202,29 @@ def test_cli_lists_gets_and_refuses_bad_filters(emu: Any, cli: dict[str, Any]) -
     assert bad.returncode == 2 and bad.stderr.startswith("Error: status: ")
     assert "Fix: " in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
     assert graph_calls(emu, since) == []  # refused before signing in
+
+
+def test_other_modules_add_their_commands_to_the_mail_group(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+    import types
+
+    import click
+    from click.testing import CliRunner
+
+    from m365bot.cli import mail as mail_cli
+    from m365bot.cli.main import cli
+
+    @click.command("move-all")
+    def move_all() -> None:
+        click.echo("moved")
+
+    extension = types.ModuleType("m365bot.cli.mail_bulk")
+    extension.COMMANDS = (move_all,)  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "m365bot.cli.mail_bulk", extension)
+    monkeypatch.setattr(mail_cli.mail, "_loaded", False)
+    monkeypatch.setattr(mail_cli.mail, "commands", dict(mail_cli.mail.commands))
+    runner = CliRunner()
+    listed = runner.invoke(cli, ["mail", "--help"]).output
+    assert all(name in listed for name in ("list", "get", "watch", "move-all"))
+    assert runner.invoke(cli, ["mail", "move-all"]).output == "moved\n"

@@ -9,15 +9,16 @@ Example::
     m365bot mail get AAMkAG... --json
     m365bot mail watch --folder Inbox --once --json
 
-**Adding commands to this group** (send, move...): write them in your own module, on the
-group defined here, and list the module in :data:`EXTENSIONS`; the group imports it when a
-``mail`` command is looked up::
+**Adding commands to this group** (send, move...): write them in your own module, list the
+module in :data:`EXTENSIONS`, and either give it ``COMMANDS`` (a tuple of click commands) or
+register them on the group defined here; the group imports the module when a ``mail``
+command is looked up::
 
-    from m365bot.cli.mail import filter_options, mail
-
-    @mail.command("send")
+    @click.command("send")
     @connection_options
     def send(**opts): ...
+
+    COMMANDS = (send,)
 
 ``filter_options`` adds the filters of ``mail list`` (``--folder --unread --from ...``) to a
 command; ``listing_arguments(opts)`` turns them into the keyword arguments of
@@ -62,10 +63,14 @@ class _MailGroup(click.Group):
         self._loaded = True
         for name in EXTENSIONS:
             try:
-                importlib.import_module(name)
+                module = importlib.import_module(name)
             except ModuleNotFoundError as exc:
                 if exc.name != name:
                     raise
+                continue
+            for command in getattr(module, "COMMANDS", ()):
+                if command.name not in self.commands:
+                    self.add_command(command)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         self._load()
