@@ -272,8 +272,9 @@ def plan_reply(session_mailbox: str, message: str | Email, kind: str, *,
     draft: dict[str, Any] = {"internetMessageId": marker, **_draft_extras(save_to_sent_items)}
     if body is not None:
         draft["body"] = _body(body, html, None, "body")
-    if plan.inline:
-        draft["attachments"] = [spec.to_graph() for spec in plan.inline]
+    # the create actions' message parameter is not documented to take attachments: each
+    # small file gets its own POST once the draft exists
+    plan = AttachmentPlan((), plan.inline + plan.posted, plan.sessions)
     args: dict[str, Any] = {"message": draft}
     if comment:
         args["comment"] = comment
