@@ -39,7 +39,6 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, TypeVar
-from urllib.parse import quote
 
 from m365bot.errors import ConfigError, M365BotError, NotFoundError
 from m365bot.graph.core import mailbox_path
@@ -69,7 +68,7 @@ IMPORTANCE = ("low", "normal", "high")
 SEND_AS = ("send_as", "send_on_behalf")
 # PidTagDeleteAfterSubmit (MS-OXOMSG 2.2.3.8): "deleted after the message is sent"
 DELETE_AFTER_SUBMIT = {"id": "Boolean 0x0E01", "value": "true"}
-_ID = re.compile(r"^[A-Za-z0-9=_+/-]{1,1024}$")
+_ID = re.compile(r"^[A-Za-z0-9=_-]{1,1024}$")  # Graph ids are URL-safe base64
 
 
 class SendError(M365BotError):
@@ -153,7 +152,7 @@ def _recipients(addresses: Iterable[EmailAddress]) -> list[dict[str, Any]]:
 
 
 def message_ref(message: str | Email, *, field: str = "message_id") -> str:
-    """The id of a message given as an id or an :class:`Email`, checked and URL-quoted.
+    """The id of a message given as an id or an :class:`Email`, checked (URL-safe base64).
 
     Example::
 
@@ -165,7 +164,7 @@ def message_ref(message: str | Email, *, field: str = "message_id") -> str:
         shown = repr(mid)[:60]
         raise ConfigError(f"{field}: {shown} is not a message id", field=field,
                           advice="pass the id of an Email from session.mail (or the Email)")
-    return quote(mid, safe="=_-")
+    return mid
 
 
 def _attachments(attachments: Iterable[AttachmentSource] | None,
