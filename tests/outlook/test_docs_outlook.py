@@ -46,6 +46,17 @@ def test_folders_python_examples_run(emu: Any, hans: Session,
     assert capsys.readouterr().out.strip() == "Posteingang/Sales/2026 True"
 
 
+def test_models_example_runs(emu: Any, ops: Session,
+                             capsys: pytest.CaptureFixture[str]) -> None:
+    (block,) = _blocks(_section("What the actions return"), "python")
+    first = ops.graph_get(f"/users/{ops.mailbox}/mailFolders/inbox/messages",
+                          params={"$filter": "subject eq 'Order 5001 received'"}).body["value"][0]
+    exec(compile(block, "docs/outlook.md", "exec"), {"session": ops, "mid": first["id"]})
+    printed = capsys.readouterr().out
+    assert printed.startswith("2026-11-25 07:45:00+00:00 orders@northwind.example Order 5001")
+    assert "Packing list attached." in printed
+
+
 def _with_emulator(words: list[str], cli: dict[str, Any]) -> list[str]:
     app = cli["app"]
     words = [{"CID": app["client_id"], "TID": app["tenant_id"]}.get(w, w) for w in words]

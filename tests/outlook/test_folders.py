@@ -51,6 +51,10 @@ def test_paths_are_cached_per_session_until_a_change(emu: Any, hans: Session) ->
     assert hans.folders.get("inbox/VERTRIEB/2026") == first
     assert hans.folders.exists("Inbox/Vertrieb")
     assert graph_calls(emu, since) == []  # answered from the cache
+    assert not hans.folders.exists("Inbox/Vertrieb/2025")
+    assert len(graph_calls(emu, since)) == 1  # one listing; the cache is kept
+    assert hans.folders.exists("Inbox/Vertrieb/2026")
+    assert len(graph_calls(emu, since)) == 1
     hans.folders.rename("Inbox/Vertrieb", "Verkauf")
     assert not hans.folders.exists("Inbox/Vertrieb")  # the cache was dropped, Graph asked
     assert hans.folders.get("Inbox/Verkauf/2026").id == first.id

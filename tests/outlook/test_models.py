@@ -191,6 +191,7 @@ def test_text_body_and_names() -> None:
     assert EmailAddress.of("Bob Berg <bob@c.com>") == EmailAddress("bob@c.com", "Bob Berg")
     assert EmailAddress.of(' "Berg, Bob" <bob@c.com> ').name == "Berg, Bob"
     assert EmailAddress.of("bob@c.com").to_graph() == {"emailAddress": {"address": "bob@c.com"}}
+    assert str(EmailAddress("b@f.example", "B@F.example")) == "b@f.example"
 
 
 def test_event_reads_and_round_trips() -> None:

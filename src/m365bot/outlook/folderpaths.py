@@ -69,10 +69,15 @@ def check_name(name: str, *, field: str = "new_name") -> str:
     return name
 
 
-def missing(field: str, segment: str, parent: str | None) -> NotFoundError:
+class PathNotFound(NotFoundError):
+    """A folder path names no folder: Graph listed the parent and no child has that name.
+    (Graph's own 404 for an id means the id is stale, which the folder code tells apart.)"""
+
+
+def missing(field: str, segment: str, parent: str | None) -> PathNotFound:
     """The error for a path segment that names no folder (``parent`` None: the top)."""
     where = f"in {parent!r}" if parent else "at the top of the mailbox"
-    return NotFoundError(f"{field}: there is no folder {segment!r} {where}",
+    return PathNotFound(f"{field}: there is no folder {segment!r} {where}",
                          code="ErrorItemNotFound", status=404,
                          advice="check the path with 'm365bot folder list' (or "
                          "session.folders.tree()), or create it with folders.create")
@@ -103,5 +108,5 @@ def refuse_well_known(segments: Sequence[str], verb: str, field: str) -> None:
                           advice="name a folder you created, e.g. 'Inbox/Sales'")
 
 
-__all__ = ["WELL_KNOWN_FOLDERS", "check_name", "is_missing", "join", "missing", "parse_path",
-           "quote", "refuse_well_known", "well_known_name"]
+__all__ = ["WELL_KNOWN_FOLDERS", "PathNotFound", "check_name", "is_missing", "join", "missing",
+           "parse_path", "quote", "refuse_well_known", "well_known_name"]

@@ -35,6 +35,7 @@ from m365bot.errors import ConfigError, GraphError, NotFoundError
 from m365bot.graph.core import mailbox_path
 from m365bot.outlook.folderpaths import (
     WELL_KNOWN_FOLDERS,
+    PathNotFound,
     check_name,
     is_missing,
     join,
@@ -120,14 +121,15 @@ class FolderPlans:
         raise missing(field, segment, parent.path if parent else None)
 
     def _fresh(self, make: Callable[[], Plan[T]]) -> Plan[T]:
-        """Run ``make()``; if Graph says a folder we remembered is gone (another bot moved or
-        deleted it), forget what we remembered and run it once more."""
+        """Run ``make()``; if Graph says an id we remembered is gone (another bot deleted the
+        folder), forget what we remembered and run it once more. A path that Graph's listing
+        shows to be absent (PathNotFound) is an answer, not a stale id."""
         with self._lock:
             used_cache = bool(self._cache)
         try:
             return (yield from make())
         except NotFoundError as exc:
-            if not used_cache or exc.code != "ErrorItemNotFound":
+            if not used_cache or exc.code != "ErrorItemNotFound" or isinstance(exc, PathNotFound):
                 raise
             log.info("a remembered folder is gone; looking the path up again")
             self.forget()

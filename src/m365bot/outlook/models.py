@@ -160,7 +160,10 @@ class EmailAddress:
         return {"emailAddress": inner}
 
     def __str__(self) -> str:
-        return f"{self.name} <{self.address}>" if self.name else self.address
+        # outside senders often carry their address as their name: show it once
+        if self.name and self.name.lower() != self.address.lower():
+            return f"{self.name} <{self.address}>"
+        return self.address
 
 
 Recipient = EmailAddress
