@@ -14,13 +14,14 @@ Example::
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
 from m365bot._version import __version__
 
 if TYPE_CHECKING:
-    from m365bot.connection import connect, disconnect, reconnect
-    from m365bot.sessions import GlobalSession, LocalSession, Session, get_session
+    from m365bot.connection import connect, disconnect, get_session, reconnect
+    from m365bot.sessions import GlobalSession, LocalSession, Session
 
 _LAZY = {
     "connect": "m365bot.connection",
@@ -29,7 +30,7 @@ _LAZY = {
     "LocalSession": "m365bot.sessions",
     "GlobalSession": "m365bot.sessions",
     "Session": "m365bot.sessions",
-    "get_session": "m365bot.sessions",
+    "get_session": "m365bot.connection",
 }
 
 
@@ -37,8 +38,6 @@ def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'm365bot' has no attribute {name!r}")
-    import importlib
-
     return getattr(importlib.import_module(module), name)
 
 

@@ -18,19 +18,23 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
 
 from m365bot._version import __version__
+from m365bot.bots.run import BotRun
 from m365bot.clouds import Cloud
 from m365bot.config import Settings
-from m365bot.errors import AuthError, ConfigError, GraphError, M365BotError
+from m365bot.errors import AuthError, ConfigError, GraphError, M365BotError, SessionError
+from m365bot.protocols import BlobStore
+from m365bot.protocols import Vault as VaultLike
 from m365bot.sessions import (
     DESCRIPTOR_FORMAT,
     VARIABLE,
-    BotRun,
     GlobalSession,
     LocalSession,
     Session,
@@ -38,7 +42,10 @@ from m365bot.sessions import (
     check_name,
     check_version,
 )
-from m365bot.values import CredentialRef, Insecure, Value, VariableRef, resolve
+from m365bot.values import CredentialRef, Insecure, Secret, Value, VariableRef, resolve
+
+if TYPE_CHECKING:
+    from m365bot.auth.tokens import AccessToken, TokenProvider
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +58,8 @@ READ_ROLES = ("Mail.Read", "Mail.ReadWrite", "Mail.ReadBasic.All", "Mail.ReadBas
 
 
 def parse_mode(mode: str) -> str:
-    """``client-credentials``, ``auth-code`` or ``control-room`` from the seed's labels too."""
+    """``client-credentials``, ``auth-code`` or ``control-room``, also from the RPA platform's
+    labels ("Client Credentials", "Control Room managed", ...)."""
     norm = "".join(c for c in str(mode).lower() if c.isalnum())
     found = MODES.get(norm)
     if found is None:
@@ -74,17 +82,28 @@ class MemoryStore:
         return 1
 
 
-def _text(value: Value | None, field: str, *, vault: Any, variables: Any,
-          required: bool = True) -> str:
-    if value is None or (isinstance(value, str) and not value.strip()):
-        if required:
-            raise ConfigError(f"{field} is empty", field=field, advice=f"give a value for {field}")
-        return ""
-    if isinstance(value, str):
-        return value.strip()  # a plain identifier, not a secret: no insecure warning
-    if isinstance(value, Insecure):
-        return value.value.strip()
-    return resolve(value, vault=vault, variables=variables, field=field).reveal().strip()
+@dataclass(frozen=True)
+class _Fields:
+    """Where Connect's fields find their Credential and Variable references."""
+
+    vault: VaultLike | None
+    variables: Mapping[str, Any] | None
+
+    def text(self, value: Value | None, field: str, *, required: bool = True) -> str:
+        """A non-secret field (client id, username...) as text; insecure without a warning."""
+        if value is None or (isinstance(value, str) and not value.strip()):
+            if required:
+                raise ConfigError(f"{field} is empty", field=field,
+                                  advice=f"give a value for {field}")
+            return ""
+        if isinstance(value, str):
+            return value.strip()  # a plain identifier, not a secret: no insecure warning
+        if isinstance(value, Insecure):
+            return value.value.strip()
+        return self.secret(value, field).reveal().strip()
+
+    def secret(self, value: Value, field: str) -> Secret:
+        return resolve(value, vault=self.vault, variables=self.variables, field=field)
 
 
 def _ref_text(value: Any) -> str | None:
@@ -102,14 +121,18 @@ def connect(
     client_secret: Value | None = None,
     certificate: Any = None,
     redirect_url: Value | None = None,
-    connection: dict[str, str] | None = None,
+    connection: Mapping[str, str] | None = None,
+    connections: ConnectionTokens | None = None,
     mailbox: Value | None = None,
     session: SessionSpec = VARIABLE,
     settings: Settings | None = None,
-    vault: Any = None,
-    variables: dict[str, Any] | None = None,
+    vault: VaultLike | None = None,
+    variables: Mapping[str, Any] | None = None,
     interactive: bool | None = None,
     open_browser: Callable[[str], None] | None = None,
+    signin: str = "browser",
+    signin_timeout: float = 300.0,
+    prompt: Callable[[str], None] | None = None,
     timeout: float | None = None,
 ) -> Session:
     """Connect to a mailbox and return the :class:`~m365bot.sessions.Session`.
@@ -119,8 +142,13 @@ def connect(
     user's own) may name a shared mailbox the user has access to. ``client_id`` and
     ``tenant_id`` are required except in Control Room managed mode. ``connection`` picks a
     Control Room OAuth connection: ``{"provider_type", "connection_name", "token_type":
-    "shared"|"user"}``. ``session``: ``LocalSession(name)``, ``GlobalSession(name)`` or
-    ``"variable"``.
+    "shared"|"user"}``, found in ``connections`` (``ConnectionStore(vault)``). ``session``:
+    ``LocalSession(name)``, ``GlobalSession(name)`` or ``"variable"``. For auth code,
+    ``signin`` is how a needed first sign-in runs:
+    ``"browser"`` (open it), ``"url"`` (print the URL to stderr and wait for the redirect) or
+    ``"device-code"`` (print a code to enter on another device; no redirect URL needed), and
+    ``signin_timeout`` how many seconds to wait for the person; ``prompt`` shows the URL or
+    the code (default: stderr).
 
     Example::
 
@@ -128,8 +156,9 @@ def connect(
                 username="alice@fabrikam.us", redirect_url="http://localhost:9999/Callback",
                 session=GlobalSession("mail"), settings=settings, vault=vault)
     """
+    _check_types(settings=settings, vault=vault, connection=connection, variables=variables)
     if settings is None:
-        settings = Settings()
+        settings = Settings()  # fixed defaults: the environment is read by from_env() only
     if timeout is not None:
         from dataclasses import replace
 
@@ -139,36 +168,37 @@ def connect(
     spec = _check_spec(session)
     run = BotRun.current()
     run.ensure_free(spec)
-    r = {"vault": vault, "variables": variables}
-    user = _text(username, "username", **r)
+    r = _Fields(vault, variables)
+    user = r.text(username, "username")
     if "@" not in user:
         raise ConfigError(f"username {user!r} is not an email address", field="username",
                           advice="give the mailbox's (or user's) email address")
-    box = _text(mailbox, "mailbox", required=False, **r) or user
+    box = r.text(mailbox, "mailbox", required=False) or user
     data: dict[str, Any] = {
         "format": DESCRIPTOR_FORMAT, "version": __version__, "cloud": cl.key, "mode": md,
         "username": user, "mailbox": box,
-        "network": {"proxy": settings.proxy, "ca_bundle": settings.ca_bundle,
-                    "data_dir": str(settings.data_dir), "timeout": settings.timeout},
-    }
+    }  # no network settings: a child uses its own, never ones read back from a file
     if md == "control-room":
-        provider = _control_room_provider(connection, user, cl, settings, vault, data)
+        provider = _control_room_provider(connection, user, settings, connections, data)
     else:
-        cid = _text(client_id, "client_id", **r)
-        tid = _text(tenant_id, "tenant_id", **r)
+        cid = r.text(client_id, "client_id")
+        tid = r.text(tenant_id, "tenant_id")
         data.update({"client_id": cid, "tenant_id": tid})
-        store = vault if vault is not None else MemoryStore()
+        store: BlobStore = vault if vault is not None else MemoryStore()
         if md == "client-credentials":
             provider = _app_provider(cl, cid, tid, client_secret, certificate, settings, store,
                                      r, data)
         else:
-            redirect = _text(redirect_url, "redirect_url", **r)
+            redirect = r.text(redirect_url, "redirect_url",
+                              required=signin != "device-code") or "http://localhost"
             data["redirect_url"] = redirect
             from m365bot.auth.modes import AuthCodePkce
 
             provider = AuthCodePkce(cloud=cl, tenant=tid, client_id=cid, username=user,
                                     redirect_url=redirect, interactive=interactive,
-                                    open_browser=open_browser, settings=settings, store=store)
+                                    signin=signin, signin_timeout=signin_timeout,
+                                    open_browser=open_browser, prompt=prompt,
+                                    settings=settings, store=store)
     data["cache_key"] = getattr(provider, "cache_key", getattr(provider, "key", ""))
     try:
         s = _open(provider, cl, md, user, box, settings, data, spec)
@@ -188,6 +218,30 @@ def connect(
     return s
 
 
+def _check_types(*, settings: object, vault: object, connection: object,
+                 variables: object) -> None:
+    """Wrong Python types fail here, naming the parameter, before anything is sent."""
+    if settings is not None and not isinstance(settings, Settings):
+        raise ConfigError(f"settings must be a Settings, not {type(settings).__name__}",
+                          field="settings", advice="pass settings=Settings.from_env() or "
+                          "Settings(proxy=..., ca_bundle=...)")
+    if vault is not None and not isinstance(vault, VaultLike):
+        raise ConfigError(f"vault must be an open Credential Vault, not {type(vault).__name__}",
+                          field="vault", advice="pass vault=Vault.open(path, actor=...) after "
+                          "vault.unlock(...)")
+    if connection is not None and not (
+        isinstance(connection, Mapping)
+        and all(isinstance(k, str) and isinstance(v, str) for k, v in connection.items())
+    ):
+        raise ConfigError("connection must be a dict of strings", field="connection",
+                          advice='pass connection={"provider_type": "Microsoft Entra", '
+                          '"connection_name": "...", "token_type": "shared"}')
+    if variables is not None and not isinstance(variables, Mapping):
+        raise ConfigError(f"variables must be a dict of the bot's variables, not "
+                          f"{type(variables).__name__}", field="variables",
+                          advice='pass variables={"name": value, ...}')
+
+
 def _check_spec(session: SessionSpec) -> SessionSpec:
     if isinstance(session, LocalSession | GlobalSession):
         return type(session)(check_name(session.name))
@@ -198,8 +252,8 @@ def _check_spec(session: SessionSpec) -> SessionSpec:
 
 
 def _app_provider(cl: Cloud, cid: str, tid: str, client_secret: Value | None, certificate: Any,
-                  settings: Settings, store: Any, r: dict[str, Any],
-                  data: dict[str, Any]) -> Any:
+                  settings: Settings, store: BlobStore, r: _Fields,
+                  data: dict[str, Any]) -> TokenProvider:
     from m365bot.auth.modes import CertificateCredential, ClientCredentials, SecretCredential
 
     cred: SecretCredential | CertificateCredential
@@ -212,33 +266,48 @@ def _app_provider(cl: Cloud, cid: str, tid: str, client_secret: Value | None, ce
         raise ConfigError("client_secret is empty", field="client_secret",
                           advice="give the client secret's value (or a certificate)")
     else:
-        cred = SecretCredential(resolve(client_secret, field="client_secret", **r))
+        cred = SecretCredential(r.secret(client_secret, "client_secret"))
         data["secret_ref"] = _ref_text(client_secret)
     return ClientCredentials(cloud=cl, tenant=tid, client_id=cid, credential=cred,
                              settings=settings, store=store)
 
 
-def _control_room_provider(connection: dict[str, str] | None, user: str, cl: Cloud,
-                           settings: Settings, vault: Any, data: dict[str, Any]) -> Any:
+class ConnectionTokens(Protocol):
+    """The Control Room's OAuth connections, as Connect reaches them: one token source per
+    connection and token type. :class:`m365bot.controlroom.ConnectionStore` is one; Connect
+    never imports the Control Room.
+
+    Example::
+
+        connect(..., mode="control-room", connection={"connection_name": "ops"},
+                connections=ConnectionStore(vault))
+    """
+
+    def token_source(self, provider_type: str, name: str, *, token_type: str, user: str,
+                     settings: Settings) -> TokenProvider: ...
+
+
+def _control_room_provider(connection: Mapping[str, str] | None, user: str,
+                           settings: Settings, connections: ConnectionTokens | None,
+                           data: dict[str, Any]) -> TokenProvider:
     if not connection or not connection.get("connection_name"):
         raise ConfigError("Control Room managed needs a connection", field="connection",
                           advice='pick one: connection={"provider_type": "Microsoft Entra", '
                           '"connection_name": "...", "token_type": "shared"}')
-    if vault is None:
-        raise ConfigError("Control Room managed needs the vault that holds the connections",
-                          field="vault", advice="open and unlock the vault and pass vault=...")
-    from m365bot.controlroom import ConnectionStore
-
-    store = ConnectionStore(vault)
+    if connections is None:
+        raise ConfigError("Control Room managed needs the Control Room's OAuth connections",
+                          field="connections", advice="pass connections=ConnectionStore(vault) "
+                          "(from m365bot.controlroom import ConnectionStore)")
     pick = {"provider_type": connection.get("provider_type", "Microsoft Entra"),
             "connection_name": connection["connection_name"],
             "token_type": connection.get("token_type", "shared")}
     data["connection"] = pick
-    return store.token_source(pick["provider_type"], pick["connection_name"],
-                              token_type=pick["token_type"], user=user, settings=settings)
+    return connections.token_source(pick["provider_type"], pick["connection_name"],
+                                    token_type=pick["token_type"], user=user,
+                                    settings=settings)
 
 
-def _open(provider: Any, cl: Cloud, md: str, user: str, box: str, settings: Settings,
+def _open(provider: TokenProvider, cl: Cloud, md: str, user: str, box: str, settings: Settings,
           data: dict[str, Any], spec: SessionSpec) -> Session:
     tok = provider.get_token()
     claims = tok.claims
@@ -329,44 +398,69 @@ def _mailbox_error(exc: GraphError, box: str, identity: str, app_only: bool) -> 
                       advice=advice)
 
 
-def reconnect(data: dict[str, Any], *, settings: Settings | None = None, vault: Any = None,
-              variables: dict[str, Any] | None = None) -> Session:
+def reconnect(data: dict[str, Any], *, settings: Settings | None = None,
+              vault: VaultLike | None = None, variables: Mapping[str, Any] | None = None,
+              connections: ConnectionTokens | None = None) -> Session:
     """Re-create a session from its :meth:`Session.descriptor` (a child bot, maybe in another
-    process), from the shared encrypted token cache. Raises SessionError for another version.
+    process), from the shared encrypted token cache. Raises SessionError for another version
+    or a descriptor that is not one.
+
+    The network settings are the child's own: ``settings``, else :meth:`Settings.from_env`
+    (what the parent passed in :meth:`BotRun.child_env`); never read from the descriptor.
 
     Example::
 
         s = reconnect(json.loads(os.environ["MAIL_SESSION"]), vault=vault)
     """
+    if not isinstance(data, dict):
+        raise _bad_descriptor("it is not a JSON object")
+    _check_types(settings=settings, vault=vault, connection=None, variables=variables)
     check_version(data)
-    net = data.get("network") or {}
     if settings is None:
-        from pathlib import Path
-
-        settings = Settings(data_dir=Path(net.get("data_dir") or Settings().data_dir),
-                            proxy=net.get("proxy"), ca_bundle=net.get("ca_bundle"),
-                            timeout=float(net.get("timeout") or 30))
-    cl = Cloud.parse(data["cloud"])
-    md = data["mode"]
-    store = vault if vault is not None else MemoryStore()
-    provider: Any
+        settings = Settings.from_env()
+    cloud, md, user, box = (_descriptor_text(data, k)
+                            for k in ("cloud", "mode", "username", "mailbox"))
+    try:
+        cl = Cloud.parse(cloud)
+    except ConfigError:
+        raise _bad_descriptor(f"its cloud {cloud!r} is not known") from None
+    store: BlobStore = vault if vault is not None else MemoryStore()
+    provider: TokenProvider
     if md == "control-room":
-        provider = _control_room_provider(data["connection"], data["username"], cl, settings,
-                                          vault, dict(data))
+        pick = data.get("connection")
+        if not isinstance(pick, dict) or not all(isinstance(v, str) for v in pick.values()):
+            raise _bad_descriptor("its Control Room connection is missing")
+        provider = _control_room_provider(pick, user, settings, connections, dict(data))
     elif md == "auth-code":
         from m365bot.auth.modes import AuthCodePkce
 
-        provider = AuthCodePkce(cloud=cl, tenant=data["tenant_id"], client_id=data["client_id"],
-                                username=data["username"], redirect_url=data["redirect_url"],
+        provider = AuthCodePkce(cloud=cl, tenant=_descriptor_text(data, "tenant_id"),
+                                client_id=_descriptor_text(data, "client_id"), username=user,
+                                redirect_url=_descriptor_text(data, "redirect_url"),
                                 interactive=False, settings=settings, store=store)
-    else:
+    elif md == "client-credentials":
         provider = _child_app_provider(data, cl, settings, store, vault, variables)
-    return _open(provider, cl, md, data["username"], data["mailbox"], settings, dict(data),
-                 VARIABLE)
+    else:
+        raise _bad_descriptor(f"its mode {md!r} is not known")
+    return _open(provider, cl, md, user, box, settings, dict(data), VARIABLE)
 
 
-def _child_app_provider(data: dict[str, Any], cl: Cloud, settings: Settings, store: Any,
-                        vault: Any, variables: dict[str, Any] | None) -> Any:
+def _descriptor_text(data: dict[str, Any], key: str) -> str:
+    value = data.get(key)
+    if not isinstance(value, str) or not value:
+        raise _bad_descriptor(f"its {key!r} is missing")
+    return value
+
+
+def _bad_descriptor(why: str) -> SessionError:
+    return SessionError(f"this session descriptor cannot be used: {why}",
+                        advice="pass the Session from Connect, or its unchanged descriptor()")
+
+
+def _child_app_provider(data: dict[str, Any], cl: Cloud, settings: Settings,
+                        store: BlobStore,
+                        vault: VaultLike | None,
+                        variables: Mapping[str, Any] | None) -> TokenProvider:
     from m365bot.auth.modes import ClientCredentials, SecretCredential
     from m365bot.values import parse_value
 
@@ -374,20 +468,22 @@ def _child_app_provider(data: dict[str, Any], cl: Cloud, settings: Settings, sto
     if ref:
         secret = resolve(parse_value(ref), vault=vault, variables=variables,
                          field="client_secret")
-        return ClientCredentials(cloud=cl, tenant=data["tenant_id"], client_id=data["client_id"],
+        return ClientCredentials(cloud=cl, tenant=_descriptor_text(data, "tenant_id"),
+                                 client_id=_descriptor_text(data, "client_id"),
                                  credential=SecretCredential(secret), settings=settings,
                                  store=store)
-    return CachedAppToken(store, data.get("cache_key", ""), data["client_id"], cl)
+    return CachedAppToken(store, str(data.get("cache_key") or ""),
+                          _descriptor_text(data, "client_id"), cl)
 
 
 class CachedAppToken:
     """An app token read from the shared encrypted msal cache only: for a child bot whose
     parent gave the secret as an insecure string (which is never written down)."""
 
-    def __init__(self, store: Any, cache_key: str, client_id: str, cloud: Cloud) -> None:
+    def __init__(self, store: BlobStore, cache_key: str, client_id: str, cloud: Cloud) -> None:
         self.store, self.cache_key, self.client_id, self.cloud = store, cache_key, client_id, cloud
 
-    def get_token(self, *, force_refresh: bool = False) -> Any:
+    def get_token(self, *, force_refresh: bool = False) -> AccessToken:
         import time
 
         from m365bot.auth.tokens import make_access_token
@@ -412,11 +508,44 @@ class CachedAppToken:
         return f"<CachedAppToken {self.cache_key!r}>"
 
 
+def get_session(name: str, *, settings: Settings | None = None,
+                vault: VaultLike | None = None, variables: Mapping[str, Any] | None = None,
+                connections: ConnectionTokens | None = None) -> Session:
+    """The open session with this Local or Global name; a Global session opened by another
+    process is re-created with :func:`reconnect` (and this bot's ``settings``).
+
+    Example::
+
+        s = get_session("mail", vault=vault)
+    """
+    def reopen(data: dict[str, Any]) -> Session:
+        return reconnect(data, settings=settings, vault=vault, variables=variables,
+                         connections=connections)
+
+    return BotRun.current().lookup(check_name(name), reopen)
+
+
 def disconnect(session_or_name: Session | str) -> None:
-    """Disconnect a session (object or Local/Global name). Example: ``disconnect("mail")``."""
-    from m365bot.sessions import disconnect as _disconnect
+    """Disconnect: close the session and its HTTP connections; using it afterwards (or its
+    name) raises SessionError.
 
-    _disconnect(session_or_name)
+    Example::
+
+        disconnect("mail")
+    """
+    if isinstance(session_or_name, Session):
+        s = session_or_name
+        if s.name and s.kind in ("local", "global"):
+            with contextlib.suppress(SessionError):
+                BotRun.current().unregister(s.name)
+        s.close()
+        return
+    name = check_name(session_or_name)
+    found = BotRun.current().unregister(name)
+    if found is not None:
+        found.close()
+    log.info("Disconnect %s", name)
 
 
-__all__ = ["CachedAppToken", "MemoryStore", "connect", "disconnect", "parse_mode", "reconnect"]
+__all__ = ["CachedAppToken", "ConnectionTokens", "MemoryStore", "connect", "disconnect",
+           "get_session", "parse_mode", "reconnect"]

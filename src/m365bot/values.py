@@ -17,11 +17,14 @@ Example::
 
 from __future__ import annotations
 
+import os
+import sys
 import warnings
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
+    from types import FrameType
 
 
 class Secret:
@@ -131,17 +134,37 @@ Value = Secret | CredentialRef | VariableRef | Insecure | str
 _warned_insecure = False
 
 
-def _warn_insecure(field_name: str) -> None:
+def insecure_message(field_name: str) -> str:
+    """The text of the :class:`InsecureValueWarning` for ``field_name`` (never the value)."""
+    return (f"the value of {field_name} is an insecure string: it is not protected like a "
+            "Credential Vault value; prefer credential:LOCKER/CREDENTIAL/ATTRIBUTE")
+
+
+def _caller_stacklevel() -> int:
+    """The ``stacklevel`` that points a warning at the first frame outside m365bot: the
+    user's line that passed the insecure value, however deep inside the package we are."""
+    package = os.path.dirname(os.path.abspath(__file__)) + os.sep
+    level = 2  # the caller of warn_insecure
+    frame: FrameType | None = sys._getframe(2)
+    while frame is not None and frame.f_code.co_filename.startswith(package):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+def warn_insecure(field_name: str, *, once: bool = True) -> None:
+    """Warn (:class:`InsecureValueWarning`, at the caller's line) that ``field_name`` got an
+    insecure string; with ``once``, only the first time in this process.
+
+    Example::
+
+        warn_insecure("--client-secret", once=False)   # the CLI, for a value on argv
+    """
     global _warned_insecure
-    if _warned_insecure:
+    if once and _warned_insecure:
         return
     _warned_insecure = True
-    warnings.warn(
-        f"the value of {field_name} is an insecure string: it is not protected like a "
-        "Credential Vault value; prefer credential:LOCKER/CREDENTIAL/ATTRIBUTE",
-        InsecureValueWarning,
-        stacklevel=3,
-    )
+    warnings.warn(insecure_message(field_name), InsecureValueWarning,
+                  stacklevel=_caller_stacklevel())
 
 
 def resolve(
@@ -165,7 +188,7 @@ def resolve(
         text = value.value if isinstance(value, Insecure) else value
         if not text:
             raise ConfigError(f"{field} is empty", field=field, advice=f"give a value for {field}")
-        _warn_insecure(field)
+        warn_insecure(field)
         return Secret(text)
     if isinstance(value, VariableRef):
         if variables is None or value.name not in variables:
@@ -221,6 +244,10 @@ def parse_value(text: str, *, field: str = "value", secret: bool = True) -> Valu
     """
     from m365bot.errors import ConfigError
 
+    if not isinstance(text, str):
+        raise ConfigError(f"{field} must be a string, not {type(text).__name__}", field=field,
+                          advice="write credential:LOCKER/CREDENTIAL/ATTRIBUTE, "
+                          "variable:NAME or insecure:VALUE")
     if text.startswith("credential:"):
         parts = text[len("credential:"):].split("/")
         if len(parts) != 3 or not all(p.strip() for p in parts):
@@ -248,6 +275,8 @@ __all__ = [
     "Secret",
     "Value",
     "VariableRef",
+    "insecure_message",
     "parse_value",
     "resolve",
+    "warn_insecure",
 ]

@@ -1,6 +1,9 @@
-"""A stand-in "browser" command for Settings.browser: signs in through the emulator's pages
-with the credentials in AUTHTEST_* variables, then follows the redirect to the loopback
-listener. Usage: python browser_driver.py URL"""
+"""A stand-in "browser" command for Settings.browser, for the test that runs a real browser
+command: signs in through the emulator's pages with the credentials in AUTHTEST_* variables,
+then follows the redirect to the loopback listener. Usage: python browser_driver.py URL
+
+A test helper only: users without a desktop browser use ``m365bot connect --signin url`` or
+``--signin device-code`` (docs/connect.md)."""
 
 from __future__ import annotations
 

@@ -9,16 +9,18 @@ import hashlib
 import socket
 import threading
 from typing import Any
-from urllib.parse import parse_qs, urlsplit, urlunsplit
+from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
+import httpx
 import pytest
-from authhelpers import app, deliver, identity_requests, sign_in_location, user
+from authhelpers import app, browser_client, deliver, identity_requests, sign_in_location, user
 
 from m365bot.auth.http import MsalHttpClient
 from m365bot.auth.loopback import LoopbackListener
 from m365bot.auth.modes import AuthCodePkce
 from m365bot.config import Settings
 from m365bot.errors import AuthError, ConfigError, ReauthRequired
+from signin_support import enter_device_code
 
 
 class CapturingClient(MsalHttpClient):
@@ -43,6 +45,7 @@ class Browser:
         self.auth_uris: list[str] = []
         self.thread: threading.Thread | None = None
         self.status: int | None = None
+        self.page = ""
 
     def __call__(self, url: str) -> None:
         self.auth_uris.append(url)
@@ -58,10 +61,15 @@ class Browser:
                 q["state"] = "forged-" + q["state"]
             elif self.tamper == "no_state":
                 q.pop("state")
-            from urllib.parse import urlencode
-
             loc = urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(q), ""))
-        self.status = deliver(loc)
+        with httpx.Client(trust_env=False, timeout=30) as c:
+            answer = c.get(loc)
+        self.status, self.page = answer.status_code, answer.text
+
+    def join(self) -> None:
+        """Wait for the page the listener answers with (sent after the token exchange)."""
+        assert self.thread is not None
+        self.thread.join(30)
 
 
 def free_port() -> int:
@@ -91,7 +99,8 @@ def test_first_run_signs_in_later_runs_are_unattended(emu: Any, settings: Settin
     tok = pkce(emu.info, settings, vault, browser=browser, cloud=cloud).get_token()
     assert tok.claims["upn"] == alice["upn"]
     assert "Mail.ReadWrite" in tok.scopes
-    assert browser.status == 200
+    browser.join()
+    assert browser.status == 200 and "Sign-in finished" in browser.page
     # A later, unattended run: from the cache, nothing sent.
     emu.control.clear()
     again = pkce(emu.info, settings, vault, interactive=False, cloud=cloud).get_token()
@@ -127,8 +136,7 @@ def test_authorize_url_uses_s256_and_redirect_uri_is_byte_equal(emu: Any, settin
 def test_verifiers_and_states_are_fresh_each_time(emu: Any, settings: Settings,
                                                   vault: Any) -> None:
     p = pkce(emu.info, settings, vault)
-    a = p._build(__import__("m365bot.auth.cache", fromlist=["x"]).PersistentCache(
-        vault, p.cache_key, p.http_key).load())
+    a = p.public_app(p.load_cache())
     flows = [a.initiate_auth_code_flow(p.scopes, redirect_uri="http://localhost:1/")
              for _ in range(200)]
     assert len({f["code_verifier"] for f in flows}) == 200
@@ -152,10 +160,17 @@ def test_bad_state_never_reaches_the_token_endpoint(emu: Any, settings: Settings
 def test_wrong_account_is_refused_and_not_persisted(emu: Any, settings: Settings,
                                                     vault: Any) -> None:
     bob = user(emu.info, "bob")
+    browser = Browser(emu.info, bob)
     with pytest.raises(AuthError) as e:
-        pkce(emu.info, settings, vault, who="alice", browser=Browser(emu.info, bob)).get_token()
+        pkce(emu.info, settings, vault, who="alice", browser=browser).get_token()
     assert e.value.code == "wrong_account"
     assert bob["upn"] in str(e.value) and "alice" in str(e.value)
+    # The person at the browser is told, not "Sign-in finished".
+    browser.join()
+    assert browser.status == 400
+    assert "Sign-in finished" not in browser.page
+    assert "Sign-in failed" in browser.page and f"signed in as {bob['upn']}" in browser.page
+    assert "Fix:" in browser.page and "private window" in browser.page
     with pytest.raises(ReauthRequired):
         pkce(emu.info, settings, vault, who="alice", interactive=False).get_token()
 
@@ -270,3 +285,156 @@ def test_an_authorize_url_without_s256_is_refused() -> None:
         with pytest.raises(AuthError) as e:
             _check_auth_uri(bad)
         assert e.value.code == "pkce"
+
+
+def test_signin_uses_only_the_providers_public_interface() -> None:
+    """auth/modes imports auth/signin, never the other way round (no circle), and the sign-in
+    calls nothing private of the provider."""
+    import ast
+    from pathlib import Path
+
+    import m365bot.auth.modes as modes
+    import m365bot.auth.signin as signin
+
+    def imported(module: Any) -> set[str]:
+        tree = ast.parse(Path(module.__file__).read_text())
+        names = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+        return names | {a.name for n in ast.walk(tree) if isinstance(n, ast.Import)
+                        for a in n.names}
+
+    assert "m365bot.auth.signin" in imported(modes)
+    assert not {n for n in imported(signin) if n.startswith("m365bot.auth.modes")}
+    tree = ast.parse(Path(signin.__file__).read_text())
+    private = sorted({n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute)
+                      and n.attr.startswith("_") and not n.attr.startswith("__")})
+    assert private == [], f"signin reaches into private members: {private}"
+
+
+def test_a_failing_browser_command_ends_the_wait_at_once(emu: Any, vault: Any,
+                                                         tmp_path: Any) -> None:
+    import time
+
+    s = Settings(data_dir=tmp_path / "home", proxy=emu.info["proxy_url"],
+                 ca_bundle=emu.info["ca_bundle"], browser="false {url}")
+    started = time.monotonic()
+    with pytest.raises(ConfigError) as e:
+        pkce(emu.info, s, vault, timeout=300).get_token()
+    assert time.monotonic() - started < 60  # not the 300 s sign-in timeout
+    assert e.value.field == "browser"
+    assert "'false' exited with status 1" in str(e.value) and "M365BOT_BROWSER" in e.value.advice
+    assert emu.control.count("token") == 0
+
+
+def test_sign_in_by_printed_url(emu: Any, settings: Settings, vault: Any) -> None:
+    """signin="url": nothing is opened; the URL is shown and the redirect awaited."""
+    alice = user(emu.info, "alice")
+    shown: list[str] = []
+    browser = Browser(emu.info, alice)
+
+    def prompt(text: str) -> None:
+        shown.append(text)
+        browser(text.splitlines()[-1])  # a person opening the printed URL
+
+    a = app(emu.info, "m365bot-pkce")
+    p = AuthCodePkce(cloud="global", tenant=a["tenant_id"], client_id=a["client_id"],
+                     username=alice["upn"], redirect_url="http://127.0.0.1:0", settings=settings,
+                     store=vault, interactive=True, signin="url", prompt=prompt,
+                     signin_timeout=30)
+    assert p.get_token().claims["upn"] == alice["upn"]
+    [text] = shown
+    assert text.startswith(f"To sign in as {alice['upn']}, open this URL")
+    assert "code_challenge_method=S256" in text.splitlines()[-1]
+    browser.join()
+    assert browser.status == 200 and "Sign-in finished" in browser.page
+
+
+@pytest.mark.parametrize("who", ["alice", "bob"])
+def test_device_code_sign_in(emu: Any, settings: Settings, vault: Any, who: str) -> None:
+    alice, person = user(emu.info, "alice"), user(emu.info, who)
+    pages: list[str] = []
+    threads: list[threading.Thread] = []
+
+    def prompt(text: str) -> None:
+        t = threading.Thread(target=lambda: pages.append(enter_device_code(
+            emu.info, text, person["upn"], person["password"])), daemon=True)
+        t.start()
+        threads.append(t)
+
+    a = app(emu.info, "m365bot-pkce")
+
+    def provider(**kw: Any) -> AuthCodePkce:
+        return AuthCodePkce(cloud="global", tenant=a["tenant_id"], client_id=a["client_id"],
+                            username=alice["upn"], redirect_url="http://localhost",
+                            settings=settings, store=vault, **kw)
+
+    p = provider(interactive=True, signin="device-code", prompt=prompt, signin_timeout=60)
+    if who == "bob":
+        with pytest.raises(AuthError) as e:
+            p.get_token()
+        assert e.value.code == "wrong_account" and person["upn"] in str(e.value)
+        with pytest.raises(ReauthRequired):  # nothing was kept
+            provider(interactive=False).get_token()
+        return
+    tok = p.get_token()
+    threads[0].join(30)
+    assert tok.claims["upn"] == alice["upn"] and "You have signed in" in pages[0]
+    emu.control.clear()
+    again = provider(interactive=False).get_token()  # later runs: unattended, from the cache
+    assert again.token == tok.token and identity_requests(emu) == []
+
+
+def test_device_code_wait_is_bounded_by_the_signin_timeout(emu: Any, settings: Settings,
+                                                           vault: Any) -> None:
+    shown: list[str] = []
+    p = pkce(emu.info, settings, vault, timeout=1)
+    p.signin = type(p.signin)(method="device-code", timeout=1, prompt=shown.append)
+    with pytest.raises(AuthError) as e:
+        p.get_token()
+    assert e.value.code == "timeout" and "within 1 s" in str(e.value)
+    assert "--signin-timeout" in e.value.advice and "devicelogin" in e.value.advice
+    assert len(shown) == 1 and "enter the code" in shown[0]
+
+
+@pytest.mark.parametrize(("kw", "field"), [({"signin": "carrier-pigeon"}, "signin"),
+                                           ({"signin_timeout": 0}, "signin_timeout"),
+                                           ({"signin_timeout": "5"}, "signin_timeout")])
+def test_bad_signin_options_name_the_field(emu: Any, settings: Settings, vault: Any,
+                                           kw: dict[str, Any], field: str) -> None:
+    a = app(emu.info, "m365bot-pkce")
+    with pytest.raises(ConfigError) as e:
+        AuthCodePkce(cloud="global", tenant=a["tenant_id"], client_id=a["client_id"],
+                     username="alice@contoso.onmicrosoft.com", redirect_url="http://localhost",
+                     settings=settings, store=vault, **kw)
+    assert e.value.field == field
+
+
+def documented_redirect_urls() -> list[str]:
+    """The loopback redirect URLs docs/connect.md shows for the PKCE app registration."""
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "connect.md").read_text()
+    sentence = re.search(r"\*\*loopback\*\* redirect URL such as (.*?)\.\n", text, re.S)
+    assert sentence, "docs/connect.md no longer shows example redirect URLs"
+    return re.findall(r"`(http://[^`]+)`", sentence.group(1))
+
+
+@pytest.mark.parametrize("url", documented_redirect_urls())
+def test_documented_redirect_urls_work_with_the_demo_app(emu: Any, settings: Settings,
+                                                         vault: Any, url: str) -> None:
+    """The demo app accepts the doc's URL as written, and a sign-in with it (on a free port:
+    Entra's loopback rule ignores the port) lands on a listener on the doc's path."""
+    a = app(emu.info, "m365bot-pkce")
+    authorize = (f"https://login.microsoftonline.com/{a['tenant_id']}/oauth2/v2.0/authorize?"
+                 + urlencode({"client_id": a["client_id"], "response_type": "code",
+                              "redirect_uri": url, "scope": "openid Mail.Read"}))
+    with browser_client(emu.info) as client:
+        page = client.get(authorize)
+    assert page.status_code == 200 and 'id="signin"' in page.text, page.text[:300]
+    parts = urlsplit(url)
+    free = urlunsplit((parts.scheme, f"{parts.hostname}:{free_port()}", parts.path, "", ""))
+    browser = Browser(emu.info, user(emu.info, "alice"))
+    tok = pkce(emu.info, settings, vault, browser=browser, redirect=free).get_token()
+    assert tok.claims["upn"].startswith("alice@")
+    assert urlsplit(browser.auth_uris[0]).query.count("redirect_uri=") == 1
+    assert parse_qs(urlsplit(browser.auth_uris[0]).query)["redirect_uri"] == [free]

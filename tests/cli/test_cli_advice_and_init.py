@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import create_engine, text
@@ -79,3 +80,31 @@ def test_emulator_advice_names_the_serve_command(runner: CliRunner, tmp_path: Pa
     assert args[:2] == ["emulator", "serve"]
     helped = runner.invoke(cli, [*args[:2], "--help"])
     assert helped.exit_code == 0 and "--info-file" in helped.stdout
+
+
+def _every_help(group: click.Group, path: list[str], runner: CliRunner) -> dict[str, str]:
+    helps = {" ".join(path): runner.invoke(cli, [*path[1:], "--help"]).output}
+    ctx = click.Context(group, info_name=path[-1])
+    for name in group.list_commands(ctx):
+        sub = group.get_command(ctx, name)
+        if isinstance(sub, click.Group):
+            helps.update(_every_help(sub, [*path, name], runner))
+        else:
+            helps[" ".join([*path, name])] = runner.invoke(cli, [*path[1:], name, "--help"]).output
+    return helps
+
+
+def test_help_and_docs_speak_of_the_platform_not_the_seed(runner: CliRunner) -> None:
+    """The Connect action's spec is 'the RPA platform's Connect action' to users: no --help
+    and no user page calls it "the seed" (the emulator's pages may speak of seeding data)."""
+    helps = _every_help(cli, ["m365bot"], runner)
+    assert len(helps) > 20 and all("Usage:" in h for h in helps.values())
+    said = [cmd for cmd, text in helps.items() if "seed" in text.lower()]
+    assert said == [], f"--help mentions 'seed': {said}"
+    root = Path(__file__).resolve().parents[2]
+    src = root / "src" / "m365bot"
+    pages = [root / "README.md", root / "docs" / "connect.md", root / "docs" / "vault.md",
+             *src.glob("*.py"), *(src / "cli").glob("*.py")]
+    said = [p.name for p in pages if "seed" in p.read_text().lower()]
+    assert said == [], f"these user-facing files say 'seed': {said}"
+    assert "Connect action's" in helps["m365bot connect"]

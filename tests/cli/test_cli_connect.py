@@ -110,7 +110,8 @@ def test_connect_errors_are_one_line(cli_env: dict[str, str], emulator: Any) -> 
     for args, expect in cases:
         proc = _run(args, cli_env)
         assert proc.returncode == 2, (args, proc.stdout, proc.stderr)
-        lines = proc.stderr.strip().splitlines()
+        lines = [line for line in proc.stderr.strip().splitlines()
+                 if not line.startswith("Warning: ")]  # an insecure value on argv is warned
         assert len(lines) == 1 and lines[0].startswith("Error: ") and expect in lines[0], lines
         assert "Traceback" not in proc.stderr and proc.stdout == ""
 
@@ -142,3 +143,83 @@ def test_unattended_auth_code_without_sign_in_is_a_clear_error(cli_env: dict[str
     assert "no cached sign-in" in proc.stderr and "--interactive" in proc.stderr
     assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
     assert time.monotonic() - started < 30  # never a hang waiting for a browser
+
+
+def _pkce_args(info: dict[str, Any], cli_env: dict[str, str]) -> list[str]:
+    tid = next(t["id"] for t in info["tenants"] if t["cloud"] == "global")
+    pkce = next(a for a in info["apps"] if a["tenant_id"] == tid and a["name"] == "m365bot-pkce")
+    return ["connect", "--mode", "auth-code", "--interactive", "--client-id", pkce["client_id"],
+            "--tenant-id", tid, "--username", "alice@contoso.onmicrosoft.com",
+            "--redirect-url", "http://127.0.0.1:0", "--emulator", cli_env["INFO_FILE"]]
+
+
+def test_a_browser_command_that_fails_is_an_error_at_once(cli_env: dict[str, str],
+                                                          emulator: Any) -> None:
+    started = time.monotonic()
+    proc = _run(_pkce_args(emulator.info, cli_env),
+                {**cli_env, "M365BOT_BROWSER": "false {url}"})
+    assert time.monotonic() - started < 60  # not the 300 s sign-in timeout
+    assert proc.returncode == 2 and proc.stdout == ""
+    last = proc.stderr.strip().splitlines()[-1]  # after the printed sign-in URL
+    assert last.startswith("Error: the browser command 'false' exited with status 1")
+    assert "M365BOT_BROWSER" in last and "--signin url" in last
+    assert "Traceback" not in proc.stderr
+
+
+def test_the_sign_in_wait_is_configurable(cli_env: dict[str, str], emulator: Any) -> None:
+    started = time.monotonic()
+    proc = _run([*_pkce_args(emulator.info, cli_env), "--signin", "url",
+                 "--signin-timeout", "2"], cli_env)
+    assert time.monotonic() - started < 60
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert lines[0].startswith("To sign in as alice@contoso.onmicrosoft.com, open this URL")
+    assert lines[1].startswith("https://login.microsoftonline.com/")
+    assert lines[-1].startswith("Error: no sign-in arrived at http://127.0.0.1:")
+    assert "within 2 s" in lines[-1] and "--signin-timeout" in lines[-1]
+    proc = _run([*_pkce_args(emulator.info, cli_env), "--signin-timeout", "soon"], cli_env)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1
+    assert proc.stderr.startswith("Error: --signin-timeout 'soon' is not a number of seconds")
+
+
+WATCH_KEY_FILE = """
+import os, stat, sys
+from pathlib import Path
+
+key = Path(sys.argv[1]) / "vault.key"
+seen = []
+busy = False
+
+def watch(event, args):  # every audited step of the demo: is the key file private?
+    global busy
+    if busy:
+        return
+    busy = True
+    try:
+        if key.exists():
+            seen.append(stat.S_IMODE(key.stat().st_mode))
+    finally:
+        busy = False
+
+os.umask(0o022)  # an ordinary umask: new files are readable by others unless made 0600
+sys.addaudithook(watch)
+from m365bot.cli.main import cli
+try:
+    cli(["demo", "--data-dir", sys.argv[1]])
+except SystemExit as exc:
+    assert not exc.code, exc.code
+print("KEY MODES", sorted(set(seen)), len(seen))
+"""
+
+
+def test_demo_key_file_is_private_from_its_first_moment(cli_env: dict[str, str],
+                                                        tmp_path: Path) -> None:
+    """vault.key is created 0600: at no audited step of the demo is it readable by others."""
+    data = tmp_path / "demo"
+    proc = subprocess.run([sys.executable, "-c", WATCH_KEY_FILE, str(data)], env=cli_env,
+                          capture_output=True, text=True, timeout=120)
+    scan_output(proc.stdout + proc.stderr, "m365bot demo")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    modes, count = proc.stdout.rsplit("KEY MODES ", 1)[1].rsplit(" ", 1)
+    assert modes == str([0o600]) and int(count) > 0
+    assert (data / "vault.key").stat().st_mode & 0o777 == 0o600

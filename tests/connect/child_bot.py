@@ -8,9 +8,8 @@ import json
 import os
 import sys
 
-from m365bot.connection import reconnect
+from m365bot.connection import get_session, reconnect
 from m365bot.errors import M365BotError
-from m365bot.sessions import get_session
 from m365bot.vault import Vault
 
 vault = Vault.open(os.environ["CHILD_VAULT"], actor="bot")

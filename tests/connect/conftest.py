@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from connect_support import CLOUD_KEY, app, secret_of
 
+from m365bot.bots.run import BotRun
 from m365bot.config import Settings
-from m365bot.sessions import BotRun
 from m365bot.vault import AttributeSpec, Vault, new_raw_key
 
 

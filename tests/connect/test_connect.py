@@ -3,6 +3,12 @@ and one Graph request beyond the token."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+import warnings
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -64,14 +70,46 @@ def test_every_field_from_variables_and_insecure(emu: Any, settings: Settings,
                         variables=variables)
     assert s.identity == "m365bot-demo"
     s.close()
-    with pytest.warns(UserWarning, match="insecure"):
-        import m365bot.values as values
+    import m365bot.values as values
 
-        values._warned_insecure = False
+    values._warned_insecure = False
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         s = m365bot.connect(cloud="global", mode="client-credentials", client_id=a["client_id"],
                             tenant_id=a["tenant_id"], username="ops@contoso.onmicrosoft.com",
                             client_secret=Insecure(secret_of(a)), settings=settings)
     s.close()
+    mine = [w for w in caught if issubclass(w.category, values.InsecureValueWarning)]
+    assert len(mine) == 1 and "client_secret" in str(mine[0].message)
+    assert mine[0].filename == __file__  # the warning points at the bot's own line
+
+
+def test_cli_warns_about_an_insecure_secret_on_argv(emu: Any, tmp_path: Path) -> None:
+    """`vault set` refuses values on argv; `connect` accepts them but says so, in one line."""
+    a = app(emu.info)
+    info_file = tmp_path / "emu.json"
+    info_file.write_text(json.dumps(emu.info))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("M365BOT_")}
+    env["M365BOT_HOME"] = str(tmp_path / "home")
+    for value in (f"insecure:{secret_of(a)}", secret_of(a)):
+        proc = subprocess.run(
+            [sys.executable, "-m", "m365bot", "connect", "--mode", "client-credentials",
+             "--client-id", a["client_id"], "--tenant-id", a["tenant_id"],
+             "--username", "ops@contoso.onmicrosoft.com", "--client-secret", value,
+             "--emulator", str(info_file), "--json"],
+            env=env, capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 0, proc.stderr
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("Warning: ") and "insecure" in lines[0]
+        assert "--client-secret" in lines[0] and secret_of(a) not in proc.stderr + proc.stdout
+        assert json.loads(proc.stdout)["identity"] == "m365bot-demo"
+    proc = subprocess.run(
+        [sys.executable, "-m", "m365bot", "connect", "--mode", "client-credentials",
+         "--client-id", a["client_id"], "--tenant-id", a["tenant_id"],
+         "--username", "ops@contoso.onmicrosoft.com", "--client-secret", "variable:SEC",
+         "--emulator", str(info_file), "--json"],
+        env={**env, "SEC": secret_of(a)}, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and proc.stderr == ""  # a Variable: no warning
 
 
 def test_bad_input_names_the_field(emu: Any, settings: Settings) -> None:
@@ -84,7 +122,11 @@ def test_bad_input_names_the_field(emu: Any, settings: Settings) -> None:
                           ({"username": "ops"}, "username"),
                           ({"client_secret": VariableRef("nope")}, "client_secret"),
                           ({"client_secret": CredentialRef("a", "b", "c")}, "client_secret"),
-                          ({"session": m365bot.LocalSession("")}, "session")]:
+                          ({"session": m365bot.LocalSession("")}, "session"),
+                          ({"vault": "x"}, "vault"), ({"settings": "x"}, "settings"),
+                          ({"connection": "x"}, "connection"),
+                          ({"connection": {"connection_name": 5}}, "connection"),
+                          ({"variables": ["secret"]}, "variables")]:
         with pytest.raises(ConfigError) as ei:
             m365bot.connect(**{**base, **change})
         assert ei.value.field == field and ei.value.advice
@@ -120,3 +162,39 @@ def test_secret_never_in_repr_or_descriptor(emu: Any, settings: Settings) -> Non
     for text in (repr(s), str(s.info()), str(s.descriptor()), repr(s.token_provider)):
         assert secret not in text and tok not in text
     s.close()
+
+
+def test_bad_descriptor_to_reconnect_is_a_session_error(emu: Any, settings: Settings) -> None:
+    a = app(emu.info)
+    s = m365bot.connect(cloud="global", mode="client-credentials", client_id=a["client_id"],
+                        tenant_id=a["tenant_id"], username="ops@contoso.onmicrosoft.com",
+                        client_secret=Secret(secret_of(a)), settings=settings)
+    good = s.descriptor()
+    s.close()
+    bad: list[Any] = [["not", "a", "dict"], {k: v for k, v in good.items() if k != "cloud"},
+                      {k: v for k, v in good.items() if k != "client_id"},
+                      dict(good, mode="password"), dict(good, cloud="mars"),
+                      dict(good, mailbox=None), dict(good, mode="control-room"),
+                      dict(good, mode="auth-code")]
+    for data in bad:
+        with pytest.raises(SessionError) as ei:
+            m365bot.reconnect(data, settings=settings)
+        assert ei.value.advice, data
+    with pytest.raises(ConfigError) as ce:
+        m365bot.reconnect(good, settings="x")  # type: ignore[arg-type]
+    assert ce.value.field == "settings"
+    assert [r for r in graph_requests(emu) if r["status"] != 200] == []
+
+
+def test_cli_with_m365bot_home_at_a_file_is_one_error_line(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from m365bot.cli.main import cli
+
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("x")
+    r = CliRunner().invoke(cli, ["controlroom", "connection", "list"],
+                           env={"M365BOT_HOME": str(a_file), "M365BOT_VAULT": None})
+    assert r.exit_code == 2 and "Traceback" not in r.output
+    assert r.output.startswith(f"Error: M365BOT_HOME '{a_file}' cannot be a folder")
+    assert "Fix: point M365BOT_HOME at a folder" in r.output

@@ -12,13 +12,14 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from connect_support import login_requests, tenant, user
+from connect_support import app, login_requests, secret_of, tenant, user
 
 import m365bot
 from m365bot.cli.main import cli
 from m365bot.config import Settings
 from m365bot.controlroom import ConnectionStore, OAuthConnection
 from m365bot.errors import AuthError, ConfigError
+from m365bot.values import Secret
 from plugins.canary import scan_output
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "auth"))
@@ -69,22 +70,27 @@ def test_shared_and_user_specific_tokens(emu: Any, settings: Settings, vault: An
     s = m365bot.connect(cloud="global", mode="Control Room managed", username=alice,
                         connection={"provider_type": PROVIDER, "connection_name": "ops",
                                     "token_type": "shared"},
-                        settings=settings, vault=vault)
+                        settings=settings, connections=ConnectionStore(vault))
     assert s.identity == alice and s.identity_type == "user" and "Mail.ReadWrite" in s.permissions
     s.close()
     user_pick = {"provider_type": PROVIDER, "connection_name": "ops", "token_type": "user"}
     s = m365bot.connect(cloud="global", mode="control-room", username=bob,
-                        connection=user_pick, settings=settings, vault=vault)
+                        connection=user_pick, settings=settings, connections=ConnectionStore(vault))
     assert s.identity == bob and s.mailbox == bob
     s.close()
     with pytest.raises(AuthError) as ei:
         m365bot.connect(cloud="global", mode="control-room", username=alice,
-                        connection=user_pick, settings=settings, vault=vault)
+                        connection=user_pick, settings=settings, connections=ConnectionStore(vault))
     assert "Missing" in ei.value.message and "controlroom connection login" in ei.value.advice
     with pytest.raises(ConfigError) as ce:
         m365bot.connect(cloud="global", mode="control-room", username=alice,
-                        connection={"connection_name": "nope"}, settings=settings, vault=vault)
+                        connection={"connection_name": "nope"}, settings=settings,
+                        connections=store)
     assert ce.value.field == "connection"
+    with pytest.raises(ConfigError) as ce:  # Connect does not reach into the vault itself
+        m365bot.connect(cloud="global", mode="control-room", username=alice,
+                        connection=user_pick, settings=settings, vault=vault)
+    assert ce.value.field == "connections" and "ConnectionStore(vault)" in ce.value.advice
 
 
 def test_expired_shared_token_refreshes(emu: Any, settings: Settings, vault: Any) -> None:
@@ -102,7 +108,7 @@ def test_expired_shared_token_refreshes(emu: Any, settings: Settings, vault: Any
     emu.control.clear()
     s = m365bot.connect(cloud="global", mode="control-room", username=user(info, "alice")["upn"],
                         connection={"provider_type": PROVIDER, "connection_name": "ops"},
-                        settings=settings, vault=vault)
+                        settings=settings, connections=ConnectionStore(vault))
     assert [r["op"] for r in login_requests(emu)] == ["token"]  # one refresh
     assert store.status(PROVIDER, "ops") == "Active"
     s.close()
@@ -156,7 +162,7 @@ def test_missing_shared_scope_is_named_before_graph(emu: Any, settings: Settings
         m365bot.connect(cloud="global", mode="control-room", username=user(info, "alice")["upn"],
                         mailbox="ops@contoso.onmicrosoft.com",
                         connection={"provider_type": PROVIDER, "connection_name": "narrow"},
-                        settings=settings, vault=vault)
+                        settings=settings, connections=ConnectionStore(vault))
     assert ei.value.code == "missing_permission" and "Mail.ReadWrite.Shared" in str(ei.value)
     assert [r for r in emu.control.requests() if r.get("role") == "graph"] == []
 
@@ -197,3 +203,89 @@ def test_user_specific_login_by_another_account_stores_nothing(
                     open_browser=_browser(info, "alice"), timeout=30)
     assert ei.value.code == "wrong_account" and bob in ei.value.message
     assert store.status(PROVIDER, "ops", token_type="user", user=bob) == "Missing"
+
+
+def _app_conn(info: dict[str, Any], secret: str, name: str = "app-ops") -> OAuthConnection:
+    a = app(info)
+    return OAuthConnection(PROVIDER, name, client_id=a["client_id"],
+                           grant_type="client_credentials", client_secret=Secret(secret),
+                           token_url=f"https://login.microsoftonline.com/{a['tenant_id']}"
+                           "/oauth2/v2.0/token", scopes=["https://graph.microsoft.com/.default"])
+
+
+def _connect_app(settings: Settings, vault: Any, name: str = "app-ops") -> Any:
+    return m365bot.connect(cloud="global", mode="control-room",
+                           username="ops@contoso.onmicrosoft.com",
+                           connection={"provider_type": PROVIDER, "connection_name": name},
+                           settings=settings, connections=ConnectionStore(vault))
+
+
+def test_client_credentials_connection_renews_past_the_emulator_clock(
+        emu: Any, settings: Settings, vault: Any) -> None:
+    """An hour after ``connection login``, the emulator refuses the stored token (its clock
+    moved past the expiry): Connect gets a new one with the connection's secret, once."""
+    store = ConnectionStore(vault)
+    store.add(_app_conn(emu.info, secret_of(app(emu.info))))
+    assert store.login(PROVIDER, "app-ops", token_type="shared", settings=settings) == "Active"
+    emu.clock.advance(2 * 3600)
+    emu.control.clear()
+    s = _connect_app(settings, vault)
+    assert s.identity_type == "app" and s.mailbox == "ops@contoso.onmicrosoft.com"
+    assert [r["op"] for r in login_requests(emu)] == ["token"]  # one renewal, with the secret
+    graph = [r["status"] for r in emu.control.requests() if r.get("role") == "graph"]
+    assert graph == [401, 200]  # the expired token was refused, the renewed one accepted
+    assert store.status(PROVIDER, "app-ops") == "Active"
+    s.close()
+
+
+def test_client_credentials_connection_past_its_local_expiry(
+        emu: Any, settings: Settings, vault: Any) -> None:
+    """A stored token past its expiry: status stays Active (the secret can get another) and
+    Connect renews it before asking Graph, instead of asking for an interactive login."""
+    store = ConnectionStore(vault)
+    conn = _app_conn(emu.info, secret_of(app(emu.info)))
+    store.add(conn)
+    store.login(PROVIDER, "app-ops", token_type="shared", settings=settings)
+    key = f"controlroom|{conn.key}|shared"
+    state = json.loads(vault.get_blob("oauth_token", key))
+    vault.put_blob("oauth_token", key, json.dumps(dict(state, expires_on=1.0)).encode())
+    assert store.status(PROVIDER, "app-ops") == "Active"
+    emu.control.clear()
+    s = _connect_app(settings, vault)
+    assert [r["op"] for r in login_requests(emu)] == ["token"]
+    assert [r["status"] for r in emu.control.requests() if r.get("role") == "graph"] == [200]
+    s.close()
+
+
+def test_client_credentials_connection_with_a_refused_secret_is_expired(
+        emu: Any, settings: Settings, vault: Any, register_canary: Any) -> None:
+    """The app's secret changed after login: renewal fails with one clear error naming the
+    connection (no internal key, no 'log in interactively'), and status says Expired."""
+    store = ConnectionStore(vault)
+    store.add(_app_conn(emu.info, secret_of(app(emu.info))))
+    store.login(PROVIDER, "app-ops", token_type="shared", settings=settings)
+    store.add(_app_conn(emu.info, register_canary("CANARY-rotated-away-secret")))
+    emu.clock.advance(2 * 3600)
+    with pytest.raises(AuthError) as ei:
+        _connect_app(settings, vault)
+    text = str(ei.value)
+    assert "Microsoft Entra/app-ops" in text and "client secret" in ei.value.advice
+    assert "refresh token" not in text and "controlroom|" not in text
+    assert store.status(PROVIDER, "app-ops") == "Expired"
+    store.add(_app_conn(emu.info, secret_of(app(emu.info))))  # the admin fixes the secret
+    assert store.login(PROVIDER, "app-ops", token_type="shared", settings=settings) == "Active"
+
+
+def test_cli_add_with_empty_stdin_saves_nothing(emu: Any, vault: Any, vault_key: str) -> None:
+    c = _conn(emu.info)
+    env = {"M365BOT_VAULT_KEY": vault_key, "M365BOT_VAULT": str(vault.path)}
+    for grant in ("authorization_code", "client_credentials"):
+        r = CliRunner().invoke(cli, ["controlroom", "connection", "add", "--name", "empty",
+                                     "--client-id", c.client_id, "--grant-type", grant,
+                                     "--authorization-url", c.authorization_url,
+                                     "--token-url", c.token_url, "--client-secret-stdin"],
+                               input="", env=env)
+        assert r.exit_code == 2, r.output
+        assert r.output.startswith("Error: ") and "Fix: " in r.output
+        assert "Traceback" not in r.output
+    assert ConnectionStore(vault).list() == []

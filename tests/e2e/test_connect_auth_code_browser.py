@@ -11,8 +11,8 @@ import pytest
 
 import m365bot
 from browser_support import ChromiumSignIn
+from m365bot.bots.run import BotRun
 from m365bot.config import Settings
-from m365bot.sessions import BotRun
 from m365bot.vault import Vault, new_raw_key
 
 pytestmark = pytest.mark.browser

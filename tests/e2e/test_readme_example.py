@@ -11,8 +11,11 @@ exactly as a bot behind a corporate proxy would.
 from __future__ import annotations
 
 import ast
+import contextlib
+import json
 import os
 import re
+import signal
 import subprocess
 import sys
 from collections.abc import Callable
@@ -98,3 +101,42 @@ def test_readme_example_runs_against_the_emulator(
     assert {(e.actor, e.attribute) for e in reads} >= {
         ("bot", "client_id"), ("bot", "tenant_id"), ("bot", "client_secret")}
     assert emulator.control.count("token") == tokens_before + 1
+
+
+def readme_recipe() -> str:
+    """The ```bash block under "Run it on the emulator" (the README's copy-paste recipe)."""
+    section = README.read_text().split("### Run it on the emulator", 1)[1].split("\n## ", 1)[0]
+    found = re.search(r"```bash\n(.*?)```", section, re.S)
+    assert found, "README.md has no bash block under 'Run it on the emulator'"
+    return found.group(1)
+
+
+def test_readme_recipe_runs_word_for_word(tmp_path: Path,
+                                          scan_output: Callable[..., None]) -> None:
+    """A new user's first run: save the example as bot.py, paste the recipe into a shell.
+    Real processes throughout: the served emulator, the m365bot CLI, jq and the bot."""
+    (tmp_path / "bot.py").write_text(readme_example())
+    env = {k: v for k, v in os.environ.items() if not k.startswith("M365BOT_")}
+    env["PATH"] = f"{Path(sys.executable).parent}:{env.get('PATH', '')}"  # m365bot, python3
+    log_out, log_err = tmp_path / "recipe.out", tmp_path / "recipe.err"
+    with log_out.open("w") as fo, log_err.open("w") as fe:
+        shell = subprocess.Popen(["bash", "-euo", "pipefail", "-c", readme_recipe()],
+                                 cwd=tmp_path, env=env, stdout=fo, stderr=fe,
+                                 start_new_session=True)
+        try:
+            shell.wait(timeout=180)
+        finally:  # a failed step leaves the emulator running: end the recipe's process group
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(shell.pid, signal.SIGKILL)
+            shell.wait()
+    out, err = log_out.read_text(), log_err.read_text()
+    scan_output(out + err, "README recipe")
+    assert shell.returncode == 0, err[-3000:]
+    app = json.loads((tmp_path / "app.json").read_text())
+    assert not [s for s in app["secrets"] if s["value"] in out + err]
+    test_line = next(line for line in out.splitlines() if line.startswith("{'kind'"))
+    test = ast.literal_eval(test_line)
+    assert test["cloud"] == "Azure US GCC High" and test["mailbox"] == MAILBOX
+    assert test["identity"] == "m365bot-demo" and test["kind"] == "global"
+    subjects = ast.literal_eval(out.splitlines()[out.splitlines().index(test_line) + 1])
+    assert "Case 77 opened" in subjects  # the GCC High ops mailbox's Inbox on the emulator

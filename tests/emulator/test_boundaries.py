@@ -9,7 +9,8 @@ from pathlib import Path
 import m365bot
 
 PACKAGE = Path(m365bot.__file__).parent
-SHARED = {"m365bot", "m365bot._version"}  # the package's own metadata, not client code
+# the package's own metadata, and floor 1's settings (the one data-folder rule) and errors
+SHARED = {"m365bot", "m365bot._version", "m365bot.config", "m365bot.errors"}
 
 
 def _imports(path: Path) -> set[str]:

@@ -5,23 +5,35 @@ port, and the redirect URL sent to Entra then carries it), answers the first req
 redirect path exactly once, then closes; a timeout ends it. Other paths get a 404 and do not
 count. The page it answers with says nothing about the code.
 
+:meth:`LoopbackListener.receive` keeps the browser waiting until the caller knows how the
+sign-in ended, so the person sees "Sign-in finished" only when the bot accepted it, and
+otherwise a page saying what is wrong and how to fix it.
+
 Example::
 
     with LoopbackListener.open("http://localhost:8400") as listener:
         open_browser(auth_uri_for(listener.redirect_uri))
-        params = listener.wait(timeout=300)
+        callback = listener.receive(timeout=300)
+        try:
+            use(callback.params)
+        except M365BotError as exc:
+            callback.fail(exc)
+            raise
+        callback.succeed()
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import html
 import logging
 import socket
 import time
+from collections.abc import Callable
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
-from m365bot.errors import AuthError, ConfigError
+from m365bot.errors import AuthError, ConfigError, M365BotError
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +43,43 @@ _PAGE = (
     b"</body></html>"
 )
 _MAX_REQUEST = 16 * 1024
+_POLL_EVERY = 0.2  # seconds between calls of ``poll`` (e.g. "did the browser command fail?")
+
+
+def failure_page(error: M365BotError) -> bytes:
+    """The page the browser shows when the bot refused the sign-in: what is wrong and the fix,
+    in the error's own words (which never hold a code, a token or a secret)."""
+    fix = f"<p id='fix'><b>Fix:</b> {html.escape(error.advice)}</p>" if error.advice else ""
+    return (
+        "<!doctype html><html><head><meta charset='utf-8'><title>m365bot: sign-in failed"
+        "</title></head><body><h1>Sign-in failed</h1>"
+        f"<p id='error'>{html.escape(error.message)}</p>{fix}"
+        "<p>The bot did not keep this sign-in. Close this window and start again.</p>"
+        "</body></html>"
+    ).encode()
+
+
+class Callback:
+    """The redirect that arrived: its query ``params``, and the browser still waiting for a
+    page. Answer it once, with :meth:`succeed` or :meth:`fail`."""
+
+    def __init__(self, conn: socket.socket, params: dict[str, str]) -> None:
+        self._conn: socket.socket | None = conn
+        self.params = params
+
+    def succeed(self) -> None:
+        """Show "Sign-in finished" and close the connection."""
+        self._answer(200, _PAGE)
+
+    def fail(self, error: M365BotError) -> None:
+        """Show what went wrong (:func:`failure_page`) and close the connection."""
+        self._answer(400, failure_page(error))
+
+    def _answer(self, status: int, body: bytes) -> None:
+        if self._conn is not None:
+            _reply(self._conn, status, body, html=True)
+            self._conn.close()
+            self._conn = None
 
 
 def parse_redirect(url: str) -> tuple[str, str, int, str]:
@@ -73,7 +122,8 @@ def _suggest_free(bind: str, host: str, port: int, path: str) -> str:
 
 
 class LoopbackListener:
-    """A one-shot HTTP listener on loopback. Use :meth:`open`, then :meth:`wait`."""
+    """A one-shot HTTP listener on loopback. Use :meth:`open`, then :meth:`receive` (or
+    :meth:`wait`)."""
 
     def __init__(self, sock: socket.socket, redirect_uri: str, path: str) -> None:
         self._sock: socket.socket | None = sock
@@ -113,8 +163,18 @@ class LoopbackListener:
         return cls(sock, redirect_uri, path)
 
     def wait(self, *, timeout: float) -> dict[str, str]:
-        """The redirect's query parameters (first value each). Raises AuthError on timeout or a
-        malformed callback (duplicate parameters). Closes the listener in every case."""
+        """The redirect's query parameters (first value each), answered at once with "Sign-in
+        finished". Raises AuthError on timeout or a malformed callback. Closes the listener."""
+        callback = self.receive(timeout=timeout)
+        callback.succeed()
+        return callback.params
+
+    def receive(self, *, timeout: float,
+                poll: Callable[[], None] | None = None) -> Callback:
+        """The redirect, with the browser kept waiting for the caller's answer. ``poll`` is
+        called every fraction of a second while waiting and may raise to give up at once (a
+        browser command that failed). Raises AuthError on timeout or a malformed callback
+        (duplicate parameters; the browser is shown why). Closes the listener in every case."""
         deadline = time.monotonic() + timeout
         try:
             while True:
@@ -123,23 +183,27 @@ class LoopbackListener:
                     raise AuthError(
                         f"no sign-in arrived at {self.redirect_uri} within {timeout:g} s",
                         code="timeout",
-                        advice="finish the sign-in in the browser sooner; if the browser "
-                        "showed an error instead (e.g. AADSTS50011), register this redirect URL "
-                        "in the app (Authentication > Mobile and desktop applications)",
+                        advice="finish the sign-in in the browser sooner, or allow more time "
+                        "(--signin-timeout); if the browser showed an error instead (e.g. "
+                        "AADSTS50011), register this redirect URL in the app "
+                        "(Authentication > Mobile and desktop applications)",
                     )
+                if poll is not None:
+                    poll()
+                    remaining = min(remaining, _POLL_EVERY)
                 self._sock.settimeout(remaining)
                 try:
                     conn, _ = self._sock.accept()
                 except TimeoutError:
                     continue
-                with conn:
-                    params = self._serve(conn, deadline)
-                if params is not None:
-                    return params
+                callback = self._serve(conn, deadline)
+                if callback is not None:
+                    return callback
+                conn.close()
         finally:
             self.close()
 
-    def _serve(self, conn: socket.socket, deadline: float) -> dict[str, str] | None:
+    def _serve(self, conn: socket.socket, deadline: float) -> Callback | None:
         conn.settimeout(max(0.1, min(10.0, deadline - time.monotonic())))
         data = b""
         try:
@@ -153,33 +217,23 @@ class LoopbackListener:
         line = data.split(b"\r\n", 1)[0].decode("latin-1")
         parts = line.split(" ")
         if len(parts) != 3 or parts[0] != "GET":
-            self._reply(conn, 405, b"method not allowed")
+            _reply(conn, 405, b"method not allowed")
             return None
         target = urlsplit(parts[1])
         if target.path != self.path:
-            self._reply(conn, 404, b"not found")
+            _reply(conn, 404, b"not found")
             return None
         raw = parse_qs(target.query, keep_blank_values=True)
-        self._reply(conn, 200, _PAGE, html=True)
+        callback = Callback(conn, {k: v[0] for k, v in raw.items()})
         dupes = sorted(k for k, v in raw.items() if len(v) > 1)
         if dupes:
-            raise AuthError(
+            error = AuthError(
                 f"the sign-in callback repeated the parameter(s) {', '.join(dupes)}",
                 code="invalid_callback", advice="start the sign-in again",
             )
-        return {k: v[0] for k, v in raw.items()}
-
-    @staticmethod
-    def _reply(conn: socket.socket, status: int, body: bytes, *, html: bool = False) -> None:
-        reason = {200: "OK", 404: "Not Found", 405: "Method Not Allowed"}[status]
-        ctype = "text/html; charset=utf-8" if html else "text/plain"
-        head = (
-            f"HTTP/1.1 {status} {reason}\r\nContent-Type: {ctype}\r\n"
-            f"Content-Length: {len(body)}\r\nCache-Control: no-store\r\n"
-            "Referrer-Policy: no-referrer\r\nConnection: close\r\n\r\n"
-        ).encode()
-        with contextlib.suppress(OSError):
-            conn.sendall(head + body)
+            callback.fail(error)
+            raise error
+        return callback
 
     def close(self) -> None:
         if self._sock is not None:
@@ -193,4 +247,16 @@ class LoopbackListener:
         self.close()
 
 
-__all__ = ["LoopbackListener", "parse_redirect"]
+def _reply(conn: socket.socket, status: int, body: bytes, *, html: bool = False) -> None:
+    reason = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed"}[status]
+    ctype = "text/html; charset=utf-8" if html else "text/plain"
+    head = (
+        f"HTTP/1.1 {status} {reason}\r\nContent-Type: {ctype}\r\n"
+        f"Content-Length: {len(body)}\r\nCache-Control: no-store\r\n"
+        "Referrer-Policy: no-referrer\r\nConnection: close\r\n\r\n"
+    ).encode()
+    with contextlib.suppress(OSError):
+        conn.sendall(head + body)
+
+
+__all__ = ["Callback", "LoopbackListener", "failure_page", "parse_redirect"]

@@ -17,6 +17,7 @@ Example::
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import sys
 import time
@@ -37,6 +38,8 @@ from m365bot.auth.cache import (
 )
 from m365bot.auth.credentials import CertificateCredential, SecretCredential
 from m365bot.auth.http import LazyHttpClient, MsalHttpClient, import_msal, pause_before_retry
+from m365bot.auth.loopback import parse_redirect
+from m365bot.auth.signin import SignInOptions, sign_in
 from m365bot.auth.tokens import REFRESH_MARGIN, AccessToken, make_access_token
 from m365bot.clouds import Cloud
 from m365bot.config import Settings
@@ -92,6 +95,10 @@ class _MsalProvider(LazyHttpClient):
     @property
     def authority(self) -> str:
         return self.cloud.authority(self.tenant)
+
+    def load_cache(self) -> PersistentCache:
+        """This connection's persisted token cache, freshly read."""
+        return PersistentCache(self.store, self.cache_key, self.http_key).load()
 
     def _msal_app(self, cache: PersistentCache, *, credential: Any = None) -> Any:
         """msal's client on our cache and HTTP client: confidential with ``credential``
@@ -177,7 +184,7 @@ class _MsalProvider(LazyHttpClient):
     def _locked(self, force: bool, stale: Secret | None) -> AccessToken:
         result: dict[str, Any] | None = None
         for attempt in (1, 2):
-            cache = PersistentCache(self.store, self.cache_key, self.http_key).load()
+            cache = self.load_cache()
             try:
                 app = self._build(cache)
                 result = self._acquire(app, force=force and stale is None)
@@ -327,11 +334,15 @@ def _construction_error(exc: ValueError, p: _MsalProvider) -> AuthError | Config
 class AuthCodePkce(_MsalProvider):
     """Delegated tokens for ``username`` via authorization code + PKCE (S256).
 
-    The first run is attended: a browser opens (``Settings.browser`` or the system browser),
-    the loopback listener on ``redirect_url`` receives the code, ``state`` is checked before
-    any token request, and the code is exchanged with the verifier. Later runs are
-    unattended, from the persisted refresh token. Unattended (``interactive=False``, or no
-    TTY when ``interactive`` is None), a needed sign-in raises ReauthRequired at once.
+    The first run is attended (:mod:`m365bot.auth.signin`): with ``signin="browser"`` a
+    browser opens (``open_browser``, ``Settings.browser`` or the system browser), the
+    loopback listener on ``redirect_url`` receives the code, ``state`` is checked before any
+    token request, and the code is exchanged with the verifier; ``signin="url"`` shows the
+    URL (``prompt``, default stderr) instead of opening it; ``signin="device-code"`` shows a
+    code to enter on another device. ``signin_timeout`` is how long to wait for the person.
+    Later runs are unattended, from the persisted refresh token. Unattended
+    (``interactive=False``, or no TTY when ``interactive`` is None), a needed sign-in raises
+    ReauthRequired at once.
 
     Example::
 
@@ -353,17 +364,19 @@ class AuthCodePkce(_MsalProvider):
         store: BlobStore,
         scopes: list[str] | tuple[str, ...] | None = None,
         interactive: bool | None = None,
+        signin: str = "browser",
         signin_timeout: float = 300.0,
         open_browser: Callable[[str], None] | None = None,
+        prompt: Callable[[str], None] | None = None,
         clock: Callable[[], float] = time.time,
         http_client: MsalHttpClient | None = None,
     ) -> None:
         if not username or "@" not in username:
             raise ConfigError("username must be the mailbox user's email address",
                               field="username", advice="give e.g. alice@contoso.com")
-        from m365bot.auth.loopback import parse_redirect
-
         parse_redirect(redirect_url)
+        self.signin = SignInOptions(method=signin, timeout=signin_timeout,
+                                    open_browser=open_browser, prompt=prompt)
         super().__init__(cloud=cloud, tenant=tenant, client_id=client_id, user=username,
                          settings=settings, store=store, clock=clock, http_client=http_client)
         self.username = username.strip()
@@ -373,12 +386,21 @@ class AuthCodePkce(_MsalProvider):
                   if x not in ("openid", "profile", "offline_access")]
         self.scopes = self.cloud.delegated_scopes(wanted)
         self.interactive = interactive
-        self.signin_timeout = signin_timeout
-        self.open_browser = open_browser
-        self.browser = settings.browser
+        # the attended sign-in reads the browser command from here; the proxy (and its
+        # password) stays in the HTTP factory only
+        self.settings = dataclasses.replace(settings, proxy=None)
+
+    # the public interface the attended sign-in (m365bot.auth.signin) uses ----------------------
+    def public_app(self, cache: PersistentCache) -> Any:
+        """msal's PublicClientApplication on ``cache`` and m365bot's HTTP client."""
+        return self._msal_app(cache)
+
+    def accept(self, result: dict[str, Any]) -> AccessToken:
+        """The token of a successful sign-in's answer (kept in memory, failures cleared)."""
+        return self._finish(result)
 
     def _build(self, cache: PersistentCache) -> Any:
-        return self._msal_app(cache)
+        return self.public_app(cache)
 
     def _acquire(self, app: Any, *, force: bool) -> dict[str, Any] | None:
         accounts = app.get_accounts(username=self.username)
@@ -421,10 +443,9 @@ class AuthCodePkce(_MsalProvider):
         return self.sign_in()
 
     def sign_in(self) -> AccessToken:
-        """Run the attended sign-in now (browser + loopback listener) and persist the result."""
-        from m365bot.auth.signin import run_browser_signin
-
-        return run_browser_signin(self)
+        """Run the attended sign-in now (``signin``: browser, url or device-code) and persist
+        the result."""
+        return sign_in(self, self.signin)
 
 
 __all__ = [

@@ -16,12 +16,16 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
+from m365bot.auth.signin import SIGNIN_METHODS
 from m365bot.cli.options import network_options, vault_options
 from m365bot.errors import ConfigError, M365BotError
+
+if TYPE_CHECKING:
+    from m365bot.values import Value
 
 
 def load_emulator_info(path: Path) -> dict[str, Any]:
@@ -91,6 +95,20 @@ def open_vault(settings: Any, vault_loc: str | None, key_file: Path | None,
     return vault
 
 
+def parse_seconds(text: str | None, field: str, default: float = 300.0) -> float:
+    """A positive number of seconds from an option; ConfigError naming ``field`` otherwise."""
+    if text is None:
+        return default
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = 0.0
+    if not 0 < seconds <= 86400:
+        raise ConfigError(f"{field} {text!r} is not a number of seconds", field=field,
+                          advice=f"give e.g. {field} 600 (at most one day)")
+    return seconds
+
+
 def render(info: dict[str, Any], *, as_json: bool) -> str:
     """The connection test as JSON or as readable lines."""
     if as_json:
@@ -110,7 +128,8 @@ def render(info: dict[str, Any], *, as_json: bool) -> str:
 
 @click.command()
 @click.option("--cloud", default="global", show_default=True,
-              help="Azure cloud: global, gcc, gcchigh, dod, china (or the seed's labels).")
+              help="Azure cloud: global, gcc, gcchigh, dod, china (or the Connect action's "
+              "labels, e.g. 'Azure US GCC High').")
 @click.option("--mode", required=True,
               help="client-credentials, auth-code or control-room.")
 @click.option("--client-id", default=None, help="Application (client) ID, or a reference.")
@@ -127,7 +146,14 @@ def render(info: dict[str, Any], *, as_json: bool) -> str:
 @click.option("--token-type", type=click.Choice(["shared", "user"]), default="shared",
               show_default=True, help="Control Room token type (control-room).")
 @click.option("--interactive/--unattended", default=None,
-              help="Allow (or forbid) opening a browser to sign in (auth-code).")
+              help="Allow (or forbid) a sign-in by a person (auth-code); default: only at a "
+              "terminal. The sign-in URL is printed on stderr.")
+@click.option("--signin", "signin", type=click.Choice(SIGNIN_METHODS), default=None,
+              help="How a needed sign-in runs (auth-code): browser (open it; default), url "
+              "(print the URL, wait for the redirect) or device-code (enter a code on another "
+              "device; no --redirect-url needed). Implies --interactive.")
+@click.option("--signin-timeout", default=None, metavar="SECONDS",
+              help="How long to wait for the sign-in (default 300).")
 @network_options
 @vault_options
 def connect(**opts: Any) -> None:
@@ -137,21 +163,42 @@ def connect(**opts: Any) -> None:
     from m365bot.values import InsecureValueWarning
 
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", InsecureValueWarning)  # chosen explicitly here
-            info = _run(opts)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", InsecureValueWarning)
+            try:
+                info = _run(opts)
+            finally:  # an insecure value on argv: one line, as `vault set` refuses them
+                said = {str(w.message) for w in caught
+                        if issubclass(w.category, InsecureValueWarning)}
+                for text in sorted(said):
+                    click.echo(f"Warning: {text}", err=True)
     except M365BotError as exc:
         click.echo(f"Error: {exc}", err=True)
         sys.exit(2)
     click.echo(render(info, as_json=opts["as_json"]))
 
 
+def _secret_arg(text: str | None) -> Value | None:
+    """--client-secret: a reference, or an insecure value on argv (warned about)."""
+    from m365bot.values import Insecure, parse_value, warn_insecure
+
+    if not text:
+        return None
+    value = parse_value(text, field="--client-secret")
+    if isinstance(value, Insecure):
+        warn_insecure("--client-secret (given on the command line, visible in ps and the "
+                      "shell history)", once=False)
+    return value
+
+
 def _run(o: dict[str, Any]) -> dict[str, Any]:
     from m365bot.connection import connect as do_connect
     from m365bot.connection import disconnect
-    from m365bot.values import CredentialRef, Value, parse_value
+    from m365bot.controlroom import ConnectionStore
+    from m365bot.values import CredentialRef, parse_value
 
     settings = build_settings(o["proxy"], o["ca_bundle"], o["emulator_info"])
+    signin_timeout = parse_seconds(o["signin_timeout"], "--signin-timeout")
     fields: dict[str, Value | None] = {
         "client_id": parse_value(o["client_id"], field="--client-id", secret=False)
         if o["client_id"] else None,
@@ -160,8 +207,7 @@ def _run(o: dict[str, Any]) -> dict[str, Any]:
         "username": parse_value(o["username"], field="--username", secret=False),
         "mailbox": parse_value(o["mailbox"], field="--mailbox", secret=False)
         if o["mailbox"] else None,
-        "client_secret": parse_value(o["client_secret"], field="--client-secret")
-        if o["client_secret"] else None,
+        "client_secret": _secret_arg(o["client_secret"]),
         "redirect_url": o["redirect_url"],
     }
     needs_vault = any(isinstance(v, CredentialRef) for v in fields.values()) or (
@@ -173,12 +219,18 @@ def _run(o: dict[str, Any]) -> dict[str, Any]:
             connection = {"provider_type": o["provider_type"],
                           "connection_name": o["connection_name"],
                           "token_type": o["token_type"]}
+        interactive = o["interactive"]
+        if interactive is None and o["signin"] is not None:
+            interactive = True  # choosing how to sign in asks for a sign-in
         session = do_connect(
             cloud=o["cloud"], mode=o["mode"], client_id=fields["client_id"] or "",
             tenant_id=fields["tenant_id"] or "", username=fields["username"] or "",
             mailbox=fields["mailbox"], client_secret=fields["client_secret"],
             redirect_url=fields["redirect_url"], connection=connection, settings=settings,
-            vault=vault, variables=dict(os.environ), interactive=o["interactive"])
+            vault=vault, variables=dict(os.environ), interactive=interactive,
+            signin=o["signin"] or "browser", signin_timeout=signin_timeout,
+            prompt=lambda text: click.echo(text, err=True),
+            connections=ConnectionStore(vault) if vault is not None else None)
         info = session.info()
         disconnect(session)
         return info
@@ -187,4 +239,5 @@ def _run(o: dict[str, Any]) -> dict[str, Any]:
             vault.close()
 
 
-__all__ = ["build_settings", "connect", "load_emulator_info", "open_vault", "render"]
+__all__ = ["build_settings", "connect", "load_emulator_info", "open_vault", "parse_seconds",
+           "render"]

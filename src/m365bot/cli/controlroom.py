@@ -20,12 +20,16 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from m365bot.cli.options import network_options, vault_options
 from m365bot.errors import M365BotError
+
+if TYPE_CHECKING:
+    from m365bot.config import Settings
+    from m365bot.controlroom import ConnectionStore
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -75,17 +79,23 @@ def connection() -> None:
 @click.option("--token-url", required=True)
 @click.option("--scope", "scopes", multiple=True, help="Repeatable; or space/comma separated.")
 @_common
-def add(store: Any, settings: Any, *, provider_type: str, name: str, grant_type: str,
-        client_id: str, client_secret_stdin: bool, authorization_url: str, token_url: str,
-        scopes: tuple[str, ...]) -> tuple[Any, str]:
+def add(store: ConnectionStore, settings: Settings, *, provider_type: str, name: str,
+        grant_type: str, client_id: str, client_secret_stdin: bool, authorization_url: str,
+        token_url: str, scopes: tuple[str, ...]) -> tuple[Any, str]:
     """Create or replace an OAuth connection."""
     from m365bot.controlroom import OAuthConnection
+    from m365bot.errors import ConfigError
     from m365bot.values import Secret
 
     secret = None
     if client_secret_stdin:
         text = sys.stdin.readline().rstrip("\r\n")
-        secret = Secret(text) if text else None
+        if not text.strip():
+            raise ConfigError("--client-secret-stdin read an empty client secret; nothing "
+                              "was saved", field="client_secret",
+                              advice="pipe the secret in: printf %s \"$SECRET\" | m365bot "
+                              "controlroom connection add ... --client-secret-stdin")
+        secret = Secret(text)
     flat = [s for part in scopes for s in part.replace(",", " ").split() if s]
     conn = OAuthConnection(provider_type, name, client_id=client_id, token_url=token_url,
                            authorization_url=authorization_url, grant_type=grant_type,
@@ -96,7 +106,7 @@ def add(store: Any, settings: Any, *, provider_type: str, name: str, grant_type:
 
 @connection.command("list")
 @_common
-def list_(store: Any, settings: Any) -> tuple[Any, str]:
+def list_(store: ConnectionStore, settings: Settings) -> tuple[Any, str]:
     """List connections (never their secrets)."""
     conns = [c.public() for c in store.list()]
     lines = [f"{c['provider_type']:16} {c['name']:20} {c['grant_type']:20} {c['client_id']}"
@@ -109,7 +119,7 @@ def list_(store: Any, settings: Any) -> tuple[Any, str]:
 @click.option("--name", required=True)
 @click.option("--user", default="", help="Also show this user's User-specific token.")
 @_common
-def status(store: Any, settings: Any, *, provider_type: str, name: str,
+def status(store: ConnectionStore, settings: Settings, *, provider_type: str, name: str,
            user: str) -> tuple[Any, str]:
     """Shared token status, and a user's User-specific status: Active, Expired or Missing."""
     data = {"connection": name, "shared": store.status(provider_type, name, token_type="shared")}
@@ -131,8 +141,8 @@ def status(store: Any, settings: Any, *, provider_type: str, name: str,
 @click.option("--redirect-url", default="http://localhost:0", show_default=True)
 @network_options
 @_common
-def login(store: Any, settings: Any, *, provider_type: str, name: str, token_type: str,
-          user: str, redirect_url: str) -> tuple[Any, str]:
+def login(store: ConnectionStore, settings: Settings, *, provider_type: str, name: str,
+          token_type: str, user: str, redirect_url: str) -> tuple[Any, str]:
     """Sign in (browser) and store the Shared or User-specific token."""
     got = store.login(provider_type, name, token_type=token_type, user=user, settings=settings,
                       redirect_url=redirect_url)

@@ -17,6 +17,7 @@ Example::
 
 from __future__ import annotations
 
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -36,9 +37,10 @@ def _vault(data_dir: Path) -> Any:
 
     key_file = data_dir / "vault.key"
     if not key_file.exists():
-        fd_path = key_file
-        fd_path.write_text(new_raw_key())
-        fd_path.chmod(0o600)
+        # Created 0600 by open(2) itself: never a moment in which others could read it.
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(new_raw_key())
     source = MasterKeySource.from_key_file(key_file)
     vault = Vault.open(data_dir / "vault.db", actor="demo")
     if vault.initialized:

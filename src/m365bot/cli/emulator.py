@@ -45,7 +45,7 @@ def _fail(message: str) -> None:
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path),
               help="Folder for the CA, certificates and keys (default: the user data folder).")
 @click.option("--info-file", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write ports, CA bundle and seeded identities here as JSON "
+              help="Write ports, CA bundle and the scenario's identities here as JSON "
               "(default: <data dir>/emulator-info.json).")
 @click.option("--latency-ms", default=0.0, type=click.FloatRange(0, 60_000),
               help="Network latency to simulate, charged per round trip: the CONNECT answer, the "

@@ -28,12 +28,16 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from m365bot.config import Settings
 from m365bot.errors import AuthError, ConfigError
+from m365bot.protocols import BlobStore
 from m365bot.values import Secret
+
+if TYPE_CHECKING:
+    from m365bot.auth.tokens import TokenProvider
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +88,10 @@ class OAuthConnection:
         if not self.client_id.strip():
             raise ConfigError("client_id is empty", field="client_id",
                               advice="give the app's client id")
+        if self.grant_type == "client_credentials" and not self.client_secret:
+            raise ConfigError("a client_credentials connection needs its client secret",
+                              field="client_secret",
+                              advice="give the secret on stdin with --client-secret-stdin")
 
     @property
     def key(self) -> str:
@@ -132,7 +140,7 @@ def _check_account(result: dict[str, Any], user: str) -> None:
 class ConnectionStore:
     """Control Room OAuth connections and their tokens, in the vault's blob store."""
 
-    def __init__(self, vault: Any) -> None:
+    def __init__(self, vault: BlobStore) -> None:
         self.vault = vault
 
     def _index(self) -> list[str]:
@@ -177,9 +185,13 @@ class ConnectionStore:
                user: str = "", now: float | None = None) -> str:
         """``Active``, ``Expired`` or ``Missing``, as My settings > OAuth connections shows."""
         from m365bot.auth.refresh import VaultTokenState
+        from m365bot.controlroom.renew import renewable_status
 
         conn = self.get(provider_type, name)
         st = VaultTokenState(self.vault, _state_key(conn, _token_type(token_type), user)).load()
+        renewable = renewable_status(st, conn)
+        if renewable is not None:
+            return renewable  # its secret gets a new token whenever the stored one expires
         if not st or not (st.get("access_token") or st.get("refresh_token")):
             return "Missing"
         exp = float(st.get("expires_on") or 0)
@@ -198,7 +210,7 @@ class ConnectionStore:
         VaultTokenState(self.vault, _state_key(conn, _token_type(token_type), user)).save(state)
 
     def token_source(self, provider_type: str, name: str, *, token_type: str, user: str,
-                     settings: Settings) -> Any:
+                     settings: Settings) -> TokenProvider:
         """The token provider Connect uses in Control Room managed mode."""
         from m365bot.auth.refresh import RefreshTokenSource, VaultTokenState
 
@@ -213,6 +225,10 @@ class ConnectionStore:
                 advice=f"log in: m365bot controlroom connection login --provider "
                 f"'{conn.provider_type}' --name '{conn.name}' --token-type {tt}"
                 + (f" --user {user}" if tt == "user" else ""))
+        if conn.grant_type == "client_credentials":
+            from m365bot.controlroom.renew import ClientCredentialsSource
+
+            return ClientCredentialsSource(self, conn, key, settings)
         return RefreshTokenSource(key=key, client_id=conn.client_id,
                                   client_secret=conn.client_secret, token_url=conn.token_url,
                                   scopes=conn.scopes, state=VaultTokenState(self.vault, key),
@@ -229,7 +245,7 @@ class ConnectionStore:
             raise ConfigError("a User-specific login needs the user's email address",
                               field="user", advice="give --user alice@contoso.com")
         if conn.grant_type == "client_credentials":
-            result = self._post(conn, settings, {"grant_type": "client_credentials"})
+            result = self.post_token(conn, settings, {"grant_type": "client_credentials"})
         else:
             result = self._auth_code(conn, user, settings, open_browser, redirect_url, timeout)
         if tt == "user":
@@ -269,13 +285,14 @@ class ConnectionStore:
             raise AuthError(f"the sign-in failed: {params.get('error', 'no code')}",
                             code=params.get("error", "no_code"),
                             advice="log in again and accept the permissions")
-        return self._post(conn, settings, {"grant_type": "authorization_code",
+        return self.post_token(conn, settings, {"grant_type": "authorization_code",
                                            "code": params["code"],
                                            "redirect_uri": listener.redirect_uri,
                                            "code_verifier": verifier})
 
-    def _post(self, conn: OAuthConnection, settings: Settings,
+    def post_token(self, conn: OAuthConnection, settings: Settings,
               data: dict[str, str]) -> dict[str, Any]:
+        """POST to the connection's token URL; the answer, or the AuthError it means."""
         from m365bot.auth.advice import error_from_result
         from m365bot.auth.http import MsalHttpClient
 

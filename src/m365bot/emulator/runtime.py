@@ -23,6 +23,7 @@ from types import TracebackType
 from typing import Any
 
 from m365bot._version import __version__
+from m365bot.config import data_dir_from_env
 from m365bot.emulator.app import create_app
 from m365bot.emulator.appcerts import key_file_of, thumbprints
 from m365bot.emulator.clock import Clock
@@ -38,12 +39,8 @@ log = logging.getLogger(__name__)
 
 
 def default_data_dir() -> Path:
-    """``$M365BOT_HOME/emulator``, else ``$XDG_DATA_HOME/m365bot/emulator`` (~/.local/share)."""
-    home = os.environ.get("M365BOT_HOME")
-    if home:
-        return Path(home) / "emulator"
-    xdg = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(xdg) / "m365bot" / "emulator"
+    """The ``emulator`` folder in the data folder (m365bot.config.data_dir_from_env)."""
+    return data_dir_from_env(os.environ) / "emulator"
 
 
 def is_loopback_host(host: str) -> bool:

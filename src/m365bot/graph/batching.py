@@ -154,15 +154,15 @@ def chunks(items: Sequence[BatchItem], size: int = BATCH_LIMIT) -> list[list[Bat
         if key in seen:
             raise ConfigError(f"the batch id {item.id!r} is used twice", field="id",
                               advice="give each batch request its own id")
-        joined = {seen[d.lower()] for d in item.depends_on if d.lower() in seen}
-        if len(joined) != len(item.depends_on):
+        if not all(d.lower() in seen for d in item.depends_on):
             raise ConfigError(f"batch item {item.id!r} depends on an unknown or later id",
                               field="depends_on", advice="name ids of earlier items")
+        joined = {seen[d.lower()] for d in item.depends_on}
         if joined:  # merge the chains it joins into the first one
             first = min(joined)
             for other in sorted(joined - {first}):
                 groups[first].extend(groups[other])
-                groups[other] = []
+                groups[other] = []  # emptied: skipped when the calls are packed
             for it in groups[first]:
                 seen[it.id.lower()] = first
             groups[first].append(item)

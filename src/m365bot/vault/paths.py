@@ -10,8 +10,10 @@ Example::
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
+from m365bot.config import data_dir_from_env
 from m365bot.errors import ConfigError, VaultError
 
 HEAD_REVISION = "0001"
@@ -28,18 +30,12 @@ SQLITE_PRAGMAS = (
 )
 
 
-def default_data_dir(environ: dict[str, str] | os._Environ[str]) -> Path:
-    """``$M365BOT_HOME``, else ``$XDG_DATA_HOME/m365bot``, else ``~/.local/share/m365bot``."""
-    home = environ.get("M365BOT_HOME")
-    if home:
-        return Path(home).expanduser()
-    xdg = environ.get("XDG_DATA_HOME")
-    if xdg:
-        return Path(xdg).expanduser() / "m365bot"
-    return Path.home() / ".local" / "share" / "m365bot"
+def default_data_dir(environ: Mapping[str, str]) -> Path:
+    """The data folder (the rule is :func:`m365bot.config.data_dir_from_env`)."""
+    return data_dir_from_env(environ)
 
 
-def default_vault_path(environ: dict[str, str] | os._Environ[str]) -> Path:
+def default_vault_path(environ: Mapping[str, str]) -> Path:
     """``<data_dir>/vault.db``."""
     return default_data_dir(environ) / "vault.db"
 
