@@ -163,6 +163,8 @@ class AsyncGraph(BaseGraph):
                 await resp.aread()
         finally:
             await resp.aclose()
+            # the request-response cycle holds the body: see Graph._exchange
+            request.stream = resp.stream = httpx.ByteStream(b"")
         return resp
 
     # -- many requests ----------------------------------------------------------------------

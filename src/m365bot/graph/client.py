@@ -187,6 +187,10 @@ class Graph(BaseGraph):
                     resp.read()
             finally:
                 resp.close()
+                # httpx keeps a streamed response and its request in a reference cycle that
+                # only a full garbage collection frees: cut it, or every upload chunk (4 MiB)
+                # stays in memory until then (a 100 MB upload grew peak RSS by 77 MB)
+                request.stream = resp.stream = httpx.ByteStream(b"")
             return resp
 
     # -- many requests ----------------------------------------------------------------------
