@@ -360,7 +360,7 @@ def test_connect_refuses_a_token_for_another_clouds_graph_before_sending_it(
         m365bot.connect(cloud="global", mode="control-room", username=OPS,
                         connection={"provider_type": "Microsoft Entra",
                                     "connection_name": "gov-app", "token_type": "shared"},
-                        settings=settings, vault=vault)
+                        settings=settings, connections=store)
     assert ei.value.code == "wrong_cloud"
     assert "https://graph.microsoft.us" in ei.value.message and "Azure cloud" in ei.value.advice
     assert graph_requests(emu) == []

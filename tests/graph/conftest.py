@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 from graph_support import OPS, connect
 
+from m365bot.bots.run import BotRun
 from m365bot.config import Settings
-from m365bot.sessions import BotRun, Session
+from m365bot.sessions import Session
 
 
 @pytest.fixture
