@@ -721,6 +721,39 @@ class Result:
                    code=_str(error, "code") or f"HTTP{status}", message=_str(error, "message"))
 
 
-__all__ = ["Attachment", "Attendee", "Email", "EmailAddress", "Event", "EventTime", "Flag",
-           "FolderNode", "MailFolder", "Recipient", "Recurrence", "Result", "format_datetime",
-           "html_to_text", "parse_datetime"]
+SENT = "sent"
+NOT_SENT = "not sent"
+UNKNOWN = "unknown: check Sent Items"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SendResult:
+    """What became of a send, reply, reply all or forward: ``status`` is ``"sent"``,
+    ``"not sent"`` or ``"unknown: check Sent Items"`` (never a silent duplicate);
+    ``internet_message_id`` finds the message in Sent Items or at the recipient;
+    ``mailbox`` sent it; ``attempts`` counts the send requests; ``skipped`` lists attachment
+    files left out because they were missing; ``reason`` says why when not plainly sent.
+
+    Example::
+
+        r = session.mail.send(to="bob@contoso.com", subject="Hi", body="Hello")
+        print(r.status, r.internet_message_id)
+    """
+
+    status: str
+    mailbox: str
+    internet_message_id: str
+    draft_id: str | None = None
+    attempts: int = 0
+    skipped: tuple[str, ...] = ()
+    reason: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True when the message went out (exactly once)."""
+        return self.status == SENT
+
+
+__all__ = ["NOT_SENT", "SENT", "UNKNOWN", "Attachment", "Attendee", "Email", "EmailAddress",
+           "Event", "EventTime", "Flag", "FolderNode", "MailFolder", "Recipient", "Recurrence",
+           "Result", "SendResult", "format_datetime", "html_to_text", "parse_datetime"]

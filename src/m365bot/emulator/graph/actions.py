@@ -55,10 +55,27 @@ async def send_draft(ctx: Ctx) -> Response:
         if not msg.props.get("isDraft"):
             # What Outlook answers for a received message's id (rlrghb/olkcli#118).
             raise store.item_not_found()
-        mailflow.send(ctx.emu, ctx.principal, ctx.mailbox, dict(msg.props), msg.attachments,
-                      save=True)
+        props = dict(msg.props)
+        save = not _delete_after_submit(props)
+        mailflow.send(ctx.emu, ctx.principal, ctx.mailbox, props, msg.attachments, save=save)
         remove(ctx, msg)
     return empty(202)
+
+
+def _delete_after_submit(props: dict[str, Any]) -> bool:
+    """True when the draft sets PidTagDeleteAfterSubmit (``Boolean 0x0E01``): "If this
+    property is set to 0x01, the message is deleted after the message is sent" (MS-OXOMSG
+    3.3.5.1.3), so no copy stays in Sent Items. The property is not transmitted (MAPI
+    non-transmittable): it is removed from the copies that are sent."""
+    props_in = props.get("singleValueExtendedProperties") or []
+    keep = [p for p in props_in if not (isinstance(p, dict)
+                                        and str(p.get("id", "")).lower() == "boolean 0x0e01")]
+    found = [p for p in props_in if p not in keep]
+    if found:
+        props["singleValueExtendedProperties"] = keep
+        if not keep:
+            del props["singleValueExtendedProperties"]
+    return any(str(p.get("value", "")).lower() in ("true", "1") for p in found)
 
 
 async def send_mail(ctx: Ctx) -> Response:
