@@ -10,12 +10,14 @@ One root, with a branch only where a caller acts differently::
     │   ├── VaultAccessDenied    the caller's locker role does not allow this
     │   └── NotFoundError        (also raised for an unknown locker, credential or attribute)
     ├── AuthError                the identity platform refused, or the token is unusable
+    │   │                        (Graph: a 401 again after one token refresh)
     │   └── ReauthRequired       an unattended run needs a person to sign in again
     ├── SessionError             unknown, duplicate, closed or version-mismatched session
     ├── GraphError               Graph answered with an error (code, message, request_id, status)
-    │   ├── ThrottledError       429 after the retry budget (retry_after)
+    │   ├── ThrottledError       429 past the request's time budget (retry_after: seconds)
     │   └── NotFoundError        404: ErrorItemNotFound and friends
-    └── TransportError           no answer: DNS, TLS, connection reset, timeout
+    └── TransportError           no answer: DNS, TLS, connection reset (after the one resend
+                                 of an idempotent or guarded request), timeout
 
 Every error carries ``advice``: one sentence that says what to fix. Messages never
 contain a secret; callers pass secrets as :class:`m365bot.values.Secret`, whose ``str``
@@ -116,7 +118,8 @@ class GraphError(M365BotError):
 
 
 class ThrottledError(GraphError):
-    """Graph kept answering 429 past the retry budget. ``retry_after`` is in seconds."""
+    """Graph kept answering 429 past the request's time budget, or asked for a wait longer
+    than the budget. ``retry_after`` is the server's last wait, in seconds."""
 
     def __init__(self, message: str, *, retry_after: float = 0.0, **kw: object) -> None:
         super().__init__(message, **kw)  # type: ignore[arg-type]

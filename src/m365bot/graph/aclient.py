@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import random
 import time
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -29,8 +28,8 @@ from m365bot.auth.tokens import AccessToken, TokenProvider
 from m365bot.config import Settings
 from m365bot.errors import GraphError, TransportError
 from m365bot.graph import batching as bt
-from m365bot.graph.base import BaseGraph, GraphResponse, lower_headers, network_outcome
-from m365bot.graph.core import Attempt, GraphRequest, Outcome, Policy, advance, decide, parse_json
+from m365bot.graph.base import BaseGraph, GraphResponse, network_outcome
+from m365bot.graph.core import Attempt, GraphRequest, Policy, advance
 from m365bot.graph.transfer import BatchRun, Download, Upload
 
 
@@ -135,31 +134,20 @@ class AsyncGraph(BaseGraph):
         while True:
             token = await self._token(req, force)
             lim = self.limiter(req.mailbox, token)
-            pause = max(delay, lim.gate_wait())
-            if pause > delay and (err := self.gate_error(req, state, pause)):
-                raise err
-            if pause > 0:
+            if (pause := self.pause(req, state, delay, lim)) > 0:
                 await self._sleep(pause)
             exc: httpx.HTTPError | None = None
             body = b""
             async with lim.aslot(req.slots):
                 try:
                     resp = await self._exchange(req, token, consume)
-                    outcome = Outcome(resp.status_code, lower_headers(resp))
-                    body = resp.content if not (consume and resp.status_code < 300) else b""
+                    outcome, body = self.answer(resp, streamed=consume is not None)
                 except httpx.HTTPError as e:
                     exc, outcome = e, network_outcome(e)
-            d = decide(req, outcome, state, now=self._clock(), rand=random.random(),
-                       policy=self.policy)
-            if d.gate:
-                lim.close_gate(d.gate)
-            if d.action == "done":
-                return GraphResponse(outcome.status, outcome.headers, parse_json(body))
-            if d.action == "fail":
-                raise self.failure(req, outcome, body, exc)
-            if d.action == "retry":
-                self.log_retry(req, outcome, d.delay)
-            state, delay, force = advance(state, d), d.delay, d.action == "refresh"
+            step = self.conclude(req, outcome, body, exc, state, lim)
+            if isinstance(step, GraphResponse):
+                return step
+            state, delay, force = advance(state, step), step.delay, step.action == "refresh"
 
     async def _exchange(self, req: GraphRequest, token: AccessToken | None,
                         consume: Callable[[httpx.Response], Awaitable[None]] | None

@@ -9,6 +9,7 @@ Example::
 from __future__ import annotations
 
 import logging
+import random
 import time
 import uuid
 from collections.abc import Callable
@@ -22,10 +23,12 @@ from m365bot.config import Settings
 from m365bot.errors import AuthError, M365BotError, SessionError, ThrottledError
 from m365bot.graph.core import (
     Attempt,
+    Decision,
     GraphRequest,
     Outcome,
     Policy,
     build_request,
+    decide,
     error_from,
     parse_json,
 )
@@ -120,15 +123,42 @@ class BaseGraph:
             hdrs["Authorization"] = "Bearer " + token.token.reveal()
         return hdrs
 
-    def gate_error(self, req: GraphRequest, state: Attempt, pause: float) -> M365BotError | None:
-        """A ThrottledError when the mailbox's gate stays closed past the time budget."""
-        if state.spent(self._clock()) + pause > self.policy.budget:
-            return ThrottledError(
+    def pause(self, req: GraphRequest, state: Attempt, delay: float, lim: Limiter) -> float:
+        """Seconds to wait before an attempt: the retry's delay, or longer while the
+        mailbox's Retry-After gate is shut; ThrottledError when the gate stays shut past the
+        request's time budget."""
+        pause = max(delay, lim.gate_wait())
+        if pause > delay and state.spent(self._clock()) + pause > self.policy.budget:
+            raise ThrottledError(
                 f"the mailbox is paused by Graph's throttling for {pause:.0f} s more, past "
                 f"the {self.policy.budget:g} s budget", code="ApplicationThrottled",
                 status=429, retry_after=pause,
                 advice="too many requests to this mailbox: slow down and retry later")
-        return None
+        return pause
+
+    @staticmethod
+    def answer(resp: httpx.Response, *, streamed: bool) -> tuple[Outcome, bytes]:
+        """The outcome of an answer and its body (empty when a success was streamed)."""
+        outcome = Outcome(resp.status_code, lower_headers(resp))
+        return outcome, b"" if streamed and resp.status_code < 300 else resp.content
+
+    def conclude(self, req: GraphRequest, outcome: Outcome, body: bytes,
+                 exc: httpx.HTTPError | None, state: Attempt,
+                 lim: Limiter) -> GraphResponse | Decision:
+        """After an attempt: the response when done, the error raised when the policy gives
+        up, else the :class:`Decision` (refresh or retry) for the next attempt. A 429 shuts
+        the mailbox's gate."""
+        d = decide(req, outcome, state, now=self._clock(), rand=random.random(),
+                   policy=self.policy)
+        if d.gate:
+            lim.close_gate(d.gate)
+        if d.action == "done":
+            return GraphResponse(outcome.status, outcome.headers, parse_json(body))
+        if d.action == "fail":
+            raise self.failure(req, outcome, body, exc)
+        if d.action == "retry":
+            self.log_retry(req, outcome, d.delay)
+        return d
 
     def failure(self, req: GraphRequest, outcome: Outcome, body: bytes,
                 exc: httpx.HTTPError | None) -> M365BotError:

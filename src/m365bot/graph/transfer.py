@@ -52,6 +52,12 @@ class BatchRun:
                 self.results[it.id] = self.last.get(it.id, bt.BatchResult(it.id, 0))
             self.pending = []
             return None
+        # a dependency that already succeeded (or was found applied) is not sent again: drop
+        # it from dependsOn, or Graph would refuse the whole call
+        sent = {it.id.lower() for it in self.pending}
+        self.pending = [replace(it, depends_on=tuple(d for d in it.depends_on
+                                                     if d.lower() in sent))
+                        for it in self.pending]
         req = self.engine.build("POST", "/$batch", json=bt.batch_body(self.pending),
                                 guarded=all(it.retry_safe for it in self.pending))
         box = mailbox_of(self.engine.base_url + "/v1.0" + self.pending[0].url,

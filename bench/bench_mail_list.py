@@ -1,0 +1,188 @@
+"""``session.mail.list``: 10,000 messages with 5 fields, against the emulator with 50 ms of
+latency per round trip and Outlook's throttling on (issue 8, "Performance": the list case
+and the async case with 4 mailboxes in parallel).
+
+The emulator runs in its own process (``m365bot emulator serve``), as Graph does, so that
+its work to build each page does not share this process's interpreter.
+
+**Floor of one listing.** Pages form a chain: a page's ``@odata.nextLink`` is known only
+when that page has arrived, so, with ``$top`` at Graph's maximum of 1,000,
+
+    floor = ceil(messages / 1000) x latency = ceil(10000 / 1000) x 50 ms = 500 ms
+
+The server's own time to build each page is extra (measured here from the emulator's
+``x-emulator-server-ms`` header and printed): ``floor + server = 10 x (50 ms + s)``.
+Goal: the median listing ≤ 1.2 x floor.
+
+**4 mailboxes in parallel** (the async API, ``session.aio.mail.list`` on four sessions in
+one event loop): Outlook's limits are per app and mailbox, so the four chains do not wait
+for one another and the floor of the four together is the floor of one. Throughput is
+messages per second; goal: 4 x 10,000 / T4 ≥ 3.5 x 10,000 / T1, i.e. T4 ≤ 1.14 x T1.
+
+Each figure is the median of ``--rounds`` runs (at least 5). The session's connection is
+opened and its token fetched before the clock starts (one warm-up listing), as a bot's
+session does at Connect.
+
+Run: ``.venv/bin/python bench/bench_mail_list.py [--messages 10000] [--latency-ms 50]
+[--rounds 5]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import m365bot
+from m365bot.config import Settings
+from m365bot.sessions import Session
+from m365bot.values import Secret
+
+DOMAIN = "contoso.onmicrosoft.com"
+BOXES = ("alice", "bob", "carol", "dave")
+FOLDER = "archive"
+FIELDS = ["subject", "from", "received", "is_read", "has_attachments"]  # 5 fields (+ id)
+
+
+def scenario(n: int) -> dict[str, Any]:
+    """The demo world with ``n`` messages in the Archive of each of four mailboxes."""
+    from m365bot.emulator.scenario import load_spec
+
+    spec = load_spec("demo")
+    users = spec["tenants"][0]["users"]
+    for name in BOXES[2:]:
+        users.append({"name": name, "display_name": name.title(), "password": "Bench-Pa55!",
+                      "mailbox": {}})
+    for user in users:
+        if user["name"] in BOXES:
+            box = user.setdefault("mailbox", {})
+            box.setdefault("messages", []).extend(
+                {"folder": FOLDER, "subject": f"Bench message {i}",
+                 "from": f"sender{i % 50}@example.com", "to": [f"{user['name']}@{DOMAIN}"],
+                 "body": f"Body of message {i}. " * 5,
+                 "received": f"2026-{1 + i % 12:02d}-{1 + i % 28:02d}T{i % 24:02d}:00:00Z",
+                 "is_read": i % 3 == 0} for i in range(n))
+    return spec
+
+
+def serve(tmp: Path, n: int, latency_ms: float) -> tuple[subprocess.Popen[bytes], dict[str, Any]]:
+    path = tmp / "scenario.json"
+    path.write_text(json.dumps(scenario(n)))
+    info_file = tmp / "emu.json"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "m365bot", "emulator", "serve", "--port", "0", "--proxy-port",
+         "0", "--scenario", str(path), "--data-dir", str(tmp / "emu"), "--info-file",
+         str(info_file), "--latency-ms", str(latency_ms)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 600
+    while not info_file.exists() or not info_file.read_text().strip():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit(f"the emulator did not start: {proc.stderr.read()[-2000:]!r}"
+                             if proc.stderr else "the emulator did not start")
+        time.sleep(0.2)
+    time.sleep(0.5)
+    return proc, json.loads(info_file.read_text())
+
+
+def open_session(info: dict[str, Any], home: Path, user: str) -> Session:
+    tenant = next(t for t in info["tenants"] if t["cloud"] == "global")
+    app = next(a for a in info["apps"]
+               if a["tenant_id"] == tenant["id"] and a["name"] == "m365bot-demo")
+    settings = Settings(data_dir=home, proxy=info["proxy_url"], ca_bundle=info["ca_bundle"],
+                        timeout=120)
+    return m365bot.connect(cloud="global", mode="client-credentials",
+                           client_id=app["client_id"], tenant_id=tenant["id"],
+                           username=f"{user}@{DOMAIN}",
+                           client_secret=Secret(app["secrets"][0]["value"]), settings=settings)
+
+
+def list_sync(session: Session, n: int) -> float:
+    t0 = time.perf_counter()
+    got = sum(1 for _ in session.mail.list(FOLDER, fields=FIELDS))
+    elapsed = time.perf_counter() - t0
+    assert got == n, got
+    return elapsed
+
+
+async def _count(session: Session) -> int:
+    return sum([1 async for _ in session.aio.mail.list(FOLDER, fields=FIELDS)])
+
+
+def list_async(sessions: list[Session], n: int) -> float:
+    async def main() -> float:
+        t0 = time.perf_counter()
+        counts = await asyncio.gather(*(_count(s) for s in sessions))
+        elapsed = time.perf_counter() - t0
+        assert counts == [n] * len(sessions), counts
+        for s in sessions:
+            await s.agraph.aclose()
+        return elapsed
+
+    return asyncio.run(main())
+
+
+def server_ms(session: Session) -> float:
+    """The emulator's own time to build one 1,000-message page (median of 5)."""
+    path = f"/users/{session.mailbox}/mailFolders/{FOLDER}/messages"
+    times = []
+    for _ in range(5):
+        r = session.graph.get(path, params={"$top": 1000, "$select": "subject,from,"
+                                            "receivedDateTime,isRead,hasAttachments"})
+        times.append(float(r.headers.get("x-emulator-server-ms") or 0))
+    return statistics.median(times)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--messages", type=int, default=10_000)
+    ap.add_argument("--latency-ms", type=float, default=50.0)
+    ap.add_argument("--rounds", type=int, default=5)
+    args = ap.parse_args()
+    n, latency = args.messages, args.latency_ms / 1000
+    with tempfile.TemporaryDirectory() as tmp:
+        proc, info = serve(Path(tmp), n, args.latency_ms)
+        try:
+            sessions = [open_session(info, Path(tmp) / "home", u) for u in BOXES]
+            list_sync(sessions[0], n)                     # warm-up: connection and token
+            list_async(sessions, n)
+            one_sync = [list_sync(sessions[0], n) for _ in range(args.rounds)]
+            one_async = [list_async(sessions[:1], n) for _ in range(args.rounds)]
+            four_async = [list_async(sessions, n) for _ in range(args.rounds)]
+            server = server_ms(sessions[0])
+            for s in sessions:
+                s.close()
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(30)
+    pages = math.ceil(n / 1000)
+    floor = pages * latency
+    with_server = pages * (latency + server / 1000)
+    t1, ta, t4 = (statistics.median(x) for x in (one_sync, one_async, four_async))
+    print(f"{n:,} messages per mailbox, {pages} pages of 1,000, fields: {', '.join(FIELDS)}")
+    print(f"floor = ceil({n} / 1000) x {args.latency_ms:g} ms = {floor * 1000:.0f} ms; "
+          f"server time per page s = {server:.0f} ms (median), floor + pages x s = "
+          f"{with_server * 1000:.0f} ms")
+    print(f"session.mail.list, one mailbox (sync): median {t1 * 1000:.0f} ms = "
+          f"{t1 / floor:.2f} x floor ({t1 / with_server:.2f} x floor + server) "
+          f"[runs: {', '.join(f'{x * 1000:.0f}' for x in one_sync)}]")
+    print(f"session.aio.mail.list, one mailbox: median {ta * 1000:.0f} ms = "
+          f"{ta / floor:.2f} x floor [runs: {', '.join(f'{x * 1000:.0f}' for x in one_async)}]")
+    print(f"session.aio.mail.list, {len(BOXES)} mailboxes in parallel: median "
+          f"{t4 * 1000:.0f} ms [runs: {', '.join(f'{x * 1000:.0f}' for x in four_async)}]")
+    print(f"throughput: one mailbox {n / ta:,.0f} msg/s, {len(BOXES)} mailboxes "
+          f"{len(BOXES) * n / t4:,.0f} msg/s = {len(BOXES) * ta / t4:.2f} x (goal >= 3.5)")
+    print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
+
+
+if __name__ == "__main__":
+    main()

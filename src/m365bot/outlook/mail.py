@@ -1,0 +1,335 @@
+"""Reading mail: ``session.mail.list(...)`` (every matching message of a folder, newest first,
+every page followed, filtered on the server) and ``session.mail.get(id)``; the new-mail
+trigger ``session.mail.watch`` / ``new_emails`` (see :mod:`m365bot.outlook.watch`); async
+twins under ``session.aio.mail``.
+
+The folder is a path (``"Inbox/Sales"``) or a well-known name in any mailbox language, as
+for :mod:`m365bot.outlook.folders`. The filters are checked, and the Graph query built, by
+:mod:`m365bot.outlook.filters` before anything is sent: a bad filter, or a combination
+Graph refuses and that cannot be rewritten, raises ConfigError naming the field.
+
+Example::
+
+    for email in session.mail.list("Inbox/Sales", status="unread",
+                                   senders=["bob@contoso.com"], received_since="2026-11-01",
+                                   fields=["subject", "from", "received"]):
+        print(email.received, email.from_, email.subject)
+    email = session.mail.get(email.id)                 # every field, body as text
+    async for email in session.aio.mail.list("Inbox", search="invoice"): ...
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any
+
+from m365bot.errors import ConfigError
+from m365bot.graph.batching import next_link, page_items
+from m365bot.graph.core import mailbox_path
+from m365bot.outlook.filters import (
+    GET_FIELDS,
+    MailFilter,
+    graph_fields,
+    list_query,
+    mail_filter,
+)
+from m365bot.outlook.folderpaths import parse_path
+from m365bot.outlook.folders import FolderRef
+from m365bot.outlook.models import Email, MailFolder
+
+if TYPE_CHECKING:
+    from m365bot.graph.aclient import AsyncGraph
+    from m365bot.graph.client import Graph, GraphResponse
+    from m365bot.outlook.watch import AsyncWatcher, Watcher
+    from m365bot.sessions import Session
+
+log = logging.getLogger(__name__)
+
+BODY_TYPES = ("text", "html")
+SEARCH_CAP = 1000  # Graph returns at most 1,000 results for a $search
+_ID = re.compile(r"^[A-Za-z0-9_\-=+]{8,1024}$")
+
+
+def check_id(message_id: str, field: str = "id") -> str:
+    """``message_id`` if it can be an Outlook message id, else ConfigError (nothing sent)."""
+    if not isinstance(message_id, str) or not _ID.match(message_id.strip()):
+        shown = message_id if isinstance(message_id, str) and len(message_id) < 60 else "..."
+        raise ConfigError(f"{field}: {shown!r} is not an Outlook message id", field=field,
+                          advice="use the id of a message as 'm365bot mail list --json' or "
+                          "session.mail.list() gives it")
+    return message_id.strip()
+
+
+def check_body_type(body_type: str | None) -> str | None:
+    if body_type is not None and body_type not in BODY_TYPES:
+        raise ConfigError(f"body_type: {body_type!r} is not a body type", field="body_type",
+                          advice="use 'text' or 'html'")
+    return body_type
+
+
+def check_folder(folder: FolderRef, field: str = "folder") -> FolderRef:
+    """The folder, its path checked before any request (a MailFolder is taken as is)."""
+    if not isinstance(folder, MailFolder):
+        parse_path(folder, field=field)
+    return folder
+
+
+@dataclass(frozen=True, slots=True)
+class Listing:
+    """A checked listing: where, what to ask Graph, how many to give back."""
+
+    folder: FolderRef
+    filters: MailFilter
+    params: dict[str, Any]
+    searched: bool
+    limit: int | None
+    body_type: str | None
+
+    def path(self, box: str, folder_id: str) -> str:
+        return f"{box}/mailFolders/{folder_id}/messages"
+
+    def started(self, folder_id: str) -> None:
+        names = ", ".join(sorted(self.filters.describe())) or "none"
+        log.info("listing mail in folder %s (filters: %s)", folder_id[-12:], names)
+
+    def take(self, items: Iterable[dict[str, Any]]) -> Iterator[Email]:
+        """Emails from Graph items, up to ``limit``."""
+        n = 0
+        for item in items:
+            if self.limit is not None and n >= self.limit:
+                return
+            n += 1
+            yield Email.from_graph(item)
+        self.finished(n)
+
+    def finished(self, n: int) -> None:
+        if self.searched and n >= SEARCH_CAP:
+            log.warning("Graph returns at most %d search results; narrow the search to see "
+                        "the others", SEARCH_CAP)
+
+
+def prepare(folder: FolderRef, *, status: str, senders: str | Iterable[str] | None,
+            subject_contains: str | None, received_since: str | date | datetime | None,
+            received_until: str | date | datetime | None, has_attachments: bool | None,
+            importance: str | None, category: str | None, search: str | None,
+            fields: Sequence[str] | None, limit: int | None, page_size: int,
+            body_type: str | None) -> Listing:
+    """Check every argument of a listing and build its query (no I/O)."""
+    check_folder(folder)
+    f = mail_filter(status=status, senders=senders, subject_contains=subject_contains,
+                    received_since=received_since, received_until=received_until,
+                    has_attachments=has_attachments, importance=importance, category=category,
+                    search=search)
+    q = list_query(f, fields=fields, page_size=page_size, limit=limit)
+    return Listing(folder, f, q.params, q.searched, limit, check_body_type(body_type))
+
+
+def get_request(box: str, message_id: str, fields: Sequence[str] | None,
+                body_type: str | None) -> tuple[str, dict[str, Any], str | None]:
+    """(path, query, body type) of ``get`` (no I/O)."""
+    mid = check_id(message_id)
+    select = ",".join(graph_fields(fields, GET_FIELDS))
+    return f"{box}/messages/{mid}", {"$select": select}, check_body_type(body_type)
+
+
+def pages_ahead(graph: Graph, path: str, listing: Listing) -> Iterator[list[dict[str, Any]]]:
+    """The items of each page, the next page asked for while the caller works through this
+    one (the nextLink is known as soon as a page arrives; turning 1,000 items into Emails
+    takes about as long as a round trip, so the two overlap)."""
+    with ThreadPoolExecutor(1, thread_name_prefix="m365bot-pages") as pool:
+        fetch: Future[GraphResponse] | None = pool.submit(
+            graph.get, path, params=listing.params, body_type=listing.body_type)
+        got = 0
+        while fetch is not None:
+            body = fetch.result().body
+            items = page_items(body)
+            got += len(items)
+            link = next_link(body)
+            fetch = None
+            if link and (listing.limit is None or got < listing.limit):
+                fetch = pool.submit(graph.get, link, body_type=listing.body_type)
+            yield items
+
+
+async def apages_ahead(graph: AsyncGraph, path: str,
+                       listing: Listing) -> AsyncIterator[list[dict[str, Any]]]:
+    """The async twin of :func:`pages_ahead` (the next page is a task)."""
+    fetch: asyncio.Future[GraphResponse] | None = asyncio.ensure_future(
+        graph.get(path, params=listing.params, body_type=listing.body_type))
+    got = 0
+    try:
+        while fetch is not None:
+            body = (await fetch).body
+            items = page_items(body)
+            got += len(items)
+            link = next_link(body)
+            fetch = None
+            if link and (listing.limit is None or got < listing.limit):
+                fetch = asyncio.ensure_future(graph.get(link, body_type=listing.body_type))
+                await asyncio.sleep(0)  # let it go out before this page is worked through
+            yield items
+    finally:
+        if fetch is not None and not fetch.done():
+            fetch.cancel()
+
+
+class Mail:
+    """The messages of the session's mailbox (``session.mail``).
+
+    Example::
+
+        for e in session.mail.list("Inbox", status="unread", limit=20):
+            print(e.subject)
+    """
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+        self.box = mailbox_path(session.mailbox)
+
+    def list(self, folder: FolderRef = "Inbox", *, status: str = "all",
+             senders: str | Iterable[str] | None = None, subject_contains: str | None = None,
+             received_since: str | date | datetime | None = None,
+             received_until: str | date | datetime | None = None,
+             has_attachments: bool | None = None, importance: str | None = None,
+             category: str | None = None, search: str | None = None,
+             fields: Sequence[str] | None = None, limit: int | None = None,
+             page_size: int = 1000, body_type: str | None = None) -> Iterator[Email]:
+        """Every message of ``folder`` matching the filters, newest first (with ``search``:
+        Graph's order, newest sent first, at most 1,000). The arguments are checked now;
+        the requests go out as you iterate, one page (up to ``page_size``) at a time.
+
+        ``status``: all, read or unread; ``senders``: addresses (a list or "a,b");
+        ``subject_contains``; ``received_since`` / ``received_until`` (a date, an aware
+        datetime or ISO text; until is exclusive); ``has_attachments``; ``importance``
+        (low, normal, high); ``category``; ``search``: KQL (``"from:bob AND invoice"``);
+        ``fields``: Email names (``subject``, ``from``, ``received``...) or Graph names;
+        ``limit``: stop after that many.
+        """
+        listing = prepare(folder, status=status, senders=senders,
+                          subject_contains=subject_contains, received_since=received_since,
+                          received_until=received_until, has_attachments=has_attachments,
+                          importance=importance, category=category, search=search,
+                          fields=fields, limit=limit, page_size=page_size, body_type=body_type)
+        return self._list(listing)
+
+    def _list(self, listing: Listing) -> Iterator[Email]:
+        folder_id = self._session.folders.resolve_id(listing.folder, field="folder")
+        listing.started(folder_id)
+        yield from listing.take(item for page in pages_ahead(
+            self._session.graph, listing.path(self.box, folder_id), listing)
+            for item in page)
+
+    def get(self, message_id: str, *, fields: Sequence[str] | None = None,
+            body_type: str | None = "text") -> Email:
+        """One message by id: every field an Email carries (or ``fields``), the body as
+        ``body_type`` ("text" or "html"). NotFoundError if there is no such message."""
+        path, params, kind = get_request(self.box, message_id, fields, body_type)
+        answer = self._session.graph.get(path, params=params, body_type=kind)
+        log.info("read message %s", message_id[-12:])
+        return Email.from_graph(answer.body or {})
+
+    def watcher(self, folder: FolderRef = "Inbox", *, start: str = "now",
+                **filters: Any) -> Watcher:
+        """The new-mail trigger on ``folder`` (see :class:`m365bot.outlook.watch.Watcher`)."""
+        from m365bot.outlook.watch import Watcher
+
+        return Watcher(self._session, folder, start=start, **filters)
+
+    def new_emails(self, folder: FolderRef = "Inbox", *, start: str = "now",
+                   **filters: Any) -> Iterator[Email]:
+        """Each email that arrived in ``folder`` since the last call (one poll); the cursor
+        advances as you take each one (see :mod:`m365bot.outlook.watch`)."""
+        return self.watcher(folder, start=start, **filters).poll()
+
+    def watch(self, folder: FolderRef, handler: Callable[[Email], Any], *,
+              once: bool = False, interval: float = 30.0, start: str = "now",
+              **filters: Any) -> int:
+        """Call ``handler(email)`` for each new email in ``folder``, once per email across
+        runs; poll every ``interval`` seconds until stopped (``once``: one poll). Returns how
+        many emails were handled."""
+        return self.watcher(folder, start=start, **filters).run(handler, once=once,
+                                                                interval=interval)
+
+
+class AsyncMail:
+    """The async twin of :class:`Mail` (``session.aio.mail``).
+
+    Example::
+
+        async for e in session.aio.mail.list("Inbox", status="unread"):
+            print(e.subject)
+    """
+
+    def __init__(self, session: Session, twin: Mail) -> None:
+        self._session = session
+        self.box = twin.box
+
+    def list(self, folder: FolderRef = "Inbox", *, status: str = "all",
+             senders: str | Iterable[str] | None = None, subject_contains: str | None = None,
+             received_since: str | date | datetime | None = None,
+             received_until: str | date | datetime | None = None,
+             has_attachments: bool | None = None, importance: str | None = None,
+             category: str | None = None, search: str | None = None,
+             fields: Sequence[str] | None = None, limit: int | None = None,
+             page_size: int = 1000, body_type: str | None = None) -> AsyncIterator[Email]:
+        """As :meth:`Mail.list`; iterate with ``async for`` (checked at the call)."""
+        listing = prepare(folder, status=status, senders=senders,
+                          subject_contains=subject_contains, received_since=received_since,
+                          received_until=received_until, has_attachments=has_attachments,
+                          importance=importance, category=category, search=search,
+                          fields=fields, limit=limit, page_size=page_size, body_type=body_type)
+        return self._list(listing)
+
+    async def _list(self, listing: Listing) -> AsyncIterator[Email]:
+        folder_id = await self._session.aio.folders.resolve_id(listing.folder, field="folder")
+        listing.started(folder_id)
+        n = 0
+        async for page in apages_ahead(self._session.agraph,
+                                       listing.path(self.box, folder_id), listing):
+            for item in page:
+                if listing.limit is not None and n >= listing.limit:
+                    return
+                n += 1
+                yield Email.from_graph(item)
+                if n % 100 == 0:
+                    # let the loop send and read the other requests (the next page, other
+                    # mailboxes) while a long page is worked through
+                    await asyncio.sleep(0)
+        listing.finished(n)
+
+    async def get(self, message_id: str, *, fields: Sequence[str] | None = None,
+                  body_type: str | None = "text") -> Email:
+        """As :meth:`Mail.get`."""
+        path, params, kind = get_request(self.box, message_id, fields, body_type)
+        answer = await self._session.agraph.get(path, params=params, body_type=kind)
+        log.info("read message %s", message_id[-12:])
+        return Email.from_graph(answer.body or {})
+
+    def watcher(self, folder: FolderRef = "Inbox", *, start: str = "now",
+                **filters: Any) -> AsyncWatcher:
+        """The async new-mail trigger (see :class:`m365bot.outlook.watch.AsyncWatcher`)."""
+        from m365bot.outlook.watch import AsyncWatcher
+
+        return AsyncWatcher(self._session, folder, start=start, **filters)
+
+    def new_emails(self, folder: FolderRef = "Inbox", *, start: str = "now",
+                   **filters: Any) -> AsyncIterator[Email]:
+        """As :meth:`Mail.new_emails`, with ``async for``."""
+        return self.watcher(folder, start=start, **filters).poll()
+
+    async def watch(self, folder: FolderRef, handler: Callable[[Email], Any], *,
+                    once: bool = False, interval: float = 30.0, start: str = "now",
+                    **filters: Any) -> int:
+        """As :meth:`Mail.watch`; ``handler`` may be a coroutine function."""
+        return await self.watcher(folder, start=start, **filters).run(
+            handler, once=once, interval=interval)
+
+
+__all__ = ["BODY_TYPES", "AsyncMail", "Listing", "Mail", "check_body_type", "check_folder",
+           "check_id", "get_request", "prepare"]

@@ -1,0 +1,204 @@
+"""Get emails over the emulator through Connect: every page, newest first, the filters run
+on the server (Outlook's rules: receivedDateTime leads a sorted $filter, $search takes no
+$filter or $orderby, so filters are folded into KQL), get by id, the async twin, and bad
+input or refused combinations that send nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, date, datetime
+from typing import Any
+
+import pytest
+from outlook_support import HANS, graph_calls, last_seq, run_cli
+
+from m365bot.errors import ConfigError, NotFoundError
+from m365bot.sessions import Session
+
+N = 24
+
+
+def _seed(emu: Any, folder: str = "Vertrieb") -> None:
+    """24 messages in Hans's Inbox/Vertrieb, received one per day in November 2026:
+    every 4th from the shop with "Rechnung" in the subject, every 3rd read, every 6th with an
+    attachment, every 5th high importance, every 8th in category "Finanzen"."""
+    from m365bot.emulator.graph.seed import seed_message
+
+    box = emu.state.mailbox(HANS)
+    with emu.state.lock:
+        for i in range(N):
+            seed_message(emu.state, box, {
+                "folder": folder,
+                "subject": f"Rechnung {i}" if i % 4 == 0 else f"Bericht {i}",
+                "from": "shop@kunde.example" if i % 4 == 0 else f"kollege{i % 3}@firma.example",
+                "to": [HANS], "body": f"Nachricht {i}",
+                "received": f"2026-11-{1 + i:02d}T09:00:00Z",
+                "is_read": i % 3 == 0, "importance": "high" if i % 5 == 0 else "normal",
+                "categories": ["Finanzen"] if i % 8 == 0 else [],
+                "attachments": [{"name": "a.txt", "content": "x"}] if i % 6 == 0 else [],
+            })
+
+
+def _lists(emu: Any, since: int) -> int:
+    return sum(1 for c in graph_calls(emu, since) if c.get("op") == "messages.list")
+
+
+def _numbers(emails: Any) -> list[int]:
+    return [int(e.subject.split()[-1]) for e in emails]
+
+
+def test_every_page_is_followed_newest_first_with_the_callers_fields(
+        emu: Any, hans: Session) -> None:
+    _seed(emu)
+    hans.folders.get("Inbox/Vertrieb")  # resolve the path first: count only the listing
+    since = last_seq(emu)
+    emails = list(hans.mail.list("inbox/vertrieb", fields=["subject", "received"],
+                                 page_size=10))
+    assert _numbers(emails) == list(range(N - 1, -1, -1))  # newest first, all 24
+    assert _lists(emu, since) == 3  # 10 + 10 + 4: every nextLink followed
+    first = emails[0]
+    assert first.received == datetime(2026, 11, 24, 9, tzinfo=UTC)
+    assert first.from_ is None and first.is_read is None  # only the fields asked for
+    assert len(list(hans.mail.list("Inbox/Vertrieb", limit=5))) == 5
+
+
+def test_each_filter_runs_on_the_server(emu: Any, hans: Session) -> None:
+    _seed(emu)
+    hans.folders.get("Inbox/Vertrieb")
+    cases: list[tuple[dict[str, Any], list[int]]] = [
+        ({"status": "unread"}, [i for i in range(N) if i % 3]),
+        ({"status": "read"}, [i for i in range(N) if i % 3 == 0]),
+        ({"senders": ["shop@kunde.example"]}, [i for i in range(N) if i % 4 == 0]),
+        ({"senders": "kollege1@firma.example, kollege2@firma.example"},
+         [i for i in range(N) if i % 4 and i % 3 in (1, 2)]),
+        ({"subject_contains": "rechnung"}, [i for i in range(N) if i % 4 == 0]),
+        ({"received_since": date(2026, 11, 20)}, list(range(19, N))),
+        ({"received_since": "2026-11-05", "received_until": "2026-11-08"}, [4, 5, 6]),
+        ({"has_attachments": True}, [i for i in range(N) if i % 6 == 0]),
+        ({"importance": "high"}, [i for i in range(N) if i % 5 == 0]),
+        ({"category": "finanzen"}, [i for i in range(N) if i % 8 == 0]),
+        ({"status": "unread", "senders": ["shop@kunde.example"], "importance": "normal",
+          "received_until": datetime(2026, 11, 20, tzinfo=UTC)}, [4, 8, 16]),
+    ]
+    for filters, expected in cases:
+        since = last_seq(emu)
+        got = _numbers(hans.mail.list("Inbox/Vertrieb", page_size=2, **filters))
+        assert got == sorted(expected, reverse=True), filters
+        # two matches per page: the server filtered (a client-side filter reads 12 pages)
+        assert _lists(emu, since) == max(1, -(-len(expected) // 2)), filters
+
+
+def test_search_takes_the_other_filters_folded_into_kql(emu: Any, hans: Session) -> None:
+    _seed(emu)
+    hans.folders.get("Inbox/Vertrieb")
+    since = last_seq(emu)
+    # Graph refuses $search with $filter: senders, dates, attachments go into the KQL query
+    got = _numbers(hans.mail.list("Inbox/Vertrieb", search="Rechnung OR Bericht",
+                                  senders=["shop@kunde.example"], has_attachments=True,
+                                  received_since=date(2026, 11, 2)))
+    assert sorted(got) == [12]
+    assert _lists(emu, since) == 1
+    assert _numbers(hans.mail.list("Inbox/Vertrieb", search='"Nachricht 7"')) == [7]
+
+
+@pytest.mark.parametrize(("filters", "field"), [
+    ({"search": "Rechnung", "status": "unread"}, "status"),
+    ({"search": "Rechnung", "category": "Finanzen"}, "category"),
+    ({"search": "Rechnung", "received_since": datetime(2026, 11, 2, 8, tzinfo=UTC)},
+     "received_since"),
+    ({"status": "new"}, "status"),
+    ({"senders": ["not an address"]}, "senders"),
+    ({"importance": "urgent"}, "importance"),
+    ({"received_since": "last week"}, "received_since"),
+    ({"received_since": datetime(2026, 11, 2)}, "received_since"),  # no time zone
+    ({"received_since": "2026-11-05", "received_until": "2026-11-01"}, "received_until"),
+    ({"fields": ["subject", "colour"]}, "fields"),
+    ({"limit": 0}, "limit"),
+    ({"page_size": 5000}, "page_size"),
+    ({"subject_contains": "  "}, "subject_contains"),
+])
+def test_bad_or_refused_filters_raise_before_anything_is_sent(
+        emu: Any, hans: Session, filters: dict[str, Any], field: str) -> None:
+    since = last_seq(emu)
+    with pytest.raises(ConfigError) as info:
+        hans.mail.list("Inbox/Vertrieb", **filters)  # raised at the call, not when iterated
+    assert info.value.field == field and info.value.advice
+    assert graph_calls(emu, since) == []
+
+
+def test_bad_folder_and_id_send_nothing_unknown_ones_say_what_is_missing(
+        emu: Any, hans: Session) -> None:
+    since = last_seq(emu)
+    for bad in ("Inbox//Vertrieb", "../Inbox"):
+        with pytest.raises(ConfigError) as info:
+            hans.mail.list(bad)
+        assert info.value.field == "folder"
+    for bad_id in ("", "abc/../../x", "id with spaces"):
+        with pytest.raises(ConfigError) as info:
+            hans.mail.get(bad_id)
+        assert info.value.field == "id"
+    with pytest.raises(ConfigError):
+        hans.mail.get("AAMkAGQ1", body_type="rtf")
+    assert graph_calls(emu, since) == []
+    with pytest.raises(NotFoundError):
+        list(hans.mail.list("Inbox/Einkauf"))
+    with pytest.raises(NotFoundError):
+        hans.mail.get("AAMkAGI1AAAAAAEMAAAAAA" + "A" * 40)
+
+
+def test_get_one_email_with_every_field_and_either_body(emu: Any, hans: Session) -> None:
+    first = next(iter(hans.mail.list("Inbox", fields=["subject"])))
+    email = hans.mail.get(first.id)
+    assert email.id == first.id and email.subject == "Angebot"
+    assert email.from_ is not None and email.from_.address == "vertrieb@kunde.example"
+    assert [a.address for a in email.to] == [HANS]
+    assert email.received is not None and email.internet_message_id
+    assert email.conversation_id and email.folder_id and email.body_type == "text"
+    hans.graph_request("PATCH", f"/users/{HANS}/messages/{first.id}",
+                       json={"body": {"contentType": "html",
+                                      "content": "<p>Guten <b>Tag</b></p>"}})
+    html = hans.mail.get(first.id, body_type="html")
+    assert html.body_html is not None and "<b>Tag</b>" in html.body_html
+    assert hans.mail.get(first.id).body_text == "Guten Tag"
+    only = hans.mail.get(first.id, fields=["subject", "is_read"])
+    assert only.subject == "Angebot" and only.is_read is False and only.body is None
+
+
+def test_the_async_twin_lists_and_gets(emu: Any, hans: Session) -> None:
+    _seed(emu)
+
+    async def main() -> tuple[list[int], str | None]:
+        got = [e async for e in hans.aio.mail.list("Inbox/Vertrieb", status="unread",
+                                                   page_size=5, limit=7)]
+        one = await hans.aio.mail.get(got[0].id)
+        return _numbers(got), one.subject
+
+    numbers, subject = asyncio.run(main())
+    assert numbers == [23, 22, 20, 19, 17, 16, 14] and subject == "Bericht 23"
+    with pytest.raises(ConfigError):
+        hans.aio.mail.list("Inbox", search="x", status="read")
+
+
+def test_cli_lists_gets_and_refuses_bad_filters(emu: Any, cli: dict[str, Any]) -> None:
+    _seed(emu)
+    listed = run_cli(["mail", "list", "--folder", "Inbox/Vertrieb", "--unread", "--from",
+                      "shop@kunde.example", "--since", "2026-11-02", "--fields",
+                      "subject,from,received", "--json", *cli["connect"]], cli["env"])
+    assert listed.returncode == 0, listed.stderr
+    rows = json.loads(listed.stdout)
+    assert [r["subject"] for r in rows] == ["Rechnung 20", "Rechnung 16", "Rechnung 8",
+                                           "Rechnung 4"]
+    table = run_cli(["mail", "list", "--folder", "Inbox/Vertrieb", "--search", "Rechnung",
+                     "--has-attachments", "--limit", "2", *cli["connect"]], cli["env"])
+    assert table.returncode == 0, table.stderr
+    assert "Rechnung 12" in table.stdout and "2 message(s)" in table.stdout
+    got = run_cli(["mail", "get", rows[0]["id"], "--json", *cli["connect"]], cli["env"])
+    assert got.returncode == 0, got.stderr
+    assert json.loads(got.stdout)["body"] == "Nachricht 20"
+    since = last_seq(emu)
+    bad = run_cli(["mail", "list", "--search", "Rechnung", "--unread", *cli["connect"]],
+                  cli["env"])
+    assert bad.returncode == 2 and bad.stderr.startswith("Error: status: ")
+    assert "Fix: " in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
+    assert graph_calls(emu, since) == []  # refused before signing in
