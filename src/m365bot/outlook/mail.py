@@ -41,6 +41,7 @@ from m365bot.outlook.filters import (
 )
 from m365bot.outlook.folderpaths import parse_path
 from m365bot.outlook.folders import FolderRef
+from m365bot.outlook.manage import AsyncMailManage, MailManage
 from m365bot.outlook.models import Email, MailFolder
 
 if TYPE_CHECKING:
@@ -179,7 +180,7 @@ async def apages_ahead(graph: AsyncGraph, path: str,
             fetch.cancel()
 
 
-class Mail:
+class Mail(MailManage):
     """The messages of the session's mailbox (``session.mail``).
 
     Example::
@@ -257,7 +258,7 @@ class Mail:
                                                                 interval=interval)
 
 
-class AsyncMail:
+class AsyncMail(AsyncMailManage):
     """The async twin of :class:`Mail` (``session.aio.mail``).
 
     Example::

@@ -38,6 +38,7 @@ class Call:
     params: dict[str, Any] | None = None
     json: Any = None
     headers: dict[str, str] | None = None
+    guarded: bool = False  # the plan checks duplicates itself: a POST may be resent
 
 
 Plan = Generator[Call, "GraphResponse", T]
@@ -46,7 +47,7 @@ Plan = Generator[Call, "GraphResponse", T]
 
 def _send(session: Session, call: Call) -> GraphResponse:
     return session.graph_request(call.method, call.path, params=call.params, json=call.json,
-                                 headers=call.headers)
+                                 headers=call.headers, guarded=call.guarded)
 
 
 def run(session: Session, plan: Plan[T]) -> T:
@@ -73,7 +74,7 @@ async def arun(session: Session, plan: Plan[T]) -> T:
             try:
                 answer = await session.agraph_request(
                     call.method, call.path, params=call.params, json=call.json,
-                    headers=call.headers)
+                    headers=call.headers, guarded=call.guarded)
             except M365BotError as exc:
                 call = plan.throw(exc)
             else:
