@@ -20,8 +20,8 @@ Example::
 
 from __future__ import annotations
 
-import logging
 import builtins
+import logging
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
