@@ -55,3 +55,31 @@ def message(emu: Any, imid: str, box: str = HANS) -> Any:
     with emu.state.lock:
         return next(m for m in mailbox.messages.values()
                     if m.props.get("internetMessageId") == imid)
+
+
+def attach(emu: Any, imid: str, kind: str, name: str, data: bytes = b"",
+           box: str = HANS) -> str:
+    """Add a file, item (an attached email) or reference attachment; its id."""
+    import time
+
+    from m365bot.emulator.graph import attachstore as store
+    from m365bot.emulator.state import Attachment
+
+    with emu.state.lock:
+        msg = message(emu, imid, box)
+        if kind == "file":
+            att = store.new_file_attachment(name, data, None, False, time.time())
+        elif kind == "item":
+            att = Attachment(id=store.new_attachment_id(), props={
+                "@odata.type": store.ITEM, "name": name, "contentType": "message/rfc822",
+                "size": 100, "isInline": False, "lastModifiedDateTime": store.iso(time.time()),
+                "item": {"@odata.type": "#microsoft.graph.message", "subject": name,
+                         "body": {"contentType": "text", "content": "inner body"},
+                         "from": {"emailAddress": {"address": "inner@kunde.example"}}}})
+        else:
+            att = Attachment(id=store.new_attachment_id(), props={
+                "@odata.type": store.REFERENCE, "name": name, "size": 0, "isInline": False,
+                "contentType": None, "lastModifiedDateTime": store.iso(time.time())})
+        msg.attachments.append(att)
+        store.sync_has_attachments(msg)
+        return att.id
