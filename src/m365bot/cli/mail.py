@@ -47,7 +47,7 @@ from m365bot.cli.outlook_common import (
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-EXTENSIONS = ("m365bot.cli.mail_send", "m365bot.cli.mail_bulk")
+EXTENSIONS = ("m365bot.cli.mail_send", "m365bot.cli.mail_bulk", "m365bot.cli.mail_manage")
 """Modules that add commands to ``m365bot mail`` (imported when a command is looked up)."""
 
 
