@@ -171,3 +171,16 @@ def test_a_process_killed_mid_run_resumes_without_moving_anything_twice(
     assert len(moves) == 100 and set(moves.values()) == {1}, "a message was moved twice"
     target = folder_id(emu, "Projekte")
     assert all(p == [target] for p in placement(emu, imids).values())
+
+
+def test_items_refused_for_an_expired_token_get_a_fresh_one(emu: Any, hans: Session) -> None:
+    imids = seed(emu, 5, prefix="Bulk")
+    hans.folders.get("Projekte")
+    emu.control.add_fault(op="messages.move", kind="status", status=401, nth=2, count=2,
+                          code="InvalidAuthenticationToken",
+                          message="Access token has expired or is not yet valid.")
+    tokens = len(emu.control.requests(op="token"))
+    results = hans.mail.move_all("Projekte", subject_contains="Bulk")
+    assert all(r.ok for r in results), [r for r in results if not r.ok]
+    assert len(emu.control.requests(op="token")) == tokens + 1  # one refresh for the batch
+    assert all(p == [folder_id(emu, "Projekte")] for p in placement(emu, imids).values())

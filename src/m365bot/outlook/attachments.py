@@ -26,7 +26,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from m365bot.errors import ConfigError, GraphError
+from m365bot.errors import ConfigError, GraphError, TransportError
 from m365bot.graph.core import mailbox_path
 from m365bot.outlook.bulk import Journal, Progress, check_job_id, derive_job_id
 from m365bot.outlook.filenames import check_name, safe_name, unique_name
@@ -170,6 +170,8 @@ class Attachments:
             except GraphError as exc:
                 result = Result(item_id=key, ok=False, status=exc.status, code=exc.code,
                                 message=exc.message)
+            except TransportError as exc:
+                result = Result(item_id=key, ok=False, code="NoAnswer", message=exc.message)
             if journal:
                 journal.finish([result])
             results.append(result)

@@ -27,6 +27,7 @@ Example::
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import json
@@ -38,7 +39,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from m365bot.errors import ConfigError
+from m365bot.errors import ConfigError, GraphError, TransportError
 from m365bot.graph.batching import BATCH_LIMIT, BatchItem, BatchResult
 from m365bot.outlook.models import Result
 from m365bot.outlook.plans import Plan, arun, run
@@ -177,14 +178,39 @@ class CheckStep:
     plan: Plan[bool]
 
 
-Step = BatchStep | CheckStep
+@dataclass(frozen=True)
+class RefreshStep:
+    """Get a fresh access token (items answered 401: the token expired mid-batch; the
+    engine refreshes on a 401 of the ``$batch`` call itself, not of its items)."""
+
+
+Step = BatchStep | CheckStep | RefreshStep
 JobPlan = Generator[Step, Any, list[Result]]
 
 
 def _result(item: BulkItem, answer: BatchResult) -> Result:
     if answer.applied:  # a 429 the engine's check found applied
         return Result(item_id=item.key, ok=True, status=answer.status)
+    if answer.status == 0:
+        return Result(item_id=item.key, ok=False, status=0, code="NoAnswer",
+                      message="no answer came back (the connection was lost or time ran out)")
     return Result.from_graph(item.key, answer.status, answer.body)
+
+
+def ambiguous(exc: Exception) -> bool:
+    """True when a request may have been applied although no success came back."""
+    if isinstance(exc, TransportError):
+        return True
+    return isinstance(exc, GraphError) and exc.status in AMBIGUOUS
+
+
+def unanswered(items: Sequence[BatchItem], exc: Exception) -> list[BatchResult]:
+    """The answers of a ``$batch`` call that got no answer at all: none, for every item
+    (each is then checked before it is sent again)."""
+    if not ambiguous(exc):
+        raise exc
+    log.info("a $batch call got no answer (%s); checking its items", type(exc).__name__)
+    return [BatchResult(it.id, 0) for it in items]
 
 
 @dataclass
@@ -241,9 +267,13 @@ class BulkJob:
                 break
             answers: list[BatchResult] = yield BatchStep(tuple(send))
             again = []
+            if any(a.status == 401 for a in answers) and n < ROUNDS - 1:
+                yield RefreshStep()
             for item, answer in zip(send, answers, strict=True):
                 result = _result(item, answer)
-                if result.ok or answer.status not in AMBIGUOUS or n == ROUNDS - 1:
+                if answer.status == 401 and n < ROUNDS - 1:
+                    again.append(item)  # refused before it ran: send it again
+                elif result.ok or answer.status not in AMBIGUOUS or n == ROUNDS - 1:
                     final[item.key] = result
                 elif item.guarded or item.check is None:
                     again.append(item)  # the engine retried it already; one more round
@@ -278,7 +308,15 @@ def run_job(session: Session, job: BulkJob) -> list[Result]:
         step = next(plan)
         while True:
             if isinstance(step, BatchStep):
-                step = plan.send(session.graph.batch(_batch_items(step.items, check)))
+                items = _batch_items(step.items, check)
+                try:
+                    answers = session.graph.batch(items)
+                except (GraphError, TransportError) as exc:
+                    answers = unanswered(items, exc)
+                step = plan.send(answers)
+            elif isinstance(step, RefreshStep):
+                session.token_provider.get_token(force_refresh=True)
+                step = plan.send(None)
             else:
                 step = plan.send(run(session, step.plan))
     except StopIteration as stop:
@@ -301,8 +339,15 @@ async def arun_job(session: Session, job: BulkJob) -> list[Result]:
         step = next(plan)
         while True:
             if isinstance(step, BatchStep):
-                answers = await session.agraph.batch(_batch_items(step.items, check))
+                items = _batch_items(step.items, check)
+                try:
+                    answers = await session.agraph.batch(items)
+                except (GraphError, TransportError) as exc:
+                    answers = unanswered(items, exc)
                 step = plan.send(answers)
+            elif isinstance(step, RefreshStep):
+                await asyncio.to_thread(session.token_provider.get_token, force_refresh=True)
+                step = plan.send(None)
             else:
                 step = plan.send(await arun(session, step.plan))
     except StopIteration as stop:
@@ -331,6 +376,22 @@ def with_headers(item: BulkItem, headers: dict[str, str]) -> BulkItem:
     return replace(item, headers={**item.headers, **headers})
 
 
-__all__ = ["AMBIGUOUS", "ROUNDS", "BatchStep", "BulkItem", "BulkJob", "CheckStep", "Journal",
-           "Progress", "arun_job", "check_job_id", "derive_job_id", "job_for", "run_job",
-           "unique", "write_private"]
+__all__ = [
+    "AMBIGUOUS",
+    "ROUNDS",
+    "BatchStep",
+    "BulkItem",
+    "BulkJob",
+    "CheckStep",
+    "Journal",
+    "Progress",
+    "ambiguous",
+    "arun_job",
+    "check_job_id",
+    "derive_job_id",
+    "job_for",
+    "run_job",
+    "unanswered",
+    "unique",
+    "write_private",
+]

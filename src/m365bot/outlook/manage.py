@@ -42,6 +42,7 @@ from m365bot.graph.core import mailbox_path
 from m365bot.outlook.bulk import (
     BulkItem,
     Progress,
+    ambiguous,
     arun_job,
     check_job_id,
     job_for,
@@ -127,13 +128,6 @@ def eml_in_folder(folder: Path, subject: str | None, overwrite: bool) -> Path:
     if not overwrite:
         name = unique_name(name, lambda n: (folder / n).exists())
     return folder / name
-
-
-def ambiguous(exc: Exception) -> bool:
-    """True when a request may have been applied although no success came back."""
-    if isinstance(exc, TransportError):
-        return True
-    return isinstance(exc, GraphError) and exc.status in (429, 502, 503, 504)
 
 
 # -- plans of one email ------------------------------------------------------------------------
