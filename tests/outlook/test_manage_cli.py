@@ -20,7 +20,7 @@ def test_bulk_move_by_filter_and_mark_by_id(emu: Any, cli: dict[str, Any]) -> No
     rows = json.loads(moved.stdout)
     assert len(rows) == 25 and all(r["ok"] for r in rows)
     assert all(p == [folder_id(emu, "Projekte")] for p in placement(emu, imids).values())
-    mark = run_cli(["mail", "mark", rows[0]["new_id"], "--read", *cli["connect"]],
+    mark = run_cli(["mail", "mark", rows[0]["new_id"], "--as", "read", *cli["connect"]],
                    cli["env"])
     assert mark.returncode == 0 and "1 of 1 ok" in mark.stdout
     box = emu.state.mailbox(HANS)

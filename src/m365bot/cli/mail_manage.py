@@ -8,7 +8,7 @@ an email failed, 2 on bad input.
 Example::
 
     m365bot mail move --to Archive --folder Inbox --from shop@kunde.example --profile ops
-    m365bot mail mark AAMkAG... --read --profile ops --json
+    m365bot mail mark AAMkAG... --as read --profile ops --json
     m365bot mail flag AAMkAG... --due 2026-12-01 --profile ops
     m365bot mail save-eml AAMkAG... mail.eml --profile ops
 """
@@ -123,13 +123,13 @@ def delete(ids: tuple[str, ...], permanent: bool, **opts: Any) -> None:
 
 @mail.command("mark")
 @bulk_options
-@click.option("--read/--unread", "read", default=True, show_default=True,
-              help="Mark read, or unread.")
+@click.option("--as", "mark_as", type=click.Choice(["read", "unread"]), default="read",
+              show_default=True, help="Mark read, or unread (--read/--unread filter).")
 @connection
-def mark(ids: tuple[str, ...], read: bool, **opts: Any) -> None:
-    """Mark the emails ID... (or every matching email) read or unread."""
+def mark(ids: tuple[str, ...], mark_as: str, **opts: Any) -> None:
+    """Mark the emails ID... (or every matching email) read or unread (--as)."""
     run_bulk(opts, ids, lambda: None,
-             lambda s, **kw: s.mail.mark_all(read=read, **kw), "Marking")
+             lambda s, **kw: s.mail.mark_all(read=mark_as == "read", **kw), "Marking")
 
 
 def each(opts: dict[str, Any], ids: tuple[str, ...], check: Callable[[], None],
