@@ -222,6 +222,7 @@ def test_other_modules_add_their_commands_to_the_mail_group(
     extension = types.ModuleType("m365bot.cli.mail_bulk")
     extension.COMMANDS = (move_all,)  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "m365bot.cli.mail_bulk", extension)
+    monkeypatch.setattr(mail_cli, "EXTENSIONS", (*mail_cli.EXTENSIONS, "m365bot.cli.mail_bulk"))
     monkeypatch.setattr(mail_cli.mail, "_loaded", False)
     monkeypatch.setattr(mail_cli.mail, "commands", dict(mail_cli.mail.commands))
     runner = CliRunner()

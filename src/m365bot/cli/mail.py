@@ -48,7 +48,7 @@ from m365bot.cli.outlook_common import (
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-EXTENSIONS = ("m365bot.cli.mail_send", "m365bot.cli.mail_bulk")
+EXTENSIONS = ("m365bot.cli.mail_send", "m365bot.cli.mail_manage")
 """Modules that add commands to ``m365bot mail`` (imported when a command is looked up)."""
 
 
@@ -62,12 +62,7 @@ class _MailGroup(click.Group):
             return
         self._loaded = True
         for name in EXTENSIONS:
-            try:
-                module = importlib.import_module(name)
-            except ModuleNotFoundError as exc:
-                if exc.name != name:
-                    raise
-                continue
+            module = importlib.import_module(name)  # a broken module fails loudly
             for command in getattr(module, "COMMANDS", ()):
                 if command.name not in self.commands:
                     self.add_command(command)

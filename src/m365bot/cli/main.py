@@ -20,6 +20,7 @@ _SUBCOMMANDS = {
     "profile": "m365bot.cli.profile:profile",
     "folder": "m365bot.cli.folder:folder",
     "mail": "m365bot.cli.mail:mail",
+    "attachment": "m365bot.cli.attachment:attachment",
 }
 
 

@@ -41,6 +41,7 @@ from m365bot.outlook.filters import (
 )
 from m365bot.outlook.folderpaths import parse_path
 from m365bot.outlook.folders import FolderRef
+from m365bot.outlook.manage import AsyncMailManage, MailManage
 from m365bot.outlook.models import Email, MailFolder
 from m365bot.outlook.send import AsyncMailSend, MailSend
 
@@ -180,7 +181,7 @@ async def apages_ahead(graph: AsyncGraph, path: str,
             fetch.cancel()
 
 
-class Mail(MailSend):
+class Mail(MailSend, MailManage):
     """The messages of the session's mailbox (``session.mail``).
 
     Example::
@@ -258,7 +259,7 @@ class Mail(MailSend):
                                                                 interval=interval)
 
 
-class AsyncMail(AsyncMailSend):
+class AsyncMail(AsyncMailSend, AsyncMailManage):
     """The async twin of :class:`Mail` (``session.aio.mail``).
 
     Example::

@@ -694,7 +694,8 @@ class Event:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Result:
     """The outcome for one item of a bulk action: ``ok``, the HTTP ``status`` (0 when no
-    answer came), Graph's error ``code`` and ``message``, and ``new_id`` (move/copy).
+    answer came), Graph's error ``code`` and ``message``, ``new_id`` (move/copy), ``path``
+    (a saved file) and ``skipped`` (done by an earlier run of the same bulk job: not redone).
 
     Example::
 
@@ -709,6 +710,8 @@ class Result:
     code: str | None = None
     message: str | None = None
     new_id: str | None = None
+    path: str | None = None
+    skipped: bool = False
 
     @classmethod
     def from_graph(cls, item_id: str, status: int, body: Any) -> Result:
