@@ -1,7 +1,7 @@
 """The README's second example, "A bot that triages a shared mailbox", run verbatim in a fresh
 process against the emulator: the invoices' attachments land in ``invoices/`` under safe names
-(one of them arrives as ``../../evil.pdf``), the emails end up in Inbox/Invoices, the other
-mail stays, and a second run files nothing twice."""
+(one of them arrives as ``../../evil.pdf``), each sender gets one reply, the emails end up in
+Inbox/Invoices, the other mail stays, and a second run files and answers nothing twice."""
 
 from __future__ import annotations
 
@@ -77,3 +77,6 @@ def test_readme_triage_example_runs_against_the_emulator(
     assert _folder_of(emulator, "Invoice 2") == "Invoices"
     assert _folder_of(emulator, "Invoice question") != "Invoices"
     assert second == ["0 of 0 invoices filed"]  # nothing left to file, nothing saved twice
+    replies = [m["subject"] for m in emulator.control.outbound()
+               if "billing@vendor.example" in m["to"]]
+    assert sorted(replies) == ["RE: Invoice 1", "RE: Invoice 2"]  # one answer per invoice
