@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from core_helpers import app_token, direct_client
+from core_support import app_token, direct_client
 
 from m365bot.emulator.runtime import Emulator
 
