@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from m365bot.bots.run import BotRun
 from m365bot.config import Settings
 from m365bot.emulator.runtime import Emulator
 from m365bot.vault import Vault, new_raw_key
@@ -63,3 +64,12 @@ def settings(clean_emulator: Emulator, tmp_path: Path) -> Settings:
     info: dict[str, Any] = clean_emulator.info
     return Settings(data_dir=tmp_path / "home", proxy=info["proxy_url"],
                     ca_bundle=info["ca_bundle"], timeout=20)
+
+
+@pytest.fixture
+def bot_run(tmp_path: Path) -> Iterator[BotRun]:
+    """A bot run of the test's own (own Global session registry under tmp_path/run)."""
+    run = BotRun(tmp_path / "run")
+    BotRun.set_current(run)
+    yield run
+    BotRun.set_current(None)

@@ -1,11 +1,8 @@
-"""Fixtures for the Connect / sessions tests: the shared vault stocked with each cloud's demo
-app credentials, and a bot run (Global session registry) of its own per test. The clean
-emulator, vault key and settings come from tests/conftest.py."""
+"""Fixtures for the Connect / sessions tests: tests/conftest.py's vault stocked with each
+cloud's demo app credentials, and tests/conftest.py's bot run used by every test."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,9 +20,6 @@ def vault(vault: Vault, emulator_info: dict[str, Any]) -> Vault:
 
 
 @pytest.fixture(autouse=True)
-def bot_run(tmp_path: Path) -> Iterator[BotRun]:
-    """Each test is its own bot run (own Global registry directory)."""
-    run = BotRun(tmp_path / "run")
-    BotRun.set_current(run)
-    yield run
-    BotRun.set_current(None)
+def bot_run(bot_run: BotRun) -> BotRun:
+    """Every test here is its own bot run (tests/conftest.py's bot_run, used automatically)."""
+    return bot_run

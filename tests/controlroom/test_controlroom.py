@@ -14,6 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 import m365bot
+from auth_support import deliver, sign_in_location
 from m365bot.cli.main import cli
 from m365bot.config import Settings
 from m365bot.controlroom import ConnectionStore, OAuthConnection
@@ -21,9 +22,6 @@ from m365bot.errors import AuthError, ConfigError
 from m365bot.values import Secret
 from plugins.canary import scan_output
 from world_support import app, login_requests, secret_of, tenant, user
-
-sys.path.insert(0, str(Path(__file__).parent.parent / "auth"))
-from auth_support import deliver, sign_in_location
 
 PROVIDER = "Microsoft Entra"
 
