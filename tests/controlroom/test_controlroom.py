@@ -12,18 +12,16 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from connect_support import app, login_requests, secret_of, tenant, user
 
 import m365bot
+from auth_support import deliver, sign_in_location
 from m365bot.cli.main import cli
 from m365bot.config import Settings
 from m365bot.controlroom import ConnectionStore, OAuthConnection
 from m365bot.errors import AuthError, ConfigError
 from m365bot.values import Secret
 from plugins.canary import scan_output
-
-sys.path.insert(0, str(Path(__file__).parent.parent / "auth"))
-from authhelpers import deliver, sign_in_location
+from world_support import app, login_requests, secret_of, tenant, user
 
 PROVIDER = "Microsoft Entra"
 
@@ -55,8 +53,9 @@ def _browser(info: dict[str, Any], who: str) -> Any:
     return open_browser
 
 
-def test_shared_and_user_specific_tokens(emu: Any, settings: Settings, vault: Any) -> None:
-    info = emu.info
+def test_shared_and_user_specific_tokens(clean_emulator: Any, settings: Settings,
+                                         vault: Any) -> None:
+    info = clean_emulator.info
     store = ConnectionStore(vault)
     store.add(_conn(info))
     assert store.status(PROVIDER, "ops") == "Missing"
@@ -93,8 +92,9 @@ def test_shared_and_user_specific_tokens(emu: Any, settings: Settings, vault: An
     assert ce.value.field == "connections" and "ConnectionStore(vault)" in ce.value.advice
 
 
-def test_expired_shared_token_refreshes(emu: Any, settings: Settings, vault: Any) -> None:
-    info = emu.info
+def test_expired_shared_token_refreshes(clean_emulator: Any, settings: Settings,
+                                        vault: Any) -> None:
+    info = clean_emulator.info
     store = ConnectionStore(vault)
     conn = _conn(info)
     store.add(conn)
@@ -105,18 +105,18 @@ def test_expired_shared_token_refreshes(emu: Any, settings: Settings, vault: Any
     state["expires_on"] = 1.0
     vault.put_blob("oauth_token", key, json.dumps(state).encode())
     assert store.status(PROVIDER, "ops") == "Expired"
-    emu.control.clear()
+    clean_emulator.control.clear()
     s = m365bot.connect(cloud="global", mode="control-room", username=user(info, "alice")["upn"],
                         connection={"provider_type": PROVIDER, "connection_name": "ops"},
                         settings=settings, connections=ConnectionStore(vault))
-    assert [r["op"] for r in login_requests(emu)] == ["token"]  # one refresh
+    assert [r["op"] for r in login_requests(clean_emulator)] == ["token"]  # one refresh
     assert store.status(PROVIDER, "ops") == "Active"
     s.close()
 
 
-def test_cli_add_list_status(emu: Any, settings: Settings, vault: Any, vault_key: str,
+def test_cli_add_list_status(clean_emulator: Any, settings: Settings, vault: Any, vault_key: str,
                              register_canary: Any) -> None:
-    info = emu.info
+    info = clean_emulator.info
     secret = register_canary("CANARY-cr-client-secret")
     c = _conn(info)
     runner = CliRunner()
@@ -144,39 +144,40 @@ def test_cli_add_list_status(emu: Any, settings: Settings, vault: Any, vault_key
     assert "Traceback" not in r.output
 
 
-def test_missing_shared_scope_is_named_before_graph(emu: Any, settings: Settings,
+def test_missing_shared_scope_is_named_before_graph(clean_emulator: Any, settings: Settings,
                                                     vault: Any) -> None:
     """A connection whose scopes lack Mail.ReadWrite.Shared: Connect to a shared mailbox names
     the missing delegated permission from the token, without asking Graph."""
-    info = emu.info
+    info = clean_emulator.info
     store = ConnectionStore(vault)
     c = _conn(info)
     narrow = OAuthConnection(PROVIDER, "narrow", client_id=c.client_id,
                              authorization_url=c.authorization_url, token_url=c.token_url,
-                             scopes=["offline_access", "https://graph.microsoft.com/Mail.ReadWrite"])
+                             scopes=["offline_access",
+                                     "https://graph.microsoft.com/Mail.ReadWrite"])
     store.add(narrow)
     store.login(PROVIDER, "narrow", token_type="shared", settings=settings,
                 open_browser=_browser(info, "alice"), timeout=30)
-    emu.control.clear()
+    clean_emulator.control.clear()
     with pytest.raises(AuthError) as ei:
         m365bot.connect(cloud="global", mode="control-room", username=user(info, "alice")["upn"],
                         mailbox="ops@contoso.onmicrosoft.com",
                         connection={"provider_type": PROVIDER, "connection_name": "narrow"},
                         settings=settings, connections=ConnectionStore(vault))
     assert ei.value.code == "missing_permission" and "Mail.ReadWrite.Shared" in str(ei.value)
-    assert [r for r in emu.control.requests() if r.get("role") == "graph"] == []
+    assert [r for r in clean_emulator.control.requests() if r.get("role") == "graph"] == []
 
 
-def test_cli_login_with_a_browser_command(emu: Any, vault: Any, vault_key: str,
+def test_cli_login_with_a_browser_command(clean_emulator: Any, vault: Any, vault_key: str,
                                           tmp_path: Path) -> None:
     """``connection login`` opens the browser command (M365BOT_BROWSER) on the sign-in page,
     receives the code on loopback and stores the User-specific token: status Active."""
-    info = emu.info
+    info = clean_emulator.info
     info_file = tmp_path / "emu.json"
     info_file.write_text(json.dumps(info))
     ConnectionStore(vault).add(_conn(info))
     bob = user(info, "bob")
-    driver = Path(__file__).parent.parent / "auth" / "browser_driver.py"
+    driver = Path(__file__).parent.parent / "browser_driver.py"
     env = {"M365BOT_VAULT_KEY": vault_key, "M365BOT_VAULT": str(vault.path),
            "M365BOT_HOME": str(tmp_path / "home"),
            "M365BOT_BROWSER": f"{sys.executable} {driver}",
@@ -193,8 +194,8 @@ def test_cli_login_with_a_browser_command(emu: Any, vault: Any, vault_key: str,
 
 
 def test_user_specific_login_by_another_account_stores_nothing(
-        emu: Any, settings: Settings, vault: Any) -> None:
-    info = emu.info
+        clean_emulator: Any, settings: Settings, vault: Any) -> None:
+    info = clean_emulator.info
     store = ConnectionStore(vault)
     store.add(_conn(info))
     bob = user(info, "bob")["upn"]
@@ -221,63 +222,67 @@ def _connect_app(settings: Settings, vault: Any, name: str = "app-ops") -> Any:
 
 
 def test_client_credentials_connection_renews_past_the_emulator_clock(
-        emu: Any, settings: Settings, vault: Any) -> None:
+        clean_emulator: Any, settings: Settings, vault: Any) -> None:
     """An hour after ``connection login``, the emulator refuses the stored token (its clock
     moved past the expiry): Connect gets a new one with the connection's secret, once."""
     store = ConnectionStore(vault)
-    store.add(_app_conn(emu.info, secret_of(app(emu.info))))
+    store.add(_app_conn(clean_emulator.info, secret_of(app(clean_emulator.info))))
     assert store.login(PROVIDER, "app-ops", token_type="shared", settings=settings) == "Active"
-    emu.clock.advance(2 * 3600)
-    emu.control.clear()
+    clean_emulator.clock.advance(2 * 3600)
+    clean_emulator.control.clear()
     s = _connect_app(settings, vault)
     assert s.identity_type == "app" and s.mailbox == "ops@contoso.onmicrosoft.com"
-    assert [r["op"] for r in login_requests(emu)] == ["token"]  # one renewal, with the secret
-    graph = [r["status"] for r in emu.control.requests() if r.get("role") == "graph"]
+    # one renewal, with the secret
+    assert [r["op"] for r in login_requests(clean_emulator)] == ["token"]
+    graph = [r["status"] for r in clean_emulator.control.requests() if r.get("role") == "graph"]
     assert graph == [401, 200]  # the expired token was refused, the renewed one accepted
     assert store.status(PROVIDER, "app-ops") == "Active"
     s.close()
 
 
 def test_client_credentials_connection_past_its_local_expiry(
-        emu: Any, settings: Settings, vault: Any) -> None:
+        clean_emulator: Any, settings: Settings, vault: Any) -> None:
     """A stored token past its expiry: status stays Active (the secret can get another) and
     Connect renews it before asking Graph, instead of asking for an interactive login."""
     store = ConnectionStore(vault)
-    conn = _app_conn(emu.info, secret_of(app(emu.info)))
+    conn = _app_conn(clean_emulator.info, secret_of(app(clean_emulator.info)))
     store.add(conn)
     store.login(PROVIDER, "app-ops", token_type="shared", settings=settings)
     key = f"controlroom|{conn.key}|shared"
     state = json.loads(vault.get_blob("oauth_token", key))
     vault.put_blob("oauth_token", key, json.dumps(dict(state, expires_on=1.0)).encode())
     assert store.status(PROVIDER, "app-ops") == "Active"
-    emu.control.clear()
+    clean_emulator.control.clear()
     s = _connect_app(settings, vault)
-    assert [r["op"] for r in login_requests(emu)] == ["token"]
-    assert [r["status"] for r in emu.control.requests() if r.get("role") == "graph"] == [200]
+    assert [r["op"] for r in login_requests(clean_emulator)] == ["token"]
+    assert [r["status"] for r in clean_emulator.control.requests()
+            if r.get("role") == "graph"] == [200]
     s.close()
 
 
 def test_client_credentials_connection_with_a_refused_secret_is_expired(
-        emu: Any, settings: Settings, vault: Any, register_canary: Any) -> None:
+        clean_emulator: Any, settings: Settings, vault: Any, register_canary: Any) -> None:
     """The app's secret changed after login: renewal fails with one clear error naming the
     connection (no internal key, no 'log in interactively'), and status says Expired."""
     store = ConnectionStore(vault)
-    store.add(_app_conn(emu.info, secret_of(app(emu.info))))
+    store.add(_app_conn(clean_emulator.info, secret_of(app(clean_emulator.info))))
     store.login(PROVIDER, "app-ops", token_type="shared", settings=settings)
-    store.add(_app_conn(emu.info, register_canary("CANARY-rotated-away-secret")))
-    emu.clock.advance(2 * 3600)
+    store.add(_app_conn(clean_emulator.info, register_canary("CANARY-rotated-away-secret")))
+    clean_emulator.clock.advance(2 * 3600)
     with pytest.raises(AuthError) as ei:
         _connect_app(settings, vault)
     text = str(ei.value)
     assert "Microsoft Entra/app-ops" in text and "client secret" in ei.value.advice
     assert "refresh token" not in text and "controlroom|" not in text
     assert store.status(PROVIDER, "app-ops") == "Expired"
-    store.add(_app_conn(emu.info, secret_of(app(emu.info))))  # the admin fixes the secret
+    store.add(_app_conn(clean_emulator.info,
+                        secret_of(app(clean_emulator.info))))  # the admin fixes the secret
     assert store.login(PROVIDER, "app-ops", token_type="shared", settings=settings) == "Active"
 
 
-def test_cli_add_with_empty_stdin_saves_nothing(emu: Any, vault: Any, vault_key: str) -> None:
-    c = _conn(emu.info)
+def test_cli_add_with_empty_stdin_saves_nothing(clean_emulator: Any, vault: Any,
+                                                vault_key: str) -> None:
+    c = _conn(clean_emulator.info)
     env = {"M365BOT_VAULT_KEY": vault_key, "M365BOT_VAULT": str(vault.path)}
     for grant in ("authorization_code", "client_credentials"):
         r = CliRunner().invoke(cli, ["controlroom", "connection", "add", "--name", "empty",
