@@ -19,6 +19,7 @@ _SUBCOMMANDS = {
     "controlroom": "m365bot.cli.controlroom:controlroom",
     "profile": "m365bot.cli.profile:profile",
     "folder": "m365bot.cli.folder:folder",
+    "calendar": "m365bot.cli.calendar:calendar",
 }
 
 

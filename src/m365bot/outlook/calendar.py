@@ -86,9 +86,10 @@ class Calendar:
         It is made at most once: a ``transaction_id`` (random unless given) lets the engine
         resend after a 503, 504 or dropped connection, and Graph returns the event an earlier
         try made. Calling ``create`` again with the same ``transaction_id`` is safe too."""
-        data = self.plans.new_event(subject, start, end, attendees_=attendees,
-                                    optional=optional_attendees, location=location, body=body,
-                                    body_type=body_type, online_meeting=online_meeting,
+        data = self.plans.new_event(subject, start, end, attendees=attendees,
+                                    optional_attendees=optional_attendees, location=location,
+                                    body=body, body_type=body_type,
+                                    online_meeting=online_meeting,
                                     recurrence=recurrence, time_zone=time_zone,
                                     transaction_id=transaction_id)
         event = self._run(self.plans.create(data, time_zone=time_zone, mailbox=mailbox))
@@ -104,9 +105,10 @@ class Calendar:
         """Change only the given fields (PATCH); returns the updated event. Attendees given
         replace the list."""
         changes = self.plans.changes(subject=subject, start=start, end=end, location=location,
-                                     body=body, body_type=body_type, attendees_=attendees,
-                                     optional=optional_attendees, online_meeting=online_meeting,
-                                     recurrence=recurrence, time_zone=time_zone)
+                                     body=body, body_type=body_type, attendees=attendees,
+                                     optional_attendees=optional_attendees,
+                                     online_meeting=online_meeting, recurrence=recurrence,
+                                     time_zone=time_zone)
         event = self._run(self.plans.update(event_id, changes, time_zone=time_zone,
                                             mailbox=mailbox))
         log.info("calendar: updated %s of an event", ", ".join(changes.fields))
@@ -183,9 +185,10 @@ class AsyncCalendar:
                      body_type: str = "text", online_meeting: bool = False,
                      recurrence: Recurrence | None = None, time_zone: str | None = None,
                      mailbox: str | None = None, transaction_id: str | None = None) -> Event:
-        data = self.plans.new_event(subject, start, end, attendees_=attendees,
-                                    optional=optional_attendees, location=location, body=body,
-                                    body_type=body_type, online_meeting=online_meeting,
+        data = self.plans.new_event(subject, start, end, attendees=attendees,
+                                    optional_attendees=optional_attendees, location=location,
+                                    body=body, body_type=body_type,
+                                    online_meeting=online_meeting,
                                     recurrence=recurrence, time_zone=time_zone,
                                     transaction_id=transaction_id)
         event = await self._run(self.plans.create(data, time_zone=time_zone, mailbox=mailbox))
@@ -200,9 +203,10 @@ class AsyncCalendar:
                      online_meeting: bool | None = None, recurrence: Recurrence | None = None,
                      time_zone: str | None = None, mailbox: str | None = None) -> Event:
         changes = self.plans.changes(subject=subject, start=start, end=end, location=location,
-                                     body=body, body_type=body_type, attendees_=attendees,
-                                     optional=optional_attendees, online_meeting=online_meeting,
-                                     recurrence=recurrence, time_zone=time_zone)
+                                     body=body, body_type=body_type, attendees=attendees,
+                                     optional_attendees=optional_attendees,
+                                     online_meeting=online_meeting, recurrence=recurrence,
+                                     time_zone=time_zone)
         event = await self._run(self.plans.update(event_id, changes, time_zone=time_zone,
                                                   mailbox=mailbox))
         log.info("calendar: updated %s of an event", ", ".join(changes.fields))

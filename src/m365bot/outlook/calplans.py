@@ -95,7 +95,7 @@ def check_mailbox(mailbox: str | None, default: str) -> str:
     return mailbox_path(mailbox)
 
 
-def attendees(value: People | None, kind: str, field: str) -> tuple[Attendee, ...]:
+def parse_attendees(value: People | None, kind: str, field: str) -> tuple[Attendee, ...]:
     """Attendees of ``kind`` from addresses ("Bob <bob@x>", comma- or semicolon-separated
     text, EmailAddress or Attendee), every address checked."""
     if value is None:
@@ -225,7 +225,7 @@ class CalendarPlans:
         return Event.from_graph(answer.body or {})
 
     def new_event(self, subject: str, start: TimeLike, end: TimeLike, *,
-                  attendees_: People | None = None, optional: People | None = None,
+                  attendees: People | None = None, optional_attendees: People | None = None,
                   location: str | None = None, body: str | None = None,
                   body_type: str = "text", online_meeting: bool = False,
                   recurrence: Recurrence | None = None, time_zone: str | None = None,
@@ -238,8 +238,8 @@ class CalendarPlans:
         first, last = event_time(start, time_zone, "start"), event_time(end, time_zone, "end")
         check_order(first, last)
         _check_body_type(body_type)
-        people = (attendees(attendees_, "required", "attendees")
-                  + attendees(optional, "optional", "optional_attendees"))
+        people = (parse_attendees(attendees, "required", "attendees")
+                  + parse_attendees(optional_attendees, "optional", "optional_attendees"))
         event = Event(subject=subject, start=first, end=last, location=location,
                       attendees=people, is_online_meeting=online_meeting,
                       recurrence=check_recurrence(recurrence), body=body, body_type=body_type)
@@ -260,7 +260,7 @@ class CalendarPlans:
     def changes(self, *, subject: str | None = None, start: TimeLike | None = None,
                 end: TimeLike | None = None, location: str | None = None,
                 body: str | None = None, body_type: str = "text",
-                attendees_: People | None = None, optional: People | None = None,
+                attendees: People | None = None, optional_attendees: People | None = None,
                 online_meeting: bool | None = None, recurrence: Recurrence | None = None,
                 time_zone: str | None = None) -> Changes:
         """The PATCH body with only the given fields, checked."""
@@ -270,8 +270,8 @@ class CalendarPlans:
         if first is not None and last is not None:
             check_order(first, last)
         _check_body_type(body_type)
-        people = (attendees(attendees_, "required", "attendees")
-                  + attendees(optional, "optional", "optional_attendees"))
+        people = (parse_attendees(attendees, "required", "attendees")
+                  + parse_attendees(optional_attendees, "optional", "optional_attendees"))
         out = Event(subject=subject, start=first, end=last, location=location,
                     attendees=people, is_online_meeting=online_meeting,
                     recurrence=check_recurrence(recurrence), body=body,
@@ -324,6 +324,6 @@ def _check_body_type(body_type: str) -> None:
                           advice="use text or html")
 
 
-__all__ = ["SELECT", "CalendarPlans", "Changes", "View", "attendees", "check_id",
+__all__ = ["SELECT", "CalendarPlans", "Changes", "View", "check_id",
            "check_mailbox", "check_order", "check_recurrence", "check_zone", "event_time",
-           "prefer"]
+           "parse_attendees", "prefer"]
