@@ -136,7 +136,7 @@ def event_time(value: TimeLike, time_zone: str | None, field: str) -> EventTime:
     return EventTime.of(value, time_zone)
 
 
-def _instant(t: EventTime, field: str) -> datetime:
+def _instant(t: EventTime) -> datetime:
     aware = t.aware
     if aware is None:  # a Windows zone name: compare wall clocks, the best without a table
         return t.date_time.replace(tzinfo=UTC)
@@ -144,7 +144,7 @@ def _instant(t: EventTime, field: str) -> datetime:
 
 
 def check_order(start: EventTime, end: EventTime) -> None:
-    if _instant(end, "end") < _instant(start, "start"):
+    if _instant(end) < _instant(start):
         raise ConfigError(f"the end {end.date_time} is before the start {start.date_time}",
                           field="end", advice="give an end on or after the start")
 
@@ -180,7 +180,7 @@ class View:
 
 def _view_bound(value: TimeLike, time_zone: str | None, field: str) -> str:
     t = event_time(value, time_zone or "UTC", field)
-    return _instant(t, field).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return _instant(t).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,18 +234,11 @@ class CalendarPlans:
         if not isinstance(subject, str):
             raise ConfigError("the subject must be text", field="subject",
                               advice="give the event's subject")
-        check_zone(time_zone)
-        first, last = event_time(start, time_zone, "start"), event_time(end, time_zone, "end")
-        check_order(first, last)
-        _check_body_type(body_type)
-        people = (parse_attendees(attendees, "required", "attendees")
-                  + parse_attendees(optional_attendees, "optional", "optional_attendees"))
-        event = Event(subject=subject, start=first, end=last, location=location,
-                      attendees=people, is_online_meeting=online_meeting,
-                      recurrence=check_recurrence(recurrence), body=body, body_type=body_type)
-        out = event.to_graph()
-        if online_meeting:
-            out["onlineMeetingProvider"] = "teamsForBusiness"
+        out = self.changes(subject=subject, start=start, end=end, location=location, body=body,
+                           body_type=body_type, attendees=attendees,
+                           optional_attendees=optional_attendees,
+                           online_meeting=online_meeting, recurrence=recurrence,
+                           time_zone=time_zone).body
         out["transactionId"] = transaction_id or uuid.uuid4().hex
         return out
 
