@@ -238,3 +238,20 @@ def test_bad_input_names_the_field_and_sends_nothing(hans: Session, emu: Any, ca
     assert caught.value.field == field, case
     assert caught.value.advice
     assert graph_calls(emu, since) == []
+
+
+def test_windows_zone_names_work_like_iana_ones(hans: Session) -> None:
+    made = hans.calendar.create("Call NY", datetime(2027, 3, 1, 14, tzinfo=UTC),
+                                datetime(2027, 3, 1, 15, tzinfo=UTC),
+                                time_zone="Eastern Standard Time")
+    assert made.start is not None and made.start.date_time == at(9)  # 14:00 UTC = 9:00 EST
+    found = list(hans.calendar.list(DAY, date(2027, 3, 2), time_zone="W. Europe Standard Time"))
+    assert [(e.subject, e.start.date_time if e.start else None) for e in found] == [
+        ("Call NY", at(15))]
+    # midnight to midnight in New York: 05:00-05:00 UTC; an event at 03:00 UTC is outside
+    hans.calendar.create("Early", datetime(2027, 3, 1, 3, tzinfo=UTC),
+                         datetime(2027, 3, 1, 4, tzinfo=UTC))
+    in_ny = hans.calendar.list(DAY, date(2027, 3, 2), time_zone="Eastern Standard Time")
+    assert subjects(list(in_ny)) == ["Call NY"]
+    in_utc = hans.calendar.list(DAY, date(2027, 3, 2), time_zone="UTC")
+    assert subjects(list(in_utc)) == ["Early", "Call NY"]

@@ -18,7 +18,7 @@ import re
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -27,24 +27,39 @@ from m365bot.graph.core import mailbox_path
 from m365bot.outlook.models import Attendee, EmailAddress, Event, EventTime, Recurrence
 from m365bot.outlook.plans import Call, Plan
 
-# Windows zone names Outlook uses (Graph takes these or IANA names)
-WINDOWS_ZONES = frozenset(z.lower() for z in (
-    "Coordinated Universal Time", "Greenwich Standard Time", "GMT Standard Time",
-    "W. Europe Standard Time", "Romance Standard Time", "Central Europe Standard Time",
-    "Central European Standard Time", "E. Europe Standard Time", "FLE Standard Time",
-    "GTB Standard Time", "Russian Standard Time", "Turkey Standard Time",
-    "Israel Standard Time", "South Africa Standard Time", "Egypt Standard Time",
-    "Arabian Standard Time", "Arab Standard Time", "Iran Standard Time",
-    "Pakistan Standard Time", "India Standard Time", "Bangladesh Standard Time",
-    "SE Asia Standard Time", "China Standard Time", "Singapore Standard Time",
-    "Taipei Standard Time", "Tokyo Standard Time", "Korea Standard Time",
-    "W. Australia Standard Time", "AUS Central Standard Time", "AUS Eastern Standard Time",
-    "E. Australia Standard Time", "New Zealand Standard Time", "Hawaiian Standard Time",
-    "Alaskan Standard Time", "Pacific Standard Time", "US Mountain Standard Time",
-    "Mountain Standard Time", "Central Standard Time", "Eastern Standard Time",
-    "Atlantic Standard Time", "Newfoundland Standard Time", "E. South America Standard Time",
-    "Argentina Standard Time", "SA Pacific Standard Time", "Central America Standard Time",
-    "Mexico Standard Time"))
+# Windows zone names Outlook uses (Graph takes these or IANA names), with the IANA zone each
+# stands for (Unicode CLDR's windowsZones, territory 001)
+WINDOWS_ZONES: dict[str, str] = {k.lower(): v for k, v in {
+    "Coordinated Universal Time": "UTC", "Greenwich Standard Time": "Atlantic/Reykjavik",
+    "GMT Standard Time": "Europe/London", "W. Europe Standard Time": "Europe/Berlin",
+    "Romance Standard Time": "Europe/Paris", "Central Europe Standard Time": "Europe/Budapest",
+    "Central European Standard Time": "Europe/Warsaw",
+    "E. Europe Standard Time": "Europe/Chisinau", "FLE Standard Time": "Europe/Kiev",
+    "GTB Standard Time": "Europe/Bucharest", "Russian Standard Time": "Europe/Moscow",
+    "Turkey Standard Time": "Europe/Istanbul", "Israel Standard Time": "Asia/Jerusalem",
+    "South Africa Standard Time": "Africa/Johannesburg", "Egypt Standard Time": "Africa/Cairo",
+    "Arabian Standard Time": "Asia/Dubai", "Arab Standard Time": "Asia/Riyadh",
+    "Iran Standard Time": "Asia/Tehran", "Pakistan Standard Time": "Asia/Karachi",
+    "India Standard Time": "Asia/Kolkata", "Bangladesh Standard Time": "Asia/Dhaka",
+    "SE Asia Standard Time": "Asia/Bangkok", "China Standard Time": "Asia/Shanghai",
+    "Singapore Standard Time": "Asia/Singapore", "Taipei Standard Time": "Asia/Taipei",
+    "Tokyo Standard Time": "Asia/Tokyo", "Korea Standard Time": "Asia/Seoul",
+    "W. Australia Standard Time": "Australia/Perth",
+    "AUS Central Standard Time": "Australia/Darwin",
+    "AUS Eastern Standard Time": "Australia/Sydney",
+    "E. Australia Standard Time": "Australia/Brisbane",
+    "New Zealand Standard Time": "Pacific/Auckland", "Hawaiian Standard Time": "Pacific/Honolulu",
+    "Alaskan Standard Time": "America/Anchorage", "Pacific Standard Time": "America/Los_Angeles",
+    "US Mountain Standard Time": "America/Phoenix", "Mountain Standard Time": "America/Denver",
+    "Central Standard Time": "America/Chicago", "Eastern Standard Time": "America/New_York",
+    "Atlantic Standard Time": "America/Halifax",
+    "Newfoundland Standard Time": "America/St_Johns",
+    "E. South America Standard Time": "America/Sao_Paulo",
+    "Argentina Standard Time": "America/Argentina/Buenos_Aires",
+    "SA Pacific Standard Time": "America/Bogota",
+    "Central America Standard Time": "America/Guatemala",
+    "Central Standard Time (Mexico)": "America/Mexico_City",
+}.items()}
 
 # Graph ids: base64 (url) characters; anything else cannot be an event id
 _ID = re.compile(r"^[A-Za-z0-9+/=_-]{8,400}$")
@@ -66,15 +81,21 @@ def check_zone(name: str | None, field: str = "time_zone") -> str | None:
     if not isinstance(name, str) or not name.strip():
         raise ConfigError("the time zone is empty", field=field,
                           advice="give an IANA name such as Europe/Berlin, or UTC")
-    if name.upper() in ("UTC", "GMT") or name.strip().lower() in WINDOWS_ZONES:
-        return name.strip()
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    if _tz(name) is None:
         raise ConfigError(f"unknown time zone {name!r}", field=field,
                           advice="give an IANA name such as Europe/Berlin, UTC, or a Windows "
-                          "name such as 'W. Europe Standard Time'") from None
+                          "name such as 'W. Europe Standard Time'")
     return name
+
+
+def _tz(name: str) -> tzinfo | None:
+    """The zone ``name`` stands for (IANA, UTC or a Windows name), or None if unknown."""
+    if name.upper() in ("UTC", "GMT", "Z"):
+        return UTC
+    try:
+        return ZoneInfo(WINDOWS_ZONES.get(name.strip().lower(), name))
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
 
 
 def check_id(event_id: str, field: str = "event_id") -> str:
@@ -131,16 +152,14 @@ def event_time(value: TimeLike, time_zone: str | None, field: str) -> EventTime:
     if value.tzinfo is None and time_zone is None:
         raise ConfigError(f"the time {value.isoformat()} has no time zone", field=field,
                           advice="pass an aware datetime or give time_zone=")
-    if value.tzinfo is not None and time_zone is not None and time_zone.lower() in WINDOWS_ZONES:
-        return EventTime.of(value.astimezone(UTC), "UTC")
+    if value.tzinfo is not None and time_zone is not None:  # the wall clock in time_zone
+        local = value.astimezone(_tz(time_zone) or UTC)
+        return EventTime(date_time=local.replace(tzinfo=None), time_zone=time_zone)
     return EventTime.of(value, time_zone)
 
 
 def _instant(t: EventTime) -> datetime:
-    aware = t.aware
-    if aware is None:  # a Windows zone name: compare wall clocks, the best without a table
-        return t.date_time.replace(tzinfo=UTC)
-    return aware.astimezone(UTC)
+    return t.date_time.replace(tzinfo=_tz(t.time_zone) or UTC).astimezone(UTC)
 
 
 def check_order(start: EventTime, end: EventTime) -> None:
