@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from outlook_support import HANS, OPS, graph_calls, last_seq
 
-from m365bot.errors import ConfigError
+from m365bot.errors import ConfigError, GraphError
 from m365bot.outlook.models import Attendee, EmailAddress, Event, Recurrence
 from m365bot.sessions import Session
 
@@ -255,3 +255,16 @@ def test_windows_zone_names_work_like_iana_ones(hans: Session) -> None:
     assert subjects(list(in_ny)) == ["Call NY"]
     in_utc = hans.calendar.list(DAY, date(2027, 3, 2), time_zone="UTC")
     assert subjects(list(in_utc)) == ["Early", "Call NY"]
+
+
+def test_an_attendee_cannot_cancel_and_is_told_what_to_do(
+        hans: Session, session_for: Callable[[str], Session]) -> None:
+    hans.calendar.create("Retro", at(16), at(17), time_zone="UTC", attendees=[BOB])
+    bob = session_for(BOB)
+    copy = next(iter(bob.calendar.list(DAY, date(2027, 3, 2))))
+    with pytest.raises(GraphError) as caught:
+        bob.calendar.delete(copy.id, comment="Not me")
+    assert caught.value.status == 400 and "decline" in caught.value.advice
+    assert subjects(list(bob.calendar.list(DAY, date(2027, 3, 2)))) == ["Retro"]
+    assert bob.calendar.delete(copy.id) == "deleted"  # a plain delete is the attendee's way
+    assert list(bob.calendar.list(DAY, date(2027, 3, 2))) == []

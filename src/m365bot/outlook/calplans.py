@@ -22,7 +22,7 @@ from datetime import UTC, date, datetime, time, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from m365bot.errors import ConfigError
+from m365bot.errors import ConfigError, GraphError
 from m365bot.graph.core import mailbox_path
 from m365bot.outlook.models import Attendee, EmailAddress, Event, EventTime, Recurrence
 from m365bot.outlook.plans import Call, Plan
@@ -307,7 +307,15 @@ class CalendarPlans:
         get the cancellation with the comment (the organizer only). Returns what was done."""
         path = f"{self._events(mailbox)}/{check_id(event_id)}"
         if cancel or comment is not None:
-            yield Call("POST", f"{path}/cancel", json={"comment": comment or ""})
+            try:
+                yield Call("POST", f"{path}/cancel", json={"comment": comment or ""})
+            except GraphError as exc:
+                if exc.status != 400:
+                    raise
+                raise GraphError(exc.message, code=exc.code, status=exc.status,
+                                 request_id=exc.request_id,
+                                 advice="only the organizer can cancel a meeting; as an "
+                                 "attendee, decline it, or delete it without cancel") from exc
             return "cancelled"
         yield Call("DELETE", path)
         return "deleted"
