@@ -83,6 +83,7 @@ def test_series_are_expanded_and_every_page_followed(hans: Session, emu: Any) ->
     {"kind": "apply_then_reset"},
     {"kind": "apply_then_status", "status": 504},
     {"kind": "status", "status": 503, "retry_after": 0},
+    {"kind": "apply_then_status", "status": 429, "retry_after": 0},
 ])
 def test_a_create_retried_after_a_lost_answer_is_made_once(hans: Session, emu: Any,
                                                             fault: dict[str, Any]) -> None:
