@@ -42,7 +42,13 @@ T = TypeVar("T")
 
 
 class Calendar:
-    """``session.calendar``: events of the session's mailbox (``mailbox=``: a shared one)."""
+    """``session.calendar``: events of the session's mailbox (``mailbox=``: a shared one).
+
+    Example::
+
+        for event in session.calendar.list(date(2026, 12, 1), date(2026, 12, 8)):
+            print(event.start, event.subject)
+    """
 
     def __init__(self, session: Session) -> None:
         self._session = session
@@ -148,7 +154,13 @@ class Calendar:
 
 
 class AsyncCalendar:
-    """``session.aio.calendar``: the same actions, awaited (``list`` is an async iterator)."""
+    """``session.aio.calendar``: the same actions, awaited (``list`` is an async iterator).
+
+    Example::
+
+        async for event in session.aio.calendar.list(date(2026, 12, 1), date(2026, 12, 8)):
+            await session.aio.calendar.accept(event.id, send_response=False)
+    """
 
     def __init__(self, session: Session, twin: Calendar) -> None:
         self._session = session

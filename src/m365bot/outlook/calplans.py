@@ -75,7 +75,13 @@ People = str | Iterable[str | EmailAddress | Attendee]
 
 
 def check_zone(name: str | None, field: str = "time_zone") -> str | None:
-    """``name`` if Graph knows the zone (IANA, UTC or a Windows name), else ConfigError."""
+    """``name`` if Graph knows the zone (IANA, UTC or a Windows name), else ConfigError.
+
+    Example::
+
+        check_zone("W. Europe Standard Time")      # returned as given
+        check_zone("Mars/Olympus")                 # ConfigError(field="time_zone")
+    """
     if name is None:
         return None
     if not isinstance(name, str) or not name.strip():
@@ -99,7 +105,12 @@ def _tz(name: str) -> tzinfo | None:
 
 
 def check_id(event_id: str, field: str = "event_id") -> str:
-    """``event_id`` if it has the form of a Graph id, else ConfigError."""
+    """``event_id`` if it has the form of a Graph id, else ConfigError.
+
+    Example::
+
+        check_id("../../messages", "EVENT_ID")    # ConfigError(field="EVENT_ID")
+    """
     if not isinstance(event_id, str) or not _ID.match(event_id):
         raise ConfigError(f"{event_id!r} is not an event id", field=field,
                           advice="pass the id of an event as listed (the 'id' in --json)")
@@ -107,7 +118,12 @@ def check_id(event_id: str, field: str = "event_id") -> str:
 
 
 def check_mailbox(mailbox: str | None, default: str) -> str:
-    """The Graph path of the calendar's mailbox: ``mailbox`` (shared) or the session's."""
+    """The Graph path of the calendar's mailbox: ``mailbox`` (shared) or the session's.
+
+    Example::
+
+        check_mailbox("ops@contoso.com", "bob@contoso.com") == "/users/ops@contoso.com"
+    """
     if mailbox is None:
         return mailbox_path(default)
     if not _ADDRESS.match(mailbox):
@@ -118,7 +134,12 @@ def check_mailbox(mailbox: str | None, default: str) -> str:
 
 def parse_attendees(value: People | None, kind: str, field: str) -> tuple[Attendee, ...]:
     """Attendees of ``kind`` from addresses ("Bob <bob@x>", comma- or semicolon-separated
-    text, EmailAddress or Attendee), every address checked."""
+    text, EmailAddress or Attendee), every address checked.
+
+    Example::
+
+        parse_attendees("Bob <bob@contoso.com>; eve@contoso.com", "required", "attendees")
+    """
     if value is None:
         return ()
     items: Iterable[Any] = re.split(r"[;,]", value) if isinstance(value, str) else value
@@ -140,7 +161,13 @@ def parse_attendees(value: People | None, kind: str, field: str) -> tuple[Attend
 
 def event_time(value: TimeLike, time_zone: str | None, field: str) -> EventTime:
     """Graph's ``dateTimeTimeZone`` for ``value``: an aware datetime (kept in ``time_zone``
-    when given), a naive one in ``time_zone``, an EventTime, or a date (midnight)."""
+    when given), a naive one in ``time_zone``, an EventTime, or a date (midnight).
+
+    Example::
+
+        event_time(datetime(2026, 12, 1, 9), "Europe/Berlin", "start")
+        event_time(datetime(2026, 12, 1, 8, tzinfo=UTC), "Europe/Berlin", "start")  # 9:00
+    """
     if isinstance(value, EventTime):
         check_zone(value.time_zone, field)
         return value
@@ -163,12 +190,24 @@ def _instant(t: EventTime) -> datetime:
 
 
 def check_order(start: EventTime, end: EventTime) -> None:
+    """ConfigError (field ``end``) when ``end`` comes before ``start``, zones considered.
+
+    Example::
+
+        check_order(EventTime(datetime(2026, 12, 1, 10)), EventTime(datetime(2026, 12, 1, 9)))
+    """
     if _instant(end) < _instant(start):
         raise ConfigError(f"the end {end.date_time} is before the start {start.date_time}",
                           field="end", advice="give an end on or after the start")
 
 
 def check_recurrence(recurrence: Recurrence | None) -> Recurrence | None:
+    """The recurrence, checked, with an end date or a count (a series without end is refused).
+
+    Example::
+
+        check_recurrence(Recurrence.daily(start=date(2026, 12, 1), count=5))
+    """
     if recurrence is None:
         return None
     if not isinstance(recurrence, Recurrence):
@@ -183,13 +222,24 @@ def check_recurrence(recurrence: Recurrence | None) -> Recurrence | None:
 
 
 def prefer(time_zone: str | None) -> dict[str, str] | None:
-    """``Prefer: outlook.timezone`` so that Graph answers in ``time_zone`` (else UTC)."""
+    """``Prefer: outlook.timezone`` so that Graph answers in ``time_zone`` (else UTC).
+
+    Example::
+
+        prefer("Europe/Berlin") == {"Prefer": 'outlook.timezone="Europe/Berlin"'}
+    """
     return {"Prefer": f'outlook.timezone="{time_zone}"'} if time_zone else None
 
 
 @dataclass(frozen=True, slots=True)
 class View:
-    """A calendarView request for the engine's pager (sync and async alike)."""
+    """A calendarView request for the engine's pager (sync and async alike).
+
+    Example::
+
+        v = plans.view(date(2026, 12, 1), date(2026, 12, 8))
+        session.graph.paginate(v.path, params=v.params, select=v.select, headers=v.headers)
+    """
 
     path: str
     params: dict[str, str]
@@ -204,7 +254,12 @@ def _view_bound(value: TimeLike, time_zone: str | None, field: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Changes:
-    """What an update sends: only the given fields (PATCH)."""
+    """What an update sends: only the given fields (PATCH).
+
+    Example::
+
+        plans.changes(subject="New").body == {"subject": "New"}
+    """
 
     body: dict[str, Any]
 
@@ -215,7 +270,13 @@ class Changes:
 
 class CalendarPlans:
     """The calendar's requests and plans for one session's mailbox (``mailbox=`` picks a
-    shared one per call)."""
+    shared one per call).
+
+    Example::
+
+        plans = CalendarPlans(session.mailbox)
+        event = run(session, plans.get(event_id, time_zone="UTC"))
+    """
 
     def __init__(self, mailbox: str) -> None:
         self.mailbox = mailbox
