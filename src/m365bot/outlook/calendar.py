@@ -139,16 +139,19 @@ class Calendar:
 
     def accept(self, event_id: str, *, comment: str | None = None, send_response: bool = True,
                mailbox: str | None = None) -> None:
+        """Accept a meeting (``send_response=False``: the organizer is not told)."""
         self.respond(event_id, "accept", comment=comment, send_response=send_response,
                      mailbox=mailbox)
 
     def tentative(self, event_id: str, *, comment: str | None = None,
                   send_response: bool = True, mailbox: str | None = None) -> None:
+        """Tentatively accept a meeting."""
         self.respond(event_id, "tentative", comment=comment, send_response=send_response,
                      mailbox=mailbox)
 
     def decline(self, event_id: str, *, comment: str | None = None, send_response: bool = True,
                 mailbox: str | None = None) -> None:
+        """Decline a meeting: it leaves the calendar."""
         self.respond(event_id, "decline", comment=comment, send_response=send_response,
                      mailbox=mailbox)
 
