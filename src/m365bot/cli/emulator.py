@@ -58,14 +58,13 @@ def serve(host: str, port: int, proxy_port: int, scenario: str, state_dir: Path 
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from m365bot.emulator.errors import EmulatorError
-    from m365bot.emulator.persist import PersistError
     from m365bot.emulator.runtime import Emulator
 
     try:
         emu = Emulator(scenario=scenario, data_dir=data_dir, state_dir=state_dir, host=host,
                        port=port, proxy_port=proxy_port, latency_ms=latency_ms)
         emu.serve()
-    except (EmulatorError, PersistError) as exc:
+    except EmulatorError as exc:  # a bad scenario, a corrupt --state, a busy port
         _fail(str(exc))
         return
     except OSError as exc:
