@@ -19,6 +19,11 @@ one event loop): Outlook's limits are per app and mailbox, so the four chains do
 for one another and the floor of the four together is the floor of one. Throughput is
 messages per second; goal: 4 x 10,000 / T4 ≥ 3.5 x 10,000 / T1, i.e. T4 ≤ 1.14 x T1.
 
+**CPU.** The bench also counts the CPU time this process (the client) and the emulator's
+process spend per page. Both run in Python, on the same machine: when the two together
+need more CPU than the machine's cores can give them in T1, the 4-mailbox case is bound by
+CPU, not by Graph's limits, and the bench says so (``CPU bound: T4 >= ...``).
+
 Each figure is the median of ``--rounds`` runs (at least 5). The session's connection is
 opened and its token fetched before the clock starts (one warm-up listing), as a bot's
 session does at Connect.
@@ -106,6 +111,27 @@ def open_session(info: dict[str, Any], home: Path, user: str) -> Session:
                            client_secret=Secret(app["secrets"][0]["value"]), settings=settings)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time process ``pid`` has used so far (Linux ``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class CpuMeter:
+    """CPU seconds the client (this process) and the emulator used during the measured runs."""
+
+    def __init__(self, emulator_pid: int) -> None:
+        self.pid = emulator_pid
+        self.client = self.emulator = 0.0
+
+    def run(self, fn: Any, *args: Any) -> float:
+        c0, e0 = time.process_time(), cpu_seconds(self.pid)
+        elapsed = float(fn(*args))
+        self.client += time.process_time() - c0
+        self.emulator += cpu_seconds(self.pid) - e0
+        return elapsed
+
+
 def list_sync(session: Session, n: int) -> float:
     t0 = time.perf_counter()
     got = sum(1 for _ in session.mail.list(FOLDER, fields=FIELDS))
@@ -157,7 +183,8 @@ def main() -> None:
             list_async(sessions, n)
             one_sync = [list_sync(sessions[0], n) for _ in range(args.rounds)]
             one_async = [list_async(sessions[:1], n) for _ in range(args.rounds)]
-            four_async = [list_async(sessions, n) for _ in range(args.rounds)]
+            cpu = CpuMeter(proc.pid)
+            four_async = [cpu.run(list_async, sessions, n) for _ in range(args.rounds)]
             server = server_ms(sessions[0])
             for s in sessions:
                 s.close()
@@ -181,7 +208,19 @@ def main() -> None:
           f"{t4 * 1000:.0f} ms [runs: {', '.join(f'{x * 1000:.0f}' for x in four_async)}]")
     print(f"throughput: one mailbox {n / ta:,.0f} msg/s, {len(BOXES)} mailboxes "
           f"{len(BOXES) * n / t4:,.0f} msg/s = {len(BOXES) * ta / t4:.2f} x (goal >= 3.5)")
-    print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
+    pages_run = args.rounds * len(BOXES) * pages
+    client_ms, emu_ms = (x * 1000 / pages_run for x in (cpu.client, cpu.emulator))
+    cores = os.cpu_count() or 1
+    cpu_floor = len(BOXES) * pages * max(client_ms, emu_ms, (client_ms + emu_ms) / cores)
+    print(f"CPU per page, 4 mailboxes: client {client_ms:.0f} ms, emulator {emu_ms:.0f} ms; "
+          f"CPU floor of the 4 listings = {len(BOXES) * pages} pages x max(client, emulator, "
+          f"sum / {cores} cores) = {cpu_floor:.0f} ms"
+          + (f" -> CPU bound: T4 >= {cpu_floor / (ta * 1000):.2f} x T1"
+             if cpu_floor > 1.14 * ta * 1000 else ""))
+    share = (cpu.client + cpu.emulator) / sum(four_async)
+    print(f"during the 4-mailbox runs the client and the emulator used {share:.2f} of the "
+          f"{cores} cores (the rest went to other work on the machine); "
+          f"load average {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from m365bot.graph.aclient import AsyncGraph
     from m365bot.graph.client import GraphClient, GraphResponse
     from m365bot.outlook import AsyncOutlook
+    from m365bot.outlook.calendar import Calendar
     from m365bot.outlook.folders import Folders
 
 log = logging.getLogger(__name__)
@@ -134,11 +135,12 @@ class Session:
         return resource(self, "attachments")
 
     @property
-    def calendar(self) -> Any:
+    def calendar(self) -> Calendar:
         """Events: range, get, create, update, delete, respond (m365bot.outlook.calendar)."""
         from m365bot.outlook import resource
 
-        return resource(self, "calendar")
+        found: Calendar = resource(self, "calendar")
+        return found
 
     @property
     def aio(self) -> AsyncOutlook:

@@ -8,7 +8,6 @@ import socket
 from typing import Any
 
 import pytest
-from authhelpers import app, secret
 
 from m365bot.auth.loopback import LoopbackListener
 from m365bot.auth.modes import ClientCredentials, SecretCredential
@@ -16,11 +15,12 @@ from m365bot.config import Settings
 from m365bot.emulator.entra.errors import expired_secret
 from m365bot.errors import AuthError, ConfigError
 from m365bot.values import Secret
+from world_support import app, secret
 
 
-def test_expired_secret_message_is_cut_between_words(emu: Any, settings: Settings,
+def test_expired_secret_message_is_cut_between_words(clean_emulator: Any, settings: Settings,
                                                      vault: Any) -> None:
-    a = app(emu.info, "m365bot-demo")
+    a = app(clean_emulator.info, "m365bot-demo")
     old = secret(a, expired=True)
     provider = ClientCredentials(cloud="global", tenant=a["tenant_id"], client_id=a["client_id"],
                                  credential=SecretCredential(Secret(old["value"])),

@@ -7,19 +7,20 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from authhelpers import app, identity_requests, user
 
 from browser_support import ChromiumSignIn
 from m365bot.auth.modes import AuthCodePkce
 from m365bot.config import Settings
+from world_support import app, login_requests, user
 
 pytestmark = pytest.mark.browser
 
 
-def test_chromium_first_run_then_unattended(emu: Any, settings: Settings, vault: Any) -> None:
-    alice = user(emu.info, "alice")
-    a = app(emu.info, "m365bot-pkce")
-    chromium = ChromiumSignIn(emu.info, alice["upn"], alice["password"])
+def test_chromium_first_run_then_unattended(clean_emulator: Any, settings: Settings,
+                                            vault: Any) -> None:
+    alice = user(clean_emulator.info, "alice")
+    a = app(clean_emulator.info, "m365bot-pkce")
+    chromium = ChromiumSignIn(clean_emulator.info, alice["upn"], alice["password"])
 
     def make(**kw: Any) -> AuthCodePkce:
         return AuthCodePkce(cloud="Azure Global", tenant=a["tenant_id"],
@@ -35,6 +36,6 @@ def test_chromium_first_run_then_unattended(emu: Any, settings: Settings, vault:
     assert "Sign-in finished" in chromium.final_text
     code = dict(p.split("=", 1) for p in chromium.final_url.split("?", 1)[1].split("&"))["code"]
     assert code not in chromium.final_text
-    emu.control.clear()
+    clean_emulator.control.clear()
     again = make(interactive=False).get_token()
-    assert again.token == tok.token and identity_requests(emu) == []
+    assert again.token == tok.token and login_requests(clean_emulator) == []

@@ -15,7 +15,6 @@ from typing import Any
 import certifi
 import httpx
 import pytest
-from authhelpers import CLOUD_KEY, app, identity_requests, secret, tenant
 
 from m365bot.auth.advice import UNAVAILABLE_FIX, IdentityUnavailable
 from m365bot.auth.http import MsalHttpClient
@@ -24,6 +23,7 @@ from m365bot.config import Settings
 from m365bot.errors import AuthError, ConfigError, ReauthRequired
 from m365bot.values import Secret
 from plugins.canary import scan_output
+from world_support import CLOUD_KEY, app, login_requests, secret, tenant
 
 GRAPH = {
     "global": "https://graph.microsoft.com",
@@ -50,7 +50,7 @@ def test_secret_in_every_cloud(emu: Any, settings: Settings, vault: Any, cloud: 
     assert tok.claims["tid"] == tenant(emu.info, cloud)["id"]
     assert set(tok.roles) >= {"Mail.ReadWrite", "Mail.Send"}
     assert tok.expires_in() > 3000
-    hosts = {r["host"].split(":")[0] for r in identity_requests(emu)}
+    hosts = {r["host"].split(":")[0] for r in login_requests(emu)}
     assert hosts == {
         {"global": "login.microsoftonline.com", "china": "login.chinacloudapi.cn"}.get(
             cloud, "login.microsoftonline.us")
@@ -83,7 +83,7 @@ def test_fresh_provider_with_cached_token_sends_nothing(emu: Any, settings: Sett
     again = provider(emu.info, settings, vault).get_token()
     assert again.source == "cache"
     assert again.token == first.token
-    assert identity_requests(emu) == []
+    assert login_requests(emu) == []
     # A cache hit writes nothing back.
     assert vault.blob_version("token_cache", p.cache_key) == written
     assert vault.blob_version("http_cache", p.http_key) == http_written
@@ -275,7 +275,7 @@ def test_a_ca_bundle_without_a_certificate_is_a_config_error(emu: Any, settings:
     proc = _cli(_cli_connect(emu.info, tmp_path, "--proxy", emu.info["proxy_url"],
                              "--ca-bundle", str(notes)), _cli_env(emu.info, tmp_path))
     assert "ca_bundle" in _one_error_line(proc)
-    assert identity_requests(emu) == []
+    assert login_requests(emu) == []
 
 
 def test_environment_ca_variables_never_override_the_ca_bundle(

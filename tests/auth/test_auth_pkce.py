@@ -12,21 +12,15 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 import pytest
-from authhelpers import (
-    Browser,
-    app,
-    browser_client,
-    deliver,
-    identity_requests,
-    user,
-)
 
+from auth_support import Browser, browser_client, deliver
 from m365bot.auth.http import MsalHttpClient
 from m365bot.auth.loopback import LoopbackListener
 from m365bot.auth.modes import AuthCodePkce
 from m365bot.config import Settings
 from m365bot.errors import AuthError, ConfigError, ReauthRequired
 from signin_support import enter_device_code
+from world_support import app, login_requests, user
 
 
 class CapturingClient(MsalHttpClient):
@@ -63,33 +57,36 @@ def pkce(info: dict[str, Any], settings: Settings, vault: Any, *, who: str = "al
 
 
 @pytest.mark.parametrize("cloud", ["global", "usgovhigh"])
-def test_first_run_signs_in_later_runs_are_unattended(emu: Any, settings: Settings,
+def test_first_run_signs_in_later_runs_are_unattended(clean_emulator: Any, settings: Settings,
                                                      vault: Any, cloud: str) -> None:
-    alice = user(emu.info, "alice", cloud)
-    browser = Browser(emu.info, alice)
-    tok = pkce(emu.info, settings, vault, browser=browser, cloud=cloud).get_token()
+    alice = user(clean_emulator.info, "alice", cloud)
+    browser = Browser(clean_emulator.info, alice)
+    tok = pkce(clean_emulator.info, settings, vault, browser=browser, cloud=cloud).get_token()
     assert tok.claims["upn"] == alice["upn"]
     assert "Mail.ReadWrite" in tok.scopes
     browser.join()
     assert browser.status == 200 and "Sign-in finished" in browser.page
     # A later, unattended run: from the cache, nothing sent.
-    emu.control.clear()
-    again = pkce(emu.info, settings, vault, interactive=False, cloud=cloud).get_token()
-    assert again.token == tok.token and identity_requests(emu) == []
+    clean_emulator.control.clear()
+    again = pkce(clean_emulator.info, settings, vault, interactive=False, cloud=cloud).get_token()
+    assert again.token == tok.token and login_requests(clean_emulator) == []
     # Forced refresh uses the persisted refresh token, no browser.
-    refreshed = pkce(emu.info, settings, vault, interactive=False, cloud=cloud).get_token(
+    refreshed = pkce(clean_emulator.info, settings, vault, interactive=False,
+                     cloud=cloud).get_token(
         force_refresh=True)
     assert refreshed.token != tok.token
-    assert emu.control.count("token") == 1 and emu.control.count("authorize") == 0
+    assert (clean_emulator.control.count("token") == 1
+            and clean_emulator.control.count("authorize") == 0)
 
 
-def test_authorize_url_uses_s256_and_redirect_uri_is_byte_equal(emu: Any, settings: Settings,
+def test_authorize_url_uses_s256_and_redirect_uri_is_byte_equal(clean_emulator: Any,
+                                                                settings: Settings,
                                                                 vault: Any) -> None:
-    browser = Browser(emu.info, user(emu.info, "alice"))
+    browser = Browser(clean_emulator.info, user(clean_emulator.info, "alice"))
     capture = CapturingClient(settings)
     port = free_port()
     redirect = f"http://127.0.0.1:{port}"
-    pkce(emu.info, settings, vault, browser=browser, http_client=capture,
+    pkce(clean_emulator.info, settings, vault, browser=browser, http_client=capture,
          redirect=redirect).get_token()
     q = parse_qs(urlsplit(browser.auth_uris[0]).query)
     assert q["code_challenge_method"] == ["S256"]
@@ -104,9 +101,9 @@ def test_authorize_url_uses_s256_and_redirect_uri_is_byte_equal(emu: Any, settin
 
 
 @pytest.mark.filterwarnings("ignore:response_mode")
-def test_verifiers_and_states_are_fresh_each_time(emu: Any, settings: Settings,
+def test_verifiers_and_states_are_fresh_each_time(clean_emulator: Any, settings: Settings,
                                                   vault: Any) -> None:
-    p = pkce(emu.info, settings, vault)
+    p = pkce(clean_emulator.info, settings, vault)
     a = p.public_app(p.load_cache())
     flows = [a.initiate_auth_code_flow(p.scopes, redirect_uri="http://localhost:1/")
              for _ in range(200)]
@@ -118,22 +115,23 @@ def test_verifiers_and_states_are_fresh_each_time(emu: Any, settings: Settings,
 
 
 @pytest.mark.parametrize("tamper", ["wrong_state", "no_state"])
-def test_bad_state_never_reaches_the_token_endpoint(emu: Any, settings: Settings, vault: Any,
+def test_bad_state_never_reaches_the_token_endpoint(clean_emulator: Any, settings: Settings,
+                                                    vault: Any,
                                                     tamper: str) -> None:
-    browser = Browser(emu.info, user(emu.info, "alice"), tamper=tamper)
+    browser = Browser(clean_emulator.info, user(clean_emulator.info, "alice"), tamper=tamper)
     with pytest.raises(AuthError) as e:
-        pkce(emu.info, settings, vault, browser=browser).get_token()
+        pkce(clean_emulator.info, settings, vault, browser=browser).get_token()
     assert e.value.code == "state_mismatch"
-    assert emu.control.count("token") == 0
-    assert emu.control.count("authorize") >= 1
+    assert clean_emulator.control.count("token") == 0
+    assert clean_emulator.control.count("authorize") >= 1
 
 
-def test_wrong_account_is_refused_and_not_persisted(emu: Any, settings: Settings,
+def test_wrong_account_is_refused_and_not_persisted(clean_emulator: Any, settings: Settings,
                                                     vault: Any) -> None:
-    bob = user(emu.info, "bob")
-    browser = Browser(emu.info, bob)
+    bob = user(clean_emulator.info, "bob")
+    browser = Browser(clean_emulator.info, bob)
     with pytest.raises(AuthError) as e:
-        pkce(emu.info, settings, vault, who="alice", browser=browser).get_token()
+        pkce(clean_emulator.info, settings, vault, who="alice", browser=browser).get_token()
     assert e.value.code == "wrong_account"
     assert bob["upn"] in str(e.value) and "alice" in str(e.value)
     # The person at the browser is told, not "Sign-in finished".
@@ -143,27 +141,31 @@ def test_wrong_account_is_refused_and_not_persisted(emu: Any, settings: Settings
     assert "Sign-in failed" in browser.page and f"signed in as {bob['upn']}" in browser.page
     assert "Fix:" in browser.page and "private window" in browser.page
     with pytest.raises(ReauthRequired):
-        pkce(emu.info, settings, vault, who="alice", interactive=False).get_token()
+        pkce(clean_emulator.info, settings, vault, who="alice", interactive=False).get_token()
 
 
-def test_unattended_run_without_sign_in_raises_reauth_at_once(emu: Any, settings: Settings,
+def test_unattended_run_without_sign_in_raises_reauth_at_once(clean_emulator: Any,
+                                                              settings: Settings,
                                                               vault: Any) -> None:
     opened: list[str] = []
     with pytest.raises(ReauthRequired) as e:
-        pkce(emu.info, settings, vault, interactive=False, browser=opened.append).get_token()
+        pkce(clean_emulator.info, settings, vault, interactive=False,
+             browser=opened.append).get_token()
     assert opened == []
     assert "--interactive" in e.value.advice
-    assert emu.control.count("token") == 0
+    assert clean_emulator.control.count("token") == 0
 
 
-def test_port_in_use_is_a_clear_config_error(emu: Any, settings: Settings, vault: Any) -> None:
+def test_port_in_use_is_a_clear_config_error(clean_emulator: Any, settings: Settings,
+                                             vault: Any) -> None:
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen(1)
         port = busy.getsockname()[1]
         url = f"http://localhost:{port}"
         with pytest.raises(ConfigError) as e:
-            pkce(emu.info, settings, vault, redirect=url, browser=lambda u: None).get_token()
+            pkce(clean_emulator.info, settings, vault, redirect=url,
+                 browser=lambda u: None).get_token()
     assert e.value.field == "redirect_url"
     assert url in str(e.value) and "another" in e.value.advice
 
@@ -214,11 +216,11 @@ def test_duplicate_callback_parameters_are_refused() -> None:
     assert e.value.code == "invalid_callback"
 
 
-def test_listener_times_out(emu: Any, settings: Settings, vault: Any) -> None:
+def test_listener_times_out(clean_emulator: Any, settings: Settings, vault: Any) -> None:
     with pytest.raises(AuthError) as e:
-        pkce(emu.info, settings, vault, browser=lambda u: None, timeout=0.5).get_token()
+        pkce(clean_emulator.info, settings, vault, browser=lambda u: None, timeout=0.5).get_token()
     assert e.value.code == "timeout"
-    assert emu.control.count("token") == 0
+    assert clean_emulator.control.count("token") == 0
 
 
 def test_non_loopback_redirect_is_refused(settings: Settings, vault: Any) -> None:
@@ -228,21 +230,22 @@ def test_non_loopback_redirect_is_refused(settings: Settings, vault: Any) -> Non
         assert e.value.field == "redirect_url"
 
 
-def test_browser_command_from_settings(emu: Any, vault: Any, tmp_path: Any,
+def test_browser_command_from_settings(clean_emulator: Any, vault: Any, tmp_path: Any,
                                        monkeypatch: Any) -> None:
     """Settings.browser runs a real command (here a script that signs in like a person)."""
     import sys
     from pathlib import Path
 
-    alice = user(emu.info, "alice")
+    alice = user(clean_emulator.info, "alice")
     monkeypatch.setenv("AUTHTEST_UPN", alice["upn"])
     monkeypatch.setenv("AUTHTEST_PASSWORD", alice["password"])
-    monkeypatch.setenv("AUTHTEST_PROXY", emu.info["proxy_url"])
-    monkeypatch.setenv("AUTHTEST_CA", emu.info["ca_bundle"])
-    script = Path(__file__).with_name("browser_driver.py")
-    s = Settings(data_dir=tmp_path / "home", proxy=emu.info["proxy_url"],
-                 ca_bundle=emu.info["ca_bundle"], browser=f"{sys.executable} {script} {{url}}")
-    tok = pkce(emu.info, s, vault).get_token()
+    monkeypatch.setenv("AUTHTEST_PROXY", clean_emulator.info["proxy_url"])
+    monkeypatch.setenv("AUTHTEST_CA", clean_emulator.info["ca_bundle"])
+    script = Path(__file__).parent.parent / "browser_driver.py"
+    s = Settings(data_dir=tmp_path / "home", proxy=clean_emulator.info["proxy_url"],
+                 ca_bundle=clean_emulator.info["ca_bundle"],
+                 browser=f"{sys.executable} {script} {{url}}")
+    tok = pkce(clean_emulator.info, s, vault).get_token()
     assert tok.claims["upn"] == alice["upn"]
 
 
@@ -281,32 +284,32 @@ def test_signin_uses_only_the_providers_public_interface() -> None:
     assert private == [], f"signin reaches into private members: {private}"
 
 
-def test_a_failing_browser_command_ends_the_wait_at_once(emu: Any, vault: Any,
+def test_a_failing_browser_command_ends_the_wait_at_once(clean_emulator: Any, vault: Any,
                                                          tmp_path: Any) -> None:
     import time
 
-    s = Settings(data_dir=tmp_path / "home", proxy=emu.info["proxy_url"],
-                 ca_bundle=emu.info["ca_bundle"], browser="false {url}")
+    s = Settings(data_dir=tmp_path / "home", proxy=clean_emulator.info["proxy_url"],
+                 ca_bundle=clean_emulator.info["ca_bundle"], browser="false {url}")
     started = time.monotonic()
     with pytest.raises(ConfigError) as e:
-        pkce(emu.info, s, vault, timeout=300).get_token()
+        pkce(clean_emulator.info, s, vault, timeout=300).get_token()
     assert time.monotonic() - started < 60  # not the 300 s sign-in timeout
     assert e.value.field == "browser"
     assert "'false' exited with status 1" in str(e.value) and "M365BOT_BROWSER" in e.value.advice
-    assert emu.control.count("token") == 0
+    assert clean_emulator.control.count("token") == 0
 
 
-def test_sign_in_by_printed_url(emu: Any, settings: Settings, vault: Any) -> None:
+def test_sign_in_by_printed_url(clean_emulator: Any, settings: Settings, vault: Any) -> None:
     """signin="url": nothing is opened; the URL is shown and the redirect awaited."""
-    alice = user(emu.info, "alice")
+    alice = user(clean_emulator.info, "alice")
     shown: list[str] = []
-    browser = Browser(emu.info, alice)
+    browser = Browser(clean_emulator.info, alice)
 
     def prompt(text: str) -> None:
         shown.append(text)
         browser(text.splitlines()[-1])  # a person opening the printed URL
 
-    a = app(emu.info, "m365bot-pkce")
+    a = app(clean_emulator.info, "m365bot-pkce")
     p = AuthCodePkce(cloud="global", tenant=a["tenant_id"], client_id=a["client_id"],
                      username=alice["upn"], redirect_url="http://127.0.0.1:0", settings=settings,
                      store=vault, interactive=True, signin="url", prompt=prompt,
@@ -320,18 +323,18 @@ def test_sign_in_by_printed_url(emu: Any, settings: Settings, vault: Any) -> Non
 
 
 @pytest.mark.parametrize("who", ["alice", "bob"])
-def test_device_code_sign_in(emu: Any, settings: Settings, vault: Any, who: str) -> None:
-    alice, person = user(emu.info, "alice"), user(emu.info, who)
+def test_device_code_sign_in(clean_emulator: Any, settings: Settings, vault: Any, who: str) -> None:
+    alice, person = user(clean_emulator.info, "alice"), user(clean_emulator.info, who)
     pages: list[str] = []
     threads: list[threading.Thread] = []
 
     def prompt(text: str) -> None:
         t = threading.Thread(target=lambda: pages.append(enter_device_code(
-            emu.info, text, person["upn"], person["password"])), daemon=True)
+            clean_emulator.info, text, person["upn"], person["password"])), daemon=True)
         t.start()
         threads.append(t)
 
-    a = app(emu.info, "m365bot-pkce")
+    a = app(clean_emulator.info, "m365bot-pkce")
 
     def provider(**kw: Any) -> AuthCodePkce:
         return AuthCodePkce(cloud="global", tenant=a["tenant_id"], client_id=a["client_id"],
@@ -349,15 +352,15 @@ def test_device_code_sign_in(emu: Any, settings: Settings, vault: Any, who: str)
     tok = p.get_token()
     threads[0].join(30)
     assert tok.claims["upn"] == alice["upn"] and "You have signed in" in pages[0]
-    emu.control.clear()
+    clean_emulator.control.clear()
     again = provider(interactive=False).get_token()  # later runs: unattended, from the cache
-    assert again.token == tok.token and identity_requests(emu) == []
+    assert again.token == tok.token and login_requests(clean_emulator) == []
 
 
-def test_device_code_wait_is_bounded_by_the_signin_timeout(emu: Any, settings: Settings,
+def test_device_code_wait_is_bounded_by_the_signin_timeout(clean_emulator: Any, settings: Settings,
                                                            vault: Any) -> None:
     shown: list[str] = []
-    p = pkce(emu.info, settings, vault, timeout=1)
+    p = pkce(clean_emulator.info, settings, vault, timeout=1)
     p.signin = type(p.signin)(method="device-code", timeout=1, prompt=shown.append)
     with pytest.raises(AuthError) as e:
         p.get_token()
@@ -369,9 +372,9 @@ def test_device_code_wait_is_bounded_by_the_signin_timeout(emu: Any, settings: S
 @pytest.mark.parametrize(("kw", "field"), [({"signin": "carrier-pigeon"}, "signin"),
                                            ({"signin_timeout": 0}, "signin_timeout"),
                                            ({"signin_timeout": "5"}, "signin_timeout")])
-def test_bad_signin_options_name_the_field(emu: Any, settings: Settings, vault: Any,
+def test_bad_signin_options_name_the_field(clean_emulator: Any, settings: Settings, vault: Any,
                                            kw: dict[str, Any], field: str) -> None:
-    a = app(emu.info, "m365bot-pkce")
+    a = app(clean_emulator.info, "m365bot-pkce")
     with pytest.raises(ConfigError) as e:
         AuthCodePkce(cloud="global", tenant=a["tenant_id"], client_id=a["client_id"],
                      username="alice@contoso.onmicrosoft.com", redirect_url="http://localhost",
@@ -391,21 +394,21 @@ def documented_redirect_urls() -> list[str]:
 
 
 @pytest.mark.parametrize("url", documented_redirect_urls())
-def test_documented_redirect_urls_work_with_the_demo_app(emu: Any, settings: Settings,
+def test_documented_redirect_urls_work_with_the_demo_app(clean_emulator: Any, settings: Settings,
                                                          vault: Any, url: str) -> None:
     """The demo app accepts the doc's URL as written, and a sign-in with it (on a free port:
     Entra's loopback rule ignores the port) lands on a listener on the doc's path."""
-    a = app(emu.info, "m365bot-pkce")
+    a = app(clean_emulator.info, "m365bot-pkce")
     authorize = (f"https://login.microsoftonline.com/{a['tenant_id']}/oauth2/v2.0/authorize?"
                  + urlencode({"client_id": a["client_id"], "response_type": "code",
                               "redirect_uri": url, "scope": "openid Mail.Read"}))
-    with browser_client(emu.info) as client:
+    with browser_client(clean_emulator.info) as client:
         page = client.get(authorize)
     assert page.status_code == 200 and 'id="signin"' in page.text, page.text[:300]
     parts = urlsplit(url)
     free = urlunsplit((parts.scheme, f"{parts.hostname}:{free_port()}", parts.path, "", ""))
-    browser = Browser(emu.info, user(emu.info, "alice"))
-    tok = pkce(emu.info, settings, vault, browser=browser, redirect=free).get_token()
+    browser = Browser(clean_emulator.info, user(clean_emulator.info, "alice"))
+    tok = pkce(clean_emulator.info, settings, vault, browser=browser, redirect=free).get_token()
     assert tok.claims["upn"].startswith("alice@")
     assert urlsplit(browser.auth_uris[0]).query.count("redirect_uri=") == 1
     assert parse_qs(urlsplit(browser.auth_uris[0]).query)["redirect_uri"] == [free]

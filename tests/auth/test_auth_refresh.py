@@ -12,18 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from authhelpers import (
-    app,
-    expire_cached_tokens,
-    identity_requests,
-    secret,
-    signed_in_alice,
-)
 
+from auth_support import expire_cached_tokens, signed_in_alice
 from m365bot.auth.modes import AuthCodePkce, ClientCredentials, SecretCredential
 from m365bot.config import Settings
 from m365bot.errors import ReauthRequired, TransportError
 from m365bot.values import Secret
+from world_support import app, login_requests, secret
 
 WORKER = Path(__file__).with_name("worker.py")
 
@@ -67,7 +62,7 @@ def test_8_processes_one_expired_app_token_one_request(emu: Any, settings: Setti
     assert len(results) == 8 and all(r["ok"] for r in results), results
     assert len({r["hash"] for r in results}) == 1
     assert emu.control.count("token") == 1
-    assert [r["op"] for r in identity_requests(emu)] == ["token"]  # no discovery either
+    assert [r["op"] for r in login_requests(emu)] == ["token"]  # no discovery either
 
 
 @pytest.mark.slow
@@ -171,7 +166,7 @@ def test_fresh_process_with_valid_cached_token_sends_nothing(emu: Any, settings:
     results = run_workers(job_for(settings, tmp_path / "vault.db", vault_key, "pkce",
                                   pkce_job_provider(p), 2))
     assert all(r["ok"] and r["source"] == "cache" for r in results), results
-    assert identity_requests(emu) == []
+    assert login_requests(emu) == []
 
 
 def test_threads_sharing_one_provider_make_one_request(emu: Any, settings: Settings,

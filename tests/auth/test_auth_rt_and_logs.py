@@ -9,19 +9,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from authhelpers import (
-    expire_cached_tokens,
-    identity_requests,
-    signed_in_alice,
-)
 from test_auth_pkce import CapturingClient
 from test_auth_refresh import job_for, run_workers
 
+from auth_support import expire_cached_tokens, signed_in_alice
 from m365bot.auth.modes import AuthCodePkce
 from m365bot.auth.refresh import RefreshTokenSource, VaultTokenState
 from m365bot.config import Settings
 from m365bot.errors import AuthError, ReauthRequired
 from m365bot.redact import install_log_filter, redact
+from world_support import login_requests
 
 
 def cached_refresh_token(vault: Any, key: str) -> str:
@@ -59,7 +56,7 @@ def test_refresh_token_source_refreshes_once_then_caches(emu: Any, settings: Set
     emu.control.clear()
     again = RefreshTokenSource(state=state, settings=settings, **connection).get_token()
     assert again.token == tok.token and again.source == "cache"
-    assert identity_requests(emu) == []
+    assert login_requests(emu) == []
     forced = RefreshTokenSource(state=state, settings=settings, **connection).get_token(
         force_refresh=True)
     assert forced.token != tok.token

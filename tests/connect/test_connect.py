@@ -12,25 +12,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from connect_support import (
-    CLOUD_KEY,
-    app,
-    graph_requests,
-    login_requests,
-    secret_of,
-    tenant,
-)
 
 import m365bot
 from m365bot.config import Settings
 from m365bot.errors import ConfigError, SessionError
 from m365bot.values import CredentialRef, Insecure, Secret, VariableRef
+from world_support import CLOUD_KEY, app, graph_requests, login_requests, secret_of, tenant
 
 
 @pytest.mark.parametrize("cloud", list(CLOUD_KEY))
-def test_client_credentials_in_every_cloud(cloud: str, emu: Any, settings: Settings,
+def test_client_credentials_in_every_cloud(cloud: str, clean_emulator: Any, settings: Settings,
                                            vault: Any) -> None:
-    info = emu.info
+    info = clean_emulator.info
     t = tenant(info, cloud)
     mailbox = f"alice@{t['domain']}"
     s = m365bot.connect(
@@ -45,14 +38,14 @@ def test_client_credentials_in_every_cloud(cloud: str, emu: Any, settings: Setti
     assert s.cloud == {"global": "Azure Global", "usgovhigh": "Azure US GCC High",
                        "dod": "Azure US DoD", "china": "Azure China (21Vianet)"}[cloud]
     # exactly one Graph request at Connect time, on this cloud's Graph host
-    reqs = graph_requests(emu)
+    reqs = graph_requests(clean_emulator)
     assert len(reqs) == 1 and reqs[0]["op"] == "mailFolders.get"
     m365bot.disconnect(s)
 
 
-def test_every_field_from_variables_and_insecure(emu: Any, settings: Settings,
+def test_every_field_from_variables_and_insecure(clean_emulator: Any, settings: Settings,
                                                  vault: Any) -> None:
-    info = emu.info
+    info = clean_emulator.info
     a = app(info)
     variables = {"cid": a["client_id"], "tid": a["tenant_id"], "box": "ops@contoso.onmicrosoft.com",
                  "sec": Secret(secret_of(a)),
@@ -84,11 +77,11 @@ def test_every_field_from_variables_and_insecure(emu: Any, settings: Settings,
     assert mine[0].filename == __file__  # the warning points at the bot's own line
 
 
-def test_cli_warns_about_an_insecure_secret_on_argv(emu: Any, tmp_path: Path) -> None:
+def test_cli_warns_about_an_insecure_secret_on_argv(clean_emulator: Any, tmp_path: Path) -> None:
     """`vault set` refuses values on argv; `connect` accepts them but says so, in one line."""
-    a = app(emu.info)
+    a = app(clean_emulator.info)
     info_file = tmp_path / "emu.json"
-    info_file.write_text(json.dumps(emu.info))
+    info_file.write_text(json.dumps(clean_emulator.info))
     env = {k: v for k, v in os.environ.items() if not k.startswith("M365BOT_")}
     env["M365BOT_HOME"] = str(tmp_path / "home")
     for value in (f"insecure:{secret_of(a)}", secret_of(a)):
@@ -112,8 +105,8 @@ def test_cli_warns_about_an_insecure_secret_on_argv(emu: Any, tmp_path: Path) ->
     assert proc.returncode == 0 and proc.stderr == ""  # a Variable: no warning
 
 
-def test_bad_input_names_the_field(emu: Any, settings: Settings) -> None:
-    a = app(emu.info)
+def test_bad_input_names_the_field(clean_emulator: Any, settings: Settings) -> None:
+    a = app(clean_emulator.info)
     base: dict[str, Any] = {"cloud": "global", "mode": "client-credentials",
                             "client_id": a["client_id"], "tenant_id": a["tenant_id"],
                             "username": "ops@contoso.onmicrosoft.com",
@@ -130,12 +123,12 @@ def test_bad_input_names_the_field(emu: Any, settings: Settings) -> None:
         with pytest.raises(ConfigError) as ei:
             m365bot.connect(**{**base, **change})
         assert ei.value.field == field and ei.value.advice
-    assert graph_requests(emu) == [] and login_requests(emu) == []
+    assert graph_requests(clean_emulator) == [] and login_requests(clean_emulator) == []
 
 
-def test_disconnect_closes_and_later_use_is_a_session_error(emu: Any,
+def test_disconnect_closes_and_later_use_is_a_session_error(clean_emulator: Any,
                                                              settings: Settings) -> None:
-    a = app(emu.info)
+    a = app(clean_emulator.info)
     s = m365bot.connect(cloud="global", mode="client-credentials", client_id=a["client_id"],
                         tenant_id=a["tenant_id"], username="ops@contoso.onmicrosoft.com",
                         client_secret=Secret(secret_of(a)), settings=settings,
@@ -152,8 +145,8 @@ def test_disconnect_closes_and_later_use_is_a_session_error(emu: Any,
         m365bot.disconnect("mail")
 
 
-def test_secret_never_in_repr_or_descriptor(emu: Any, settings: Settings) -> None:
-    a = app(emu.info)
+def test_secret_never_in_repr_or_descriptor(clean_emulator: Any, settings: Settings) -> None:
+    a = app(clean_emulator.info)
     secret = secret_of(a)
     s = m365bot.connect(cloud="global", mode="client-credentials", client_id=a["client_id"],
                         tenant_id=a["tenant_id"], username="ops@contoso.onmicrosoft.com",
@@ -164,8 +157,9 @@ def test_secret_never_in_repr_or_descriptor(emu: Any, settings: Settings) -> Non
     s.close()
 
 
-def test_bad_descriptor_to_reconnect_is_a_session_error(emu: Any, settings: Settings) -> None:
-    a = app(emu.info)
+def test_bad_descriptor_to_reconnect_is_a_session_error(clean_emulator: Any,
+                                                        settings: Settings) -> None:
+    a = app(clean_emulator.info)
     s = m365bot.connect(cloud="global", mode="client-credentials", client_id=a["client_id"],
                         tenant_id=a["tenant_id"], username="ops@contoso.onmicrosoft.com",
                         client_secret=Secret(secret_of(a)), settings=settings)
@@ -183,7 +177,7 @@ def test_bad_descriptor_to_reconnect_is_a_session_error(emu: Any, settings: Sett
     with pytest.raises(ConfigError) as ce:
         m365bot.reconnect(good, settings="x")  # type: ignore[arg-type]
     assert ce.value.field == "settings"
-    assert [r for r in graph_requests(emu) if r["status"] != 200] == []
+    assert [r for r in graph_requests(clean_emulator) if r["status"] != 200] == []
 
 
 def test_cli_with_m365bot_home_at_a_file_is_one_error_line(tmp_path: Path) -> None:

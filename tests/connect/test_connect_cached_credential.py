@@ -8,13 +8,13 @@ import time
 from typing import Any
 
 import pytest
-from connect_support import app, login_requests, secret_of
 
 import m365bot
 from m365bot.config import Settings
 from m365bot.errors import AuthError
 from m365bot.values import Secret
 from m365bot.vault import Vault
+from world_support import app, login_requests, secret_of
 
 
 def _connect(info: dict[str, Any], settings: Settings, secret: str, vault: Vault) -> Any:
@@ -29,19 +29,20 @@ def _token_requests(emu: Any) -> int:
     return sum(1 for r in login_requests(emu) if r.get("op") == "token")
 
 
-def test_wrong_secret_fails_even_with_a_cached_token(emu: Any, settings: Settings, vault: Vault,
+def test_wrong_secret_fails_even_with_a_cached_token(clean_emulator: Any, settings: Settings,
+                                                     vault: Vault,
                                                      register_canary: Any) -> None:
-    _connect(emu.info, settings, secret_of(app(emu.info)), vault).close()
+    _connect(clean_emulator.info, settings, secret_of(app(clean_emulator.info)), vault).close()
     wrong = register_canary("CANARY-definitely-wrong")
-    before = _token_requests(emu)
+    before = _token_requests(clean_emulator)
     with pytest.raises(AuthError) as ei:
-        _connect(emu.info, settings, wrong, vault)
-    assert ei.value.code == "7000215" and _token_requests(emu) == before + 1
+        _connect(clean_emulator.info, settings, wrong, vault)
+    assert ei.value.code == "7000215" and _token_requests(clean_emulator) == before + 1
     assert "use the secret's value, not its ID" in str(ei.value)
     # the good credential's cached token survived the failed attempt
-    before = _token_requests(emu)
-    _connect(emu.info, settings, secret_of(app(emu.info)), vault).close()
-    assert _token_requests(emu) == before
+    before = _token_requests(clean_emulator)
+    _connect(clean_emulator.info, settings, secret_of(app(clean_emulator.info)), vault).close()
+    assert _token_requests(clean_emulator) == before
 
 
 def test_rotated_secret_connects_with_one_new_token_request(fresh_emulator: Any, vault: Vault,
@@ -65,13 +66,13 @@ def test_rotated_secret_connects_with_one_new_token_request(fresh_emulator: Any,
     assert _token_requests(emu) == before
 
 
-def test_certificate_is_checked_too(emu: Any, settings: Settings, vault: Vault) -> None:
+def test_certificate_is_checked_too(clean_emulator: Any, settings: Settings, vault: Vault) -> None:
     """A token cached with the secret does not let a certificate of another app connect;
     the app's own certificate connects (its own token request), then reuses its token."""
     from m365bot.auth.modes import CertificateCredential
 
-    a = app(emu.info)
-    _connect(emu.info, settings, secret_of(a), vault).close()
+    a = app(clean_emulator.info)
+    _connect(clean_emulator.info, settings, secret_of(a), vault).close()
 
     def with_cert(cert: dict[str, Any]) -> Any:
         return m365bot.connect(
@@ -80,13 +81,13 @@ def test_certificate_is_checked_too(emu: Any, settings: Settings, vault: Vault) 
             certificate=CertificateCredential.from_pem(cert["key_file"], cert["cert_file"]),
             settings=settings, vault=vault)
 
-    other = app(emu.info, cloud="usgovhigh")["certificates"][0]
-    before = _token_requests(emu)
+    other = app(clean_emulator.info, cloud="usgovhigh")["certificates"][0]
+    before = _token_requests(clean_emulator)
     with pytest.raises(AuthError):
         with_cert(other)
-    assert _token_requests(emu) == before + 1
+    assert _token_requests(clean_emulator) == before + 1
     own = a["certificates"][0]
     with_cert(own).close()
-    assert _token_requests(emu) == before + 2
+    assert _token_requests(clean_emulator) == before + 2
     with_cert(own).close()
-    assert _token_requests(emu) == before + 2
+    assert _token_requests(clean_emulator) == before + 2

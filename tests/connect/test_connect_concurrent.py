@@ -11,16 +11,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from connect_support import app, login_requests
-
 import m365bot
 from m365bot.config import Settings
 from m365bot.values import CredentialRef
+from world_support import app, login_requests
 
 
 def test_eight_processes_one_expired_token_one_token_request(
-        emu: Any, settings: Settings, vault: Any, vault_key: str) -> None:
-    a = app(emu.info)
+        clean_emulator: Any, settings: Settings, vault: Any, vault_key: str) -> None:
+    a = app(clean_emulator.info)
     s = m365bot.connect(cloud="global", mode="client-credentials", client_id=a["client_id"],
                         tenant_id=a["tenant_id"], username="ops@contoso.onmicrosoft.com",
                         client_secret=CredentialRef("bots", "o365-global", "client_secret"),
@@ -32,7 +31,7 @@ def test_eight_processes_one_expired_token_one_token_request(
     for entry in data["AccessToken"].values():
         entry["expires_on"] = entry["extended_expires_on"] = past
     vault.put_blob("token_cache", key, json.dumps(data).encode())
-    emu.control.clear()
+    clean_emulator.control.clear()
     env = {k: v for k, v in os.environ.items() if not k.startswith("M365BOT_")}
     env.update({"M365BOT_HOME": str(settings.data_dir), "M365BOT_PROXY": str(settings.proxy),
                 "M365BOT_CA_BUNDLE": str(settings.ca_bundle), "M365BOT_VAULT_KEY": vault_key,
@@ -44,5 +43,5 @@ def test_eight_processes_one_expired_token_one_token_request(
     outs = [json.loads(p.communicate(timeout=120)[0].strip().splitlines()[-1]) for p in procs]
     assert all(o.get("identity") == "m365bot-demo" for o in outs), outs
     assert all(o["expires_on"] > time.time() + 600 for o in outs)
-    tokens = [r for r in login_requests(emu) if r.get("op") == "token"]
+    tokens = [r for r in login_requests(clean_emulator) if r.get("op") == "token"]
     assert len(tokens) == 1

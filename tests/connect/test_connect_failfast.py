@@ -7,17 +7,12 @@ import uuid
 from typing import Any
 
 import pytest
-from connect_support import (
-    app,
-    graph_requests,
-    secret_of,
-    tenant,
-)
 
 import m365bot
 from m365bot.config import Settings
 from m365bot.errors import AuthError, GraphError
 from m365bot.values import Secret
+from world_support import app, graph_requests, secret_of, tenant
 
 
 def _connect(info: dict[str, Any], settings: Settings, **kw: Any) -> Any:
@@ -30,59 +25,59 @@ def _connect(info: dict[str, Any], settings: Settings, **kw: Any) -> Any:
     return m365bot.connect(**args)
 
 
-def test_wrong_secret(emu: Any, settings: Settings, register_canary: Any) -> None:
+def test_wrong_secret(clean_emulator: Any, settings: Settings, register_canary: Any) -> None:
     wrong = register_canary("CANARY-wrong-secret-value")
     with pytest.raises(AuthError) as ei:
-        _connect(emu.info, settings, client_secret=Secret(wrong))
+        _connect(clean_emulator.info, settings, client_secret=Secret(wrong))
     assert ei.value.code == "7000215"
     assert "use the secret's value, not its ID" in str(ei.value)
-    assert wrong not in str(ei.value) and graph_requests(emu) == []
+    assert wrong not in str(ei.value) and graph_requests(clean_emulator) == []
 
 
-def test_unknown_tenant(emu: Any, settings: Settings) -> None:
+def test_unknown_tenant(clean_emulator: Any, settings: Settings) -> None:
     with pytest.raises(AuthError) as ei:
-        _connect(emu.info, settings, tenant_id=str(uuid.uuid4()))
-    assert "Tenant ID" in ei.value.advice and graph_requests(emu) == []
+        _connect(clean_emulator.info, settings, tenant_id=str(uuid.uuid4()))
+    assert "Tenant ID" in ei.value.advice and graph_requests(clean_emulator) == []
 
 
-def test_wrong_cloud_names_the_cloud_setting(emu: Any, settings: Settings) -> None:
-    gov = app(emu.info, cloud="usgovhigh")
+def test_wrong_cloud_names_the_cloud_setting(clean_emulator: Any, settings: Settings) -> None:
+    gov = app(clean_emulator.info, cloud="usgovhigh")
     with pytest.raises(AuthError) as ei:
-        _connect(emu.info, settings, cloud="Azure Global", client_id=gov["client_id"],
+        _connect(clean_emulator.info, settings, cloud="Azure Global", client_id=gov["client_id"],
                  tenant_id=gov["tenant_id"], client_secret=Secret(secret_of(gov)),
-                 username=f"ops@{tenant(emu.info, 'usgovhigh')['domain']}")
-    assert "Azure cloud" in ei.value.advice and graph_requests(emu) == []
+                 username=f"ops@{tenant(clean_emulator.info, 'usgovhigh')['domain']}")
+    assert "Azure cloud" in ei.value.advice and graph_requests(clean_emulator) == []
 
 
-def test_missing_consent(emu: Any, settings: Settings) -> None:
-    nc = app(emu.info, "m365bot-noconsent")
+def test_missing_consent(clean_emulator: Any, settings: Settings) -> None:
+    nc = app(clean_emulator.info, "m365bot-noconsent")
     with pytest.raises(AuthError) as ei:
-        _connect(emu.info, settings, client_id=nc["client_id"],
+        _connect(clean_emulator.info, settings, client_id=nc["client_id"],
                  client_secret=Secret(secret_of(nc)))
-    assert "admin consent" in ei.value.advice and graph_requests(emu) == []
+    assert "admin consent" in ei.value.advice and graph_requests(clean_emulator) == []
 
 
-def test_mailbox_outside_the_access_policy(emu: Any, settings: Settings) -> None:
-    limited = app(emu.info, "m365bot-ops-only")
+def test_mailbox_outside_the_access_policy(clean_emulator: Any, settings: Settings) -> None:
+    limited = app(clean_emulator.info, "m365bot-ops-only")
     with pytest.raises(GraphError) as ei:
-        _connect(emu.info, settings, client_id=limited["client_id"],
+        _connect(clean_emulator.info, settings, client_id=limited["client_id"],
                  client_secret=Secret(secret_of(limited)),
                  username="alice@contoso.onmicrosoft.com")
     assert ei.value.code == "ErrorAccessDenied" and ei.value.status == 403
     assert "alice@contoso.onmicrosoft.com" in ei.value.message
     assert "ApplicationAccessPolicy" in ei.value.advice
-    assert len(graph_requests(emu)) == 1
+    assert len(graph_requests(clean_emulator)) == 1
     # the same app reaches the mailbox the policy allows
-    s = _connect(emu.info, settings, client_id=limited["client_id"],
+    s = _connect(clean_emulator.info, settings, client_id=limited["client_id"],
                  client_secret=Secret(secret_of(limited)))
     s.close()
 
 
-def test_unknown_mailbox(emu: Any, settings: Settings) -> None:
+def test_unknown_mailbox(clean_emulator: Any, settings: Settings) -> None:
     with pytest.raises(GraphError) as ei:
-        _connect(emu.info, settings, username="nobody@contoso.onmicrosoft.com")
+        _connect(clean_emulator.info, settings, username="nobody@contoso.onmicrosoft.com")
     assert "no mailbox nobody@contoso.onmicrosoft.com" in ei.value.message
-    assert "username" in ei.value.advice and len(graph_requests(emu)) == 1
+    assert "username" in ei.value.advice and len(graph_requests(clean_emulator)) == 1
 
 
 def test_app_without_mail_permission_is_named_before_graph(fresh_emulator: Any,
@@ -113,15 +108,15 @@ def test_mailbox_not_enabled_for_rest(fresh_emulator: Any, tmp_path: Any) -> Non
     assert "Exchange Online mailbox" in ei.value.advice and len(graph_requests(emu)) == 1
 
 
-def test_certificate_credential(emu: Any, settings: Settings) -> None:
+def test_certificate_credential(clean_emulator: Any, settings: Settings) -> None:
     from m365bot.auth.modes import CertificateCredential
 
-    a = app(emu.info, cloud="usgovhigh")
+    a = app(clean_emulator.info, cloud="usgovhigh")
     cert = a["certificates"][0]
     cred = CertificateCredential.from_pem(cert["key_file"], cert["cert_file"])
     s = m365bot.connect(cloud="Azure US GCC High", mode="client-credentials",
                         client_id=a["client_id"], tenant_id=a["tenant_id"],
-                        username=f"ops@{tenant(emu.info, 'usgovhigh')['domain']}",
+                        username=f"ops@{tenant(clean_emulator.info, 'usgovhigh')['domain']}",
                         certificate=cred, settings=settings)
     assert s.identity == "m365bot-demo" and s.cloud == "Azure US GCC High"
     s.close()

@@ -10,7 +10,7 @@ import subprocess
 import sys
 from typing import Any
 
-from connect_support import app, secret_of
+from world_support import app, secret_of
 
 SCRIPT = r"""
 import gc, json, os, sys, warnings
@@ -48,10 +48,11 @@ print(json.dumps([str(w.message)[:200] for w in caught
 """
 
 
-def test_disconnect_leaves_no_open_connection(emu: Any, tmp_path: Any) -> None:
-    a = app(emu.info)
+def test_disconnect_leaves_no_open_connection(clean_emulator: Any, tmp_path: Any) -> None:
+    a = app(clean_emulator.info)
     env = {**os.environ, "BOT_CID": a["client_id"], "BOT_TID": a["tenant_id"],
-           "BOT_PROXY": emu.info["proxy_url"], "BOT_CA": emu.info["ca_bundle"],
+           "BOT_PROXY": clean_emulator.info["proxy_url"],
+           "BOT_CA": clean_emulator.info["ca_bundle"],
            "BOT_HOME": str(tmp_path / "home")}
     proc = subprocess.run([sys.executable, "-c", SCRIPT], input=secret_of(a) + "\n", env=env,
                           capture_output=True, text=True, timeout=60)

@@ -11,11 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from connect_support import (
-    app,
-    login_requests,
-    secret_of,
-)
 
 import m365bot
 from m365bot.bots.run import BotRun
@@ -24,6 +19,7 @@ from m365bot.connection import reconnect
 from m365bot.errors import SessionError
 from m365bot.sessions import GlobalSession, LocalSession
 from m365bot.values import CredentialRef, Secret
+from world_support import app, login_requests, secret_of
 
 OPS = "ops@contoso.onmicrosoft.com"
 
@@ -37,15 +33,15 @@ def _connect(info: dict[str, Any], settings: Settings, vault: Any, session: Any,
                            settings=settings, vault=vault, session=session)
 
 
-def test_local_and_global_names(emu: Any, settings: Settings, vault: Any,
+def test_local_and_global_names(clean_emulator: Any, settings: Settings, vault: Any,
                                 bot_run: BotRun) -> None:
-    local = _connect(emu.info, settings, vault, LocalSession("mail"))
-    glob = _connect(emu.info, settings, vault, GlobalSession("shared"),
+    local = _connect(clean_emulator.info, settings, vault, LocalSession("mail"))
+    glob = _connect(clean_emulator.info, settings, vault, GlobalSession("shared"),
                     username="alice@contoso.onmicrosoft.com")
     with pytest.raises(SessionError, match="already open"):
-        _connect(emu.info, settings, vault, LocalSession("mail"))
+        _connect(clean_emulator.info, settings, vault, LocalSession("mail"))
     with pytest.raises(SessionError, match="already open"):
-        _connect(emu.info, settings, vault, GlobalSession("shared"))
+        _connect(clean_emulator.info, settings, vault, GlobalSession("shared"))
     with bot_run.child_bot():
         # a child bot sees Global names only
         assert m365bot.get_session("shared") is glob
@@ -54,21 +50,22 @@ def test_local_and_global_names(emu: Any, settings: Settings, vault: Any,
     assert m365bot.get_session("mail") is local
     # the registry holds no token and no secret
     text = "".join(p.read_text() for p in (bot_run.run_dir / "sessions").iterdir())
-    assert secret_of(app(emu.info)) not in text and glob.token().token.reveal() not in text
+    assert (secret_of(app(clean_emulator.info)) not in text
+            and glob.token().token.reveal() not in text)
     assert oct((bot_run.run_dir / "sessions").iterdir().__next__().stat().st_mode)[-3:] == "600"
     m365bot.disconnect("shared")
     with pytest.raises(SessionError, match="disconnected"):
         glob.graph_get(f"/users/{glob.mailbox}/messages")
     m365bot.disconnect(local)
     # after Disconnect both names can be used again
-    again = _connect(emu.info, settings, vault, GlobalSession("shared"))
+    again = _connect(clean_emulator.info, settings, vault, GlobalSession("shared"))
     assert m365bot.get_session("shared") is again
-    assert _connect(emu.info, settings, vault, LocalSession("mail")).mailbox == OPS
+    assert _connect(clean_emulator.info, settings, vault, LocalSession("mail")).mailbox == OPS
 
 
-def test_variable_session_and_version_mismatch(emu: Any, settings: Settings,
+def test_variable_session_and_version_mismatch(clean_emulator: Any, settings: Settings,
                                                vault: Any) -> None:
-    s = _connect(emu.info, settings, vault, "variable")
+    s = _connect(clean_emulator.info, settings, vault, "variable")
     assert s.kind == "variable" and s.name is None
     d = s.descriptor()
     again = reconnect(d, settings=settings, vault=vault)
@@ -84,13 +81,13 @@ def test_variable_session_and_version_mismatch(emu: Any, settings: Settings,
 
 
 def test_child_process_uses_global_and_variable_sessions(
-        emu: Any, settings: Settings, vault: Any, vault_key: str, bot_run: BotRun,
+        clean_emulator: Any, settings: Settings, vault: Any, vault_key: str, bot_run: BotRun,
         tmp_path: Path) -> None:
-    _connect(emu.info, settings, vault, LocalSession("local-only"))
-    g = _connect(emu.info, settings, vault, GlobalSession("mail"))
-    v = _connect(emu.info, settings, vault, "variable",
+    _connect(clean_emulator.info, settings, vault, LocalSession("local-only"))
+    g = _connect(clean_emulator.info, settings, vault, GlobalSession("mail"))
+    v = _connect(clean_emulator.info, settings, vault, "variable",
                  username="alice@contoso.onmicrosoft.com")
-    emu.control.clear()
+    clean_emulator.control.clear()
     env = bot_run.child_env(settings)
     env.update({"CHILD_VAULT": str(vault.path), "M365BOT_VAULT_KEY": vault_key,
                 "CHILD_SESSION": json.dumps(v.descriptor())})
@@ -103,8 +100,8 @@ def test_child_process_uses_global_and_variable_sessions(
     assert out["variable"]["mailbox"] == "alice@contoso.onmicrosoft.com"
     assert out["local_error"] == "SessionError"  # the parent's Local name is not visible
     # the child used the shared encrypted token cache: nothing sent to the identity platform
-    assert login_requests(emu) == []
-    assert secret_of(app(emu.info)) not in proc.stdout + proc.stderr
+    assert login_requests(clean_emulator) == []
+    assert secret_of(app(clean_emulator.info)) not in proc.stdout + proc.stderr
     # after Disconnect in the parent, a child process gets a clear error
     m365bot.disconnect(g)
     proc = subprocess.run([sys.executable, str(Path(__file__).parent / "child_bot.py"), "mail"],
@@ -114,8 +111,9 @@ def test_child_process_uses_global_and_variable_sessions(
 
 
 def test_child_process_with_insecure_secret_uses_cached_token_only(
-        emu: Any, settings: Settings, vault: Any, vault_key: str, bot_run: BotRun) -> None:
-    a = app(emu.info)
+        clean_emulator: Any, settings: Settings, vault: Any, vault_key: str,
+        bot_run: BotRun) -> None:
+    a = app(clean_emulator.info)
     m365bot.connect(cloud="global", mode="client-credentials", client_id=a["client_id"],
                     tenant_id=a["tenant_id"], username=OPS, client_secret=Secret(secret_of(a)),
                     settings=settings, vault=vault, session=GlobalSession("mail"))
@@ -125,17 +123,17 @@ def test_child_process_with_insecure_secret_uses_cached_token_only(
     env = bot_run.child_env(settings)
     env.update({"CHILD_VAULT": str(vault.path), "M365BOT_VAULT_KEY": vault_key,
                 "CHILD_SESSION": json.dumps(data)})
-    emu.control.clear()
+    clean_emulator.control.clear()
     proc = subprocess.run([sys.executable, str(Path(__file__).parent / "child_bot.py"), "mail"],
                           env={**env, **os.environ, **env}, capture_output=True, text=True,
                           timeout=60)
     out = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert out["global"]["status"] == 200 and login_requests(emu) == []
+    assert out["global"]["status"] == 200 and login_requests(clean_emulator) == []
 
 
-def test_global_session_from_another_version_is_refused(emu: Any, settings: Settings,
+def test_global_session_from_another_version_is_refused(clean_emulator: Any, settings: Settings,
                                                         vault: Any, bot_run: BotRun) -> None:
-    _connect(emu.info, settings, vault, GlobalSession("mail"))
+    _connect(clean_emulator.info, settings, vault, GlobalSession("mail"))
     path = next((bot_run.run_dir / "sessions").iterdir())
     data = json.loads(path.read_text())
     path.write_text(json.dumps(dict(data, version="9.9.9")))
@@ -204,12 +202,12 @@ class _FakeProxy:
 
 
 def test_planted_descriptor_cannot_route_the_child_through_its_proxy(
-        emu: Any, settings: Settings, vault: Any, bot_run: BotRun,
+        clean_emulator: Any, settings: Settings, vault: Any, bot_run: BotRun,
         monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """A descriptor naming a proxy and a CA bundle: the child takes its network settings
     from its own Settings (here its environment, as child_env passes them), so the planted
     proxy receives nothing, and no bearer token."""
-    _connect(emu.info, settings, vault, GlobalSession("mail"))
+    _connect(clean_emulator.info, settings, vault, GlobalSession("mail"))
     fake = _FakeProxy()
     try:
         path = next((bot_run.run_dir / "sessions").iterdir())
@@ -231,12 +229,13 @@ def test_planted_descriptor_cannot_route_the_child_through_its_proxy(
 
 
 def test_proxy_password_is_kept_out_of_registry_repr_and_descriptor(
-        emu: Any, vault: Any, bot_run: BotRun, tmp_path: Path, register_canary: Any) -> None:
+        clean_emulator: Any, vault: Any, bot_run: BotRun, tmp_path: Path,
+        register_canary: Any) -> None:
     password = register_canary("CANARY-proxy-password")
-    proxy = emu.info["proxy_url"].replace("http://", f"http://bot:{password}@")
+    proxy = clean_emulator.info["proxy_url"].replace("http://", f"http://bot:{password}@")
     settings = Settings(data_dir=tmp_path / "home", proxy=proxy,
-                        ca_bundle=emu.info["ca_bundle"], timeout=20)
-    s = _connect(emu.info, settings, vault, GlobalSession("mail"))
+                        ca_bundle=clean_emulator.info["ca_bundle"], timeout=20)
+    s = _connect(clean_emulator.info, settings, vault, GlobalSession("mail"))
     registry = "".join(p.read_text() for p in (bot_run.run_dir / "sessions").iterdir())
     shown = {"registry file": registry, "repr(Settings)": repr(settings),
              "str(Settings)": str(settings), "descriptor()": json.dumps(s.descriptor()),
@@ -249,8 +248,8 @@ def test_proxy_password_is_kept_out_of_registry_repr_and_descriptor(
 
 
 def test_disconnect_of_a_corrupt_registry_entry_is_one_clear_error(
-        emu: Any, settings: Settings, vault: Any, bot_run: BotRun) -> None:
-    _connect(emu.info, settings, vault, GlobalSession("mail"))
+        clean_emulator: Any, settings: Settings, vault: Any, bot_run: BotRun) -> None:
+    _connect(clean_emulator.info, settings, vault, GlobalSession("mail"))
     path = next((bot_run.run_dir / "sessions").iterdir())
     BotRun.set_current(BotRun(bot_run.run_dir))  # another process of the same run
     for garbage in ("{not json", "[1, 2]"):

@@ -14,12 +14,13 @@ from m365bot.emulator.runtime import Emulator
 
 
 @pytest.fixture
-def client(emu: Emulator) -> Iterator[httpx.Client]:
-    emu.control.clear()
-    ctx = ssl.create_default_context(cafile=emu.info["ca_bundle"])
-    with httpx.Client(base_url=emu.base_url, verify=ctx, trust_env=False, timeout=10) as c:
+def client(private_emulator: Emulator) -> Iterator[httpx.Client]:
+    private_emulator.control.clear()
+    ctx = ssl.create_default_context(cafile=private_emulator.info["ca_bundle"])
+    with httpx.Client(base_url=private_emulator.base_url, verify=ctx, trust_env=False,
+                      timeout=10) as c:
         yield c
-    emu.control.clear_faults()
+    private_emulator.control.clear_faults()
 
 
 def _token_request(emu: Emulator) -> tuple[str, dict[str, str]]:
@@ -39,13 +40,13 @@ def _post_token(emu: Emulator, client: httpx.Client) -> httpx.Response:
 
 
 def test_nth_call_gets_503_with_retry_after_in_entra_format(
-    emu: Emulator, client: httpx.Client
+    private_emulator: Emulator, client: httpx.Client
 ) -> None:
     r = client.post("/_emulator/faults", json={"op": "token", "kind": "status", "status": 503,
                                                 "nth": 2, "retry_after": 7})
     assert r.status_code == 201
     rule_id = r.json()["id"]
-    statuses = [_post_token(emu, client) for _ in range(3)]
+    statuses = [_post_token(private_emulator, client) for _ in range(3)]
     assert [s.status_code for s in statuses] == [200, 503, 200]
     failed = statuses[1]
     assert failed.headers["Retry-After"] == "7"
@@ -60,62 +61,64 @@ def test_nth_call_gets_503_with_retry_after_in_entra_format(
     assert listed["fired"] == 1 and listed["seen"] == 3
 
 
-def test_path_glob_and_count(emu: Emulator, client: httpx.Client) -> None:
-    emu.control.add_fault(path="/*/oauth2/v2.0/token", kind="status", status=500,
-                          probability=1.0, count=2)
-    codes = [_post_token(emu, client).status_code for _ in range(3)]
+def test_path_glob_and_count(private_emulator: Emulator, client: httpx.Client) -> None:
+    private_emulator.control.add_fault(path="/*/oauth2/v2.0/token", kind="status", status=500,
+                                       probability=1.0, count=2)
+    codes = [_post_token(private_emulator, client).status_code for _ in range(3)]
     assert codes == [500, 500, 200]
-    assert emu.control.count("token", status=500) == 2
+    assert private_emulator.control.count("token", status=500) == 2
 
 
-def test_probability_zero_never_fires(emu: Emulator, client: httpx.Client) -> None:
-    emu.control.add_fault(op="token", kind="status", status=500, probability=0.0)
-    assert {_post_token(emu, client).status_code for _ in range(5)} == {200}
+def test_probability_zero_never_fires(private_emulator: Emulator, client: httpx.Client) -> None:
+    private_emulator.control.add_fault(op="token", kind="status", status=500, probability=0.0)
+    assert {_post_token(private_emulator, client).status_code for _ in range(5)} == {200}
 
 
 def test_reset_drops_the_connection_and_the_next_call_works(
-    emu: Emulator, client: httpx.Client
+    private_emulator: Emulator, client: httpx.Client
 ) -> None:
-    emu.control.add_fault(op="token", kind="reset", nth=1)
+    private_emulator.control.add_fault(op="token", kind="reset", nth=1)
     with pytest.raises(httpx.TransportError):
-        _post_token(emu, client)
-    assert _post_token(emu, client).status_code == 200
-    dropped = emu.control.requests(op="token", status=0)
+        _post_token(private_emulator, client)
+    assert _post_token(private_emulator, client).status_code == 200
+    dropped = private_emulator.control.requests(op="token", status=0)
     assert len(dropped) == 1 and dropped[0]["fault"]["kind"] == "reset"
 
 
-def test_slow_response_trips_a_client_timeout(emu: Emulator, client: httpx.Client) -> None:
-    emu.control.add_fault(op="token", kind="slow", delay_ms=1500, nth=1)
-    path, form = _token_request(emu)
+def test_slow_response_trips_a_client_timeout(private_emulator: Emulator,
+                                              client: httpx.Client) -> None:
+    private_emulator.control.add_fault(op="token", kind="slow", delay_ms=1500, nth=1)
+    path, form = _token_request(private_emulator)
     with pytest.raises(httpx.ReadTimeout):
         client.post(path, data=form, timeout=0.3)
-    assert _post_token(emu, client).status_code == 200
+    assert _post_token(private_emulator, client).status_code == 200
 
 
 def test_apply_then_status_runs_the_operation_then_answers_504(
-    emu: Emulator, client: httpx.Client
+    private_emulator: Emulator, client: httpx.Client
 ) -> None:
-    emu.control.add_fault(op="token", kind="apply_then_status", status=504, nth=1)
-    r = _post_token(emu, client)
+    private_emulator.control.add_fault(op="token", kind="apply_then_status", status=504, nth=1)
+    r = _post_token(private_emulator, client)
     assert r.status_code == 504
-    (record,) = emu.control.requests(op="token")
+    (record,) = private_emulator.control.requests(op="token")
     assert record["applied"] is True and record["status"] == 504
 
 
-def test_faults_can_be_deleted(emu: Emulator, client: httpx.Client) -> None:
+def test_faults_can_be_deleted(private_emulator: Emulator, client: httpx.Client) -> None:
     added: dict[str, Any] = client.post(
         "/_emulator/faults", json=[{"op": "token", "status": 429}, {"op": "me", "status": 500}]
     ).json()
     assert len(added) == 2
     assert client.delete(f"/_emulator/faults/{added[0]['id']}").status_code == 204
     assert client.delete(f"/_emulator/faults/{added[0]['id']}").status_code == 404
-    assert _post_token(emu, client).status_code == 200
+    assert _post_token(private_emulator, client).status_code == 200
     assert client.delete("/_emulator/faults").json() == {"removed": 1}
 
 
-def test_inspection_records_have_no_secrets(emu: Emulator, client: httpx.Client) -> None:
-    _, form = _token_request(emu)
-    _post_token(emu, client)
+def test_inspection_records_have_no_secrets(private_emulator: Emulator,
+                                            client: httpx.Client) -> None:
+    _, form = _token_request(private_emulator)
+    _post_token(private_emulator, client)
     text = client.get("/_emulator/requests").text
     assert form["client_secret"] not in text
     assert client.get("/_emulator/requests", params={"op": "token"}).json()["count"] == 1
@@ -133,7 +136,7 @@ def test_a_batch_of_rules_with_one_bad_rule_installs_none(client: httpx.Client) 
 
 
 def test_a_huge_control_body_is_refused_without_reading_it_whole(
-    client: httpx.Client, emu: Emulator
+    client: httpx.Client, private_emulator: Emulator
 ) -> None:
     chunks_read = 0
 

@@ -229,7 +229,7 @@ def test_emulators_racing_on_a_new_data_folder_agree_on_one_ca(tmp_path: Path) -
 
 def test_outlook_errors_keep_their_shape_without_inner_error(emulator: Emulator) -> None:
     """A raised GraphHTTPError(inner=False) is rendered as Outlook sends it."""
-    from core_helpers import app_token, direct_client
+    from core_support import app_token, direct_client
 
     with direct_client(emulator) as c:
         c.headers["Authorization"] = "Bearer " + app_token(emulator, c, name="m365bot-ops-only")

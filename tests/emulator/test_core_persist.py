@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
-from core_helpers import app_token, direct_client
+from core_support import app_token, direct_client
 
 from m365bot.emulator.persist import STATE_FILE, Persistence, PersistError
 from m365bot.emulator.runtime import Emulator

@@ -12,7 +12,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import jwt
 import pytest
-from msal_helpers import (
+from msal_support import (
     GRAPH,
     app,
     authorize_url,

@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from msal_helpers import app, authorize_url, http, pkce_pair, tenant, user
+from msal_support import app, authorize_url, http, pkce_pair, tenant, user
 
 from browser_support import launch_options
 

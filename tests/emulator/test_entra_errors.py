@@ -13,7 +13,7 @@ import httpx
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
-from msal_helpers import (
+from msal_support import (
     LOGIN,
     app,
     authorize_url,

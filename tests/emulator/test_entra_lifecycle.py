@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
-from msal_helpers import app, get_code, http, tenant, user, valid_secret
+from msal_support import app, get_code, http, tenant, user, valid_secret
 
 from m365bot.emulator.runtime import Emulator
 

@@ -7,7 +7,7 @@ from typing import Any
 import jwt
 import msal
 import pytest
-from msal_helpers import (
+from msal_support import (
     GRAPH,
     LOGIN,
     app,
@@ -199,7 +199,7 @@ def test_device_code_flow_with_msal(emulator: Any) -> None:
 
 def test_confidential_auth_code_flow_asks_consent_once(fresh_emulator: Any) -> None:
     """A web app (secret) with no admin consent: the user consents on the page, once."""
-    from msal_helpers import unconsented_app, valid_secret
+    from msal_support import unconsented_app, valid_secret
 
     info = fresh_emulator.info
     web = unconsented_app(info)

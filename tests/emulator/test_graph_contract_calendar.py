@@ -2,7 +2,7 @@
 Microsoft's documented behaviour (the learn.microsoft.com/graph/api/… page is named in each
 test). Over real HTTPS through proxy mode, as the demo app (app-only)."""
 
-# ruff: noqa: F811  (pytest fixtures imported from graphx_helpers are redefined as arguments)
+# ruff: noqa: F811  (pytest fixtures imported from graphx_support are redefined as arguments)
 from __future__ import annotations
 
 import base64
@@ -10,7 +10,7 @@ import uuid
 from typing import Any
 
 import pytest
-from graphx_helpers import ALICE, GX, calendars_restored, error_code, gx  # noqa: F401
+from graphx_support import ALICE, GX, calendars_restored, error_code, gx  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures("calendars_restored")
 ME = f"/users/{ALICE}"
@@ -70,3 +70,27 @@ def test_event_attachments(gx: GX) -> None:
     assert gx.get(f"{ME}/events/{ev['id']}").json()["hasAttachments"] is False
     missing = gx.get(f"{ME}/events/AAMkAGENoSuchEvent00000AAA=/attachments")
     assert missing.status_code == 404 and error_code(missing) == "ErrorItemNotFound"
+
+
+def test_create_with_transaction_id_is_made_once(gx: GX) -> None:
+    """resources/event, ``transactionId``: "A custom identifier specified by a client app for
+    the server to avoid redundant POST operations in case of client retries to create the same
+    event." A repeated create returns the event made first and adds none; the same id used for
+    a different event is refused with ``ErrorDuplicateTransactionId`` (the code and message
+    Graph gives: github.com/alcionai/corso/issues/2490)."""
+    tag = uuid.uuid4().hex[:8]
+    body = {"subject": f"once {tag}", "transactionId": f"tx-{tag}",
+            "start": {"dateTime": "2027-06-16T09:00:00", "timeZone": "UTC"},
+            "end": {"dateTime": "2027-06-16T09:30:00", "timeZone": "UTC"}}
+    first = gx.post(f"{ME}/events", json=body)
+    again = gx.post(f"{ME}/events", json=body)
+    assert first.status_code == 201 and again.status_code == 201, again.text
+    assert again.json()["id"] == first.json()["id"]
+    assert again.json()["transactionId"] == f"tx-{tag}"
+    view = gx.get(f"{ME}/calendarView?startDateTime=2027-06-16T00:00:00Z"
+                  "&endDateTime=2027-06-17T00:00:00Z").json()["value"]
+    assert [e["subject"] for e in view].count(f"once {tag}") == 1
+    other = gx.post(f"{ME}/events", json={**body, "subject": f"other {tag}"})
+    assert other.status_code == 400 and error_code(other) == "ErrorDuplicateTransactionId"
+    plain = gx.post(f"{ME}/events", json={k: v for k, v in body.items() if k != "transactionId"})
+    assert plain.status_code == 201 and plain.json()["id"] != first.json()["id"]

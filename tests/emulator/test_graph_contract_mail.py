@@ -2,7 +2,7 @@
 Microsoft's documented behaviour; the page is named in each test (learn.microsoft.com/graph/api/
 …). Over real HTTPS through proxy mode, as the demo app (app-only)."""
 
-# ruff: noqa: F811  (pytest fixtures imported from graphx_helpers are redefined as arguments)
+# ruff: noqa: F811  (pytest fixtures imported from graphx_support are redefined as arguments)
 from __future__ import annotations
 
 import uuid
@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from graphx_helpers import ALICE, BOB, GX, error_code, gx  # noqa: F401
+from graphx_support import ALICE, BOB, GX, error_code, gx  # noqa: F401
 
 CAROL = "carol@fabrikam.example"
 ME = f"/users/{ALICE}"

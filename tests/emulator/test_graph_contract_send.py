@@ -5,7 +5,7 @@ Items (MS-OXOMSG 3.3.5.1.3: "If this property is set to 0x01, the message is del
 message is sent"; the property is PT_BOOLEAN 0x0E01, Graph id ``Boolean 0x0E01``,
 learn.microsoft.com/graph/api/resources/singlevaluelegacyextendedproperty)."""
 
-# ruff: noqa: F811  (pytest fixtures imported from graphx_helpers are redefined as arguments)
+# ruff: noqa: F811  (pytest fixtures imported from graphx_support are redefined as arguments)
 from __future__ import annotations
 
 import uuid
@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from graphx_helpers import ALICE, BOB, GX, gx  # noqa: F401
+from graphx_support import ALICE, BOB, GX, gx  # noqa: F401
 
 ME = f"/users/{ALICE}"
 

@@ -1,14 +1,14 @@
 """Calendar over real HTTPS through proxy mode: events CRUD, calendarView's required range and
 recurrence expansion, Prefer: outlook.timezone, meeting responses between mailboxes."""
 
-# ruff: noqa: F811  (pytest fixtures imported from graphx_helpers are redefined as arguments)
+# ruff: noqa: F811  (pytest fixtures imported from graphx_support are redefined as arguments)
 from __future__ import annotations
 
 import uuid
 from typing import Any
 
 import pytest
-from graphx_helpers import ALICE, BOB, GX, calendars_restored, error_code, gx  # noqa: F401
+from graphx_support import ALICE, BOB, GX, calendars_restored, error_code, gx  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures("calendars_restored")
 
@@ -225,7 +225,7 @@ def test_bad_event_input_never_500(gx: GX) -> None:
 
 
 def test_me_calendar_with_a_delegated_token(gx: GX) -> None:
-    from graphx_helpers import delegated_token
+    from graphx_support import delegated_token
 
     scope = "openid offline_access https://graph.microsoft.com/Calendars.ReadWrite"
     token = delegated_token(gx.client, gx.info, "alice", scope)
@@ -277,7 +277,7 @@ def test_organizer_cancels_a_meeting(gx: GX, emulator: Any) -> None:
 
 
 def test_calendar_needs_calendar_permissions(gx: GX) -> None:
-    from graphx_helpers import delegated_token
+    from graphx_support import delegated_token
 
     token = delegated_token(gx.client, gx.info, "alice",
                             "openid offline_access https://graph.microsoft.com/Mail.ReadWrite")

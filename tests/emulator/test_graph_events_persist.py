@@ -6,7 +6,7 @@ import hashlib
 import os
 from pathlib import Path
 
-from graphx_helpers import ALICE, BOB, GX, app_token, proxied_client
+from graphx_support import ALICE, BOB, GX, app_token, proxied_client
 
 from m365bot.emulator.runtime import Emulator
 

@@ -5,8 +5,8 @@ the moved mailFolder, which keeps its id and its contents and has the destinatio
 # ruff: noqa: F811
 from __future__ import annotations
 
-from graphx_helpers import GX
-from mail_helpers import ALICE, err, http_client, mail, unique  # noqa: F401
+from graphx_support import GX
+from mail_support import ALICE, err, http_client, mail, unique  # noqa: F401
 
 FOLDERS = f"/users/{ALICE}/mailFolders"
 

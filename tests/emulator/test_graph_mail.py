@@ -1,7 +1,7 @@
 """Graph mail endpoints over real HTTPS through proxy mode: list/get/$value, drafts, PATCH,
 DELETE, send, sendMail (JSON and MIME), the reply family, move/copy, mail flow."""
 
-# ruff: noqa: F811  (pytest fixtures imported from mail_helpers are redefined as arguments)
+# ruff: noqa: F811  (pytest fixtures imported from mail_support are redefined as arguments)
 from __future__ import annotations
 
 import base64
@@ -11,8 +11,8 @@ from email import policy
 from email.message import EmailMessage
 from typing import Any
 
-from graphx_helpers import GX
-from mail_helpers import (  # noqa: F401
+from graphx_support import GX
+from mail_support import (  # noqa: F401
     ALICE,
     BOB,
     OPS,

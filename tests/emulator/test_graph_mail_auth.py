@@ -12,8 +12,8 @@ from typing import Any
 
 import httpx
 import pytest
-from graphx_helpers import GX
-from mail_helpers import (  # noqa: F401
+from graphx_support import GX
+from mail_support import (  # noqa: F401
     ALICE,
     BOB,
     OPS,

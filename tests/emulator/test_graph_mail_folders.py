@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from graphx_helpers import GX
-from mail_helpers import ALICE, BOB, err, http_client, mail, unique  # noqa: F401
+from graphx_support import GX
+from mail_support import ALICE, BOB, err, http_client, mail, unique  # noqa: F401
 
 FOLDERS = f"/users/{ALICE}/mailFolders"
 

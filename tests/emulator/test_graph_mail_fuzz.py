@@ -11,8 +11,8 @@ import string
 from typing import Any
 
 import pytest
-from graphx_helpers import GX
-from mail_helpers import ALICE, BOB, err, http_client, mail, unique  # noqa: F401
+from graphx_support import GX
+from mail_support import ALICE, BOB, err, http_client, mail, unique  # noqa: F401
 
 
 @pytest.fixture(scope="module")

@@ -19,8 +19,8 @@ from typing import Any
 
 import httpx
 import pytest
-from graphx_helpers import GX, proxied_client
-from mail_helpers import ALICE, BOB, http_client, mail, token_for, unique  # noqa: F401
+from graphx_support import GX, proxied_client
+from mail_support import ALICE, BOB, http_client, mail, token_for, unique  # noqa: F401
 
 from m365bot.emulator.graph import schema
 from m365bot.emulator.graph.schemacheck import ENV_VAR, SchemaLog

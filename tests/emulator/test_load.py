@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
-from core_helpers import app_token, direct_client
+from core_support import app_token, direct_client
 
 from m365bot.emulator.runtime import Emulator
 from m365bot.emulator.state import Mailbox, message_size
@@ -20,10 +20,10 @@ BOX = f"/v1.0/users/{ALICE}"
 
 
 @pytest.fixture
-def client(emu: Emulator) -> Iterator[httpx.Client]:
-    emu.reset()
-    with direct_client(emu) as c:
-        c.headers["Authorization"] = "Bearer " + app_token(emu, c)
+def client(private_emulator: Emulator) -> Iterator[httpx.Client]:
+    private_emulator.reset()
+    with direct_client(private_emulator) as c:
+        c.headers["Authorization"] = "Bearer " + app_token(private_emulator, c)
         yield c
 
 
@@ -43,8 +43,9 @@ def _send(client: httpx.Client, subject: str, size: int) -> httpx.Response:
         "toRecipients": [{"emailAddress": {"address": BOB}}]}})
 
 
-def test_the_size_total_follows_every_change(emu: Emulator, client: httpx.Client) -> None:
-    box = _box(emu)
+def test_the_size_total_follows_every_change(private_emulator: Emulator,
+                                             client: httpx.Client) -> None:
+    box = _box(private_emulator)
     draft = client.post(f"{BOX}/messages", json={
         "subject": "d", "body": {"contentType": "text", "content": "y" * 3000}}).json()["id"]
     assert box.size == _walked(box)
@@ -61,11 +62,12 @@ def test_the_size_total_follows_every_change(emu: Emulator, client: httpx.Client
     assert client.delete(f"{BOX}/messages/{moved.json()['id']}").status_code == 204
     assert _send(client, "s", 2000).status_code == 202
     assert box.size == _walked(box)
-    assert _box(emu, BOB).size == _walked(_box(emu, BOB))
+    assert _box(private_emulator, BOB).size == _walked(_box(private_emulator, BOB))
 
 
-def test_quota_counts_what_the_mailbox_holds_now(emu: Emulator, client: httpx.Client) -> None:
-    box = _box(emu)
+def test_quota_counts_what_the_mailbox_holds_now(private_emulator: Emulator,
+                                                 client: httpx.Client) -> None:
+    box = _box(private_emulator)
     box.quota_bytes = box.size + 10_000
     assert [_send(client, f"q{i}", 4000).status_code for i in range(3)] == [202, 202, 403]
     sent = client.get(f"{BOX}/mailFolders/sentitems/messages",
@@ -90,10 +92,11 @@ def _delta(client: httpx.Client, url: str) -> tuple[list[dict[str, Any]], str]:
 
 
 def test_tombstones_are_kept_only_while_a_delta_token_needs_them(
-    emu: Emulator, client: httpx.Client
+    private_emulator: Emulator, client: httpx.Client
 ) -> None:
-    box = _box(emu)
-    inbox_delta = f"{emu.base_url}{BOX}/mailFolders/inbox/messages/delta?$select=subject"
+    box = _box(private_emulator)
+    inbox_delta = (f"{private_emulator.base_url}{BOX}/mailFolders/inbox/messages/delta"
+                   "?$select=subject")
     _, token0 = _delta(client, inbox_delta)
     first = client.get(f"{BOX}/mailFolders/inbox/messages", params={"$top": "1"}).json()
     original = first["value"][0]["id"]

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from typing import Any
 
-from msal_helpers import app, tenant, valid_secret
+from msal_support import app, tenant, valid_secret
 
 # A plain msal + requests script: no proxy, CA or emulator settings in the code.
 _SCRIPT = """

@@ -4,26 +4,18 @@ a shared mailbox, nested folders and events."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
-from core_helpers import app_token, direct_client
+from core_support import app_token, direct_client
 
 from m365bot.emulator.runtime import Emulator
 
 
 @pytest.fixture(scope="module")
-def emulator(emulator_data_dir: Path) -> Iterator[Emulator]:
-    """Our own pristine demo world (other tests may change the session's)."""
-    with Emulator.start(scenario="demo", data_dir=emulator_data_dir) as emu:
-        yield emu
-
-
-@pytest.fixture(scope="module")
-def graph(emulator: Emulator) -> Iterator[httpx.Client]:
-    with direct_client(emulator) as c:
-        c.headers["Authorization"] = "Bearer " + app_token(emulator, c)
+def graph(private_emulator: Emulator) -> Iterator[httpx.Client]:
+    with direct_client(private_emulator) as c:
+        c.headers["Authorization"] = "Bearer " + app_token(private_emulator, c)
         yield c
 
 

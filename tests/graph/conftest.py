@@ -4,6 +4,7 @@ its own, and a client-credentials session on the ops mailbox."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,9 +17,22 @@ from m365bot.config import Settings
 from m365bot.sessions import Session
 
 
+def _wait_until_idle(emulator: Any, timeout: float = 10.0) -> None:
+    """Let requests an earlier test abandoned (a client timeout on a slow answer) finish on the
+    server: they still hold throttling slots of the shared emulator's mailboxes."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        buckets = emulator.control.counters()["throttle"].values()
+        if all(b["in_flight"] == 0 for b in buckets):
+            return
+        time.sleep(0.05)
+
+
 @pytest.fixture
 def emu(emulator: Any) -> Iterator[Any]:
     before = emulator.control.configure()
+    emulator.control.clear_faults()
+    _wait_until_idle(emulator)
     emulator.control.clear()
     emulator.clock.reset()
     yield emulator

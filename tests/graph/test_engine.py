@@ -17,7 +17,7 @@ from graph_support import INBOX, OPS, graph_records
 from m365bot.auth.tokens import make_access_token
 from m365bot.config import Settings
 from m365bot.errors import AuthError, GraphError, ThrottledError
-from m365bot.graph import Graph, Policy
+from m365bot.graph import AsyncGraph, Graph, Policy
 from m365bot.sessions import Session
 
 
@@ -48,6 +48,23 @@ def test_401_refreshes_the_token_once_and_retries(emu: Any, session: Session,
         graph.get(INBOX)
     assert tokens.forced == 2
     graph.close()
+
+
+def test_async_engine_reuses_a_fresh_token_and_refreshes_once_on_401(
+        emu: Any, session: Session, settings: Settings) -> None:
+    tokens = CountingTokens(session.token_provider)
+    graph = AsyncGraph("https://graph.microsoft.com", tokens, settings, mailbox=OPS)
+
+    async def go() -> list[int]:
+        statuses = [(await graph.get(INBOX, params={"$top": 1})).status for _ in range(3)]
+        emu.clock.advance(2 * 3600)  # the emulator now sees the held token as expired
+        statuses.append((await graph.get(INBOX, params={"$top": 1})).status)
+        await graph.aclose()
+        return statuses
+
+    assert asyncio.run(go()) == [200, 200, 200, 200]
+    assert [r["status"] for r in graph_records(emu)] == [200, 200, 200, 401, 200]
+    assert tokens.calls == 2 and tokens.forced == 1  # one fetch while fresh, one refresh
 
 
 def test_post_is_not_retried_after_503_unless_guarded(emu: Any, session: Session) -> None:

@@ -28,7 +28,7 @@ def _set(path: Path, row_id: int, column: str, value: bytes) -> None:
         db.execute(f"UPDATE vault_blobs SET {column}=? WHERE id=?", (value, row_id))
 
 
-def test_flipping_any_byte_of_nonce_ciphertext_tag_or_wrapped_key_fails(
+def test_flipping_any_byte_ofnonceciphertext_tag_or_wrapped_key_fails(
     vault: Vault, vault_path: Path
 ) -> None:
     vault.put_blob("token_cache", "k", b"CANARY-x")
@@ -64,7 +64,7 @@ def test_truncated_or_extended_fields_fail(vault: Vault, vault_path: Path) -> No
         _set(vault_path, row_id, "wrapped_dek", wrapped)
 
 
-def test_swapping_ciphertexts_between_rows_fails(
+def test_swappingciphertexts_between_rows_fails(
     stocked: tuple[Vault, dict[str, str]], vault_path: Path
 ) -> None:
     vault, values = stocked
@@ -104,21 +104,21 @@ def test_swapping_blobs_between_keys_fails(vault: Vault, vault_path: Path) -> No
         vault.get_blob("token_cache", "c")
 
 
-def test_nonces_never_repeat_under_one_master_key() -> None:
+def testnonces_never_repeat_under_one_master_key() -> None:
     ring = Keyring({1: os.urandom(32)}, current=1)
     aad = record_aad("v", "blob", "k", 1)
     n = 100_000
-    wrap_nonces = set()
-    record_nonces = set()
+    wrapnonces = set()
+    recordnonces = set()
     for _ in range(n):
         rec = seal(ring, b"CANARY-n", aad)
-        wrap_nonces.add(rec.wrapped_dek[:12])
-        record_nonces.add(rec.nonce)
-    assert len(wrap_nonces) == n
-    assert len(record_nonces) == n
+        wrapnonces.add(rec.wrapped_dek[:12])
+        recordnonces.add(rec.nonce)
+    assert len(wrapnonces) == n
+    assert len(recordnonces) == n
 
 
-def test_same_plaintext_gives_different_ciphertexts_and_round_trips() -> None:
+def test_same_plaintext_gives_differentciphertexts_and_round_trips() -> None:
     ring = Keyring({1: os.urandom(32)}, current=1)
     aad = record_aad("v", "blob", "k", 1)
     a, b = seal(ring, b"CANARY-same", aad), seal(ring, b"CANARY-same", aad)
@@ -131,7 +131,7 @@ def test_same_plaintext_gives_different_ciphertexts_and_round_trips() -> None:
 
 def test_integrity_and_lock_errors_say_what_happened(vault: Vault, vault_path: Path) -> None:
     vault.put_blob("token_cache", "k", b"CANARY-m")
-    row_id, _nonce, _ciphertext, wrapped = _row(vault_path, "token_cache", "k")
+    row_id, nonce, ciphertext, wrapped = _row(vault_path, "token_cache", "k")
     _set(vault_path, row_id, "wrapped_dek", wrapped[:-1])
     with pytest.raises(VaultIntegrityError) as err:
         vault.get_blob("token_cache", "k")
@@ -140,9 +140,24 @@ def test_integrity_and_lock_errors_say_what_happened(vault: Vault, vault_path: P
     _set(vault_path, row_id, "wrapped_dek", wrapped[:-1] + bytes([wrapped[-1] ^ 1]))
     with pytest.raises(VaultIntegrityError) as err:
         vault.get_blob("token_cache", "k")
-    assert err.value.message == ("a vault record failed authentication: its data key was "
-                                 "altered or moved")
+    assert str(err.value) == (
+        "a vault record failed authentication: its data key was altered or moved Fix: "
+        "restore the vault from a backup; the stored record was tampered with")
     _set(vault_path, row_id, "wrapped_dek", wrapped)
+    _set(vault_path, row_id, "nonce", nonce[:-1])
+    with pytest.raises(VaultIntegrityError) as err:
+        vault.get_blob("token_cache", "k")
+    assert str(err.value) == ("a vault record's nonce has the wrong length (the file was "
+                              "altered) Fix: restore the vault from a backup")
+    _set(vault_path, row_id, "nonce", nonce)
+    _set(vault_path, row_id, "ciphertext", bytes([ciphertext[0] ^ 1]) + ciphertext[1:])
+    with pytest.raises(VaultIntegrityError) as err:
+        vault.get_blob("token_cache", "k")
+    assert str(err.value) == (
+        "a vault record failed authentication: its ciphertext was altered or moved Fix: "
+        "restore the vault from a backup; the stored record was tampered with")
+    _set(vault_path, row_id, "ciphertext", ciphertext)
+    assert vault.get_blob("token_cache", "k") == b"CANARY-m"
     vault.lock()
     with pytest.raises(VaultLockedError) as locked:
         vault.get_blob("token_cache", "k")

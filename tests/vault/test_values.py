@@ -189,13 +189,13 @@ def test_a_variable_holding_a_reference_resolves_it(
 
 
 def test_a_store_without_advice_gets_the_default_fix() -> None:
-    """Any SecretStore may answer NotFoundError; without advice of its own, the error still
-    ends with a fix."""
-    from m365bot.errors import NotFoundError
+    """Any SecretStore may answer VaultNotFoundError; without advice of its own, the error
+    still ends with a fix."""
+    from m365bot.errors import VaultNotFoundError
 
     class Store:
         def get(self, locker: str, credential: str, attribute: str) -> Secret:
-            raise NotFoundError(f"no credential {credential!r}")
+            raise VaultNotFoundError(f"no credential {credential!r}")
 
     with pytest.raises(ConfigError) as err:
         resolve(CredentialRef("a", "b", "c"), vault=Store(), field="f")

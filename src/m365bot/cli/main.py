@@ -21,6 +21,7 @@ _SUBCOMMANDS = {
     "folder": "m365bot.cli.folder:folder",
     "mail": "m365bot.cli.mail:mail",
     "attachment": "m365bot.cli.attachment:attachment",
+    "calendar": "m365bot.cli.calendar:calendar",
 }
 
 

@@ -249,6 +249,11 @@ class EmulatorApp:
                     if b"client-request-id" not in names and "client-request-id" in headers:
                         raw.append((b"client-request-id", client_rid.encode("latin-1")))
                 message = {**message, "headers": raw}
+            elif message["type"] == "http.response.body" and not message.get("more_body"):
+                # The slot is free as the last byte is handed over, not after the write
+                # returns: the client may already be sending its next request by then, and
+                # Outlook would not count the finished one against it.
+                self.emu.control.release_held(meta)
             await send(message)
 
         if role == "control" and not control_allowed(scope):

@@ -24,7 +24,7 @@ from typing import IO, Any
 
 import httpx
 
-from m365bot.auth.tokens import AccessToken, TokenProvider
+from m365bot.auth.tokens import REFRESH_MARGIN, AccessToken, TokenProvider
 from m365bot.config import Settings
 from m365bot.errors import GraphError, TransportError
 from m365bot.graph import batching as bt
@@ -56,6 +56,7 @@ class AsyncGraph(BaseGraph):
         self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient]
         self._clients = weakref.WeakKeyDictionary()
         self._closed = False
+        self._held: AccessToken | None = None  # the last token the provider gave
 
     @property
     def closed(self) -> bool:
@@ -122,8 +123,12 @@ class AsyncGraph(BaseGraph):
         return await self.request("DELETE", path, **options)
 
     async def _token(self, req: GraphRequest, force: bool) -> AccessToken:
+        held = self._held
+        if not force and held is not None and held.expires_in(self._clock()) > REFRESH_MARGIN:
+            return held  # what the provider's cache would give, without a worker thread
         # in a worker thread: a refresh through msal must not block the event loop
-        return await asyncio.to_thread(self.token_provider.get_token, force_refresh=force)
+        self._held = await asyncio.to_thread(self.token_provider.get_token, force_refresh=force)
+        return self._held
 
     async def send(self, req: GraphRequest,
                    consume: Callable[[httpx.Response], Awaitable[None]] | None = None

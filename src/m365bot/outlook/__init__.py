@@ -25,6 +25,7 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from m365bot.outlook.calendar import AsyncCalendar
     from m365bot.outlook.folders import AsyncFolders
     from m365bot.sessions import Session
 
@@ -89,8 +90,9 @@ class AsyncOutlook:
         return resource(self._session, "attachments", is_async=True)
 
     @property
-    def calendar(self) -> Any:
-        return resource(self._session, "calendar", is_async=True)
+    def calendar(self) -> AsyncCalendar:
+        found: AsyncCalendar = resource(self._session, "calendar", is_async=True)
+        return found
 
 
 __all__ = ["RESOURCES", "AsyncOutlook", "resource"]

@@ -30,9 +30,6 @@ from m365bot.errors import ConfigError
 
 Json = Mapping[str, Any]
 
-# Graph writes up to 7 fractional digits ("2026-11-30T09:00:00.0000000"); Python reads 6
-_FRACTION = re.compile(r"(\.\d{6})\d+")
-
 
 def _str(data: Json, key: str) -> str | None:
     value = data.get(key)
@@ -49,6 +46,13 @@ def _list(data: Json, key: str) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
+def _strings(data: Json, key: str) -> tuple[str, ...]:
+    values = data.get(key)
+    if not values or not isinstance(values, list):
+        return ()  # most listings do not select it: no work
+    return tuple(str(v) for v in values)
+
+
 def _bool(data: Json, key: str) -> bool | None:
     value = data.get(key)
     return value if isinstance(value, bool) else None
@@ -61,11 +65,12 @@ def _int(data: Json, key: str) -> int | None:
 
 def parse_datetime(value: Any) -> datetime | None:
     """An ``Edm.DateTimeOffset`` (``2026-11-20T09:00:00Z``) as an aware datetime; None if absent
-    or unreadable. A value without an offset is taken as UTC, as Graph sends UTC."""
+    or unreadable. A value without an offset is taken as UTC, as Graph sends UTC. Graph's 7
+    fractional digits ("09:00:00.0000000") need no rewriting: Python 3.11 reads them."""
     if not isinstance(value, str) or not value:
         return None
     try:
-        parsed = datetime.fromisoformat(_FRACTION.sub(r"\1", value))
+        parsed = datetime.fromisoformat(value)
     except ValueError:
         return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
@@ -171,7 +176,10 @@ Recipient = EmailAddress
 
 
 def _recipients(data: Json, key: str) -> tuple[EmailAddress, ...]:
-    return tuple(EmailAddress.from_graph(r) for r in _list(data, key) if isinstance(r, Mapping))
+    values = data.get(key)
+    if not values or not isinstance(values, list):
+        return ()  # most listings do not select it: no work
+    return tuple(EmailAddress.from_graph(r) for r in values if isinstance(r, Mapping))
 
 
 def _recipient(data: Json, key: str) -> EmailAddress | None:
@@ -200,7 +208,7 @@ class EventTime:
         if not isinstance(raw, str):
             return None
         try:
-            value = datetime.fromisoformat(_FRACTION.sub(r"\1", raw))
+            value = datetime.fromisoformat(raw)
         except ValueError:
             return None
         return cls(date_time=value.replace(tzinfo=None), time_zone=_str(data, "timeZone") or "UTC")
@@ -325,7 +333,7 @@ class Email:
             is_draft=_bool(data, "isDraft"),
             has_attachments=_bool(data, "hasAttachments"),
             importance=_str(data, "importance"),
-            categories=tuple(str(c) for c in _list(data, "categories")),
+            categories=_strings(data, "categories"),
             flag=Flag.from_graph(flag) if isinstance(flag, Mapping) else None,
             folder_id=_str(data, "parentFolderId"),
             conversation_id=_str(data, "conversationId"),
@@ -651,7 +659,7 @@ class Event:
             show_as=_str(data, "showAs"),
             response_status=_str(_obj(data, "responseStatus"), "response"),
             importance=_str(data, "importance"),
-            categories=tuple(str(c) for c in _list(data, "categories")),
+            categories=_strings(data, "categories"),
             is_cancelled=_bool(data, "isCancelled"),
             series_master_id=_str(data, "seriesMasterId"),
             type=_str(data, "type"),

@@ -5,6 +5,8 @@
 * ``Prefer: outlook.timezone="..."`` (IANA or Windows names) sets the zone of ``start``/``end``
   in responses and is echoed in ``Preference-Applied``; UTC otherwise.
 * calendarView needs ``startDateTime`` and ``endDateTime`` (ISO 8601; no offset = UTC).
+* A create that carries a ``transactionId`` already used in the mailbox returns the event
+  made then (no second event) or, for a different event, 400 ``ErrorDuplicateTransactionId``.
 * Creating an event with attendees whose mailboxes are emulated puts a copy in their
   calendars; their responses update the organizer's attendee list and, with
   ``sendResponse`` (default true), deliver "Accepted: …" mail to the organizer's Inbox.
@@ -155,10 +157,15 @@ async def create_event(ctx: Ctx) -> Response:
     _zone(ctx.request)
     props = es.new_event(body, ctx.mailbox, ctx.emu.clock.now())
     with ctx.emu.state.lock:
-        event = Event(id=es.new_event_id(), props=props)
-        ctx.mailbox.events[event.id] = event
-        propagate_invites(ctx.emu.state, ctx.mailbox, event)
-    log.info("event created in %s", ctx.mailbox.address)
+        event = es.same_transaction(ctx.mailbox.events.values(), props)
+        if event is None:
+            event = Event(id=es.new_event_id(), props=props)
+            ctx.mailbox.events[event.id] = event
+            propagate_invites(ctx.emu.state, ctx.mailbox, event)
+            log.info("event created in %s", ctx.mailbox.address)
+        else:
+            props = event.props
+            log.info("event create repeated (same transactionId) in %s", ctx.mailbox.address)
     out = {"@odata.context": ctx.context_url(f"users('{ctx.mailbox.id}')/events/$entity"),
            **es.render(props, event.id, _zone(ctx.request))}
     return _respond(ctx, out, status=201)

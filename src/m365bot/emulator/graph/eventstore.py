@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -171,6 +171,24 @@ def new_event(body: Any, organizer: Mailbox, now: float) -> dict[str, Any]:
     _check_order(props)
     props["bodyPreview"] = re.sub(r"<[^>]+>", "", props["body"]["content"])[:255]
     return props
+
+
+def same_transaction(events: Iterable[Event], props: dict[str, Any]) -> Event | None:
+    """The event already created with ``props``' ``transactionId`` (Graph's de-duplication of
+    a retried create: learn.microsoft.com/graph/api/resources/event, ``transactionId``), or
+    None; 400 ``ErrorDuplicateTransactionId`` when that id made a different event."""
+    tid = props.get("transactionId")
+    if not tid:
+        return None
+    for event in events:
+        if event.props.get("transactionId") == tid:
+            if all(event.props.get(k) == props.get(k) for k in ("subject", "start", "end")):
+                return event
+            raise GraphHTTPError(400, "ErrorDuplicateTransactionId",
+                                 "Your request can't be completed. The TransactionId specified "
+                                 "in the request has already been used to create a different "
+                                 "event.")
+    return None
 
 
 def apply_patch(props: dict[str, Any], body: Any, now: float) -> None:

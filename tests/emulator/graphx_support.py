@@ -2,7 +2,7 @@
 that reaches the real Graph and upload host names through the emulator's proxy, with an
 app-only token from the real token endpoint.
 
-Import the fixtures into a test module: ``from graphx_helpers import gx, draft  # noqa: F401``.
+Import the fixtures into a test module: ``from graphx_support import gx, draft  # noqa: F401``.
 """
 
 from __future__ import annotations
@@ -101,7 +101,7 @@ def error_code(r: httpx.Response) -> str:
 
 def delegated_token(client: httpx.Client, info: dict[str, Any], name: str, scope: str) -> str:
     """A delegated token for user ``name`` of contoso: sign-in pages, code + PKCE redemption."""
-    from msal_helpers import app, get_code, tenant, user
+    from msal_support import app, get_code, tenant, user
 
     pkce = app(info, "m365bot-pkce")
     code, verifier = get_code(info, client, pkce["client_id"], user(info, name), scope)

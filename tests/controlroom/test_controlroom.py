@@ -12,18 +12,16 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from connect_support import app, login_requests, secret_of, tenant, user
 
 import m365bot
+from auth_support import Browser, deliver, sign_in_location
 from m365bot.cli.main import cli
 from m365bot.config import Settings
 from m365bot.controlroom import ConnectionStore, OAuthConnection
 from m365bot.errors import AuthError, ConfigError
 from m365bot.values import Secret
 from plugins.canary import scan_output
-
-sys.path.insert(0, str(Path(__file__).parent.parent / "auth"))
-from authhelpers import Browser, deliver, sign_in_location
+from world_support import app, login_requests, secret_of, tenant, user
 
 PROVIDER = "Microsoft Entra"
 
@@ -55,8 +53,9 @@ def _browser(info: dict[str, Any], who: str) -> Any:
     return open_browser
 
 
-def test_shared_and_user_specific_tokens(emu: Any, settings: Settings, vault: Any) -> None:
-    info = emu.info
+def test_shared_and_user_specific_tokens(clean_emulator: Any, settings: Settings,
+                                         vault: Any) -> None:
+    info = clean_emulator.info
     store = ConnectionStore(vault)
     store.add(_conn(info))
     assert store.status(PROVIDER, "ops") == "Missing"
@@ -104,23 +103,24 @@ def _logged_in(info: dict[str, Any], settings: Settings,
     return store, conn
 
 
-def test_expired_shared_token_refreshes(emu: Any, settings: Settings, vault: Any) -> None:
-    info = emu.info
+def test_expired_shared_token_refreshes(clean_emulator: Any, settings: Settings,
+                                        vault: Any) -> None:
+    info = clean_emulator.info
     store, conn = _logged_in(info, settings, vault)
     _tamper(vault, conn, expires_on=1.0)
     assert store.status(PROVIDER, "ops") == "Active"  # its refresh token renews it
-    emu.control.clear()
+    clean_emulator.control.clear()
     s = m365bot.connect(cloud="global", mode="control-room", username=user(info, "alice")["upn"],
                         connection={"provider_type": PROVIDER, "connection_name": "ops"},
                         settings=settings, connections=ConnectionStore(vault))
-    assert [r["op"] for r in login_requests(emu)] == ["token"]  # one refresh
+    assert [r["op"] for r in login_requests(clean_emulator)] == ["token"]  # one refresh
     assert store.status(PROVIDER, "ops") == "Active"
     s.close()
 
 
-def test_cli_add_list_status(emu: Any, settings: Settings, vault: Any, vault_key: str,
+def test_cli_add_list_status(clean_emulator: Any, settings: Settings, vault: Any, vault_key: str,
                              register_canary: Any) -> None:
-    info = emu.info
+    info = clean_emulator.info
     secret = register_canary("CANARY-cr-client-secret")
     c = _conn(info)
     runner = CliRunner()
@@ -148,39 +148,40 @@ def test_cli_add_list_status(emu: Any, settings: Settings, vault: Any, vault_key
     assert "Traceback" not in r.output
 
 
-def test_missing_shared_scope_is_named_before_graph(emu: Any, settings: Settings,
+def test_missing_shared_scope_is_named_before_graph(clean_emulator: Any, settings: Settings,
                                                     vault: Any) -> None:
     """A connection whose scopes lack Mail.ReadWrite.Shared: Connect to a shared mailbox names
     the missing delegated permission from the token, without asking Graph."""
-    info = emu.info
+    info = clean_emulator.info
     store = ConnectionStore(vault)
     c = _conn(info)
     narrow = OAuthConnection(PROVIDER, "narrow", client_id=c.client_id,
                              authorization_url=c.authorization_url, token_url=c.token_url,
-                             scopes=["offline_access", "https://graph.microsoft.com/Mail.ReadWrite"])
+                             scopes=["offline_access",
+                                     "https://graph.microsoft.com/Mail.ReadWrite"])
     store.add(narrow)
     store.login(PROVIDER, "narrow", token_type="shared", settings=settings,
                 open_browser=_browser(info, "alice"), timeout=30)
-    emu.control.clear()
+    clean_emulator.control.clear()
     with pytest.raises(AuthError) as ei:
         m365bot.connect(cloud="global", mode="control-room", username=user(info, "alice")["upn"],
                         mailbox="ops@contoso.onmicrosoft.com",
                         connection={"provider_type": PROVIDER, "connection_name": "narrow"},
                         settings=settings, connections=ConnectionStore(vault))
     assert ei.value.code == "missing_permission" and "Mail.ReadWrite.Shared" in str(ei.value)
-    assert [r for r in emu.control.requests() if r.get("role") == "graph"] == []
+    assert [r for r in clean_emulator.control.requests() if r.get("role") == "graph"] == []
 
 
-def test_cli_login_with_a_browser_command(emu: Any, vault: Any, vault_key: str,
+def test_cli_login_with_a_browser_command(clean_emulator: Any, vault: Any, vault_key: str,
                                           tmp_path: Path) -> None:
     """``connection login`` opens the browser command (M365BOT_BROWSER) on the sign-in page,
     receives the code on loopback and stores the User-specific token: status Active."""
-    info = emu.info
+    info = clean_emulator.info
     info_file = tmp_path / "emu.json"
     info_file.write_text(json.dumps(info))
     ConnectionStore(vault).add(_conn(info))
     bob = user(info, "bob")
-    driver = Path(__file__).parent.parent / "auth" / "browser_driver.py"
+    driver = Path(__file__).parent.parent / "browser_driver.py"
     env = {"M365BOT_VAULT_KEY": vault_key, "M365BOT_VAULT": str(vault.path),
            "M365BOT_HOME": str(tmp_path / "home"),
            "M365BOT_BROWSER": f"{sys.executable} {driver}",
@@ -197,10 +198,10 @@ def test_cli_login_with_a_browser_command(emu: Any, vault: Any, vault_key: str,
 
 
 def test_user_specific_login_by_another_account_stores_nothing(
-        emu: Any, settings: Settings, vault: Any) -> None:
+        clean_emulator: Any, settings: Settings, vault: Any) -> None:
     """The bot refuses the sign-in: the browser says so and how to fix it, never "Sign-in
     finished"; an accepted login does show "Sign-in finished"."""
-    info = emu.info
+    info = clean_emulator.info
     store = ConnectionStore(vault)
     store.add(_conn(info))
     bob = user(info, "bob")["upn"]
@@ -221,23 +222,23 @@ def test_user_specific_login_by_another_account_stores_nothing(
     assert browser.status == 200 and "Sign-in finished" in browser.page
 
 
-def test_login_with_a_failing_browser_command_ends_at_once(emu: Any, settings: Settings,
+def test_login_with_a_failing_browser_command_ends_at_once(clean_emulator: Any, settings: Settings,
                                                            vault: Any) -> None:
     """A browser command that exits non-zero will never deliver the sign-in: the login fails
     at once naming the browser setting, not after its 300 s wait."""
     import time
 
     store = ConnectionStore(vault)
-    store.add(_conn(emu.info))
+    store.add(_conn(clean_emulator.info))
     failing = Settings(data_dir=settings.data_dir, proxy=settings.proxy,
                        ca_bundle=settings.ca_bundle, browser="false {url}")
-    emu.control.clear()
+    clean_emulator.control.clear()
     started = time.monotonic()
     with pytest.raises(ConfigError) as ei:
         store.login(PROVIDER, "ops", token_type="shared", settings=failing, timeout=300)
     assert time.monotonic() - started < 60
     assert ei.value.field == "browser" and "'false' exited with status 1" in str(ei.value)
-    assert login_requests(emu) == [] and store.status(PROVIDER, "ops") == "Missing"
+    assert login_requests(clean_emulator) == [] and store.status(PROVIDER, "ops") == "Missing"
 
 
 def _tamper(vault: Any, conn: OAuthConnection, **changes: Any) -> None:
@@ -253,13 +254,13 @@ def _connect_shared(settings: Settings, vault: Any, name: str, who: str) -> Any:
 
 
 def test_auth_code_connection_with_a_refused_refresh_token_is_expired(
-        emu: Any, settings: Settings, vault: Any) -> None:
+        clean_emulator: Any, settings: Settings, vault: Any) -> None:
     """A refresh refused with invalid_grant: one error naming the connection and the login
     command (no storage key), status Expired until the next login."""
-    info = emu.info
+    info = clean_emulator.info
     store, conn = _logged_in(info, settings, vault)
     _tamper(vault, conn, expires_on=1.0)
-    emu.clock.advance(91 * 86400)  # the refresh token was unused for 90 days: AADSTS700082
+    clean_emulator.clock.advance(91 * 86400)  # the refresh token unused for 90 days: 700082
     assert store.status(PROVIDER, "ops") == "Active"  # not refused yet
     with pytest.raises(AuthError) as ei:
         _connect_shared(settings, vault, "ops", user(info, "alice")["upn"])
@@ -270,17 +271,17 @@ def test_auth_code_connection_with_a_refused_refresh_token_is_expired(
                                       "--provider 'Microsoft Entra' --name 'ops' --token-type "
                                       "shared")
     assert store.status(PROVIDER, "ops") == "Expired"
-    emu.clock.reset()
+    clean_emulator.clock.reset()
     store.login(PROVIDER, "ops", token_type="shared", settings=settings,
                 open_browser=_browser(info, "alice"), timeout=30)
     assert store.status(PROVIDER, "ops") == "Active"
 
 
-def test_auth_code_connection_without_a_refresh_token(emu: Any, settings: Settings,
+def test_auth_code_connection_without_a_refresh_token(clean_emulator: Any, settings: Settings,
                                                       vault: Any) -> None:
     """Scopes without offline_access: no refresh token. Active until the access token expires,
     then Expired, and Connect names the connection and the login command."""
-    info = emu.info
+    info = clean_emulator.info
     store = ConnectionStore(vault)
     c = _conn(info)
     conn = OAuthConnection(PROVIDER, "no-rt", client_id=c.client_id, token_url=c.token_url,
@@ -316,61 +317,65 @@ def _connect_app(settings: Settings, vault: Any, name: str = "app-ops") -> Any:
 
 
 def test_client_credentials_connection_renews_past_the_emulator_clock(
-        emu: Any, settings: Settings, vault: Any) -> None:
+        clean_emulator: Any, settings: Settings, vault: Any) -> None:
     """An hour after ``connection login``, the emulator refuses the stored token (its clock
     moved past the expiry): Connect gets a new one with the connection's secret, once."""
     store = ConnectionStore(vault)
-    store.add(_app_conn(emu.info, secret_of(app(emu.info))))
+    store.add(_app_conn(clean_emulator.info, secret_of(app(clean_emulator.info))))
     assert store.login(PROVIDER, "app-ops", token_type="shared", settings=settings) == "Active"
-    emu.clock.advance(2 * 3600)
-    emu.control.clear()
+    clean_emulator.clock.advance(2 * 3600)
+    clean_emulator.control.clear()
     s = _connect_app(settings, vault)
     assert s.identity_type == "app" and s.mailbox == "ops@contoso.onmicrosoft.com"
-    assert [r["op"] for r in login_requests(emu)] == ["token"]  # one renewal, with the secret
-    graph = [r["status"] for r in emu.control.requests() if r.get("role") == "graph"]
+    # one renewal, with the secret
+    assert [r["op"] for r in login_requests(clean_emulator)] == ["token"]
+    graph = [r["status"] for r in clean_emulator.control.requests() if r.get("role") == "graph"]
     assert graph == [401, 200]  # the expired token was refused, the renewed one accepted
     assert store.status(PROVIDER, "app-ops") == "Active"
     s.close()
 
 
 def test_client_credentials_connection_past_its_local_expiry(
-        emu: Any, settings: Settings, vault: Any) -> None:
+        clean_emulator: Any, settings: Settings, vault: Any) -> None:
     """A stored token past its expiry: status stays Active (the secret can get another) and
     Connect renews it before asking Graph, instead of asking for an interactive login."""
     store = ConnectionStore(vault)
-    conn = _app_conn(emu.info, secret_of(app(emu.info)))
+    conn = _app_conn(clean_emulator.info, secret_of(app(clean_emulator.info)))
     store.add(conn)
     store.login(PROVIDER, "app-ops", token_type="shared", settings=settings)
     _tamper(vault, conn, expires_on=1.0)
     assert store.status(PROVIDER, "app-ops") == "Active"
-    emu.control.clear()
+    clean_emulator.control.clear()
     s = _connect_app(settings, vault)
-    assert [r["op"] for r in login_requests(emu)] == ["token"]
-    assert [r["status"] for r in emu.control.requests() if r.get("role") == "graph"] == [200]
+    assert [r["op"] for r in login_requests(clean_emulator)] == ["token"]
+    assert [r["status"] for r in clean_emulator.control.requests()
+            if r.get("role") == "graph"] == [200]
     s.close()
 
 
 def test_client_credentials_connection_with_a_refused_secret_is_expired(
-        emu: Any, settings: Settings, vault: Any, register_canary: Any) -> None:
+        clean_emulator: Any, settings: Settings, vault: Any, register_canary: Any) -> None:
     """The app's secret changed after login: renewal fails with one clear error naming the
     connection (no internal key, no 'log in interactively'), and status says Expired."""
     store = ConnectionStore(vault)
-    store.add(_app_conn(emu.info, secret_of(app(emu.info))))
+    store.add(_app_conn(clean_emulator.info, secret_of(app(clean_emulator.info))))
     store.login(PROVIDER, "app-ops", token_type="shared", settings=settings)
-    store.add(_app_conn(emu.info, register_canary("CANARY-rotated-away-secret")))
-    emu.clock.advance(2 * 3600)
+    store.add(_app_conn(clean_emulator.info, register_canary("CANARY-rotated-away-secret")))
+    clean_emulator.clock.advance(2 * 3600)
     with pytest.raises(AuthError) as ei:
         _connect_app(settings, vault)
     text = str(ei.value)
     assert "Microsoft Entra/app-ops" in text and "client secret" in ei.value.advice
     assert "refresh token" not in text and "controlroom|" not in text
     assert store.status(PROVIDER, "app-ops") == "Expired"
-    store.add(_app_conn(emu.info, secret_of(app(emu.info))))  # the admin fixes the secret
+    store.add(_app_conn(clean_emulator.info,
+                        secret_of(app(clean_emulator.info))))  # the admin fixes the secret
     assert store.login(PROVIDER, "app-ops", token_type="shared", settings=settings) == "Active"
 
 
-def test_cli_add_with_empty_stdin_saves_nothing(emu: Any, vault: Any, vault_key: str) -> None:
-    c = _conn(emu.info)
+def test_cli_add_with_empty_stdin_saves_nothing(clean_emulator: Any, vault: Any,
+                                                vault_key: str) -> None:
+    c = _conn(clean_emulator.info)
     env = {"M365BOT_VAULT_KEY": vault_key, "M365BOT_VAULT": str(vault.path)}
     for grant in ("authorization_code", "client_credentials"):
         r = CliRunner().invoke(cli, ["controlroom", "connection", "add", "--name", "empty",
@@ -405,10 +410,10 @@ def _texts_reachable(obj: Any, depth: int = 3) -> list[str]:
 
 
 def test_no_control_room_token_provider_holds_the_proxy_password(
-        emu: Any, settings: Settings, vault: Any, register_canary: Any) -> None:
+        clean_emulator: Any, settings: Settings, vault: Any, register_canary: Any) -> None:
     """Both kinds of provider the Control Room creates (refresh token, client secret) keep the
     proxy password out of their state and repr: they hold the masked HTTP factory."""
-    info = emu.info
+    info = clean_emulator.info
     password = register_canary("CANARY-cr-proxy-password")
     proxied = Settings(data_dir=settings.data_dir, proxy=info["proxy_url"].replace(
         "http://", f"http://bot:{password}@"), ca_bundle=settings.ca_bundle, timeout=20)
@@ -427,5 +432,5 @@ def test_no_control_room_token_provider_holds_the_proxy_password(
         assert not [t for t in texts if password in t], type(p).__name__
         assert password not in repr(p)
         assert "127.0.0.1" in repr(p.http_factory)  # the proxy is there, masked
-    emu.clock.advance(2 * 3600)
+    clean_emulator.clock.advance(2 * 3600)
     assert providers[1].get_token().expires_in() > 3000  # the password still reaches the proxy

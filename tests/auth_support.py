@@ -1,5 +1,6 @@
-"""Helpers for the auth tests: emulator lookups, a vault per test, an httpx "browser" that
-signs in through the emulator's HTML pages, and cache manipulation for expiry tests."""
+"""Helpers for the auth and Control Room tests: an httpx "browser" that signs in through the
+emulator's HTML pages, a signed-in PKCE provider, and cache manipulation for expiry tests.
+Lookups into the demo world are in world_support."""
 
 from __future__ import annotations
 
@@ -17,36 +18,11 @@ import httpx
 
 from m365bot.auth.modes import AuthCodePkce
 from m365bot.config import Settings
-
-CLOUD_KEY = {"global": "global", "usgovhigh": "gcchigh", "dod": "dod", "china": "china"}
-
-
-def tenant(info: dict[str, Any], cloud: str = "global") -> dict[str, Any]:
-    return next(t for t in info["tenants"] if t["cloud"] == cloud)
-
-
-def app(info: dict[str, Any], name: str, cloud: str = "global") -> dict[str, Any]:
-    tid = tenant(info, cloud)["id"]
-    return next(a for a in info["apps"] if a["tenant_id"] == tid and a["name"] == name)
-
-
-def user(info: dict[str, Any], name: str, cloud: str = "global") -> dict[str, Any]:
-    tid = tenant(info, cloud)["id"]
-    return next(u for u in info["users"] if u["tenant_id"] == tid and u["upn"].startswith(name))
-
-
-def secret(app_info: dict[str, Any], *, expired: bool = False) -> dict[str, Any]:
-    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    return next(s for s in app_info["secrets"] if (s["expires"] < now) == expired)
+from world_support import app, user
 
 
 def settings_for(info: dict[str, Any], data_dir: Path, **kw: Any) -> Settings:
     return Settings(data_dir=data_dir, proxy=info["proxy_url"], ca_bundle=info["ca_bundle"], **kw)
-
-
-def identity_requests(emu: Any) -> list[dict[str, Any]]:
-    """Every request the emulator recorded for a login host (token, discovery, authorize)."""
-    return [r for r in emu.control.requests() if r.get("role") == "login"]
 
 
 def browser_client(info: dict[str, Any]) -> httpx.Client:

@@ -21,7 +21,6 @@ from typing import Any
 import certifi
 import httpx
 import pytest
-from connect_support import app, graph_requests, login_requests, secret_of
 
 import m365bot
 from m365bot.auth.tokens import make_access_token
@@ -40,6 +39,7 @@ from m365bot.graph.core import MAX_RETRY_AFTER
 from m365bot.net import HttpFactory, network_errors
 from m365bot.values import CredentialRef, Secret
 from m365bot.vault import Vault
+from world_support import app, graph_requests, login_requests, secret_of, stock_demo_apps
 
 OPS = "ops@contoso.onmicrosoft.com"
 LIST = f"/users/{OPS}/mailFolders/inbox/messages"
@@ -50,6 +50,13 @@ def _session(emu: Any, settings: Settings) -> Any:
     return m365bot.connect(cloud="global", mode="client-credentials", client_id=a["client_id"],
                            tenant_id=a["tenant_id"], username=OPS,
                            client_secret=Secret(secret_of(a)), settings=settings)
+
+
+@pytest.fixture
+def vault(vault: Vault, emulator_info: dict[str, Any]) -> Vault:
+    """The shared vault, stocked with each cloud's demo app (locker "bots")."""
+    stock_demo_apps(vault, emulator_info)
+    return vault
 
 
 def test_expired_token_401_refreshes_once_and_retries(emu: Any, settings: Settings) -> None:

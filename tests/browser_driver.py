@@ -14,7 +14,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 import os
 
-from authhelpers import deliver, sign_in_location
+from auth_support import deliver, sign_in_location
 
 info = {"proxy_url": os.environ["AUTHTEST_PROXY"], "ca_bundle": os.environ["AUTHTEST_CA"]}
 loc = sign_in_location(info, sys.argv[1], os.environ["AUTHTEST_UPN"],

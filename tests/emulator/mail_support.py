@@ -3,7 +3,7 @@
 
 ``mail`` calls as the demo app (app-only, Mail.ReadWrite + Mail.Send); ``alice_delegated``
 as Alice through the sign-in pages (PKCE). Import into a test module:
-``from mail_helpers import mail, alice_delegated, ...  # noqa: F401``.
+``from mail_support import mail, alice_delegated, ...  # noqa: F401``.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
-from graphx_helpers import GX, app_token, delegated_token, proxied_client
+from graphx_support import GX, app_token, delegated_token, proxied_client
 
 GRAPH = "https://graph.microsoft.com/v1.0"
 ALICE = "alice@contoso.onmicrosoft.com"
@@ -27,8 +27,8 @@ FULL_SCOPE = ("openid profile offline_access User.Read Mail.ReadWrite Mail.Send 
 def token_for(client: httpx.Client, info: dict[str, Any], app_name: str,
               cloud: str = "global") -> str:
     """A client-credentials token for a demo app (any cloud), from the real token URL."""
-    from msal_helpers import GRAPH as GRAPH_ROOTS
-    from msal_helpers import LOGIN, app, tenant, valid_secret
+    from msal_support import GRAPH as GRAPH_ROOTS
+    from msal_support import LOGIN, app, tenant, valid_secret
 
     a = app(info, app_name, cloud)
     r = client.post(

@@ -1,12 +1,13 @@
-"""Lookups for the Connect / sessions / Control Room tests (imported by
-those test modules): a clean session emulator, an unlocked vault on disk, proxy-mode settings,
-and the demo world's apps and users."""
+"""Lookups into the emulator's demo world (tenants, apps, users, secrets), filters over its
+request records, and a vault stocked with the demo apps. Used by the auth, Connect and
+Control Room tests."""
 
 from __future__ import annotations
 
 import time
 from typing import Any
 
+from m365bot.vault import AttributeSpec, Vault
 from plugins.canary import register_canary
 
 CLOUD_KEY = {"global": "global", "usgovhigh": "gcchigh", "dod": "dod", "china": "china"}
@@ -26,7 +27,14 @@ def user(info: dict[str, Any], name: str, cloud: str = "global") -> dict[str, An
     return next(u for u in info["users"] if u["tenant_id"] == tid and u["upn"].startswith(name))
 
 
+def secret(app_info: dict[str, Any], *, expired: bool = False) -> dict[str, Any]:
+    """The app's first secret that is (or, with expired=True, is no longer) valid."""
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    return next(s for s in app_info["secrets"] if (s["expires"] < now) == expired)
+
+
 def secret_of(app_info: dict[str, Any]) -> str:
+    """The value of the app's first valid secret, registered with the canary plugin."""
     now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     value = next(s for s in app_info["secrets"] if s["expires"] > now)["value"]
     return register_canary(value)  # the demo secret must never be logged or printed
@@ -37,6 +45,16 @@ def graph_requests(emu: Any) -> list[dict[str, Any]]:
 
 
 def login_requests(emu: Any) -> list[dict[str, Any]]:
+    """Every request the emulator recorded for a login host (token, discovery, authorize)."""
     return [r for r in emu.control.requests() if r.get("role") == "login"]
 
 
+def stock_demo_apps(vault: Vault, info: dict[str, Any]) -> None:
+    """Locker "bots" with credential o365-CLOUD (the demo app's id, tenant and secret) per cloud."""
+    vault.create_locker("bots")
+    for cloud in CLOUD_KEY:
+        a = app(info, cloud=cloud)
+        vault.set_credential("bots", f"o365-{cloud}", {
+            "client_secret": AttributeSpec(secret_of(a)),
+            "client_id": AttributeSpec(a["client_id"], masked=False),
+            "tenant_id": AttributeSpec(a["tenant_id"], masked=False)})
