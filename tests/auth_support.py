@@ -12,7 +12,7 @@ import threading
 import time
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 import httpx
 
@@ -102,3 +102,38 @@ def signed_in_alice(emu: Any, settings: Settings, vault: Any,
                      http_client=http_client)
     p.get_token()
     return p
+
+
+class Browser:
+    """Opens the authorize URL like a person would, in a thread; can tamper with the redirect."""
+
+    def __init__(self, info: dict[str, Any], who: dict[str, Any], tamper: str = "") -> None:
+        self.info, self.who, self.tamper = info, who, tamper
+        self.auth_uris: list[str] = []
+        self.thread: threading.Thread | None = None
+        self.status: int | None = None
+        self.page = ""
+
+    def __call__(self, url: str) -> None:
+        self.auth_uris.append(url)
+        self.thread = threading.Thread(target=self._run, args=(url,), daemon=True)
+        self.thread.start()
+
+    def _run(self, url: str) -> None:
+        loc = sign_in_location(self.info, url, self.who["upn"], self.who["password"])
+        if self.tamper:
+            parts = urlsplit(loc)
+            q = {k: v[0] for k, v in parse_qs(parts.query).items()}
+            if self.tamper == "wrong_state":
+                q["state"] = "forged-" + q["state"]
+            elif self.tamper == "no_state":
+                q.pop("state")
+            loc = urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(q), ""))
+        with httpx.Client(trust_env=False, timeout=30) as c:
+            answer = c.get(loc)
+        self.status, self.page = answer.status_code, answer.text
+
+    def join(self) -> None:
+        """Wait for the page the listener answers with (sent after the token exchange)."""
+        assert self.thread is not None
+        self.thread.join(30)

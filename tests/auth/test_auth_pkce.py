@@ -11,10 +11,9 @@ import threading
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
-import httpx
 import pytest
 
-from auth_support import browser_client, deliver, sign_in_location
+from auth_support import Browser, browser_client, deliver
 from m365bot.auth.http import MsalHttpClient
 from m365bot.auth.loopback import LoopbackListener
 from m365bot.auth.modes import AuthCodePkce
@@ -36,41 +35,6 @@ class CapturingClient(MsalHttpClient):
         if url.endswith("/oauth2/v2.0/token"):
             self.token_posts.append(dict(data or {}))
         return super().post(url, params=params, data=data, headers=headers, **kw)
-
-
-class Browser:
-    """Opens the authorize URL like a person would, in a thread; can tamper with the redirect."""
-
-    def __init__(self, info: dict[str, Any], who: dict[str, Any], tamper: str = "") -> None:
-        self.info, self.who, self.tamper = info, who, tamper
-        self.auth_uris: list[str] = []
-        self.thread: threading.Thread | None = None
-        self.status: int | None = None
-        self.page = ""
-
-    def __call__(self, url: str) -> None:
-        self.auth_uris.append(url)
-        self.thread = threading.Thread(target=self._run, args=(url,), daemon=True)
-        self.thread.start()
-
-    def _run(self, url: str) -> None:
-        loc = sign_in_location(self.info, url, self.who["upn"], self.who["password"])
-        if self.tamper:
-            parts = urlsplit(loc)
-            q = {k: v[0] for k, v in parse_qs(parts.query).items()}
-            if self.tamper == "wrong_state":
-                q["state"] = "forged-" + q["state"]
-            elif self.tamper == "no_state":
-                q.pop("state")
-            loc = urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(q), ""))
-        with httpx.Client(trust_env=False, timeout=30) as c:
-            answer = c.get(loc)
-        self.status, self.page = answer.status_code, answer.text
-
-    def join(self) -> None:
-        """Wait for the page the listener answers with (sent after the token exchange)."""
-        assert self.thread is not None
-        self.thread.join(30)
 
 
 def free_port() -> int:

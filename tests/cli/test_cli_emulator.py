@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import ssl
 import subprocess
 import sys
@@ -119,3 +120,59 @@ def test_a_corrupt_state_folder_is_refused_before_anything_is_written(tmp_path: 
     assert "Traceback" not in err + out
     assert sorted(p.name for p in state.iterdir()) == before  # no signing key written
     assert not info_file.exists()
+
+
+def _seconds_until_closed(sock: socket.socket, trickle: bytes = b"", limit: float = 8.0) -> float:
+    """Seconds until the emulator closes ``sock`` (sending ``trickle`` a byte at a time)."""
+    start = time.monotonic()
+    sock.settimeout(0.25)
+    for i in range(10_000):
+        if time.monotonic() - start > limit:
+            break
+        try:
+            if i < len(trickle):
+                sock.sendall(trickle[i:i + 1])
+            if sock.recv(4096) == b"":
+                return time.monotonic() - start
+        except TimeoutError:
+            continue
+        except OSError:
+            return time.monotonic() - start
+    raise AssertionError(f"the emulator still held the connection after {limit} s")
+
+
+def test_serve_takes_its_connection_timeouts_from_flags(tmp_path: Path) -> None:
+    """--handshake-timeout / --idle-timeout / --connect-head-timeout of 1 s: a silent TCP
+    connection, a silent TLS connection and a trickled CONNECT head are closed within seconds
+    (the defaults are 10, 30 and 15 s, as --help says)."""
+    from click.testing import CliRunner
+
+    from m365bot.cli.main import cli
+    from m365bot.emulator.server import Timeouts
+
+    helptext = " ".join(CliRunner().invoke(cli, ["emulator", "serve", "--help"]).output.split())
+    d = Timeouts()
+    for flag, default in (("handshake", d.handshake), ("idle", d.idle),
+                          ("connect-head", d.header)):
+        assert f"--{flag}-timeout" in helptext
+        assert f"(default {default:g})" in helptext.split(f"--{flag}-timeout", 1)[1][:300]
+    proc, info_file = _serve(tmp_path, "--handshake-timeout", "1", "--idle-timeout", "1",
+                             "--connect-head-timeout", "1")
+    try:
+        info = _wait_for(info_file, proc)
+        with socket.create_connection(("127.0.0.1", info["https_port"]), timeout=5) as sock:
+            assert _seconds_until_closed(sock) < 8  # no TLS handshake
+        ctx = ssl.create_default_context(cafile=info["ca_bundle"])
+        raw = socket.create_connection(("127.0.0.1", info["https_port"]), timeout=5)
+        with ctx.wrap_socket(raw, server_hostname="localhost") as tls:
+            assert _seconds_until_closed(tls) < 8  # no request after the handshake
+        with socket.create_connection(("127.0.0.1", info["proxy_port"]), timeout=5) as sock:
+            slow = b"CONNECT graph.microsoft.com:443 HTTP/1.1\r\nX-Slow: " + b"a" * 200
+            assert _seconds_until_closed(sock, trickle=slow) < 8
+    finally:
+        _stop(proc)
+    bad = subprocess.run([sys.executable, "-m", "m365bot", "emulator", "serve",
+                          "--idle-timeout", "0"], capture_output=True, text=True, timeout=60,
+                         env={**os.environ, "M365BOT_HOME": str(tmp_path / "home")})
+    assert bad.returncode == 2 and "--idle-timeout" in bad.stderr
+    assert "Traceback" not in bad.stderr

@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 import m365bot
-from auth_support import deliver, sign_in_location
+from auth_support import Browser, deliver, sign_in_location
 from m365bot.cli.main import cli
 from m365bot.config import Settings
 from m365bot.controlroom import ConnectionStore, OAuthConnection
@@ -92,19 +92,23 @@ def test_shared_and_user_specific_tokens(clean_emulator: Any, settings: Settings
     assert ce.value.field == "connections" and "ConnectionStore(vault)" in ce.value.advice
 
 
-def test_expired_shared_token_refreshes(clean_emulator: Any, settings: Settings,
-                                        vault: Any) -> None:
-    info = clean_emulator.info
+def _logged_in(info: dict[str, Any], settings: Settings,
+               vault: Any) -> tuple[ConnectionStore, OAuthConnection]:
+    """The store with connection "ops", its Shared token logged in by alice."""
     store = ConnectionStore(vault)
     conn = _conn(info)
     store.add(conn)
     store.login(PROVIDER, "ops", token_type="shared", settings=settings,
                 open_browser=_browser(info, "alice"), timeout=30)
-    key = f"controlroom|{conn.key}|shared"
-    state = json.loads(vault.get_blob("oauth_token", key))
-    state["expires_on"] = 1.0
-    vault.put_blob("oauth_token", key, json.dumps(state).encode())
-    assert store.status(PROVIDER, "ops") == "Expired"
+    return store, conn
+
+
+def test_expired_shared_token_refreshes(clean_emulator: Any, settings: Settings,
+                                        vault: Any) -> None:
+    info = clean_emulator.info
+    store, conn = _logged_in(info, settings, vault)
+    _tamper(vault, conn, expires_on=1.0)
+    assert store.status(PROVIDER, "ops") == "Active"  # its refresh token renews it
     clean_emulator.control.clear()
     s = m365bot.connect(cloud="global", mode="control-room", username=user(info, "alice")["upn"],
                         connection={"provider_type": PROVIDER, "connection_name": "ops"},
@@ -195,15 +199,106 @@ def test_cli_login_with_a_browser_command(clean_emulator: Any, vault: Any, vault
 
 def test_user_specific_login_by_another_account_stores_nothing(
         clean_emulator: Any, settings: Settings, vault: Any) -> None:
+    """The bot refuses the sign-in: the browser says so and how to fix it, never "Sign-in
+    finished"; an accepted login does show "Sign-in finished"."""
     info = clean_emulator.info
     store = ConnectionStore(vault)
     store.add(_conn(info))
     bob = user(info, "bob")["upn"]
+    browser = Browser(info, user(info, "alice"))
     with pytest.raises(AuthError) as ei:
         store.login(PROVIDER, "ops", token_type="user", user=bob, settings=settings,
-                    open_browser=_browser(info, "alice"), timeout=30)
+                    open_browser=browser, timeout=30)
     assert ei.value.code == "wrong_account" and bob in ei.value.message
     assert store.status(PROVIDER, "ops", token_type="user", user=bob) == "Missing"
+    browser.join()
+    assert browser.status == 400 and "Sign-in finished" not in browser.page
+    assert "Sign-in failed" in browser.page and f"but the User-specific token is for {bob}" \
+        in browser.page and "private window" in browser.page
+    browser = Browser(info, user(info, "bob"))
+    assert store.login(PROVIDER, "ops", token_type="user", user=bob, settings=settings,
+                       open_browser=browser, timeout=30) == "Active"
+    browser.join()
+    assert browser.status == 200 and "Sign-in finished" in browser.page
+
+
+def test_login_with_a_failing_browser_command_ends_at_once(clean_emulator: Any, settings: Settings,
+                                                           vault: Any) -> None:
+    """A browser command that exits non-zero will never deliver the sign-in: the login fails
+    at once naming the browser setting, not after its 300 s wait."""
+    import time
+
+    store = ConnectionStore(vault)
+    store.add(_conn(clean_emulator.info))
+    failing = Settings(data_dir=settings.data_dir, proxy=settings.proxy,
+                       ca_bundle=settings.ca_bundle, browser="false {url}")
+    clean_emulator.control.clear()
+    started = time.monotonic()
+    with pytest.raises(ConfigError) as ei:
+        store.login(PROVIDER, "ops", token_type="shared", settings=failing, timeout=300)
+    assert time.monotonic() - started < 60
+    assert ei.value.field == "browser" and "'false' exited with status 1" in str(ei.value)
+    assert login_requests(clean_emulator) == [] and store.status(PROVIDER, "ops") == "Missing"
+
+
+def _tamper(vault: Any, conn: OAuthConnection, **changes: Any) -> None:
+    key = f"controlroom|{conn.key}|shared"
+    state = json.loads(vault.get_blob("oauth_token", key))
+    vault.put_blob("oauth_token", key, json.dumps(dict(state, **changes)).encode())
+
+
+def _connect_shared(settings: Settings, vault: Any, name: str, who: str) -> Any:
+    return m365bot.connect(cloud="global", mode="control-room", username=who,
+                           connection={"provider_type": PROVIDER, "connection_name": name},
+                           settings=settings, connections=ConnectionStore(vault))
+
+
+def test_auth_code_connection_with_a_refused_refresh_token_is_expired(
+        clean_emulator: Any, settings: Settings, vault: Any) -> None:
+    """A refresh refused with invalid_grant: one error naming the connection and the login
+    command (no storage key), status Expired until the next login."""
+    info = clean_emulator.info
+    store, conn = _logged_in(info, settings, vault)
+    _tamper(vault, conn, expires_on=1.0)
+    clean_emulator.clock.advance(91 * 86400)  # the refresh token unused for 90 days: 700082
+    assert store.status(PROVIDER, "ops") == "Active"  # not refused yet
+    with pytest.raises(AuthError) as ei:
+        _connect_shared(settings, vault, "ops", user(info, "alice")["upn"])
+    text = str(ei.value)
+    assert "connection Microsoft Entra/ops (Shared token)" in ei.value.message
+    assert "AADSTS700082" in text and "controlroom|" not in text
+    assert ei.value.advice.startswith("log in again: m365bot controlroom connection login "
+                                      "--provider 'Microsoft Entra' --name 'ops' --token-type "
+                                      "shared")
+    assert store.status(PROVIDER, "ops") == "Expired"
+    clean_emulator.clock.reset()
+    store.login(PROVIDER, "ops", token_type="shared", settings=settings,
+                open_browser=_browser(info, "alice"), timeout=30)
+    assert store.status(PROVIDER, "ops") == "Active"
+
+
+def test_auth_code_connection_without_a_refresh_token(clean_emulator: Any, settings: Settings,
+                                                      vault: Any) -> None:
+    """Scopes without offline_access: no refresh token. Active until the access token expires,
+    then Expired, and Connect names the connection and the login command."""
+    info = clean_emulator.info
+    store = ConnectionStore(vault)
+    c = _conn(info)
+    conn = OAuthConnection(PROVIDER, "no-rt", client_id=c.client_id, token_url=c.token_url,
+                           authorization_url=c.authorization_url,
+                           scopes=[s for s in c.scopes if s != "offline_access"])
+    store.add(conn)
+    assert store.login(PROVIDER, "no-rt", token_type="shared", settings=settings,
+                       open_browser=_browser(info, "alice"), timeout=30) == "Active"
+    _tamper(vault, conn, expires_on=1.0)
+    assert store.status(PROVIDER, "no-rt") == "Expired"
+    with pytest.raises(AuthError) as ei:
+        _connect_shared(settings, vault, "no-rt", user(info, "alice")["upn"])
+    text = str(ei.value)
+    assert "connection Microsoft Entra/no-rt (Shared token) has no refresh token" in text
+    assert "controlroom|" not in text and "--interactive" not in text
+    assert "m365bot controlroom connection login --provider 'Microsoft Entra' --name 'no-rt'" \
+        in ei.value.advice
 
 
 def _app_conn(info: dict[str, Any], secret: str, name: str = "app-ops") -> OAuthConnection:
@@ -248,9 +343,7 @@ def test_client_credentials_connection_past_its_local_expiry(
     conn = _app_conn(clean_emulator.info, secret_of(app(clean_emulator.info)))
     store.add(conn)
     store.login(PROVIDER, "app-ops", token_type="shared", settings=settings)
-    key = f"controlroom|{conn.key}|shared"
-    state = json.loads(vault.get_blob("oauth_token", key))
-    vault.put_blob("oauth_token", key, json.dumps(dict(state, expires_on=1.0)).encode())
+    _tamper(vault, conn, expires_on=1.0)
     assert store.status(PROVIDER, "app-ops") == "Active"
     clean_emulator.control.clear()
     s = _connect_app(settings, vault)
@@ -294,3 +387,50 @@ def test_cli_add_with_empty_stdin_saves_nothing(clean_emulator: Any, vault: Any,
         assert r.output.startswith("Error: ") and "Fix: " in r.output
         assert "Traceback" not in r.output
     assert ConnectionStore(vault).list() == []
+
+
+def _texts_reachable(obj: Any, depth: int = 3) -> list[str]:
+    """Every string in ``obj``'s state, a few attributes deep (``vars()`` and ``__slots__``),
+    except inside a :class:`Secret` (which is how a password is meant to be held)."""
+    if isinstance(obj, str):
+        return [obj]
+    if isinstance(obj, Secret) or depth == 0 or obj is None:
+        return []
+    if isinstance(obj, dict):
+        items = list(obj.values())
+    elif isinstance(obj, list | tuple | set):
+        items = list(obj)
+    elif hasattr(obj, "__dict__") or hasattr(type(obj), "__slots__"):
+        slots = [s for k in type(obj).__mro__ for s in getattr(k, "__slots__", ())]
+        items = [*getattr(obj, "__dict__", {}).values(),
+                 *(getattr(obj, s, None) for s in slots)]
+    else:
+        return [repr(obj)]
+    return [repr(obj)] + [t for i in items for t in _texts_reachable(i, depth - 1)]
+
+
+def test_no_control_room_token_provider_holds_the_proxy_password(
+        clean_emulator: Any, settings: Settings, vault: Any, register_canary: Any) -> None:
+    """Both kinds of provider the Control Room creates (refresh token, client secret) keep the
+    proxy password out of their state and repr: they hold the masked HTTP factory."""
+    info = clean_emulator.info
+    password = register_canary("CANARY-cr-proxy-password")
+    proxied = Settings(data_dir=settings.data_dir, proxy=info["proxy_url"].replace(
+        "http://", f"http://bot:{password}@"), ca_bundle=settings.ca_bundle, timeout=20)
+    store = ConnectionStore(vault)
+    store.add(_conn(info))
+    store.add(_app_conn(info, secret_of(app(info))))
+    store.login(PROVIDER, "ops", token_type="shared", settings=proxied,
+                open_browser=_browser(info, "alice"), timeout=30)
+    store.login(PROVIDER, "app-ops", token_type="shared", settings=proxied)
+    providers = [store.token_source(PROVIDER, name, token_type="shared", user="",
+                                    settings=proxied) for name in ("ops", "app-ops")]
+    assert {type(p).__name__ for p in providers} == {"RefreshTokenSource",
+                                                     "ClientCredentialsSource"}
+    for p in providers:
+        texts = _texts_reachable({k: v for k, v in vars(p).items() if k != "_store"})
+        assert not [t for t in texts if password in t], type(p).__name__
+        assert password not in repr(p)
+        assert "127.0.0.1" in repr(p.http_factory)  # the proxy is there, masked
+    clean_emulator.clock.advance(2 * 3600)
+    assert providers[1].get_token().expires_in() > 3000  # the password still reaches the proxy

@@ -262,15 +262,29 @@ def test_a_broken_route_module_fails_the_start_loudly(tmp_path: Path) -> None:
     assert "m365bot.emulator.graph.users" in proc.stderr
 
 
-def test_every_deliberate_emulator_error_shares_one_root(emulator_data_dir: Path) -> None:
+def test_every_deliberate_emulator_error_shares_one_root(emulator_data_dir: Path,
+                                                        tmp_path: Path) -> None:
+    from m365bot.emulator.clock import Clock
     from m365bot.emulator.control.faults import FaultError
     from m365bot.emulator.control.settings import SettingsError
     from m365bot.emulator.entra.errors import EntraError
     from m365bot.emulator.errors import EmulatorError
+    from m365bot.emulator.graph.errors import GraphHTTPError
+    from m365bot.emulator.persist import STATE_FILE, PersistError
     from m365bot.emulator.scenario import ScenarioError
     from m365bot.emulator.server import ServerError
+    from m365bot.emulator.tokens import TokenError, Tokens
 
-    for cls in (FaultError, SettingsError, EntraError, ScenarioError, ServerError):
+    for cls in (FaultError, SettingsError, EntraError, ScenarioError, ServerError,
+                PersistError, TokenError, GraphHTTPError):
         assert issubclass(cls, EmulatorError), cls
     with pytest.raises(EmulatorError, match="tenants"):
         Emulator(scenario={"tenants": "none"}, data_dir=emulator_data_dir)
+    state_dir = tmp_path / "state"
+    state_dir.mkdir()
+    (state_dir / STATE_FILE).write_text("not a database")
+    with pytest.raises(EmulatorError, match="delete it to start from the scenario again"):
+        Emulator(data_dir=emulator_data_dir, state_dir=state_dir)
+    with pytest.raises(EmulatorError, match="token rejected"):
+        Tokens.open(None, Clock()).decode_access_token("not.a.token")
+    assert isinstance(PersistError("x"), RuntimeError)  # what callers caught before still works

@@ -14,12 +14,7 @@ Example::
     with LoopbackListener.open("http://localhost:8400") as listener:
         open_browser(auth_uri_for(listener.redirect_uri))
         callback = listener.receive(timeout=300)
-        try:
-            use(callback.params)
-        except M365BotError as exc:
-            callback.fail(exc)
-            raise
-        callback.succeed()
+        callback.settle(use)      # "Sign-in finished", or the page of use()'s error
 """
 
 from __future__ import annotations
@@ -31,11 +26,13 @@ import logging
 import socket
 import time
 from collections.abc import Callable
+from typing import TypeVar
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 from m365bot.errors import AuthError, ConfigError, M365BotError
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 _PAGE = (
     b"<!doctype html><html><head><meta charset='utf-8'><title>m365bot</title></head>"
@@ -66,6 +63,22 @@ class Callback:
     def __init__(self, conn: socket.socket, params: dict[str, str]) -> None:
         self._conn: socket.socket | None = conn
         self.params = params
+
+    def settle(self, work: Callable[[dict[str, str]], T]) -> T:
+        """``work(params)``, then the browser's answer from how it ended: "Sign-in finished"
+        when it returned, the error's page when it raised an M365BotError, a generic failure
+        page for anything else (re-raised in both cases)."""
+        try:
+            result = work(self.params)
+        except M365BotError as exc:
+            self.fail(exc)
+            raise
+        except BaseException:
+            self.fail(AuthError("the sign-in could not be completed", code="internal",
+                                advice="see the bot's output, then start the sign-in again"))
+            raise
+        self.succeed()
+        return result
 
     def succeed(self) -> None:
         """Show "Sign-in finished" and close the connection."""

@@ -37,6 +37,9 @@ from m365bot.values import Secret
 log = logging.getLogger(__name__)
 
 STATE_KIND = "oauth_token"
+# the state's marker of a refused renewal (invalid_grant, a refused client secret): the
+# connection's status is Expired until the next login replaces the state
+REFUSED = "refused"
 
 
 class TokenState(Protocol):
@@ -97,11 +100,17 @@ class RefreshTokenSource(LazyHttpClient):
         scopes: list[str] | None = None,
         clock: Callable[[], float] = time.time,
         http_client: MsalHttpClient | None = None,
+        name: str = "",
+        relogin_advice: str = "",
     ) -> None:
         if not token_url.startswith("https://"):
             raise ConfigError("the token URL must be https", field="token_url",
                               advice="use the provider's https token endpoint")
         self.key = key
+        # how a person knows the connection, and how to log it in again (messages never show
+        # the storage key)
+        self.name = name or f"the OAuth connection of app {client_id}"
+        self.relogin_advice = relogin_advice
         self.client_id = client_id
         self.client_secret = client_secret
         self.token_url = token_url
@@ -133,7 +142,8 @@ class RefreshTokenSource(LazyHttpClient):
                                                         now=self.clock()))
                 rt = st.get("refresh_token")
                 if not rt:
-                    raise reauth_required(f"connection {self.key!r} has no refresh token")
+                    raise self._reauth(f"{self.name} has no refresh token to renew its "
+                                       "expired access token")
                 self._check_backoff()
                 try:
                     result = self._redeem(str(rt))
@@ -141,7 +151,7 @@ class RefreshTokenSource(LazyHttpClient):
                     if attempt == 2:
                         raise
                     log.info("refresh of %s failed (%s); re-reading and retrying once",
-                             self.key, type(exc).__name__)
+                             self.name, type(exc).__name__)
                     pause_before_retry(exc)
                     continue
                 return self._store(st, result)
@@ -151,9 +161,14 @@ class RefreshTokenSource(LazyHttpClient):
         recent = self.failure.recent(now=self.clock(), window=INVALID_GRANT_BACKOFF)
         if recent is not None:
             age = int(self.clock() - float(recent["time"]))
-            raise reauth_required(
-                f"the refresh token of {self.key!r} was refused {age} s ago; not retrying for "
+            raise self._reauth(
+                f"the refresh token of {self.name} was refused {age} s ago; not retrying for "
                 "a minute", code=str(recent.get("code") or "invalid_grant"))
+
+    def _reauth(self, reason: str, *, code: str = "interaction_required") -> ReauthRequired:
+        if self.relogin_advice:
+            return ReauthRequired(reason, code=code, advice=self.relogin_advice)
+        return reauth_required(reason, code=code)
 
     def _redeem(self, refresh_token: str) -> dict[str, Any]:
         data = {"grant_type": "refresh_token", "refresh_token": refresh_token,
@@ -179,17 +194,22 @@ class RefreshTokenSource(LazyHttpClient):
             err = error_from_result(result if "error" in result else {"error": "invalid_response"})
             if isinstance(err, ReauthRequired):
                 self.failure.record(now=self.clock(), code=err.code, message=err.message)
+                self.state.save({**st, REFUSED: err.code or "invalid_grant",
+                                 "refused_at": self.clock()})
+                if self.relogin_advice:
+                    raise self._reauth(f"{self.name} could not be renewed: {err.message}",
+                                       code=err.code or "invalid_grant") from None
             raise err
         tok = make_access_token(str(result["access_token"]), result.get("expires_in"),
                                 "identity_provider", now=self.clock())
-        new = dict(st)
+        new = {k: v for k, v in st.items() if k not in (REFUSED, "refused_at")}
         new["access_token"] = str(result["access_token"])
         new["expires_on"] = tok.expires_on
         if result.get("refresh_token"):
             new["refresh_token"] = str(result["refresh_token"])
         self.state.save(new)  # the rotated refresh token is durable before we return
         self.failure.clear()
-        log.info("connection %s refreshed, %d s left", self.key, int(tok.expires_in(self.clock())))
+        log.info("%s refreshed, %d s left", self.name, int(tok.expires_in(self.clock())))
         return self._keep(tok)
 
     def _keep(self, tok: AccessToken) -> AccessToken:
@@ -200,4 +220,4 @@ class RefreshTokenSource(LazyHttpClient):
         return f"<RefreshTokenSource {self.key!r}>"
 
 
-__all__ = ["STATE_KIND", "RefreshTokenSource", "TokenState", "VaultTokenState"]
+__all__ = ["REFUSED", "STATE_KIND", "RefreshTokenSource", "TokenState", "VaultTokenState"]

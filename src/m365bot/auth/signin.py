@@ -45,7 +45,7 @@ from m365bot.auth.cache import ConnectionLock, PersistentCache
 from m365bot.auth.loopback import LoopbackListener
 from m365bot.auth.tokens import AccessToken
 from m365bot.clouds import Cloud
-from m365bot.errors import AuthError, ConfigError, M365BotError
+from m365bot.errors import AuthError, ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -213,17 +213,7 @@ def _loopback_signin(t: SignInTarget, o: SignInOptions) -> AccessToken:
         callback = listener.receive(timeout=o.timeout, poll=watch)
     finally:
         listener.close()
-    try:
-        token = _redeem(t, flow, callback.params)
-    except M365BotError as exc:
-        callback.fail(exc)
-        raise
-    except BaseException:
-        callback.fail(AuthError("the sign-in could not be completed", code="internal",
-                                advice="see the bot's output, then start the sign-in again"))
-        raise
-    callback.succeed()
-    return token
+    return callback.settle(lambda params: _redeem(t, flow, params))
 
 
 def _open_or_wait(url: str, command: str | None, *, shown: bool) -> Callable[[], None] | None:

@@ -32,6 +32,9 @@ def _fail(message: str) -> None:
     sys.exit(2)
 
 
+_SECONDS = click.FloatRange(0.1, 3600)
+
+
 @emulator.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8443, show_default=True, type=click.IntRange(0, 65535),
@@ -50,22 +53,35 @@ def _fail(message: str) -> None:
 @click.option("--latency-ms", default=0.0, type=click.FloatRange(0, 60_000),
               help="Network latency to simulate, charged per round trip: the CONNECT answer, the "
               "TLS handshake and each request.")
+@click.option("--handshake-timeout", type=_SECONDS,
+              help="Seconds a new connection has to finish its TLS handshake (default 10).")
+@click.option("--idle-timeout", type=_SECONDS,
+              help="Seconds a connection may sit with no request in progress, idle or still "
+              "sending its headers, before it is closed (default 30).")
+@click.option("--connect-head-timeout", type=_SECONDS,
+              help="Seconds a proxy client has to send its whole CONNECT request head "
+              "(default 15).")
 @click.option("-v", "--verbose", is_flag=True, help="Log one line per request and action.")
 def serve(host: str, port: int, proxy_port: int, scenario: str, state_dir: Path | None,
           data_dir: Path | None, info_file: Path | None, latency_ms: float,
-          verbose: bool) -> None:
+          handshake_timeout: float | None, idle_timeout: float | None,
+          connect_head_timeout: float | None, verbose: bool) -> None:
     """Serve the emulator until interrupted (Ctrl-C or SIGTERM)."""
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from m365bot.emulator.errors import EmulatorError
-    from m365bot.emulator.persist import PersistError
     from m365bot.emulator.runtime import Emulator
+    from m365bot.emulator.server import Timeouts
 
+    given = {"handshake": handshake_timeout, "idle": idle_timeout,
+             "header": connect_head_timeout}
+    timeouts = Timeouts(**{k: v for k, v in given.items() if v is not None})
     try:
         emu = Emulator(scenario=scenario, data_dir=data_dir, state_dir=state_dir, host=host,
-                       port=port, proxy_port=proxy_port, latency_ms=latency_ms)
+                       port=port, proxy_port=proxy_port, latency_ms=latency_ms,
+                       timeouts=timeouts)
         emu.serve()
-    except (EmulatorError, PersistError) as exc:
+    except EmulatorError as exc:  # a bad scenario, a corrupt --state, a busy port
         _fail(str(exc))
         return
     except OSError as exc:

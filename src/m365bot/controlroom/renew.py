@@ -16,20 +16,19 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from m365bot.auth.cache import ConnectionLock
-from m365bot.auth.refresh import VaultTokenState
+from m365bot.auth.refresh import REFUSED, VaultTokenState
 from m365bot.auth.tokens import REFRESH_MARGIN, AccessToken, make_access_token
 from m365bot.config import Settings
 from m365bot.errors import AuthError
+from m365bot.net import HttpFactory
 
 if TYPE_CHECKING:
     from m365bot.controlroom.store import ConnectionStore, OAuthConnection
 
 log = logging.getLogger(__name__)
-
-REFUSED = "refused"  # the slot's marker: the secret was refused, status is Expired
 
 
 class ClientCredentialsSource:
@@ -47,7 +46,8 @@ class ClientCredentialsSource:
         self._store = store
         self._conn = conn
         self._state = VaultTokenState(store.vault, key)
-        self._settings = settings
+        # the factory, not the Settings: it keeps the proxy URL (and its password) masked
+        self.http_factory = HttpFactory(settings)
         self._clock = clock
         self._lock = ConnectionLock(settings.data_dir, "cc|" + key)
         self._mem: AccessToken | None = None
@@ -72,7 +72,7 @@ class ClientCredentialsSource:
     def _acquire(self) -> AccessToken:
         conn = self._conn
         try:
-            result = self._store.post_token(conn, self._settings,
+            result = self._store.post_token(conn, self.http_factory,
                                             {"grant_type": "client_credentials"})
         except AuthError as exc:
             # the secret no longer works (expired, rotated, app deleted): say so in status
@@ -99,14 +99,4 @@ class ClientCredentialsSource:
         return f"<ClientCredentialsSource {self._conn.provider_type}/{self._conn.name}>"
 
 
-def renewable_status(state: dict[str, Any] | None, conn: OAuthConnection) -> str | None:
-    """The status of a client-credentials slot, or None for other connections: Active while
-    the secret can get a token, Expired once it was refused, Missing before the first login."""
-    if conn.grant_type != "client_credentials" or conn.client_secret is None:
-        return None
-    if not state:
-        return "Missing"
-    return "Expired" if state.get(REFUSED) else "Active"
-
-
-__all__ = ["ClientCredentialsSource", "renewable_status"]
+__all__ = ["ClientCredentialsSource"]

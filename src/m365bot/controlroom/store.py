@@ -37,7 +37,9 @@ from m365bot.protocols import BlobStore
 from m365bot.values import Secret
 
 if TYPE_CHECKING:
+    from m365bot.auth.signin import SignInOptions
     from m365bot.auth.tokens import TokenProvider
+    from m365bot.net import HttpFactory
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +116,44 @@ def _state_key(conn: OAuthConnection, token_type: str, user: str) -> str:
     return f"controlroom|{conn.key}|user|{user.lower()}"
 
 
+def _slot_name(conn: OAuthConnection, token_type: str, user: str) -> str:
+    """How a person knows a token slot, e.g. "connection Microsoft Entra/ops (Shared token)"."""
+    which = "Shared token" if token_type == "shared" else f"{user}'s User-specific token"
+    return f"connection {conn.provider_type}/{conn.name} ({which})"
+
+
+def _login_command(conn: OAuthConnection, token_type: str, user: str) -> str:
+    """The command that logs a token slot in (again)."""
+    return (f"m365bot controlroom connection login --provider '{conn.provider_type}' "
+            f"--name '{conn.name}' --token-type {token_type}"
+            + (f" --user {user}" if token_type == "user" else ""))
+
+
+def slot_status(state: dict[str, Any] | None, conn: OAuthConnection, now: float) -> str:
+    """A token slot's status, from its token and its last renewal:
+
+    * ``Missing`` before the first login;
+    * ``Expired`` once a renewal was refused (an ``invalid_grant``, a refused client
+      secret), or when no token can be obtained (the access token expired and there is
+      neither a refresh token nor a client secret to get another);
+    * ``Active`` otherwise: a refresh token (or a client-credentials connection's secret)
+      renews the access token when it expires.
+    """
+    from m365bot.auth.refresh import REFUSED
+
+    if not state:
+        return "Missing"
+    if state.get(REFUSED):
+        return "Expired"
+    renewable = state.get("refresh_token") or (
+        conn.grant_type == "client_credentials" and conn.client_secret is not None)
+    if renewable:
+        return "Active"
+    if not state.get("access_token"):
+        return "Missing"
+    return "Active" if float(state.get("expires_on") or 0) > now else "Expired"
+
+
 def _token_type(value: str) -> str:
     norm = value.lower().replace("-", "").replace("_", "").replace(" ", "")
     if norm in ("shared", "global"):
@@ -183,21 +223,13 @@ class ConnectionStore:
 
     def status(self, provider_type: str, name: str, *, token_type: str = "shared",
                user: str = "", now: float | None = None) -> str:
-        """``Active``, ``Expired`` or ``Missing``, as My settings > OAuth connections shows."""
+        """``Active``, ``Expired`` or ``Missing``, as My settings > OAuth connections shows:
+        from the stored token and its last renewal (:func:`slot_status`)."""
         from m365bot.auth.refresh import VaultTokenState
-        from m365bot.controlroom.renew import renewable_status
 
         conn = self.get(provider_type, name)
         st = VaultTokenState(self.vault, _state_key(conn, _token_type(token_type), user)).load()
-        renewable = renewable_status(st, conn)
-        if renewable is not None:
-            return renewable  # its secret gets a new token whenever the stored one expires
-        if not st or not (st.get("access_token") or st.get("refresh_token")):
-            return "Missing"
-        exp = float(st.get("expires_on") or 0)
-        if exp and exp > (time.time() if now is None else now):
-            return "Active"
-        return "Expired"
+        return slot_status(st, conn, time.time() if now is None else now)
 
     def save_tokens(self, conn: OAuthConnection, token_type: str, user: str,
                     result: dict[str, Any]) -> None:
@@ -222,9 +254,7 @@ class ConnectionStore:
             raise AuthError(
                 f"connection {conn.provider_type}/{conn.name} has no token: {who} is Missing",
                 code="token_missing",
-                advice=f"log in: m365bot controlroom connection login --provider "
-                f"'{conn.provider_type}' --name '{conn.name}' --token-type {tt}"
-                + (f" --user {user}" if tt == "user" else ""))
+                advice="log in: " + _login_command(conn, tt, user))
         if conn.grant_type == "client_credentials":
             from m365bot.controlroom.renew import ClientCredentialsSource
 
@@ -232,7 +262,8 @@ class ConnectionStore:
         return RefreshTokenSource(key=key, client_id=conn.client_id,
                                   client_secret=conn.client_secret, token_url=conn.token_url,
                                   scopes=conn.scopes, state=VaultTokenState(self.vault, key),
-                                  settings=settings)
+                                  settings=settings, name=_slot_name(conn, tt, user),
+                                  relogin_advice="log in again: " + _login_command(conn, tt, user))
 
     def login(self, provider_type: str, name: str, *, token_type: str = "user", user: str = "",
               settings: Settings, open_browser: Callable[[str], None] | None = None,
@@ -244,22 +275,31 @@ class ConnectionStore:
         if tt == "user" and "@" not in user:
             raise ConfigError("a User-specific login needs the user's email address",
                               field="user", advice="give --user alice@contoso.com")
+        from m365bot.auth.signin import SignInOptions
+
+        def keep(result: dict[str, Any]) -> None:
+            if tt == "user":
+                _check_account(result, user)
+            self.save_tokens(conn, tt, user, result)
+
         if conn.grant_type == "client_credentials":
-            result = self.post_token(conn, settings, {"grant_type": "client_credentials"})
+            keep(self.post_token(conn, settings, {"grant_type": "client_credentials"}))
         else:
-            result = self._auth_code(conn, user, settings, open_browser, redirect_url, timeout)
-        if tt == "user":
-            _check_account(result, user)
-        self.save_tokens(conn, tt, user, result)
+            self._auth_code(conn, user, settings, keep,
+                            SignInOptions(timeout=timeout, open_browser=open_browser),
+                            redirect_url)
         log.info("Control Room connection %s/%s: %s token stored", conn.provider_type,
                  conn.name, tt)
         return self.status(provider_type, name, token_type=tt, user=user)
 
     def _auth_code(self, conn: OAuthConnection, user: str, settings: Settings,
-                   open_browser: Callable[[str], None] | None, redirect_url: str,
-                   timeout: float) -> dict[str, Any]:
+                   keep: Callable[[dict[str, Any]], None], options: SignInOptions,
+                   redirect_url: str) -> None:
+        """The browser sign-in: the browser is answered only once the token is kept ("Sign-in
+        finished"), or refused (a page saying what is wrong); a browser command that exits
+        non-zero ends the wait at once."""
         from m365bot.auth.loopback import LoopbackListener
-        from m365bot.auth.signin import open_url
+        from m365bot.auth.signin import browser_watch, open_url
 
         verifier = secrets.token_urlsafe(48)
         challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest())
@@ -272,11 +312,19 @@ class ConnectionStore:
             if user:
                 query["login_hint"] = user
             url = conn.authorization_url + "?" + urlencode(query)
-            if open_browser is not None:
-                open_browser(url)
+            watch = None
+            if options.open_browser is not None:
+                options.open_browser(url)
             else:
-                open_url(url, settings.browser)
-            params = listener.wait(timeout=timeout)
+                watch = browser_watch(open_url(url, settings.browser))
+            callback = listener.receive(timeout=options.timeout, poll=watch)
+        callback.settle(lambda params: keep(self._redeem(
+            conn, settings, params, state=state, verifier=verifier,
+            redirect_uri=listener.redirect_uri)))
+
+    def _redeem(self, conn: OAuthConnection, settings: Settings, params: dict[str, str], *,
+                state: str, verifier: str, redirect_uri: str) -> dict[str, Any]:
+        """Check the callback's state (before any token request), then exchange its code."""
         if not hmac.compare_digest(params.get("state", "").encode(), state.encode()):
             raise AuthError("the sign-in answer did not carry this sign-in's state; no token "
                             "was requested", code="state_mismatch",
@@ -286,13 +334,14 @@ class ConnectionStore:
                             code=params.get("error", "no_code"),
                             advice="log in again and accept the permissions")
         return self.post_token(conn, settings, {"grant_type": "authorization_code",
-                                           "code": params["code"],
-                                           "redirect_uri": listener.redirect_uri,
-                                           "code_verifier": verifier})
+                                                "code": params["code"],
+                                                "redirect_uri": redirect_uri,
+                                                "code_verifier": verifier})
 
-    def post_token(self, conn: OAuthConnection, settings: Settings,
-              data: dict[str, str]) -> dict[str, Any]:
-        """POST to the connection's token URL; the answer, or the AuthError it means."""
+    def post_token(self, conn: OAuthConnection, settings: Settings | HttpFactory,
+                   data: dict[str, str]) -> dict[str, Any]:
+        """POST to the connection's token URL (through the settings' or the factory's proxy
+        and CAs); the answer, or the AuthError it means."""
         from m365bot.auth.advice import error_from_result
         from m365bot.auth.http import MsalHttpClient
 
@@ -315,4 +364,4 @@ class ConnectionStore:
         return body
 
 
-__all__ = ["CONNECTION_KIND", "ConnectionStore", "OAuthConnection"]
+__all__ = ["CONNECTION_KIND", "ConnectionStore", "OAuthConnection", "slot_status"]

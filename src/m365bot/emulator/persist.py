@@ -30,6 +30,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from m365bot.emulator.errors import EmulatorError
 from m365bot.emulator.persist_db import StateDB, build, plain
 from m365bot.emulator.state import State
 
@@ -41,7 +42,7 @@ FORMAT = 2
 DEBOUNCE = 0.5
 
 
-class PersistError(RuntimeError):
+class PersistError(EmulatorError, RuntimeError):
     """The state file cannot be read; the message says which file and what to do."""
 
 

@@ -29,7 +29,7 @@ from typing import Any
 import yaml
 
 from m365bot.emulator import hosts
-from m365bot.emulator.errors import EmulatorError
+from m365bot.emulator.errors import ScenarioError
 from m365bot.emulator.state import App, AppSecret, Grant, Mailbox, State, Tenant, User
 
 log = logging.getLogger(__name__)
@@ -38,15 +38,6 @@ NAMESPACE = uuid.UUID("6d2f0c1e-3b7a-5e4f-9a1c-365b0700e001")
 RIGHTS = ("FullAccess", "SendAs", "SendOnBehalf")
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-
-
-class ScenarioError(EmulatorError, ValueError):
-    """A scenario that cannot be used; ``field`` is a path like ``tenants[0].apps[1].cloud``."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"scenario field {field}: {message}")
-        self.field = field
-        self.message = message
 
 
 def stable_id(*parts: str) -> str:

@@ -31,6 +31,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.types import Options
 
+from m365bot.emulator.errors import EmulatorError
 from m365bot.emulator.hosts import GRAPH_RESOURCE, Cloud
 
 if TYPE_CHECKING:
@@ -47,7 +48,7 @@ SIGNATURE_ONLY: Options = {"verify_exp": False, "verify_nbf": False, "verify_iat
                   "verify_aud": False, "verify_iss": False}
 
 
-class TokenError(Exception):
+class TokenError(EmulatorError):
     """A token the emulator did not issue, or one that was tampered with."""
 
 

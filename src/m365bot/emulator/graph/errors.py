@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from m365bot.emulator.errors import EmulatorError
 
-class GraphHTTPError(Exception):
+
+class GraphHTTPError(EmulatorError):
     """Raise anywhere in a Graph handler; the Graph error handler renders the envelope.
 
     ``inner`` is False for Outlook-originated errors that carry no ``innerError``.

@@ -24,6 +24,7 @@ import logging
 import time
 from typing import Any
 
+from m365bot.emulator.errors import ScenarioError
 from m365bot.emulator.graph import msgmodel, store
 from m365bot.emulator.graph.query import to_epoch
 from m365bot.emulator.state import Attachment, Folder, Mailbox, Message, State
@@ -36,8 +37,6 @@ _MESSAGE_KEYS = frozenset({"folder", "subject", "from", "to", "cc", "bcc", "body
 
 
 def _error(where: str, message: str) -> Exception:
-    from m365bot.emulator.scenario import ScenarioError
-
     return ScenarioError(where, message)
 
 
