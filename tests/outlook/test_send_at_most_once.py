@@ -74,6 +74,29 @@ def test_send_not_carried_out_is_sent_once_more(emu: Any, hans: Any) -> None:
     _sent_once(emu, r)
 
 
+def test_send_refused_twice_unapplied_is_sent_on_the_third_try(emu: Any, hans: Any) -> None:
+    """Two 503s in a row (common at a 10% rate) are checked and retried, not a failure."""
+    emu.control.add_fault(op="messages.send", kind="status", status=503, nth=1, count=2)
+    r = hans.mail.send(to=ALICE, subject="Third time", body="x")
+    assert r.attempts == 3
+    _sent_once(emu, r)
+
+
+def test_create_refused_twice_unapplied_makes_one_draft(emu: Any, hans: Any) -> None:
+    emu.control.add_fault(op="messages.create", kind="status", status=503, nth=1, count=2)
+    r = hans.mail.send(to=ALICE, subject="Third create", body="x")
+    _sent_once(emu, r)
+    assert emu.control.count("messages.create") == 3
+
+
+def test_attachment_post_refused_twice_arrives_once(emu: Any, hans: Any) -> None:
+    emu.control.add_fault(op="attachments.create", kind="reset", nth=1, count=2)
+    r = hans.mail.send(to=ALICE, subject="Third post", body="x",
+                       attachments=[("a.bin", b"a" * 2_000_000), ("b.bin", b"b" * 2_000_000)])
+    (got,) = received(emu, ALICE, r.internet_message_id)
+    assert sorted(a.props["name"] for a in got.attachments) == ["a.bin", "b.bin"]
+
+
 def test_create_applied_then_answer_lost_makes_one_draft(emu: Any, hans: Any) -> None:
     emu.control.add_fault(op="messages.create", kind="apply_then_status", status=504, nth=1)
     r = hans.mail.send(to=ALICE, subject="One draft", body="x")

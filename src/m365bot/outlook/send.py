@@ -4,15 +4,16 @@ Every message goes out the same way: create a draft, add the attachments, send t
 
 1. **Create the draft** (``POST messages``, or ``createReply`` / ``createReplyAll`` /
    ``createForward``) carrying a unique ``internetMessageId`` (the *marker*). If the answer
-   is lost, the marker finds the draft, so a retried create makes no second draft.
+   is lost, the marker finds the draft, so a retried create makes no second draft (up to
+   four creates in all, each after a look-up that found none).
 2. **Add the attachments** (:mod:`m365bot.outlook.upload`): small ones inline, large ones
    through an upload session. Each lost answer is checked before anything is sent again.
 3. **Send the draft once** (``POST messages/{id}/send``; the engine never resends it
    blindly). If the answer is lost (a timeout, a reset, a 5xx, a 404 after a resend), the
    draft is checked: gone from Drafts, or no longer a draft, means it went out; still a
    draft means it did not, and it is sent once more (Graph sends a draft only once: a
-   second send of a sent draft is a 404). After a second loss it is deleted: deleted means
-   not sent, already gone means sent. A check that cannot be made reports
+   second send of a sent draft is a 404), up to four sends in all. After the last loss it is
+   deleted: deleted means not sent, already gone means sent. A check that cannot be made reports
    ``"unknown: check Sent Items"``, never a silent duplicate.
 
 ``save_to_sent_items=False`` sets the draft's PidTagDeleteAfterSubmit (MS-OXOMSG 2.2.3.8),
@@ -46,6 +47,7 @@ from m365bot.outlook.addresses import Addresses, parse_addresses, parse_mailbox
 from m365bot.outlook.models import NOT_SENT, SENT, UNKNOWN, Email, EmailAddress, SendResult
 from m365bot.outlook.plans import Call, Plan
 from m365bot.outlook.upload import (
+    CHECKED_TRIES,
     AttachmentPlan,
     AttachmentSource,
     GuardedCall,
@@ -299,19 +301,21 @@ def _find(out: Outgoing) -> Plan[list[dict[str, Any]]]:
 def _create(out: Outgoing) -> Plan[dict[str, Any]]:
     """The draft (Graph's JSON); a lost answer is looked up by the marker before the
     create is sent once more."""
-    try:
-        answer = yield out.create
-    except M365BotError as exc:
-        if not ambiguous(exc) or isinstance(exc, NotFoundError):
-            raise
+    for attempt in range(1, CHECKED_TRIES + 1):
+        try:
+            answer = yield out.create
+            return dict(answer.body or {})
+        except M365BotError as exc:
+            if not ambiguous(exc) or isinstance(exc, NotFoundError) or attempt == CHECKED_TRIES:
+                raise
         found = [m for m in (yield from _find(out)) if m.get("isDraft")]
         if found:
             log.info("the draft was created although the answer was lost; using it")
             answer = yield Call("GET", f"{out.box}/messages/{found[0]['id']}", params={
                 "$select": "id,toRecipients,ccRecipients,bccRecipients"})
-        else:
-            answer = yield out.create
-    return dict(answer.body or {})
+            return dict(answer.body or {})
+        log.info("the draft was not created; creating it once more")
+    raise AssertionError("unreachable: the last attempt returns or raises")
 
 
 def _senders(out: Outgoing) -> Plan[set[str]]:
@@ -377,7 +381,7 @@ def _send_draft(out: Outgoing, draft_id: str) -> Plan[SendResult]:
     result = SendResult(status=SENT, mailbox=out.mailbox, internet_message_id=out.marker,
                         draft_id=draft_id, skipped=out.skipped)
     path = f"{out.box}/messages/{draft_id}/send"
-    for attempt in (1, 2):
+    for attempt in range(1, CHECKED_TRIES + 1):
         result = replace(result, attempts=attempt)
         try:
             yield Call("POST", path)
@@ -403,7 +407,7 @@ def _send_draft(out: Outgoing, draft_id: str) -> Plan[SendResult]:
     if deleted is False:
         return replace(result, reason="the answers were lost; the draft had been sent")
     status = NOT_SENT if deleted else UNKNOWN
-    raise SendError(f"{status}: two sends of the draft got no answer",
+    raise SendError(f"{status}: {CHECKED_TRIES} sends of the draft got no answer",
                     result=replace(result, status=status, reason="no answer to the send"),
                     advice="check the network and Graph's health, then send again"
                     if deleted else f"look in Sent Items for {out.marker} before sending again")
