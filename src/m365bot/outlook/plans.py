@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Generator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from m365bot.errors import M365BotError
 
@@ -52,12 +52,29 @@ class Call:
                 "guarded": self.guarded}
 
 
-Plan = Generator[Call, "GraphResponse", T]
-"""A plan yields Calls, receives each answer, and returns its result."""
+class Step(Protocol):
+    """A step that is not one Graph request (an upload session's chunks, say): it runs itself
+    on the session's sync or async engine and answers like a request."""
+
+    def run(self, session: Session) -> GraphResponse: ...
+
+    async def arun(self, session: Session) -> GraphResponse: ...
 
 
-def _send(session: Session, call: Call) -> GraphResponse:
-    return session.graph_request(call.method, call.path, **call.options())
+Plan = Generator["Call | Step", "GraphResponse", T]
+"""A plan yields Calls (or other Steps), receives each answer, and returns its result."""
+
+
+def _send(session: Session, step: Call | Step) -> GraphResponse:
+    if isinstance(step, Call):
+        return session.graph_request(step.method, step.path, **step.options())
+    return step.run(session)
+
+
+async def _asend(session: Session, step: Call | Step) -> GraphResponse:
+    if isinstance(step, Call):
+        return await session.agraph_request(step.method, step.path, **step.options())
+    return await step.arun(session)
 
 
 def run(session: Session, plan: Plan[T]) -> T:
@@ -82,8 +99,7 @@ async def arun(session: Session, plan: Plan[T]) -> T:
         call = next(plan)
         while True:
             try:
-                answer = await session.agraph_request(call.method, call.path,
-                                                      **call.options())
+                answer = await _asend(session, call)
             except M365BotError as exc:
                 call = plan.throw(exc)
             else:
@@ -93,4 +109,4 @@ async def arun(session: Session, plan: Plan[T]) -> T:
         return result
 
 
-__all__ = ["Call", "Plan", "arun", "run"]
+__all__ = ["Call", "Plan", "Step", "arun", "run"]

@@ -45,14 +45,12 @@ from m365bot.errors import ConfigError, M365BotError, NotFoundError
 from m365bot.graph.core import mailbox_path
 from m365bot.outlook.addresses import Addresses, parse_addresses, parse_mailbox
 from m365bot.outlook.models import NOT_SENT, SENT, UNKNOWN, Email, EmailAddress, SendResult
-from m365bot.outlook.plans import Call, Plan
+from m365bot.outlook.plans import Call, Plan, arun, run
 from m365bot.outlook.upload import (
     CHECKED_TRIES,
     AttachmentPlan,
     AttachmentSource,
     GuardedCall,
-    Steps,
-    UploadStep,
     add_attachments,
     ambiguous,
     attachment_plan,
@@ -60,7 +58,6 @@ from m365bot.outlook.upload import (
 )
 
 if TYPE_CHECKING:
-    from m365bot.graph.client import GraphResponse
     from m365bot.sessions import Session
 
 log = logging.getLogger(__name__)
@@ -413,13 +410,13 @@ def _send_draft(out: Outgoing, draft_id: str) -> Plan[SendResult]:
                     if deleted else f"look in Sent Items for {out.marker} before sending again")
 
 
-def deliver(out: Outgoing) -> Steps[SendResult]:
+def deliver(out: Outgoing) -> Plan[SendResult]:
     """Create the draft, fix its recipients (replies), add the attachments, send it at most
     once. Errors before the send raise as they are (nothing was sent; the draft is removed).
 
     Example::
 
-        result = run_steps(session, deliver(plan_send(session.mailbox, to=..., ...)))
+        result = run(session, deliver(plan_send(session.mailbox, to=..., ...)))
     """
     drop = yield from _senders(out)
     draft = yield from _create(out)
@@ -434,57 +431,6 @@ def deliver(out: Outgoing) -> Steps[SendResult]:
     log.info("%s %s from %s: %s after %d send request(s)", out.kind, out.marker, out.mailbox,
              result.status, result.attempts)
     return result
-
-
-# -- the two shells ------------------------------------------------------------------------------
-
-
-def _request(session: Session, step: Call) -> GraphResponse:
-    return session.graph_request(step.method, step.path, params=step.params, json=step.json,
-                                 headers=step.headers, guarded=isinstance(step, GuardedCall))
-
-
-def run_steps(session: Session, steps: Steps[T]) -> T:
-    """Run ``steps`` on the session's sync engine (requests and upload sessions)."""
-    try:
-        step = next(steps)
-        while True:
-            try:
-                if isinstance(step, UploadStep):
-                    answer = session.graph.upload(step.url, step.spec.source(),
-                                                  size=step.spec.size, mailbox=step.mailbox)
-                else:
-                    answer = _request(session, step)
-            except M365BotError as exc:
-                step = steps.throw(exc)
-            else:
-                step = steps.send(answer)
-    except StopIteration as stop:
-        result: T = stop.value
-        return result
-
-
-async def arun_steps(session: Session, steps: Steps[T]) -> T:
-    """Run ``steps`` on the session's async engine (``session.agraph``)."""
-    try:
-        step = next(steps)
-        while True:
-            try:
-                if isinstance(step, UploadStep):
-                    answer = await session.agraph.upload(
-                        step.url, step.spec.source(), size=step.spec.size,
-                        mailbox=step.mailbox)
-                else:
-                    answer = await session.agraph_request(
-                        step.method, step.path, params=step.params, json=step.json,
-                        headers=step.headers, guarded=isinstance(step, GuardedCall))
-            except M365BotError as exc:
-                step = steps.throw(exc)
-            else:
-                step = steps.send(answer)
-    except StopIteration as stop:
-        result: T = stop.value
-        return result
 
 
 class MailSend:
@@ -519,7 +465,7 @@ class MailSend:
                         from_mailbox=from_mailbox, send_as=send_as,
                         save_to_sent_items=save_to_sent_items,
                         missing_attachments=missing_attachments)
-        return run_steps(self._session, deliver(out))
+        return run(self._session, deliver(out))
 
     def reply(self, message: str | Email, *, comment: str | None = None,
               body: str | None = None, html: bool = False, cc: Addresses = None,
@@ -531,7 +477,7 @@ class MailSend:
                          html=html, cc=cc, bcc=bcc, attachments=attachments,
                          save_to_sent_items=save_to_sent_items,
                          missing_attachments=missing_attachments)
-        return run_steps(self._session, deliver(out))
+        return run(self._session, deliver(out))
 
     def reply_all(self, message: str | Email, *, comment: str | None = None,
                   body: str | None = None, html: bool = False, cc: Addresses = None,
@@ -545,7 +491,7 @@ class MailSend:
                          body=body, html=html, cc=cc, bcc=bcc, attachments=attachments,
                          exclude_sender=exclude_sender, save_to_sent_items=save_to_sent_items,
                          missing_attachments=missing_attachments)
-        return run_steps(self._session, deliver(out))
+        return run(self._session, deliver(out))
 
     def forward(self, message: str | Email, *, to: Addresses, comment: str | None = None,
                 body: str | None = None, html: bool = False, cc: Addresses = None,
@@ -557,7 +503,7 @@ class MailSend:
                          body=body, html=html, to=to, cc=cc, bcc=bcc, attachments=attachments,
                          save_to_sent_items=save_to_sent_items,
                          missing_attachments=missing_attachments)
-        return run_steps(self._session, deliver(out))
+        return run(self._session, deliver(out))
 
 
 class AsyncMailSend:
@@ -587,7 +533,7 @@ class AsyncMailSend:
                         from_mailbox=from_mailbox, send_as=send_as,
                         save_to_sent_items=save_to_sent_items,
                         missing_attachments=missing_attachments)
-        return await arun_steps(self._session, deliver(out))
+        return await arun(self._session, deliver(out))
 
     async def reply(self, message: str | Email, *, comment: str | None = None,
                     body: str | None = None, html: bool = False, cc: Addresses = None,
@@ -599,7 +545,7 @@ class AsyncMailSend:
                          html=html, cc=cc, bcc=bcc, attachments=attachments,
                          save_to_sent_items=save_to_sent_items,
                          missing_attachments=missing_attachments)
-        return await arun_steps(self._session, deliver(out))
+        return await arun(self._session, deliver(out))
 
     async def reply_all(self, message: str | Email, *, comment: str | None = None,
                         body: str | None = None, html: bool = False, cc: Addresses = None,
@@ -611,7 +557,7 @@ class AsyncMailSend:
                          body=body, html=html, cc=cc, bcc=bcc, attachments=attachments,
                          exclude_sender=exclude_sender, save_to_sent_items=save_to_sent_items,
                          missing_attachments=missing_attachments)
-        return await arun_steps(self._session, deliver(out))
+        return await arun(self._session, deliver(out))
 
     async def forward(self, message: str | Email, *, to: Addresses,
                       comment: str | None = None, body: str | None = None,
@@ -623,9 +569,8 @@ class AsyncMailSend:
                          body=body, html=html, to=to, cc=cc, bcc=bcc, attachments=attachments,
                          save_to_sent_items=save_to_sent_items,
                          missing_attachments=missing_attachments)
-        return await arun_steps(self._session, deliver(out))
+        return await arun(self._session, deliver(out))
 
 
 __all__ = ["DELETE_AFTER_SUBMIT", "AsyncMailSend", "MailSend", "Outgoing", "SendError",
-           "arun_steps", "deliver", "message_ref", "new_marker", "plan_reply", "plan_send",
-           "run_steps"]
+           "deliver", "message_ref", "new_marker", "plan_reply", "plan_send"]

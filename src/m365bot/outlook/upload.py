@@ -25,7 +25,7 @@ import base64
 import io
 import mimetypes
 import os
-from collections.abc import Generator, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, TypeVar
@@ -35,6 +35,7 @@ from m365bot.outlook.plans import Call, Plan
 
 if TYPE_CHECKING:
     from m365bot.graph.client import GraphResponse
+    from m365bot.sessions import Session
 
 T = TypeVar("T")
 
@@ -243,6 +244,8 @@ class GuardedCall(Call):
     """A POST the engine may resend after a 503/504 or a dropped connection, because a
     duplicate is harmless (an upload session that is never used adds nothing)."""
 
+    guarded: bool = True
+
 
 @dataclass(frozen=True, slots=True)
 class UploadStep:
@@ -254,9 +257,17 @@ class UploadStep:
     spec: AttachmentSpec
     mailbox: str
 
+    def run(self, session: Session) -> GraphResponse:
+        """Upload on the session's sync engine."""
+        return session.graph.upload(self.url, self.spec.source(), size=self.spec.size,
+                                    mailbox=self.mailbox)
 
-Steps = Generator[Call | UploadStep, "GraphResponse", T]
-"""A plan (:mod:`m365bot.outlook.plans`) that may also yield an :class:`UploadStep`."""
+    async def arun(self, session: Session) -> GraphResponse:
+        """Upload on the session's async engine."""
+        return await session.agraph.upload(self.url, self.spec.source(), size=self.spec.size,
+                                           mailbox=self.mailbox)
+
+
 
 
 # How many times in all a write whose answer was lost is sent, each retry only after a check
@@ -297,7 +308,7 @@ def _post(base: str, spec: AttachmentSpec, needed: int) -> Plan[None]:
 
 
 def add_attachments(box: str, draft_id: str, plan: AttachmentPlan,
-                    mailbox: str) -> Steps[None]:
+                    mailbox: str) -> Plan[None]:
     """Add the attachments that did not ride in the create request to draft ``draft_id``:
     one POST per small file, an upload session per large one. A POST or an upload whose
     answer was lost is checked (is the attachment on the draft?) before it is sent again,
@@ -332,5 +343,5 @@ def add_attachments(box: str, draft_id: str, plan: AttachmentPlan,
 
 
 __all__ = ["CHECKED_TRIES", "INLINE_BUDGET", "MAX_SIZE", "SIMPLE_LIMIT", "AttachmentPlan",
-           "AttachmentSource", "AttachmentSpec", "GuardedCall", "Steps", "UploadStep",
+           "AttachmentSource", "AttachmentSpec", "GuardedCall", "UploadStep",
            "add_attachments", "ambiguous", "attachment_plan", "check_attachments", "check_name"]
