@@ -14,7 +14,6 @@ import ast
 import contextlib
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -22,33 +21,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-README = Path(__file__).resolve().parents[2] / "README.md"
-MAILBOX = "ops@fabrikamgov.onmicrosoft.us"
+from readme_support import MAILBOX, bot_environment, readme_block
 
 
 def readme_example() -> str:
     """The first ```python block under the "A bot in 20 lines" heading."""
-    text = README.read_text()
-    section = text.split("## A bot in 20 lines", 1)[1].split("\n## ", 1)[0]
-    found = re.search(r"```python\n(.*?)```", section, re.S)
-    assert found, "README.md has no python block under 'A bot in 20 lines'"
-    return found.group(1)
-
-
-def _prepare_vault(home: Path, app: dict[str, Any], secret: str) -> str:
-    from m365bot.vault import AttributeSpec, Vault, new_raw_key
-
-    key = new_raw_key()
-    with Vault.open(home / "vault.db", actor="admin") as v:
-        v.initialize(key=key)
-        v.create_locker("outlook")
-        v.set_credential("outlook", "ops-app", {
-            "client_id": AttributeSpec(app["client_id"], masked=False),
-            "tenant_id": AttributeSpec(app["tenant_id"], masked=False),
-            "client_secret": AttributeSpec(secret),
-        })
-        v.add_member("outlook", "bot", "consumer")
-    return key
+    return readme_block("## A bot in 20 lines")
 
 
 def _inbox_subjects(emulator: Any, address: str, top: int) -> list[str]:
@@ -63,16 +41,9 @@ def test_readme_example_runs_against_the_emulator(
     emulator: Any, emulator_info: dict[str, Any], tmp_path: Path,
     scan_output: Callable[..., None],
 ) -> None:
-    tenant = next(t for t in emulator_info["tenants"] if t["cloud"] == "usgovhigh")
-    app = next(a for a in emulator_info["apps"]
-               if a["tenant_id"] == tenant["id"] and a["name"] == "m365bot-demo")
-    secret = max(app["secrets"], key=lambda s: s["expires"])["value"]
     home = tmp_path / "home"
-    key = _prepare_vault(home, app, secret)
-
-    env = {k: v for k, v in os.environ.items() if not k.startswith("M365BOT_")}
-    env.update({"M365BOT_HOME": str(home), "M365BOT_PROXY": emulator_info["proxy_url"],
-                "M365BOT_CA_BUNDLE": emulator_info["ca_bundle"], "M365BOT_VAULT_KEY": key})
+    env, secret = bot_environment(emulator_info, home)
+    key = env["M365BOT_VAULT_KEY"]
     tokens_before = emulator.control.count("token")
     done = subprocess.run([sys.executable, "-c", readme_example()], env=env, cwd=tmp_path,
                           capture_output=True, text=True, timeout=60)
@@ -105,10 +76,7 @@ def test_readme_example_runs_against_the_emulator(
 
 def readme_recipe() -> str:
     """The ```bash block under "Run it on the emulator" (the README's copy-paste recipe)."""
-    section = README.read_text().split("### Run it on the emulator", 1)[1].split("\n## ", 1)[0]
-    found = re.search(r"```bash\n(.*?)```", section, re.S)
-    assert found, "README.md has no bash block under 'Run it on the emulator'"
-    return found.group(1)
+    return readme_block("### Run it on the emulator", "bash")
 
 
 def test_readme_recipe_runs_word_for_word(tmp_path: Path,

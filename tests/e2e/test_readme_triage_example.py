@@ -5,22 +5,17 @@ Inbox/Invoices, the other mail stays, and a second run files and answers nothing
 
 from __future__ import annotations
 
-import os
-import re
 import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from test_readme_example import MAILBOX, README, _prepare_vault
+from readme_support import MAILBOX, bot_environment, readme_block
 
 
 def triage_example() -> str:
-    section = README.read_text().split("## A bot that triages a shared mailbox", 1)[1]
-    found = re.search(r"```python\n(.*?)```", section.split("\n## ", 1)[0], re.S)
-    assert found, "README.md has no python block under 'A bot that triages...'"
-    return found.group(1)
+    return readme_block("## A bot that triages a shared mailbox")
 
 
 def _deliver(emulator: Any) -> None:
@@ -49,16 +44,8 @@ def test_readme_triage_example_runs_against_the_emulator(
     emulator: Any, emulator_info: dict[str, Any], tmp_path: Path,
     scan_output: Callable[..., None],
 ) -> None:
-    tenant = next(t for t in emulator_info["tenants"] if t["cloud"] == "usgovhigh")
-    app = next(a for a in emulator_info["apps"]
-               if a["tenant_id"] == tenant["id"] and a["name"] == "m365bot-demo")
-    secret = max(app["secrets"], key=lambda s: s["expires"])["value"]
-    home = tmp_path / "home"
-    key = _prepare_vault(home, app, secret)
+    env, _ = bot_environment(emulator_info, tmp_path / "home")
     _deliver(emulator)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("M365BOT_")}
-    env.update({"M365BOT_HOME": str(home), "M365BOT_PROXY": emulator_info["proxy_url"],
-                "M365BOT_CA_BUNDLE": emulator_info["ca_bundle"], "M365BOT_VAULT_KEY": key})
     runs = []
     for _ in range(2):
         done = subprocess.run([sys.executable, "-c", triage_example()], env=env, cwd=tmp_path,
