@@ -51,6 +51,7 @@ from m365bot.outlook.bulk import (
 )
 from m365bot.outlook.folderpaths import parse_path
 from m365bot.outlook.folders import FolderPlans, FolderRef
+from m365bot.outlook.listing import Listing, check_id, prepare
 from m365bot.outlook.models import Email, Flag, MailFolder, Result
 from m365bot.outlook.plans import Call, Plan, arun, run
 
@@ -70,8 +71,6 @@ EmailRef = str | Email
 
 def email_id(email: EmailRef, field: str = "id") -> str:
     """The id of an email given as an id or an Email; ConfigError if it cannot be one."""
-    from m365bot.outlook.mail import check_id
-
     return check_id(email.id if isinstance(email, Email) else email, field)
 
 
@@ -246,10 +245,8 @@ class ManagePlans:
 
 # -- bulk: which emails ------------------------------------------------------------------------
 
-def listing_of(folder: FolderRef, filters: dict[str, Any]) -> Any:
+def listing_of(folder: FolderRef, filters: dict[str, Any]) -> Listing:
     """The checked listing of a bulk action's emails (mail.list's filters; ids only)."""
-    from m365bot.outlook.mail import prepare
-
     args: dict[str, Any] = {"status": "all", "senders": None, "subject_contains": None,
             "received_since": None, "received_until": None, "has_attachments": None,
             "importance": None, "category": None, "search": None, "limit": None}

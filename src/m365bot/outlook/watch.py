@@ -55,7 +55,7 @@ from m365bot.outlook.filters import (
     to_datetime,
 )
 from m365bot.outlook.folders import FolderRef
-from m365bot.outlook.mail import check_folder
+from m365bot.outlook.listing import check_folder
 from m365bot.outlook.models import Email, MailFolder, format_datetime
 
 if TYPE_CHECKING:
