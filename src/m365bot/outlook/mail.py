@@ -38,8 +38,8 @@ from m365bot.outlook.send import AsyncMailSend, MailSend
 if TYPE_CHECKING:
     from m365bot.graph.aclient import AsyncGraph
     from m365bot.graph.client import Graph, GraphResponse
+    from m365bot.outlook.session import OutlookSession
     from m365bot.outlook.watch import AsyncWatcher, Watcher
-    from m365bot.sessions import Session
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +93,7 @@ class Mail(MailSend, MailManage):
             print(e.subject)
     """
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: OutlookSession) -> None:
         self._session = session
         self.box = mailbox_path(session.mailbox)
 
@@ -171,7 +171,7 @@ class AsyncMail(AsyncMailSend, AsyncMailManage):
             print(e.subject)
     """
 
-    def __init__(self, session: Session, twin: Mail) -> None:
+    def __init__(self, session: OutlookSession, twin: Mail) -> None:
         self._session = session
         self.box = twin.box
 

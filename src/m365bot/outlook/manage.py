@@ -57,7 +57,7 @@ from m365bot.outlook.plans import Call, Plan, arun, run
 
 if TYPE_CHECKING:
     from m365bot.graph.client import GraphResponse
-    from m365bot.sessions import Session
+    from m365bot.outlook.session import OutlookSession
 
 log = logging.getLogger(__name__)
 
@@ -294,7 +294,7 @@ class BulkSpec:
         return [e.id for e in self.listing.take(items)]
 
 
-def run_bulk(session: Session, plans: ManagePlans, spec: BulkSpec,
+def run_bulk(session: OutlookSession, plans: ManagePlans, spec: BulkSpec,
              make: Callable[[str], BulkItem]) -> list[Result]:
     """List the emails (unless ids were given), then run the job (sync)."""
     keys = spec.ids
@@ -309,7 +309,7 @@ def run_bulk(session: Session, plans: ManagePlans, spec: BulkSpec,
     return run_job(session, job)
 
 
-async def arun_bulk(session: Session, plans: ManagePlans, spec: BulkSpec,
+async def arun_bulk(session: OutlookSession, plans: ManagePlans, spec: BulkSpec,
                     make: Callable[[str], BulkItem]) -> list[Result]:
     """The async twin of :func:`run_bulk`."""
     keys = spec.ids
@@ -324,7 +324,7 @@ async def arun_bulk(session: Session, plans: ManagePlans, spec: BulkSpec,
     return await arun_job(session, job)
 
 
-def plans_for(session: Session) -> ManagePlans:
+def plans_for(session: OutlookSession) -> ManagePlans:
     return ManagePlans(mailbox_path(session.mailbox), session.folders.plans)
 
 
@@ -360,7 +360,7 @@ class MailManage:
         session.mail.move_all("Archive", folder="Inbox", status="read")
     """
 
-    _session: Session
+    _session: OutlookSession
 
     @property
     def _plans(self) -> ManagePlans:
@@ -477,7 +477,7 @@ class AsyncMailManage:
         await session.aio.mail.move(mid, "Archive")
     """
 
-    _session: Session
+    _session: OutlookSession
 
     @property
     def _plans(self) -> ManagePlans:
