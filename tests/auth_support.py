@@ -86,15 +86,15 @@ def expire_cached_tokens(vault: Any, key: str) -> int:
     return n
 
 
-def signed_in_alice(emu: Any, settings: Settings, vault: Any,
+def signed_in_alice(emulator: Any, settings: Settings, vault: Any,
                     http_client: Any = None) -> AuthCodePkce:
     """Alice signs in once (attended), like the first run of a PKCE bot."""
-    a = app(emu.info, "m365bot-pkce")
-    alice = user(emu.info, "alice")
+    a = app(emulator.info, "m365bot-pkce")
+    alice = user(emulator.info, "alice")
 
     def browser(url: str) -> None:
         threading.Thread(target=lambda: deliver(sign_in_location(
-            emu.info, url, alice["upn"], alice["password"])), daemon=True).start()
+            emulator.info, url, alice["upn"], alice["password"])), daemon=True).start()
 
     p = AuthCodePkce(cloud="global", tenant=a["tenant_id"], client_id=a["client_id"],
                      username=alice["upn"], redirect_url="http://localhost:0",

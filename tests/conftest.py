@@ -8,6 +8,7 @@ which users get too. The fixtures below build on them.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,11 +19,25 @@ from m365bot.bots.run import BotRun
 from m365bot.config import Settings
 from m365bot.emulator.runtime import Emulator
 from m365bot.vault import Vault, new_raw_key
+from world_support import settings_for, stock_demo_apps
 
 pytest_plugins = ["plugins.canary", "plugins.graph_schema"]
 
 
+def _wait_until_idle(emulator: Emulator, timeout: float = 10.0) -> None:
+    """Let requests an earlier test abandoned (a client timeout on a slow answer) finish on the
+    server: they still hold throttling slots of the shared emulator's mailboxes."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        buckets = emulator.control.counters()["throttle"].values()
+        if all(b["in_flight"] == 0 for b in buckets):
+            return
+        time.sleep(0.05)
+
+
 def _reset(emulator: Emulator) -> None:
+    emulator.control.clear_faults()
+    _wait_until_idle(emulator)
     emulator.control.clear()
     emulator.clock.reset()
     emulator.settings.update({"refresh_token_policy": "entra"})
@@ -30,17 +45,14 @@ def _reset(emulator: Emulator) -> None:
 
 @pytest.fixture
 def clean_emulator(emulator: Emulator) -> Iterator[Emulator]:
-    """The session emulator with its records, faults, settings and clock reset before and
-    after the test."""
+    """The session emulator with its faults, records, clock and refresh-token policy reset
+    before and after the test (after any request an earlier test abandoned has finished), and
+    its latency and throttling settings put back afterwards."""
+    before = emulator.control.configure()
     _reset(emulator)
     yield emulator
+    emulator.control.configure(latency_ms=before["latency_ms"], throttling=before["throttling"])
     _reset(emulator)
-
-
-@pytest.fixture
-def emu(clean_emulator: Emulator) -> Emulator:
-    """Old name of ``clean_emulator``, kept until the tests still using it are renamed."""
-    return clean_emulator
 
 
 @pytest.fixture
@@ -50,20 +62,38 @@ def vault_key() -> str:
 
 
 @pytest.fixture
-def vault(tmp_path: Path, vault_key: str) -> Iterator[Vault]:
-    """An empty vault at tmp_path/vault.db, unlocked with ``vault_key``, acting as "bot"."""
-    v = Vault.open(tmp_path / "vault.db", actor="bot")
+def vault_path(tmp_path: Path) -> Path:
+    """Where ``vault`` lives: tmp_path/vault.db."""
+    return tmp_path / "vault.db"
+
+
+@pytest.fixture
+def vault_actor() -> str:
+    """Who ``vault`` acts as: "bot" (tests/vault/ sets "alice")."""
+    return "bot"
+
+
+@pytest.fixture
+def vault(vault_path: Path, vault_key: str, vault_actor: str) -> Iterator[Vault]:
+    """An empty vault at ``vault_path``, unlocked with ``vault_key``, acting as ``vault_actor``."""
+    v = Vault.open(vault_path, actor=vault_actor)
     v.initialize(key=vault_key)
     yield v
     v.close()
 
 
 @pytest.fixture
+def demo_vault(vault: Vault, emulator_info: dict[str, Any]) -> Vault:
+    """``vault`` holding locker "bots" with credential o365-CLOUD (each cloud's demo app)."""
+    stock_demo_apps(vault, emulator_info)
+    return vault
+
+
+@pytest.fixture
 def settings(clean_emulator: Emulator, tmp_path: Path) -> Settings:
-    """Settings that reach the emulator through its proxy, with tmp_path/home as data folder."""
-    info: dict[str, Any] = clean_emulator.info
-    return Settings(data_dir=tmp_path / "home", proxy=info["proxy_url"],
-                    ca_bundle=info["ca_bundle"], timeout=20)
+    """Settings that reach ``clean_emulator`` through its proxy, with tmp_path/home as data
+    folder."""
+    return settings_for(clean_emulator, tmp_path)
 
 
 @pytest.fixture

@@ -1,12 +1,14 @@
 """Lookups into the emulator's demo world (tenants, apps, users, secrets), filters over its
-request records, and a vault stocked with the demo apps. Used by the auth, Connect and
-Control Room tests."""
+request records, Settings reaching an emulator, and a vault stocked with the demo apps. Used
+by the auth, Connect, Control Room, Graph and Outlook tests."""
 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
+from m365bot.config import Settings
 from m365bot.vault import AttributeSpec, Vault
 from plugins.canary import register_canary
 
@@ -40,13 +42,20 @@ def secret_of(app_info: dict[str, Any]) -> str:
     return register_canary(value)  # the demo secret must never be logged or printed
 
 
-def graph_requests(emu: Any) -> list[dict[str, Any]]:
-    return [r for r in emu.control.requests() if r.get("role") == "graph"]
+def graph_requests(emulator: Any) -> list[dict[str, Any]]:
+    return [r for r in emulator.control.requests() if r.get("role") == "graph"]
 
 
-def login_requests(emu: Any) -> list[dict[str, Any]]:
+def login_requests(emulator: Any) -> list[dict[str, Any]]:
     """Every request the emulator recorded for a login host (token, discovery, authorize)."""
-    return [r for r in emu.control.requests() if r.get("role") == "login"]
+    return [r for r in emulator.control.requests() if r.get("role") == "login"]
+
+
+def settings_for(emulator: Any, tmp_path: Path) -> Settings:
+    """Settings that reach ``emulator`` through its proxy, with tmp_path/home as data folder."""
+    info = emulator.info
+    return Settings(data_dir=tmp_path / "home", proxy=info["proxy_url"],
+                    ca_bundle=info["ca_bundle"], timeout=20)
 
 
 def stock_demo_apps(vault: Vault, info: dict[str, Any]) -> None:

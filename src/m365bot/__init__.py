@@ -21,6 +21,7 @@ from m365bot._version import __version__
 
 if TYPE_CHECKING:
     from m365bot.connection import connect, disconnect, get_session, reconnect
+    from m365bot.outlook.session import OutlookSession
     from m365bot.sessions import GlobalSession, LocalSession, Session
 
 _LAZY = {
@@ -30,6 +31,7 @@ _LAZY = {
     "LocalSession": "m365bot.sessions",
     "GlobalSession": "m365bot.sessions",
     "Session": "m365bot.sessions",
+    "OutlookSession": "m365bot.outlook.session",
     "get_session": "m365bot.connection",
 }
 
@@ -41,5 +43,5 @@ def __getattr__(name: str) -> Any:
     return getattr(importlib.import_module(module), name)
 
 
-__all__ = ["GlobalSession", "LocalSession", "Session", "__version__", "connect", "disconnect",
-           "get_session", "reconnect"]
+__all__ = ["GlobalSession", "LocalSession", "OutlookSession", "Session", "__version__", "connect",
+           "disconnect", "get_session", "reconnect"]

@@ -23,13 +23,14 @@ import json
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from m365bot._version import __version__
 from m365bot.bots.run import BotRun
 from m365bot.clouds import Cloud
 from m365bot.config import Settings
 from m365bot.errors import AuthError, ConfigError, GraphError, M365BotError, SessionError
+from m365bot.outlook.session import OutlookSession
 from m365bot.protocols import BlobStore
 from m365bot.protocols import Vault as VaultLike
 from m365bot.sessions import (
@@ -134,8 +135,9 @@ def connect(
     signin_timeout: float = 300.0,
     prompt: Callable[[str], None] | None = None,
     timeout: float | None = None,
-) -> Session:
-    """Connect to a mailbox and return the :class:`~m365bot.sessions.Session`.
+) -> OutlookSession:
+    """Connect to a mailbox and return the session (:class:`~m365bot.sessions.Session` with
+    the Outlook actions: :class:`~m365bot.outlook.session.OutlookSession`).
 
     ``username`` is the mailbox for client credentials (a shared mailbox's address works);
     for auth code and Control Room it is the signed-in user, and ``mailbox`` (default: the
@@ -308,7 +310,7 @@ def _control_room_provider(connection: Mapping[str, str] | None, user: str,
 
 
 def _open(provider: TokenProvider, cl: Cloud, md: str, user: str, box: str, settings: Settings,
-          data: dict[str, Any], spec: SessionSpec) -> Session:
+          data: dict[str, Any], spec: SessionSpec) -> OutlookSession:
     tok = provider.get_token()
     claims = tok.claims
     _check_audience(claims, cl)
@@ -339,10 +341,10 @@ def _open(provider: TokenProvider, cl: Cloud, md: str, user: str, box: str, sett
     kind = "variable" if spec == VARIABLE else (
         "local" if isinstance(spec, LocalSession) else "global")
     name = None if isinstance(spec, str) else spec.name
-    return Session(kind=kind, name=name, cloud=cl.label, mode=md, mailbox=box,
-                   identity=identity, identity_type="app" if app_only else "user",
-                   permissions=sorted(perms), expires_on=tok.expires_on, descriptor_data=data,
-                   token_provider=provider, client=client)
+    return OutlookSession(kind=kind, name=name, cloud=cl.label, mode=md, mailbox=box,
+                          identity=identity, identity_type="app" if app_only else "user",
+                          permissions=sorted(perms), expires_on=tok.expires_on,
+                          descriptor_data=data, token_provider=provider, client=client)
 
 
 def _check_audience(claims: dict[str, Any], cl: Cloud) -> None:
@@ -400,7 +402,7 @@ def _mailbox_error(exc: GraphError, box: str, identity: str, app_only: bool) -> 
 
 def reconnect(data: dict[str, Any], *, settings: Settings | None = None,
               vault: VaultLike | None = None, variables: Mapping[str, Any] | None = None,
-              connections: ConnectionTokens | None = None) -> Session:
+              connections: ConnectionTokens | None = None) -> OutlookSession:
     """Re-create a session from its :meth:`Session.descriptor` (a child bot, maybe in another
     process), from the shared encrypted token cache. Raises SessionError for another version
     or a descriptor that is not one.
@@ -510,7 +512,7 @@ class CachedAppToken:
 
 def get_session(name: str, *, settings: Settings | None = None,
                 vault: VaultLike | None = None, variables: Mapping[str, Any] | None = None,
-                connections: ConnectionTokens | None = None) -> Session:
+                connections: ConnectionTokens | None = None) -> OutlookSession:
     """The open session with this Local or Global name; a Global session opened by another
     process is re-created with :func:`reconnect` (and this bot's ``settings``).
 
@@ -522,7 +524,8 @@ def get_session(name: str, *, settings: Settings | None = None,
         return reconnect(data, settings=settings, vault=vault, variables=variables,
                          connections=connections)
 
-    return BotRun.current().lookup(check_name(name), reopen)
+    # every session in the registry came from connect or reconnect
+    return cast(OutlookSession, BotRun.current().lookup(check_name(name), reopen))
 
 
 def disconnect(session_or_name: Session | str) -> None:

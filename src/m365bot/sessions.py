@@ -39,9 +39,6 @@ if TYPE_CHECKING:
     from m365bot.auth.tokens import AccessToken, TokenProvider
     from m365bot.graph.aclient import AsyncGraph
     from m365bot.graph.client import GraphClient, GraphResponse
-    from m365bot.outlook import AsyncOutlook
-    from m365bot.outlook.calendar import Calendar
-    from m365bot.outlook.folders import Folders
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +76,9 @@ def check_name(name: str) -> str:
 @dataclass
 class Session:
     """An open connection to one mailbox: identity, cloud, granted permissions, and the
-    Graph client the Outlook actions use.
+    Graph client the Outlook actions use. Connect returns its subclass
+    :class:`m365bot.outlook.session.OutlookSession`, which carries the actions
+    (``s.folders``, ``s.mail``, ``s.attachments``, ``s.calendar``, ``s.aio``).
 
     Example::
 
@@ -105,49 +104,10 @@ class Session:
     version: str = __version__
     _closed: bool = field(default=False, repr=False)
     _agraph: AsyncGraph | None = field(default=None, repr=False)
-    _outlook: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def closed(self) -> bool:
         return self._closed
-
-    # the Outlook actions, built on first use (m365bot.outlook.RESOURCES)
-    @property
-    def folders(self) -> Folders:
-        """Mail folders: ``s.folders.create("Inbox/Sales")`` (see m365bot.outlook.folders)."""
-        from m365bot.outlook import resource
-
-        found: Folders = resource(self, "folders")
-        return found
-
-    @property
-    def mail(self) -> Any:
-        """Messages: list, get, send, reply, move... (m365bot.outlook.mail)."""
-        from m365bot.outlook import resource
-
-        return resource(self, "mail")
-
-    @property
-    def attachments(self) -> Any:
-        """Attachments: list and save (m365bot.outlook.attachments)."""
-        from m365bot.outlook import resource
-
-        return resource(self, "attachments")
-
-    @property
-    def calendar(self) -> Calendar:
-        """Events: range, get, create, update, delete, respond (m365bot.outlook.calendar)."""
-        from m365bot.outlook import resource
-
-        found: Calendar = resource(self, "calendar")
-        return found
-
-    @property
-    def aio(self) -> AsyncOutlook:
-        """The async twins: ``await s.aio.folders.exists("Inbox/Sales")``."""
-        from m365bot.outlook import AsyncOutlook
-
-        return AsyncOutlook(self)
 
     def _require_open(self) -> GraphClient:
         if self._closed or self.client is None:

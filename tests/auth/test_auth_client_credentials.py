@@ -44,13 +44,14 @@ def provider(info: dict[str, Any], settings: Settings, vault: Any, *, cloud: str
 
 
 @pytest.mark.parametrize("cloud", ["global", "usgovhigh", "dod", "china"])
-def test_secret_in_every_cloud(emu: Any, settings: Settings, vault: Any, cloud: str) -> None:
-    tok = provider(emu.info, settings, vault, cloud=cloud).get_token()
+def test_secret_in_every_cloud(clean_emulator: Any, settings: Settings, vault: Any,
+                               cloud: str) -> None:
+    tok = provider(clean_emulator.info, settings, vault, cloud=cloud).get_token()
     assert tok.claims["aud"] == GRAPH[cloud]
-    assert tok.claims["tid"] == tenant(emu.info, cloud)["id"]
+    assert tok.claims["tid"] == tenant(clean_emulator.info, cloud)["id"]
     assert set(tok.roles) >= {"Mail.ReadWrite", "Mail.Send"}
     assert tok.expires_in() > 3000
-    hosts = {r["host"].split(":")[0] for r in login_requests(emu)}
+    hosts = {r["host"].split(":")[0] for r in login_requests(clean_emulator)}
     assert hosts == {
         {"global": "login.microsoftonline.com", "china": "login.chinacloudapi.cn"}.get(
             cloud, "login.microsoftonline.us")
@@ -59,46 +60,48 @@ def test_secret_in_every_cloud(emu: Any, settings: Settings, vault: Any, cloud: 
 
 @pytest.mark.parametrize("cloud", ["global", "usgovhigh"])
 @pytest.mark.parametrize("form", ["pem", "pfx"])
-def test_certificate(emu: Any, settings: Settings, vault: Any, cloud: str, form: str) -> None:
-    cert = app(emu.info, "m365bot-demo", cloud)["certificates"][0]
+def test_certificate(clean_emulator: Any, settings: Settings, vault: Any, cloud: str,
+                     form: str) -> None:
+    cert = app(clean_emulator.info, "m365bot-demo", cloud)["certificates"][0]
     cred = (CertificateCredential.from_pem(cert["key_file"], cert["cert_file"]) if form == "pem"
             else CertificateCredential.from_pfx(cert["pfx_file"]))
     if form == "pem":
         assert cred.thumbprint.upper() == cert["thumbprint_sha1"]
-    tok = provider(emu.info, settings, vault, cloud=cloud, credential=cred).get_token()
+    tok = provider(clean_emulator.info, settings, vault, cloud=cloud, credential=cred).get_token()
     assert tok.claims["aud"] == GRAPH[cloud]
     assert "Mail.Send" in tok.roles
     assert "BEGIN" not in repr(cred)
 
 
-def test_fresh_provider_with_cached_token_sends_nothing(emu: Any, settings: Settings,
+def test_fresh_provider_with_cached_token_sends_nothing(clean_emulator: Any, settings: Settings,
                                                         vault: Any) -> None:
-    p = provider(emu.info, settings, vault)
+    p = provider(clean_emulator.info, settings, vault)
     first = p.get_token()
     assert first.source == "identity_provider"
     written = vault.blob_version("token_cache", p.cache_key)
     http_written = vault.blob_version("http_cache", p.http_key)
     assert written == 1 and http_written == 1
-    emu.control.clear()
-    again = provider(emu.info, settings, vault).get_token()
+    clean_emulator.control.clear()
+    again = provider(clean_emulator.info, settings, vault).get_token()
     assert again.source == "cache"
     assert again.token == first.token
-    assert login_requests(emu) == []
+    assert login_requests(clean_emulator) == []
     # A cache hit writes nothing back.
     assert vault.blob_version("token_cache", p.cache_key) == written
     assert vault.blob_version("http_cache", p.http_key) == http_written
 
 
-def test_force_refresh_gets_a_new_token(emu: Any, settings: Settings, vault: Any) -> None:
-    p = provider(emu.info, settings, vault)
+def test_force_refresh_gets_a_new_token(clean_emulator: Any, settings: Settings,
+                                        vault: Any) -> None:
+    p = provider(clean_emulator.info, settings, vault)
     first = p.get_token()
     second = p.get_token(force_refresh=True)
     assert second.token != first.token
-    assert emu.control.count("token") == 2
+    assert clean_emulator.control.count("token") == 2
     # Another process that already holds the new token does not refresh again.
-    other = provider(emu.info, settings, vault)
+    other = provider(clean_emulator.info, settings, vault)
     assert other.get_token().token == second.token
-    assert emu.control.count("token") == 2
+    assert clean_emulator.control.count("token") == 2
 
 
 def _error(call: Any) -> AuthError:
@@ -107,57 +110,58 @@ def _error(call: Any) -> AuthError:
     return info.value
 
 
-def test_wrong_secret(emu: Any, settings: Settings, vault: Any) -> None:
+def test_wrong_secret(clean_emulator: Any, settings: Settings, vault: Any) -> None:
     # CANARY- values are scanned for in every log record of the run (tests/plugins/canary.py).
     wrong = "CANARY-wrong-client-secret-7f3a"
     cred = SecretCredential(Secret(wrong))
-    err = _error(provider(emu.info, settings, vault, credential=cred).get_token)
+    err = _error(provider(clean_emulator.info, settings, vault, credential=cred).get_token)
     assert wrong not in str(err) and wrong not in repr(err) and wrong not in repr(cred)
     assert err.code == "7000215"
     assert "value, not its ID" in err.advice
     assert not isinstance(err, ReauthRequired)
 
 
-def test_secret_id_instead_of_value(emu: Any, settings: Settings, vault: Any) -> None:
-    a = app(emu.info, "m365bot-demo")
-    err = _error(provider(emu.info, settings, vault,
+def test_secret_id_instead_of_value(clean_emulator: Any, settings: Settings, vault: Any) -> None:
+    a = app(clean_emulator.info, "m365bot-demo")
+    err = _error(provider(clean_emulator.info, settings, vault,
                           credential=SecretCredential(Secret(secret(a)["id"]))).get_token)
     assert err.code == "7000215"
     assert "not its ID" in str(err)
     assert secret(a)["id"] not in str(err)
 
 
-def test_expired_secret(emu: Any, settings: Settings, vault: Any) -> None:
-    a = app(emu.info, "m365bot-demo")
-    err = _error(provider(emu.info, settings, vault, credential=SecretCredential(
+def test_expired_secret(clean_emulator: Any, settings: Settings, vault: Any) -> None:
+    a = app(clean_emulator.info, "m365bot-demo")
+    err = _error(provider(clean_emulator.info, settings, vault, credential=SecretCredential(
         Secret(secret(a, expired=True)["value"]))).get_token)
     assert err.code == "7000222"
     assert "new client secret" in err.advice
 
 
-def test_unknown_tenant(emu: Any, settings: Settings, vault: Any) -> None:
-    err = _error(provider(emu.info, settings, vault,
+def test_unknown_tenant(clean_emulator: Any, settings: Settings, vault: Any) -> None:
+    err = _error(provider(clean_emulator.info, settings, vault,
                           tenant_id="00000000-0000-4000-8000-00000000dead").get_token)
     assert err.code == "90002"
     assert "Tenant ID" in err.advice and "Azure cloud" in err.advice
 
 
-def test_wrong_cloud(emu: Any, settings: Settings, vault: Any) -> None:
+def test_wrong_cloud(clean_emulator: Any, settings: Settings, vault: Any) -> None:
     # A GCC High tenant with the cloud left at Azure Global.
-    err = _error(provider(emu.info, settings, vault, cloud="usgovhigh",
+    err = _error(provider(clean_emulator.info, settings, vault, cloud="usgovhigh",
                           cloud_setting="global").get_token)
     assert err.code == "90002"
     assert "login.microsoftonline.us" in err.advice
 
 
-def test_missing_consent(emu: Any, settings: Settings, vault: Any) -> None:
-    err = _error(provider(emu.info, settings, vault, app_name="m365bot-noconsent").get_token)
+def test_missing_consent(clean_emulator: Any, settings: Settings, vault: Any) -> None:
+    err = _error(provider(clean_emulator.info, settings, vault,
+                          app_name="m365bot-noconsent").get_token)
     assert "consent" in err.advice
     assert "adminconsent?client_id=" in err.advice
 
 
-def test_app_not_in_tenant(emu: Any, settings: Settings, vault: Any) -> None:
-    a = app(emu.info, "m365bot-demo")
+def test_app_not_in_tenant(clean_emulator: Any, settings: Settings, vault: Any) -> None:
+    a = app(clean_emulator.info, "m365bot-demo")
     p = ClientCredentials(cloud="global", tenant=a["tenant_id"],
                           client_id="12345678-1234-4234-8234-123456789abc",
                           credential=SecretCredential(Secret("x")), settings=settings,
@@ -178,9 +182,9 @@ def test_empty_fields_are_config_errors(settings: Settings, vault: Any) -> None:
     assert e.value.field == "cloud"
 
 
-def test_cache_is_encrypted_in_the_vault(emu: Any, settings: Settings, vault: Any,
+def test_cache_is_encrypted_in_the_vault(clean_emulator: Any, settings: Settings, vault: Any,
                                          tmp_path: Any) -> None:
-    tok = provider(emu.info, settings, vault).get_token()
+    tok = provider(clean_emulator.info, settings, vault).get_token()
     raw = b"".join(p.read_bytes() for p in tmp_path.glob("vault.db*"))
     assert tok.token.reveal().encode() not in raw
     assert tok.token.reveal()[:40].encode() not in raw
@@ -190,24 +194,24 @@ def test_cache_is_encrypted_in_the_vault(emu: Any, settings: Settings, vault: An
 
 # -- the identity platform unavailable (5xx) -------------------------------------------------------
 
-def test_a_503_from_the_token_endpoint_is_retried_once(emu: Any, settings: Settings,
+def test_a_503_from_the_token_endpoint_is_retried_once(clean_emulator: Any, settings: Settings,
                                                        vault: Any) -> None:
-    emu.control.add_fault(op="token", kind="status", status=503, count=1)
+    clean_emulator.control.add_fault(op="token", kind="status", status=503, count=1)
     started = time.monotonic()
-    tok = provider(emu.info, settings, vault).get_token()
+    tok = provider(clean_emulator.info, settings, vault).get_token()
     assert tok.expires_in() > 3000 and "Mail.Send" in tok.roles
-    assert emu.control.count("token") == 2
+    assert clean_emulator.control.count("token") == 2
     assert time.monotonic() - started >= 0.9  # waited the answer's Retry-After (1 s)
 
 
-def test_a_503_twice_is_one_auth_error_with_advice(emu: Any, settings: Settings,
+def test_a_503_twice_is_one_auth_error_with_advice(clean_emulator: Any, settings: Settings,
                                                    vault: Any) -> None:
-    emu.control.add_fault(op="token", kind="status", status=503, count=2)
-    err = _error(provider(emu.info, settings, vault).get_token)
+    clean_emulator.control.add_fault(op="token", kind="status", status=503, count=2)
+    err = _error(provider(clean_emulator.info, settings, vault).get_token)
     assert err.code == "90033"  # Entra's "A transient error has occurred"
     assert "temporarily unavailable" in err.message and "HTTP 503" in err.message
     assert "try again in a minute" in err.advice and "service health" in err.advice
-    assert emu.control.count("token") == 2  # one retry, no storm
+    assert clean_emulator.control.count("token") == 2  # one retry, no storm
 
 
 def test_a_bare_5xx_without_json_is_the_same_error(settings: Settings) -> None:
@@ -250,50 +254,55 @@ def _one_error_line(proc: subprocess.CompletedProcess[str]) -> str:
     return lines[0]
 
 
-def test_cli_connect_when_the_identity_platform_is_down(emu: Any, tmp_path: Path) -> None:
+def test_cli_connect_when_the_identity_platform_is_down(clean_emulator: Any,
+                                                        tmp_path: Path) -> None:
     info_file = tmp_path / "emulator.json"
-    info_file.write_text(json.dumps(emu.info))
-    emu.control.add_fault(op="token", kind="status", status=503, count=2)
-    proc = _cli(_cli_connect(emu.info, tmp_path, "--emulator", str(info_file)),
-                _cli_env(emu.info, tmp_path))
+    info_file.write_text(json.dumps(clean_emulator.info))
+    clean_emulator.control.add_fault(op="token", kind="status", status=503, count=2)
+    proc = _cli(_cli_connect(clean_emulator.info, tmp_path, "--emulator", str(info_file)),
+                _cli_env(clean_emulator.info, tmp_path))
     line = _one_error_line(proc)
     assert "temporarily unavailable" in line and "MsalServiceError" not in line
-    assert emu.control.count("token") == 2
+    assert clean_emulator.control.count("token") == 2
 
 
 # -- trust and proxy settings ----------------------------------------------------------------------
 
-def test_a_ca_bundle_without_a_certificate_is_a_config_error(emu: Any, settings: Settings,
+def test_a_ca_bundle_without_a_certificate_is_a_config_error(clean_emulator: Any,
+                                                             settings: Settings,
                                                              vault: Any,
                                                              tmp_path: Path) -> None:
     notes = tmp_path / "notes.txt"
     notes.write_text("remember to buy milk\n")
     bad = Settings(data_dir=settings.data_dir, proxy=settings.proxy, ca_bundle=str(notes))
     with pytest.raises(ConfigError) as ei:
-        provider(emu.info, bad, vault).get_token()
+        provider(clean_emulator.info, bad, vault).get_token()
     assert ei.value.field == "ca_bundle" and "PEM" in ei.value.advice
-    proc = _cli(_cli_connect(emu.info, tmp_path, "--proxy", emu.info["proxy_url"],
-                             "--ca-bundle", str(notes)), _cli_env(emu.info, tmp_path))
+    proc = _cli(_cli_connect(clean_emulator.info, tmp_path, "--proxy",
+                             clean_emulator.info["proxy_url"],
+                             "--ca-bundle", str(notes)), _cli_env(clean_emulator.info, tmp_path))
     assert "ca_bundle" in _one_error_line(proc)
-    assert login_requests(emu) == []
+    assert login_requests(clean_emulator) == []
 
 
 def test_environment_ca_variables_never_override_the_ca_bundle(
-        emu: Any, settings: Settings, vault: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+        clean_emulator: Any, settings: Settings, vault: Any,
+        monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE"):
         monkeypatch.setenv(name, certifi.where())  # public CAs: would refuse the emulator
     monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")  # nothing listens there
-    assert provider(emu.info, settings, vault).get_token().expires_in() > 3000
+    assert provider(clean_emulator.info, settings, vault).get_token().expires_in() > 3000
 
 
-def test_the_proxy_password_stays_out_of_the_providers_state(emu: Any, settings: Settings,
+def test_the_proxy_password_stays_out_of_the_providers_state(clean_emulator: Any,
+                                                             settings: Settings,
                                                              vault: Any,
                                                              register_canary: Any) -> None:
     password = register_canary("CANARY-proxy-password-2b9")
-    proxy = emu.info["proxy_url"].replace("http://", f"http://bot:{password}@")
+    proxy = clean_emulator.info["proxy_url"].replace("http://", f"http://bot:{password}@")
     with_password = Settings(data_dir=settings.data_dir, proxy=proxy,
                              ca_bundle=settings.ca_bundle)
-    p = provider(emu.info, with_password, vault)
+    p = provider(clean_emulator.info, with_password, vault)
     assert p.get_token().expires_in() > 3000  # the password still reaches the proxy
     for obj in (p, p.http_client, p.http_factory):
         state = vars(obj) if hasattr(obj, "__dict__") else {}

@@ -12,29 +12,15 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 import pytest
+from refresh_support import CapturingClient
 
 from auth_support import Browser, browser_client, deliver
-from m365bot.auth.http import MsalHttpClient
 from m365bot.auth.loopback import LoopbackListener
 from m365bot.auth.modes import AuthCodePkce
 from m365bot.config import Settings
 from m365bot.errors import AuthError, ConfigError, ReauthRequired
 from signin_support import enter_device_code
 from world_support import app, login_requests, user
-
-
-class CapturingClient(MsalHttpClient):
-    """The real client, remembering what was posted to the token endpoint."""
-
-    def __init__(self, settings: Settings) -> None:
-        super().__init__(settings)
-        self.token_posts: list[dict[str, Any]] = []
-
-    def post(self, url: str, params: Any = None, data: Any = None, headers: Any = None,
-             **kw: Any) -> Any:
-        if url.endswith("/oauth2/v2.0/token"):
-            self.token_posts.append(dict(data or {}))
-        return super().post(url, params=params, data=data, headers=headers, **kw)
 
 
 def free_port() -> int:

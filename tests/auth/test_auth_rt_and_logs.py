@@ -9,8 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_auth_pkce import CapturingClient
-from test_auth_refresh import job_for, run_workers
+from refresh_support import CapturingClient, job_for, run_workers
 
 from auth_support import expire_cached_tokens, signed_in_alice
 from m365bot.auth.modes import AuthCodePkce
@@ -35,16 +34,16 @@ def rt_provider(p: AuthCodePkce) -> dict[str, Any]:
 
 
 @pytest.fixture
-def connection(emu: Any, settings: Settings, vault: Any) -> dict[str, Any]:
-    p = signed_in_alice(emu, settings, vault)
+def connection(clean_emulator: Any, settings: Settings, vault: Any) -> dict[str, Any]:
+    p = signed_in_alice(clean_emulator, settings, vault)
     prov = rt_provider(p)
     VaultTokenState(vault, prov["key"]).save(
         {"refresh_token": cached_refresh_token(vault, p.cache_key)})
-    emu.control.clear()
+    clean_emulator.control.clear()
     return prov
 
 
-def test_refresh_token_source_refreshes_once_then_caches(emu: Any, settings: Settings,
+def test_refresh_token_source_refreshes_once_then_caches(clean_emulator: Any, settings: Settings,
                                                          vault: Any,
                                                          connection: dict[str, Any]) -> None:
     state = VaultTokenState(vault, connection["key"])
@@ -53,10 +52,10 @@ def test_refresh_token_source_refreshes_once_then_caches(emu: Any, settings: Set
     assert tok.claims["upn"].startswith("alice@") and "Mail.ReadWrite" in tok.scopes
     after = state.load()
     assert after and before and after["refresh_token"] != before["refresh_token"]  # rotated
-    emu.control.clear()
+    clean_emulator.control.clear()
     again = RefreshTokenSource(state=state, settings=settings, **connection).get_token()
     assert again.token == tok.token and again.source == "cache"
-    assert login_requests(emu) == []
+    assert login_requests(clean_emulator) == []
     forced = RefreshTokenSource(state=state, settings=settings, **connection).get_token(
         force_refresh=True)
     assert forced.token != tok.token
@@ -64,40 +63,40 @@ def test_refresh_token_source_refreshes_once_then_caches(emu: Any, settings: Set
 
 @pytest.mark.slow
 def test_refresh_token_source_8_processes_strict_one_refresh(
-        emu: Any, settings: Settings, vault: Any, vault_key: str, tmp_path: Path,
+        clean_emulator: Any, settings: Settings, vault: Any, vault_key: str, tmp_path: Path,
         connection: dict[str, Any]) -> None:
-    emu.settings.update({"refresh_token_policy": "strict"})
+    clean_emulator.settings.update({"refresh_token_policy": "strict"})
     results = run_workers(job_for(settings, tmp_path / "vault.db", vault_key, "rt",
                                   connection, 8))
     assert all(r["ok"] for r in results), results
     assert len({r["hash"] for r in results}) == 1
-    assert emu.control.count("token") == 1
+    assert clean_emulator.control.count("token") == 1
 
 
-def test_refresh_token_source_invalid_grant_backs_off(emu: Any, settings: Settings,
+def test_refresh_token_source_invalid_grant_backs_off(clean_emulator: Any, settings: Settings,
                                                       vault: Any,
                                                       connection: dict[str, Any]) -> None:
     now = [2_000_000.0]
-    emu.clock.advance(91 * 86400)
+    clean_emulator.clock.advance(91 * 86400)
     state = VaultTokenState(vault, connection["key"])
     for _ in range(4):
         with pytest.raises(ReauthRequired):
             RefreshTokenSource(state=state, settings=settings, clock=lambda: now[0],
                                **connection).get_token()
         now[0] += 15
-    assert emu.control.count("token") == 1
+    assert clean_emulator.control.count("token") == 1
     now[0] += 16
     with pytest.raises(ReauthRequired):
         RefreshTokenSource(state=state, settings=settings, clock=lambda: now[0],
                            **connection).get_token()
-    assert emu.control.count("token") == 2
+    assert clean_emulator.control.count("token") == 2
 
 
 @pytest.mark.parametrize("policy", ["entra", "strict"])
-def test_refresh_token_source_lost_answer(emu: Any, settings: Settings, vault: Any,
+def test_refresh_token_source_lost_answer(clean_emulator: Any, settings: Settings, vault: Any,
                                           connection: dict[str, Any], policy: str) -> None:
-    emu.settings.update({"refresh_token_policy": policy})
-    emu.control.add_fault(op="token", kind="apply_then_reset", nth=1, count=1)
+    clean_emulator.settings.update({"refresh_token_policy": policy})
+    clean_emulator.control.add_fault(op="token", kind="apply_then_reset", nth=1, count=1)
     state = VaultTokenState(vault, connection["key"])
     source = RefreshTokenSource(state=state, settings=settings, **connection)
     if policy == "entra":
@@ -105,15 +104,16 @@ def test_refresh_token_source_lost_answer(emu: Any, settings: Settings, vault: A
     else:
         with pytest.raises(ReauthRequired):  # the server rotated it away: sign in again
             source.get_token()
-    assert emu.control.count("token") == 2
+    assert clean_emulator.control.count("token") == 2
 
 
-def test_no_code_verifier_or_token_in_debug_logs(emu: Any, settings: Settings, vault: Any,
+def test_no_code_verifier_or_token_in_debug_logs(clean_emulator: Any, settings: Settings,
+                                                 vault: Any,
                                                  caplog: pytest.LogCaptureFixture,
                                                  register_canary: Any) -> None:
     caplog.set_level(logging.DEBUG)
     capture = CapturingClient(settings)
-    p = signed_in_alice(emu, settings, vault, http_client=capture)
+    p = signed_in_alice(clean_emulator, settings, vault, http_client=capture)
     expire_cached_tokens(vault, p.cache_key)
     fresh = AuthCodePkce(cloud="global", tenant=p.tenant, client_id=p.client_id,
                          username=p.username, redirect_url="http://localhost:0",
@@ -156,15 +156,16 @@ def test_redact_examples() -> None:
         "error_codes=[7000215] status_code=400")
 
 
-def test_refresh_token_source_retries_a_503_once(emu: Any, settings: Settings, vault: Any,
+def test_refresh_token_source_retries_a_503_once(clean_emulator: Any, settings: Settings,
+                                                 vault: Any,
                                                  connection: dict[str, Any]) -> None:
-    emu.control.add_fault(op="token", kind="status", status=503, count=1)
+    clean_emulator.control.add_fault(op="token", kind="status", status=503, count=1)
     source = RefreshTokenSource(state=VaultTokenState(vault, connection["key"]),
                                 settings=settings, **connection)
     assert source.get_token().expires_in() > 3000
-    assert emu.control.count("token") == 2
-    emu.control.add_fault(op="token", kind="status", status=503, count=2)
+    assert clean_emulator.control.count("token") == 2
+    clean_emulator.control.add_fault(op="token", kind="status", status=503, count=2)
     with pytest.raises(AuthError) as ei:
         source.get_token(force_refresh=True)
     assert ei.value.code == "90033" and "try again in a minute" in ei.value.advice
-    assert emu.control.count("token") == 4
+    assert clean_emulator.control.count("token") == 4

@@ -1,22 +1,12 @@
-"""Fixtures for the Connect / sessions tests: tests/conftest.py's vault stocked with each
-cloud's demo app credentials, and tests/conftest.py's bot run used by every test."""
+"""Fixtures for the Connect / sessions tests: tests/conftest.py's bot run, used by every
+test. The vault stocked with each cloud's demo app (``demo_vault``), the clean emulator and
+the settings come from tests/conftest.py."""
 
 from __future__ import annotations
-
-from typing import Any
 
 import pytest
 
 from m365bot.bots.run import BotRun
-from m365bot.vault import Vault
-from world_support import stock_demo_apps
-
-
-@pytest.fixture
-def vault(vault: Vault, emulator_info: dict[str, Any]) -> Vault:
-    """tests/conftest.py's vault holding locker "bots" with credential o365-CLOUD per cloud."""
-    stock_demo_apps(vault, emulator_info)
-    return vault
 
 
 @pytest.fixture(autouse=True)

@@ -22,7 +22,7 @@ from world_support import CLOUD_KEY, app, graph_requests, login_requests, secret
 
 @pytest.mark.parametrize("cloud", list(CLOUD_KEY))
 def test_client_credentials_in_every_cloud(cloud: str, clean_emulator: Any, settings: Settings,
-                                           vault: Any) -> None:
+                                           demo_vault: Any) -> None:
     info = clean_emulator.info
     t = tenant(info, cloud)
     mailbox = f"alice@{t['domain']}"
@@ -32,7 +32,7 @@ def test_client_credentials_in_every_cloud(cloud: str, clean_emulator: Any, sett
         tenant_id=CredentialRef("bots", f"o365-{cloud}", "tenant_id"),
         username=mailbox,
         client_secret=CredentialRef("bots", f"o365-{cloud}", "client_secret"),
-        settings=settings, vault=vault)
+        settings=settings, vault=demo_vault)
     assert s.identity == "m365bot-demo" and s.identity_type == "app"
     assert "Mail.ReadWrite" in s.permissions and s.mailbox == mailbox
     assert s.cloud == {"global": "Azure Global", "usgovhigh": "Azure US GCC High",
@@ -44,7 +44,7 @@ def test_client_credentials_in_every_cloud(cloud: str, clean_emulator: Any, sett
 
 
 def test_every_field_from_variables_and_insecure(clean_emulator: Any, settings: Settings,
-                                                 vault: Any) -> None:
+                                                 demo_vault: Any) -> None:
     info = clean_emulator.info
     a = app(info)
     variables = {"cid": a["client_id"], "tid": a["tenant_id"], "box": "ops@contoso.onmicrosoft.com",
@@ -59,7 +59,7 @@ def test_every_field_from_variables_and_insecure(clean_emulator: Any, settings: 
     s = m365bot.connect(cloud="global", mode="client-credentials", client_id=VariableRef("cid"),
                         tenant_id=Insecure(a["tenant_id"]), username=Insecure(
                             "ops@contoso.onmicrosoft.com"),
-                        client_secret=VariableRef("sec_ref"), settings=settings, vault=vault,
+                        client_secret=VariableRef("sec_ref"), settings=settings, vault=demo_vault,
                         variables=variables)
     assert s.identity == "m365bot-demo"
     s.close()

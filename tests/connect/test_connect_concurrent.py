@@ -18,24 +18,24 @@ from world_support import app, login_requests
 
 
 def test_eight_processes_one_expired_token_one_token_request(
-        clean_emulator: Any, settings: Settings, vault: Any, vault_key: str) -> None:
+        clean_emulator: Any, settings: Settings, demo_vault: Any, vault_key: str) -> None:
     a = app(clean_emulator.info)
     s = m365bot.connect(cloud="global", mode="client-credentials", client_id=a["client_id"],
                         tenant_id=a["tenant_id"], username="ops@contoso.onmicrosoft.com",
                         client_secret=CredentialRef("bots", "o365-global", "client_secret"),
-                        settings=settings, vault=vault)
+                        settings=settings, vault=demo_vault)
     key = s.descriptor()["cache_key"]
     s.close()
-    data = json.loads(vault.get_blob("token_cache", key))
+    data = json.loads(demo_vault.get_blob("token_cache", key))
     past = str(int(time.time()) - 60)
     for entry in data["AccessToken"].values():
         entry["expires_on"] = entry["extended_expires_on"] = past
-    vault.put_blob("token_cache", key, json.dumps(data).encode())
+    demo_vault.put_blob("token_cache", key, json.dumps(data).encode())
     clean_emulator.control.clear()
     env = {k: v for k, v in os.environ.items() if not k.startswith("M365BOT_")}
     env.update({"M365BOT_HOME": str(settings.data_dir), "M365BOT_PROXY": str(settings.proxy),
                 "M365BOT_CA_BUNDLE": str(settings.ca_bundle), "M365BOT_VAULT_KEY": vault_key,
-                "BOT_VAULT": str(vault.path), "BOT_CID": a["client_id"],
+                "BOT_VAULT": str(demo_vault.path), "BOT_CID": a["client_id"],
                 "BOT_TID": a["tenant_id"]})
     script = str(Path(__file__).parent / "connect_bot.py")
     procs = [subprocess.Popen([sys.executable, script], env=env, stdout=subprocess.PIPE,

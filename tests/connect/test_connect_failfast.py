@@ -84,28 +84,26 @@ def test_app_without_mail_permission_is_named_before_graph(fresh_emulator: Any,
                                                            tmp_path: Any) -> None:
     """An app consented to Calendars.ReadWrite only: Connect reads the token's roles and names
     the missing Mail permission without asking Graph."""
-    emu = fresh_emulator
-    a = app(emu.info)
-    emu.state.apps[a["client_id"]].application_permissions = ["Calendars.ReadWrite"]
-    s = Settings(data_dir=tmp_path / "home", proxy=emu.info["proxy_url"],
-                 ca_bundle=emu.info["ca_bundle"])
+    a = app(fresh_emulator.info)
+    fresh_emulator.state.apps[a["client_id"]].application_permissions = ["Calendars.ReadWrite"]
+    s = Settings(data_dir=tmp_path / "home", proxy=fresh_emulator.info["proxy_url"],
+                 ca_bundle=fresh_emulator.info["ca_bundle"])
     with pytest.raises(AuthError) as ei:
-        _connect(emu.info, s)
+        _connect(fresh_emulator.info, s)
     assert ei.value.code == "missing_permission"
     assert "Mail.ReadWrite" in ei.value.message and "Calendars.ReadWrite" in ei.value.message
-    assert "admin consent" in ei.value.advice and graph_requests(emu) == []
+    assert "admin consent" in ei.value.advice and graph_requests(fresh_emulator) == []
 
 
 def test_mailbox_not_enabled_for_rest(fresh_emulator: Any, tmp_path: Any) -> None:
-    emu = fresh_emulator
-    emu.state.mailboxes["bob@contoso.onmicrosoft.com"].enabled_for_rest = False
-    s = Settings(data_dir=tmp_path / "home", proxy=emu.info["proxy_url"],
-                 ca_bundle=emu.info["ca_bundle"])
+    fresh_emulator.state.mailboxes["bob@contoso.onmicrosoft.com"].enabled_for_rest = False
+    s = Settings(data_dir=tmp_path / "home", proxy=fresh_emulator.info["proxy_url"],
+                 ca_bundle=fresh_emulator.info["ca_bundle"])
     with pytest.raises(GraphError) as ei:
-        _connect(emu.info, s, username="bob@contoso.onmicrosoft.com")
+        _connect(fresh_emulator.info, s, username="bob@contoso.onmicrosoft.com")
     assert ei.value.code == "MailboxNotEnabledForRESTAPI"
     assert "bob@contoso.onmicrosoft.com" in ei.value.message
-    assert "Exchange Online mailbox" in ei.value.advice and len(graph_requests(emu)) == 1
+    assert "Exchange Online mailbox" in ei.value.advice and len(graph_requests(fresh_emulator)) == 1
 
 
 def test_certificate_credential(clean_emulator: Any, settings: Settings) -> None:

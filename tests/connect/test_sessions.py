@@ -33,15 +33,15 @@ def _connect(info: dict[str, Any], settings: Settings, vault: Any, session: Any,
                            settings=settings, vault=vault, session=session)
 
 
-def test_local_and_global_names(clean_emulator: Any, settings: Settings, vault: Any,
+def test_local_and_global_names(clean_emulator: Any, settings: Settings, demo_vault: Any,
                                 bot_run: BotRun) -> None:
-    local = _connect(clean_emulator.info, settings, vault, LocalSession("mail"))
-    glob = _connect(clean_emulator.info, settings, vault, GlobalSession("shared"),
+    local = _connect(clean_emulator.info, settings, demo_vault, LocalSession("mail"))
+    glob = _connect(clean_emulator.info, settings, demo_vault, GlobalSession("shared"),
                     username="alice@contoso.onmicrosoft.com")
     with pytest.raises(SessionError, match="already open"):
-        _connect(clean_emulator.info, settings, vault, LocalSession("mail"))
+        _connect(clean_emulator.info, settings, demo_vault, LocalSession("mail"))
     with pytest.raises(SessionError, match="already open"):
-        _connect(clean_emulator.info, settings, vault, GlobalSession("shared"))
+        _connect(clean_emulator.info, settings, demo_vault, GlobalSession("shared"))
     with bot_run.child_bot():
         # a child bot sees Global names only
         assert m365bot.get_session("shared") is glob
@@ -58,21 +58,21 @@ def test_local_and_global_names(clean_emulator: Any, settings: Settings, vault: 
         glob.graph_get(f"/users/{glob.mailbox}/messages")
     m365bot.disconnect(local)
     # after Disconnect both names can be used again
-    again = _connect(clean_emulator.info, settings, vault, GlobalSession("shared"))
+    again = _connect(clean_emulator.info, settings, demo_vault, GlobalSession("shared"))
     assert m365bot.get_session("shared") is again
-    assert _connect(clean_emulator.info, settings, vault, LocalSession("mail")).mailbox == OPS
+    assert _connect(clean_emulator.info, settings, demo_vault, LocalSession("mail")).mailbox == OPS
 
 
 def test_variable_session_and_version_mismatch(clean_emulator: Any, settings: Settings,
-                                               vault: Any) -> None:
-    s = _connect(clean_emulator.info, settings, vault, "variable")
+                                               demo_vault: Any) -> None:
+    s = _connect(clean_emulator.info, settings, demo_vault, "variable")
     assert s.kind == "variable" and s.name is None
     d = s.descriptor()
-    again = reconnect(d, settings=settings, vault=vault)
+    again = reconnect(d, settings=settings, vault=demo_vault)
     assert again.mailbox == OPS and again.identity == s.identity
     old = dict(d, version="0.0.1")
     with pytest.raises(SessionError) as ei:
-        reconnect(old, settings=settings, vault=vault)
+        reconnect(old, settings=settings, vault=demo_vault)
     assert "0.0.1" in str(ei.value) and "same m365bot version" in ei.value.advice
     again.close()
     s.close()
@@ -81,15 +81,15 @@ def test_variable_session_and_version_mismatch(clean_emulator: Any, settings: Se
 
 
 def test_child_process_uses_global_and_variable_sessions(
-        clean_emulator: Any, settings: Settings, vault: Any, vault_key: str, bot_run: BotRun,
+        clean_emulator: Any, settings: Settings, demo_vault: Any, vault_key: str, bot_run: BotRun,
         tmp_path: Path) -> None:
-    _connect(clean_emulator.info, settings, vault, LocalSession("local-only"))
-    g = _connect(clean_emulator.info, settings, vault, GlobalSession("mail"))
-    v = _connect(clean_emulator.info, settings, vault, "variable",
+    _connect(clean_emulator.info, settings, demo_vault, LocalSession("local-only"))
+    g = _connect(clean_emulator.info, settings, demo_vault, GlobalSession("mail"))
+    v = _connect(clean_emulator.info, settings, demo_vault, "variable",
                  username="alice@contoso.onmicrosoft.com")
     clean_emulator.control.clear()
     env = bot_run.child_env(settings)
-    env.update({"CHILD_VAULT": str(vault.path), "M365BOT_VAULT_KEY": vault_key,
+    env.update({"CHILD_VAULT": str(demo_vault.path), "M365BOT_VAULT_KEY": vault_key,
                 "CHILD_SESSION": json.dumps(v.descriptor())})
     proc = subprocess.run([sys.executable, str(Path(__file__).parent / "child_bot.py"), "mail"],
                           env=env, capture_output=True, text=True, timeout=60)
@@ -111,17 +111,17 @@ def test_child_process_uses_global_and_variable_sessions(
 
 
 def test_child_process_with_insecure_secret_uses_cached_token_only(
-        clean_emulator: Any, settings: Settings, vault: Any, vault_key: str,
+        clean_emulator: Any, settings: Settings, demo_vault: Any, vault_key: str,
         bot_run: BotRun) -> None:
     a = app(clean_emulator.info)
     m365bot.connect(cloud="global", mode="client-credentials", client_id=a["client_id"],
                     tenant_id=a["tenant_id"], username=OPS, client_secret=Secret(secret_of(a)),
-                    settings=settings, vault=vault, session=GlobalSession("mail"))
+                    settings=settings, vault=demo_vault, session=GlobalSession("mail"))
     data = json.loads(next((bot_run.run_dir / "sessions").iterdir()).read_text())
     assert data.get("secret_ref") is None and "secret" not in json.dumps(data).replace(
         "secret_ref", "")
     env = bot_run.child_env(settings)
-    env.update({"CHILD_VAULT": str(vault.path), "M365BOT_VAULT_KEY": vault_key,
+    env.update({"CHILD_VAULT": str(demo_vault.path), "M365BOT_VAULT_KEY": vault_key,
                 "CHILD_SESSION": json.dumps(data)})
     clean_emulator.control.clear()
     proc = subprocess.run([sys.executable, str(Path(__file__).parent / "child_bot.py"), "mail"],
@@ -132,17 +132,17 @@ def test_child_process_with_insecure_secret_uses_cached_token_only(
 
 
 def test_global_session_from_another_version_is_refused(clean_emulator: Any, settings: Settings,
-                                                        vault: Any, bot_run: BotRun) -> None:
-    _connect(clean_emulator.info, settings, vault, GlobalSession("mail"))
+                                                        demo_vault: Any, bot_run: BotRun) -> None:
+    _connect(clean_emulator.info, settings, demo_vault, GlobalSession("mail"))
     path = next((bot_run.run_dir / "sessions").iterdir())
     data = json.loads(path.read_text())
     path.write_text(json.dumps(dict(data, version="9.9.9")))
     BotRun.set_current(BotRun(bot_run.run_dir))  # a child process joining M365BOT_RUN_DIR
     with pytest.raises(SessionError) as ei:
-        m365bot.get_session("mail", settings=settings, vault=vault)
+        m365bot.get_session("mail", settings=settings, vault=demo_vault)
     assert "m365bot 9.9.9" in ei.value.message and "same m365bot version" in ei.value.advice
     with pytest.raises(SessionError, match="no session named 'other'"):
-        m365bot.get_session("other", settings=settings, vault=vault)
+        m365bot.get_session("other", settings=settings, vault=demo_vault)
 
 
 @pytest.mark.parametrize("mode", [0o777, 0o755, 0o730])
@@ -202,12 +202,12 @@ class _FakeProxy:
 
 
 def test_planted_descriptor_cannot_route_the_child_through_its_proxy(
-        clean_emulator: Any, settings: Settings, vault: Any, bot_run: BotRun,
+        clean_emulator: Any, settings: Settings, demo_vault: Any, bot_run: BotRun,
         monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """A descriptor naming a proxy and a CA bundle: the child takes its network settings
     from its own Settings (here its environment, as child_env passes them), so the planted
     proxy receives nothing, and no bearer token."""
-    _connect(clean_emulator.info, settings, vault, GlobalSession("mail"))
+    _connect(clean_emulator.info, settings, demo_vault, GlobalSession("mail"))
     fake = _FakeProxy()
     try:
         path = next((bot_run.run_dir / "sessions").iterdir())
@@ -218,7 +218,7 @@ def test_planted_descriptor_cannot_route_the_child_through_its_proxy(
         for name, value in bot_run.child_env(settings, base={}).items():
             monkeypatch.setenv(name, value)
         BotRun.set_current(BotRun(bot_run.run_dir))  # the child joining the registry
-        s = m365bot.get_session("mail", vault=vault)
+        s = m365bot.get_session("mail", vault=demo_vault)
         r = s.graph_get(f"/users/{s.mailbox}/mailFolders/inbox/messages", params={"$top": 1})
         assert r.status == 200
         s.close()
@@ -229,13 +229,13 @@ def test_planted_descriptor_cannot_route_the_child_through_its_proxy(
 
 
 def test_proxy_password_is_kept_out_of_registry_repr_and_descriptor(
-        clean_emulator: Any, vault: Any, bot_run: BotRun, tmp_path: Path,
+        clean_emulator: Any, demo_vault: Any, bot_run: BotRun, tmp_path: Path,
         register_canary: Any) -> None:
     password = register_canary("CANARY-proxy-password")
     proxy = clean_emulator.info["proxy_url"].replace("http://", f"http://bot:{password}@")
     settings = Settings(data_dir=tmp_path / "home", proxy=proxy,
                         ca_bundle=clean_emulator.info["ca_bundle"], timeout=20)
-    s = _connect(clean_emulator.info, settings, vault, GlobalSession("mail"))
+    s = _connect(clean_emulator.info, settings, demo_vault, GlobalSession("mail"))
     registry = "".join(p.read_text() for p in (bot_run.run_dir / "sessions").iterdir())
     shown = {"registry file": registry, "repr(Settings)": repr(settings),
              "str(Settings)": str(settings), "descriptor()": json.dumps(s.descriptor()),
@@ -248,8 +248,8 @@ def test_proxy_password_is_kept_out_of_registry_repr_and_descriptor(
 
 
 def test_disconnect_of_a_corrupt_registry_entry_is_one_clear_error(
-        clean_emulator: Any, settings: Settings, vault: Any, bot_run: BotRun) -> None:
-    _connect(clean_emulator.info, settings, vault, GlobalSession("mail"))
+        clean_emulator: Any, settings: Settings, demo_vault: Any, bot_run: BotRun) -> None:
+    _connect(clean_emulator.info, settings, demo_vault, GlobalSession("mail"))
     path = next((bot_run.run_dir / "sessions").iterdir())
     BotRun.set_current(BotRun(bot_run.run_dir))  # another process of the same run
     for garbage in ("{not json", "[1, 2]"):
@@ -259,7 +259,7 @@ def test_disconnect_of_a_corrupt_registry_entry_is_one_clear_error(
         assert str(path) in ei.value.advice
         assert path.read_text() == garbage  # nothing was changed
         with pytest.raises(SessionError, match="unreadable"):
-            m365bot.get_session("mail", settings=settings, vault=vault)
+            m365bot.get_session("mail", settings=settings, vault=demo_vault)
 
 
 def test_connect_layers_import_downwards_only() -> None:

@@ -1,20 +1,16 @@
-"""Fixtures for the attachment, upload-session, calendar and $batch tests: an httpx client
-that reaches the real Graph and upload host names through the emulator's proxy, with an
-app-only token from the real token endpoint.
-
-Import the fixtures into a test module: ``from graphx_support import gx, draft  # noqa: F401``.
+"""Helpers for the Graph tests of the emulator: ``GX`` (a Graph caller), an httpx client that
+reaches the real Graph and upload host names through the emulator's proxy, and app-only and
+delegated tokens from the real token endpoint. The fixtures built on them (``gx``,
+``http_client``, ``draft``, ``calendars_restored``) are in tests/emulator/conftest.py.
 """
 
 from __future__ import annotations
 
 import ssl
-import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
-import pytest
 
 GRAPH = "https://graph.microsoft.com/v1.0"
 ALICE = "alice@contoso.onmicrosoft.com"
@@ -67,33 +63,6 @@ def app_token(client: httpx.Client, info: dict[str, Any]) -> str:
     return str(r.json()["access_token"])
 
 
-@pytest.fixture(scope="session")
-def gx(emulator_info: dict[str, Any]) -> Iterator[GX]:
-    with proxied_client(emulator_info) as client:
-        yield GX(client=client, token=app_token(client, emulator_info), info=emulator_info)
-
-
-@pytest.fixture
-def draft(emulator: Any) -> Iterator[str]:
-    """A fresh draft in Alice's mailbox (placed directly in the emulator's state); its id."""
-    from m365bot.emulator.state import Message
-
-    box = emulator.state.mailbox(ALICE)
-    folder = next((f.id for f in box.folders.values() if f.well_known_name == "drafts"), "")
-    mid = "AAMkAGDraft" + uuid.uuid4().hex + "AAA="
-    with emulator.state.lock:
-        box.messages[mid] = Message(
-            id=mid, immutable_id=mid, folder_id=folder,
-            props={"subject": "attachment test", "isDraft": True, "hasAttachments": False,
-                   "body": {"contentType": "text", "content": "hi"}},
-        )
-    yield mid
-    with emulator.state.lock:
-        box = emulator.state.mailbox(ALICE)
-        if box is not None:
-            box.messages.pop(mid, None)
-
-
 def error_code(r: httpx.Response) -> str:
     body = r.json()
     return str(body["error"]["code"])
@@ -113,17 +82,3 @@ def delegated_token(client: httpx.Client, info: dict[str, Any], name: str, scope
     )
     assert r.status_code == 200, r.text
     return str(r.json()["access_token"])
-
-
-@pytest.fixture
-def calendars_restored(emulator: Any) -> Iterator[None]:
-    """Remove the events a test adds to Alice's and Bob's calendars (shared session emulator)."""
-    before = {a: set(emulator.state.mailbox(a).events) for a in (ALICE, BOB)}
-    yield
-    with emulator.state.lock:
-        for address, ids in before.items():
-            box = emulator.state.mailbox(address)
-            if box is None:
-                continue
-            for eid in set(box.events) - ids:
-                del box.events[eid]

@@ -1,20 +1,16 @@
-"""Fixtures for the Graph mail tests: Graph callers over real HTTPS through proxy mode
-(the real graph.microsoft.com URLs), with tokens from the emulator's real token endpoint.
-
-``mail`` calls as the demo app (app-only, Mail.ReadWrite + Mail.Send); ``alice_delegated``
-as Alice through the sign-in pages (PKCE). Import into a test module:
-``from mail_support import mail, alice_delegated, ...  # noqa: F401``.
+"""Helpers for the Graph mail tests of the emulator: tokens for any demo app or user, error
+codes, unique names, and finding a message by subject. The Graph callers built on them
+(``gx`` as the demo app, ``alice_delegated``, ``bob_delegated``) are fixtures in
+tests/emulator/conftest.py.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
-import pytest
-from graphx_support import GX, app_token, delegated_token, proxied_client
+from graphx_support import GX, delegated_token, proxied_client
 
 GRAPH = "https://graph.microsoft.com/v1.0"
 ALICE = "alice@contoso.onmicrosoft.com"
@@ -40,37 +36,11 @@ def token_for(client: httpx.Client, info: dict[str, Any], app_name: str,
     return str(r.json()["access_token"])
 
 
-@pytest.fixture(scope="session")
-def http_client(emulator_info: dict[str, Any]) -> Iterator[httpx.Client]:
-    with proxied_client(emulator_info) as client:
-        yield client
-
-
-@pytest.fixture(scope="session")
-def mail(http_client: httpx.Client, emulator_info: dict[str, Any]) -> GX:
-    """App-only caller (m365bot-demo: Mail.ReadWrite, Mail.Send, Calendars.ReadWrite)."""
-    return GX(client=http_client, token=app_token(http_client, emulator_info),
-              info=emulator_info)
-
-
 def sign_in(info: dict[str, Any], name: str, scope: str) -> str:
     """A delegated token for ``name``, signed in with a browser-like client of its own (its
     own cookies, so one user's sign-in session never leaks into another's)."""
     with proxied_client(info) as browser:
         return delegated_token(browser, info, name, scope)
-
-
-@pytest.fixture(scope="session")
-def alice_delegated(http_client: httpx.Client, emulator_info: dict[str, Any]) -> GX:
-    """Alice signed in to the public client with mail scopes incl. the .Shared ones."""
-    token = sign_in(emulator_info, "alice", FULL_SCOPE)
-    return GX(client=http_client, token=token, info=emulator_info)
-
-
-@pytest.fixture(scope="session")
-def bob_delegated(http_client: httpx.Client, emulator_info: dict[str, Any]) -> GX:
-    token = sign_in(emulator_info, "bob", FULL_SCOPE)
-    return GX(client=http_client, token=token, info=emulator_info)
 
 
 def err(r: httpx.Response) -> str:

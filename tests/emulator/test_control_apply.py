@@ -114,13 +114,14 @@ def test_send_mail_that_times_out_on_the_client_was_delivered_once(
     assert len(private_emulator.control.sent()) == 1  # recorded as soon as it was applied
 
 
-def _flood(emu: Emulator, count: int) -> None:
+def _flood(emulator: Emulator, count: int) -> None:
     """``count`` request records as a busy run leaves them (reads of another mailbox)."""
     for i in range(count):
-        emu.control.log.add({"op": "messages.list", "method": "GET", "path": "/v1.0/x",
-                             "role": "graph",
-                             "mailbox": "ops@contoso.onmicrosoft.com", "status": 200,
-                             "time": emu.clock.now(), "applied": True, "request_id": str(i)})
+        emulator.control.log.add({"op": "messages.list", "method": "GET", "path": "/v1.0/x",
+                                  "role": "graph",
+                                  "mailbox": "ops@contoso.onmicrosoft.com", "status": 200,
+                                  "time": emulator.clock.now(), "applied": True,
+                                  "request_id": str(i)})
 
 
 def test_sends_and_writes_outlive_the_request_log(private_emulator: Emulator,

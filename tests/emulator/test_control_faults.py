@@ -23,8 +23,8 @@ def client(private_emulator: Emulator) -> Iterator[httpx.Client]:
     private_emulator.control.clear_faults()
 
 
-def _token_request(emu: Emulator) -> tuple[str, dict[str, str]]:
-    info = emu.info
+def _token_request(emulator: Emulator) -> tuple[str, dict[str, str]]:
+    info = emulator.info
     tenant = next(t for t in info["tenants"] if t["domain"] == "contoso.onmicrosoft.com")
     app = next(a for a in info["apps"] if a["tenant_id"] == tenant["id"]
                and a["name"] == "m365bot-demo")
@@ -34,8 +34,8 @@ def _token_request(emu: Emulator) -> tuple[str, dict[str, str]]:
     return f"/{tenant['id']}/oauth2/v2.0/token", form
 
 
-def _post_token(emu: Emulator, client: httpx.Client) -> httpx.Response:
-    path, form = _token_request(emu)
+def _post_token(emulator: Emulator, client: httpx.Client) -> httpx.Response:
+    path, form = _token_request(emulator)
     return client.post(path, data=form)
 
 

@@ -109,11 +109,11 @@ def test_throttling_can_be_switched_off(private_emulator: Emulator, client: http
     assert {_list(client).status_code for _ in range(3)} == {200}
 
 
-def _fire_together(emu: Emulator, token: str, calls: list[tuple[str, str, dict | None]]
+def _fire_together(emulator: Emulator, token: str, calls: list[tuple[str, str, dict | None]]
                    ) -> list[httpx.Response]:
     """Send ``calls`` (method, url, json) at the same moment, each on its own warm connection."""
-    ctx = ssl.create_default_context(cafile=emu.info["ca_bundle"])
-    clients = [httpx.Client(base_url=emu.base_url, verify=ctx, trust_env=False,
+    ctx = ssl.create_default_context(cafile=emulator.info["ca_bundle"])
+    clients = [httpx.Client(base_url=emulator.base_url, verify=ctx, trust_env=False,
                             headers={"Authorization": token}, timeout=20) for _ in calls]
     try:
         for c in clients:  # TLS handshakes first, so that the requests really overlap

@@ -1,13 +1,12 @@
 """Message attachments over real HTTPS through proxy mode: file and item attachments,
 $value, delete, hasAttachments, and Graph's 400/404s for bad input."""
 
-# ruff: noqa: F811  (pytest fixtures imported from graphx_support are redefined as arguments)
 from __future__ import annotations
 
 import base64
 from typing import Any
 
-from graphx_support import ALICE, GX, draft, error_code, gx  # noqa: F401
+from graphx_support import ALICE, GX, error_code
 
 FILE = "#microsoft.graph.fileAttachment"
 ITEM = "#microsoft.graph.itemAttachment"

@@ -1,7 +1,6 @@
 """JSON batching over real HTTPS through proxy mode: dependsOn, 424 for failed dependencies,
 the 20-request limit, per-item faults and throttling, and 400s for malformed batches."""
 
-# ruff: noqa: F811  (pytest fixtures imported from graphx_support are redefined as arguments)
 from __future__ import annotations
 
 import base64
@@ -9,7 +8,7 @@ import uuid
 from typing import Any
 
 import pytest
-from graphx_support import ALICE, BOB, GRAPH, GX, calendars_restored, draft, error_code, gx  # noqa: F401
+from graphx_support import ALICE, BOB, GRAPH, GX, error_code
 
 pytestmark = pytest.mark.usefixtures("calendars_restored")
 

@@ -2,7 +2,6 @@
 Microsoft's documented behaviour (the learn.microsoft.com/graph/api/… page is named in each
 test). Over real HTTPS through proxy mode, as the demo app (app-only)."""
 
-# ruff: noqa: F811  (pytest fixtures imported from graphx_support are redefined as arguments)
 from __future__ import annotations
 
 import base64
@@ -10,7 +9,7 @@ import uuid
 from typing import Any
 
 import pytest
-from graphx_support import ALICE, GX, calendars_restored, error_code, gx  # noqa: F401
+from graphx_support import ALICE, GX, error_code
 
 pytestmark = pytest.mark.usefixtures("calendars_restored")
 ME = f"/users/{ALICE}"

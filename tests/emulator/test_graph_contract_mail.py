@@ -2,18 +2,18 @@
 Microsoft's documented behaviour; the page is named in each test (learn.microsoft.com/graph/api/
 …). Over real HTTPS through proxy mode, as the demo app (app-only)."""
 
-# ruff: noqa: F811  (pytest fixtures imported from graphx_support are redefined as arguments)
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from graphx_support import ALICE, BOB, GX, error_code, gx  # noqa: F401
+from graphx_support import ALICE, BOB, GX, error_code
 
 CAROL = "carol@fabrikam.example"
 ME = f"/users/{ALICE}"
+
+pytestmark = pytest.mark.usefixtures("mailboxes_restored")
 
 
 def tag() -> str:
@@ -25,21 +25,6 @@ def find(gx: GX, who: str, folder: str, subject: str) -> list[dict[str, Any]]:
                params={"$filter": f"subject eq '{subject}'", "$top": "50"})
     assert r.status_code == 200, r.text
     return list(r.json()["value"])
-
-
-@pytest.fixture(autouse=True)
-def mailboxes_restored(emulator: Any) -> Iterator[None]:
-    """Remove the messages and folders a test adds to Alice's and Bob's mailboxes (the session
-    emulator is shared: other tests count Inbox pages)."""
-    boxes = [emulator.state.mailbox(who) for who in (ALICE, BOB)]
-    before = [(set(b.messages), set(b.folders)) for b in boxes]
-    yield
-    with emulator.state.lock:
-        for box, (messages, folders) in zip(boxes, before, strict=True):
-            for mid in set(box.messages) - messages:
-                del box.messages[mid]
-            for fid in set(box.folders) - folders:
-                del box.folders[fid]
 
 
 @pytest.fixture

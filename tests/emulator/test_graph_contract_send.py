@@ -5,28 +5,17 @@ Items (MS-OXOMSG 3.3.5.1.3: "If this property is set to 0x01, the message is del
 message is sent"; the property is PT_BOOLEAN 0x0E01, Graph id ``Boolean 0x0E01``,
 learn.microsoft.com/graph/api/resources/singlevaluelegacyextendedproperty)."""
 
-# ruff: noqa: F811  (pytest fixtures imported from graphx_support are redefined as arguments)
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from graphx_support import ALICE, BOB, GX, gx  # noqa: F401
+from graphx_support import ALICE, BOB, GX
 
 ME = f"/users/{ALICE}"
 
-
-@pytest.fixture(autouse=True)
-def mailboxes_restored(emulator: Any) -> Iterator[None]:
-    boxes = [emulator.state.mailbox(who) for who in (ALICE, BOB)]
-    before = [set(b.messages) for b in boxes]
-    yield
-    with emulator.state.lock:
-        for box, messages in zip(boxes, before, strict=True):
-            for mid in set(box.messages) - messages:
-                del box.messages[mid]
+pytestmark = pytest.mark.usefixtures("mailboxes_restored")
 
 
 def _with_id(gx: GX, who: str, folder: str, marker: str) -> list[dict[str, Any]]:

@@ -1,14 +1,13 @@
 """Calendar over real HTTPS through proxy mode: events CRUD, calendarView's required range and
 recurrence expansion, Prefer: outlook.timezone, meeting responses between mailboxes."""
 
-# ruff: noqa: F811  (pytest fixtures imported from graphx_support are redefined as arguments)
 from __future__ import annotations
 
 import uuid
 from typing import Any
 
 import pytest
-from graphx_support import ALICE, BOB, GX, calendars_restored, error_code, gx  # noqa: F401
+from graphx_support import ALICE, BOB, GX, error_code
 
 pytestmark = pytest.mark.usefixtures("calendars_restored")
 

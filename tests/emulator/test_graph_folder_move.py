@@ -2,50 +2,49 @@
 /users/{id}/mailFolders/{id}/move {"destinationId": "<id or well-known name>"}`` answers 200 with
 the moved mailFolder, which keeps its id and its contents and has the destination as parent."""
 
-# ruff: noqa: F811
 from __future__ import annotations
 
 from graphx_support import GX
-from mail_support import ALICE, err, http_client, mail, unique  # noqa: F401
+from mail_support import ALICE, err, unique
 
 FOLDERS = f"/users/{ALICE}/mailFolders"
 
 
-def test_move_a_folder_with_its_contents(mail: GX) -> None:
+def test_move_a_folder_with_its_contents(gx: GX) -> None:
     name = unique("mv")
-    made = mail.post(f"{FOLDERS}/inbox/childFolders", json={"displayName": name}).json()
-    kid = mail.post(f"{FOLDERS}/{made['id']}/childFolders", json={"displayName": "kid"}).json()
-    mail.post(f"{FOLDERS}/{made['id']}/messages", json={"subject": name})
-    moved = mail.post(f"{FOLDERS}/{made['id']}/move", json={"destinationId": "archive"})
+    made = gx.post(f"{FOLDERS}/inbox/childFolders", json={"displayName": name}).json()
+    kid = gx.post(f"{FOLDERS}/{made['id']}/childFolders", json={"displayName": "kid"}).json()
+    gx.post(f"{FOLDERS}/{made['id']}/messages", json={"subject": name})
+    moved = gx.post(f"{FOLDERS}/{made['id']}/move", json={"destinationId": "archive"})
     assert moved.status_code == 200
     body = moved.json()
-    archive = mail.get(f"{FOLDERS}/archive").json()
+    archive = gx.get(f"{FOLDERS}/archive").json()
     assert (body["id"], body["parentFolderId"], body["displayName"]) == (
         made["id"], archive["id"], name)
     assert body["totalItemCount"] == 1 and body["childFolderCount"] == 1
-    under = mail.get(f"{FOLDERS}/archive/childFolders", params={"$top": "100"}).json()["value"]
+    under = gx.get(f"{FOLDERS}/archive/childFolders", params={"$top": "100"}).json()["value"]
     assert name in {f["displayName"] for f in under}
-    inbox_kids = mail.get(f"{FOLDERS}/inbox/childFolders", params={"$top": "100"}).json()
+    inbox_kids = gx.get(f"{FOLDERS}/inbox/childFolders", params={"$top": "100"}).json()
     assert name not in {f["displayName"] for f in inbox_kids["value"]}
-    assert mail.get(f"{FOLDERS}/{kid['id']}").json()["parentFolderId"] == made["id"]
-    mail.delete(f"{FOLDERS}/{made['id']}")
+    assert gx.get(f"{FOLDERS}/{kid['id']}").json()["parentFolderId"] == made["id"]
+    gx.delete(f"{FOLDERS}/{made['id']}")
 
 
-def test_move_refusals(mail: GX) -> None:
+def test_move_refusals(gx: GX) -> None:
     name = unique("mv")
-    made = mail.post(f"{FOLDERS}/inbox/childFolders", json={"displayName": name}).json()
-    kid = mail.post(f"{FOLDERS}/{made['id']}/childFolders", json={"displayName": "k"}).json()
-    into_self = mail.post(f"{FOLDERS}/{made['id']}/move", json={"destinationId": kid["id"]})
+    made = gx.post(f"{FOLDERS}/inbox/childFolders", json={"displayName": name}).json()
+    kid = gx.post(f"{FOLDERS}/{made['id']}/childFolders", json={"displayName": "k"}).json()
+    into_self = gx.post(f"{FOLDERS}/{made['id']}/move", json={"destinationId": kid["id"]})
     assert into_self.status_code == 400 and err(into_self) == "ErrorMoveCopyFailed"
-    inbox = mail.post(f"{FOLDERS}/inbox/move", json={"destinationId": "archive"})
+    inbox = gx.post(f"{FOLDERS}/inbox/move", json={"destinationId": "archive"})
     assert inbox.status_code == 400 and err(inbox) == "ErrorMoveDistinguishedFolder"
-    missing = mail.post(f"{FOLDERS}/{made['id']}/move", json={})
+    missing = gx.post(f"{FOLDERS}/{made['id']}/move", json={})
     assert missing.status_code == 400 and err(missing) == "BadRequest"
-    twin = mail.post(f"{FOLDERS}/archive/childFolders", json={"displayName": name}).json()
-    clash = mail.post(f"{FOLDERS}/{made['id']}/move", json={"destinationId": "archive"})
+    twin = gx.post(f"{FOLDERS}/archive/childFolders", json={"displayName": name}).json()
+    clash = gx.post(f"{FOLDERS}/{made['id']}/move", json={"destinationId": "archive"})
     assert clash.status_code == 409 and err(clash) == "ErrorFolderExists"
-    mail.delete(f"{FOLDERS}/{made['id']}")
-    mail.delete(f"{FOLDERS}/{twin['id']}")
+    gx.delete(f"{FOLDERS}/{made['id']}")
+    gx.delete(f"{FOLDERS}/{twin['id']}")
 
 
 def test_scenario_folder_names_localize_well_known_folders() -> None:

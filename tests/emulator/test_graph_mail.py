@@ -1,7 +1,6 @@
 """Graph mail endpoints over real HTTPS through proxy mode: list/get/$value, drafts, PATCH,
 DELETE, send, sendMail (JSON and MIME), the reply family, move/copy, mail flow."""
 
-# ruff: noqa: F811  (pytest fixtures imported from mail_support are redefined as arguments)
 from __future__ import annotations
 
 import base64
@@ -12,17 +11,7 @@ from email.message import EmailMessage
 from typing import Any
 
 from graphx_support import GX
-from mail_support import (  # noqa: F401
-    ALICE,
-    BOB,
-    OPS,
-    alice_delegated,
-    err,
-    find_subject,
-    http_client,
-    mail,
-    unique,
-)
+from mail_support import ALICE, BOB, OPS, err, find_subject, unique
 
 ODATA = ("application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;"
          "charset=utf-8")
@@ -32,9 +21,9 @@ def _to(*addresses: str) -> list[dict[str, Any]]:
     return [{"emailAddress": {"address": a}} for a in addresses]
 
 
-def test_list_inbox_has_realistic_messages_and_headers(mail: GX) -> None:
-    r = mail.get(f"/users/{ALICE}/mailFolders/inbox/messages",
-                 headers={"client-request-id": "my-correlation-42"})
+def test_list_inbox_has_realistic_messages_and_headers(gx: GX) -> None:
+    r = gx.get(f"/users/{ALICE}/mailFolders/inbox/messages",
+               headers={"client-request-id": "my-correlation-42"})
     assert r.status_code == 200
     assert r.headers["content-type"] == ODATA and r.headers["odata-version"] == "4.0"
     assert r.headers["client-request-id"] == "my-correlation-42" and r.headers["request-id"]
@@ -58,12 +47,12 @@ def test_list_inbox_has_realistic_messages_and_headers(mail: GX) -> None:
     assert invoice["categories"] == ["Finance"]
 
 
-def test_get_select_and_mime_value(mail: GX) -> None:
-    (invoice,) = find_subject(mail, ALICE, "Invoice 1001")
-    r = mail.get(f"/users/{ALICE}/messages/{invoice['id']}", params={"$select": "subject,from"})
+def test_get_select_and_mime_value(gx: GX) -> None:
+    (invoice,) = find_subject(gx, ALICE, "Invoice 1001")
+    r = gx.get(f"/users/{ALICE}/messages/{invoice['id']}", params={"$select": "subject,from"})
     assert r.status_code == 200
     assert set(r.json()) == {"@odata.context", "@odata.etag", "id", "subject", "from"}
-    raw = mail.get(f"/users/{ALICE}/messages/{invoice['id']}/$value")
+    raw = gx.get(f"/users/{ALICE}/messages/{invoice['id']}/$value")
     assert raw.status_code == 200
     parsed = email.message_from_bytes(raw.content, policy=policy.default)
     assert parsed["Subject"] == "Invoice 1001"
@@ -72,63 +61,63 @@ def test_get_select_and_mime_value(mail: GX) -> None:
     assert names == ["invoice-1001.txt"]
 
 
-def test_draft_lifecycle_and_send(mail: GX) -> None:
+def test_draft_lifecycle_and_send(gx: GX) -> None:
     subject = unique("draft")
-    r = mail.post(f"/users/{ALICE}/messages", json={
+    r = gx.post(f"/users/{ALICE}/messages", json={
         "subject": subject, "body": {"contentType": "HTML", "content": "<p>Hello <b>Bob</b></p>"},
         "toRecipients": _to(BOB), "importance": "Low"})
     assert r.status_code == 201, r.text
     draft = r.json()
     assert draft["isDraft"] is True and draft["importance"] == "low"
     assert draft["body"]["contentType"] == "html" and draft["bodyPreview"] == "Hello Bob"
-    drafts = mail.get(f"/users/{ALICE}/mailFolders/drafts")
+    drafts = gx.get(f"/users/{ALICE}/mailFolders/drafts")
     assert draft["parentFolderId"] == drafts.json()["id"]
 
-    p = mail.patch(f"/users/{ALICE}/messages/{draft['id']}",
-                   json={"subject": subject + " v2", "categories": ["Blue"]})
+    p = gx.patch(f"/users/{ALICE}/messages/{draft['id']}",
+                 json={"subject": subject + " v2", "categories": ["Blue"]})
     assert p.status_code == 200 and p.json()["subject"] == subject + " v2"
     assert p.json()["changeKey"] != draft["changeKey"]
 
-    s = mail.post(f"/users/{ALICE}/messages/{draft['id']}/send")
+    s = gx.post(f"/users/{ALICE}/messages/{draft['id']}/send")
     assert s.status_code == 202 and s.content == b""
-    gone = mail.get(f"/users/{ALICE}/messages/{draft['id']}")
+    gone = gx.get(f"/users/{ALICE}/messages/{draft['id']}")
     assert gone.status_code == 404 and err(gone) == "ErrorItemNotFound"
-    (got,) = find_subject(mail, BOB, subject + " v2")
+    (got,) = find_subject(gx, BOB, subject + " v2")
     assert got["isRead"] is False and got["isDraft"] is False
     assert got["from"]["emailAddress"]["address"] == ALICE
-    assert len(find_subject(mail, ALICE, subject + " v2", "sentitems")) == 1
+    assert len(find_subject(gx, ALICE, subject + " v2", "sentitems")) == 1
 
 
-def test_send_mail_delivers_inside_and_logs_outside(mail: GX, emulator: Any) -> None:
+def test_send_mail_delivers_inside_and_logs_outside(gx: GX, emulator: Any) -> None:
     subject = unique("flow")
     before = len(emulator.control.outbound())
-    r = mail.post(f"/users/{ALICE}/sendMail", json={
+    r = gx.post(f"/users/{ALICE}/sendMail", json={
         "Message": {"subject": subject, "body": {"contentType": "Text", "content": "x"},
                     "toRecipients": _to(BOB, "partner@northwind.example"),
                     "ccRecipients": _to(OPS)},
         "SaveToSentItems": "false"})
     assert r.status_code == 202, r.text
-    assert len(find_subject(mail, BOB, subject)) == 1
-    assert len(find_subject(mail, OPS, subject)) == 1  # shared mailboxes receive mail too
-    assert find_subject(mail, ALICE, subject, "sentitems") == []  # saveToSentItems false
+    assert len(find_subject(gx, BOB, subject)) == 1
+    assert len(find_subject(gx, OPS, subject)) == 1  # shared mailboxes receive mail too
+    assert find_subject(gx, ALICE, subject, "sentitems") == []  # saveToSentItems false
     outbound = emulator.control.outbound()[before:]
     assert [o["to"] for o in outbound] == [["partner@northwind.example"]]
     assert outbound[0]["subject"] == subject and outbound[0]["from"] == ALICE
 
 
-def test_send_mail_to_another_cloud_goes_outbound(mail: GX, emulator: Any) -> None:
+def test_send_mail_to_another_cloud_goes_outbound(gx: GX, emulator: Any) -> None:
     subject = unique("gov")
     gov_alice = "alice@fabrikamgov.onmicrosoft.us"
-    r = mail.post(f"/users/{ALICE}/sendMail", json={"message": {
+    r = gx.post(f"/users/{ALICE}/sendMail", json={"message": {
         "subject": subject, "toRecipients": _to(gov_alice)}})
     assert r.status_code == 202
     gov_box = emulator.state.mailbox(gov_alice)
     assert not [m for m in gov_box.messages.values() if m.props.get("subject") == subject]
     assert emulator.control.outbound()[-1]["to"] == [gov_alice]
-    assert len(find_subject(mail, ALICE, subject, "sentitems")) == 1  # default: saved
+    assert len(find_subject(gx, ALICE, subject, "sentitems")) == 1  # default: saved
 
 
-def test_send_mail_mime(mail: GX) -> None:
+def test_send_mail_mime(gx: GX) -> None:
     subject = unique("mime")
     em = EmailMessage()
     em["From"] = ALICE
@@ -136,29 +125,29 @@ def test_send_mail_mime(mail: GX) -> None:
     em["Subject"] = subject
     em.set_content("Report attached.")
     em.add_attachment(b"a,b\n1,2\n", maintype="text", subtype="csv", filename="r.csv")
-    r = mail.post(f"/users/{ALICE}/sendMail", content=base64.b64encode(em.as_bytes()),
-                  headers={"Content-Type": "text/plain"})
+    r = gx.post(f"/users/{ALICE}/sendMail", content=base64.b64encode(em.as_bytes()),
+                headers={"Content-Type": "text/plain"})
     assert r.status_code == 202, r.text
-    (got,) = find_subject(mail, BOB, subject)
+    (got,) = find_subject(gx, BOB, subject)
     assert got["hasAttachments"] is True
-    atts = mail.get(f"/users/{BOB}/messages/{got['id']}/attachments").json()["value"]
+    atts = gx.get(f"/users/{BOB}/messages/{got['id']}/attachments").json()["value"]
     assert [a["name"] for a in atts] == ["r.csv"]
     assert base64.b64decode(atts[0]["contentBytes"]) == b"a,b\n1,2\n"
-    bad = mail.post(f"/users/{ALICE}/sendMail", content=b"this is not base64!!",
-                    headers={"Content-Type": "text/plain"})
+    bad = gx.post(f"/users/{ALICE}/sendMail", content=b"this is not base64!!",
+                  headers={"Content-Type": "text/plain"})
     assert bad.status_code == 400 and err(bad) == "ErrorMimeContentInvalidBase64String"
     assert bad.json()["error"]["message"] == "Invalid base64 string for MIME content."
 
 
-def test_reply_family(mail: GX) -> None:
+def test_reply_family(gx: GX) -> None:
     subject = unique("thread")
-    mail.post(f"/users/{BOB}/sendMail", json={"message": {
+    gx.post(f"/users/{BOB}/sendMail", json={"message": {
         "subject": subject, "body": {"contentType": "text", "content": "Original text"},
         "toRecipients": _to(ALICE), "ccRecipients": _to(OPS)}})
-    (original,) = find_subject(mail, ALICE, subject)
+    (original,) = find_subject(gx, ALICE, subject)
     base = f"/users/{ALICE}/messages/{original['id']}"
 
-    r = mail.post(base + "/createReply", json={"Comment": "Thanks!"})
+    r = gx.post(base + "/createReply", json={"Comment": "Thanks!"})
     assert r.status_code == 201, r.text
     reply = r.json()
     assert reply["subject"] == f"RE: {subject}" and reply["isDraft"] is True
@@ -166,76 +155,76 @@ def test_reply_family(mail: GX) -> None:
     assert "Thanks!" in reply["body"]["content"] and "Original text" in reply["body"]["content"]
     assert reply["conversationId"] == original["conversationId"]
 
-    r = mail.post(base + "/createReplyAll", json={})
+    r = gx.post(base + "/createReplyAll", json={})
     assert r.status_code == 201
     assert [x["emailAddress"]["address"] for x in r.json()["ccRecipients"]] == [OPS]
 
-    r = mail.post(base + "/createForward", json={"toRecipients": _to("x@example.org")})
+    r = gx.post(base + "/createForward", json={"toRecipients": _to("x@example.org")})
     assert r.status_code == 201 and r.json()["subject"] == f"FW: {subject}"
 
-    r = mail.post(base + "/reply", json={"comment": "Got it"})
+    r = gx.post(base + "/reply", json={"comment": "Got it"})
     assert r.status_code == 202
-    assert len(find_subject(mail, BOB, f"RE: {subject}")) == 1
-    r = mail.post(base + "/forward", json={"comment": "FYI", "ToRecipients": _to(OPS)})
+    assert len(find_subject(gx, BOB, f"RE: {subject}")) == 1
+    r = gx.post(base + "/forward", json={"comment": "FYI", "ToRecipients": _to(OPS)})
     assert r.status_code == 202
-    assert len(find_subject(mail, OPS, f"FW: {subject}")) == 1
-    r = mail.post(base + "/replyAll", json={"comment": "All agreed"})
+    assert len(find_subject(gx, OPS, f"FW: {subject}")) == 1
+    r = gx.post(base + "/replyAll", json={"comment": "All agreed"})
     assert r.status_code == 202
-    assert len(find_subject(mail, BOB, f"RE: {subject}")) == 2  # reply + replyAll
-    assert len(find_subject(mail, OPS, f"RE: {subject}")) == 1  # cc'd on the original
-    assert len(find_subject(mail, ALICE, f"RE: {subject}", "sentitems")) == 2
+    assert len(find_subject(gx, BOB, f"RE: {subject}")) == 2  # reply + replyAll
+    assert len(find_subject(gx, OPS, f"RE: {subject}")) == 1  # cc'd on the original
+    assert len(find_subject(gx, ALICE, f"RE: {subject}", "sentitems")) == 2
 
 
-def test_move_copy_and_immutable_ids(mail: GX) -> None:
+def test_move_copy_and_immutable_ids(gx: GX) -> None:
     subject = unique("move")
-    mail.post(f"/users/{BOB}/sendMail", json={"message": {"subject": subject,
-                                                          "toRecipients": _to(ALICE)}})
-    (msg,) = find_subject(mail, ALICE, subject)
-    moved = mail.post(f"/users/{ALICE}/messages/{msg['id']}/move",
-                      json={"DestinationId": "archive"})
+    gx.post(f"/users/{BOB}/sendMail", json={"message": {"subject": subject,
+                                                        "toRecipients": _to(ALICE)}})
+    (msg,) = find_subject(gx, ALICE, subject)
+    moved = gx.post(f"/users/{ALICE}/messages/{msg['id']}/move",
+                    json={"DestinationId": "archive"})
     assert moved.status_code == 201, moved.text
     assert moved.json()["id"] != msg["id"]
-    archive = mail.get(f"/users/{ALICE}/mailFolders/archive").json()
+    archive = gx.get(f"/users/{ALICE}/mailFolders/archive").json()
     assert moved.json()["parentFolderId"] == archive["id"]
-    old = mail.get(f"/users/{ALICE}/messages/{msg['id']}")
+    old = gx.get(f"/users/{ALICE}/messages/{msg['id']}")
     assert old.status_code == 404 and err(old) == "ErrorItemNotFound"
 
     prefer = {"Prefer": 'IdType="ImmutableId"'}
-    first = mail.get(f"/users/{ALICE}/messages/{moved.json()['id']}", headers=prefer)
+    first = gx.get(f"/users/{ALICE}/messages/{moved.json()['id']}", headers=prefer)
     assert first.headers["preference-applied"] == "IdType=ImmutableId"
     immutable = first.json()["id"]
-    again = mail.post(f"/users/{ALICE}/messages/{immutable}/move",
-                      json={"destinationId": "inbox"}, headers=prefer)
+    again = gx.post(f"/users/{ALICE}/messages/{immutable}/move",
+                    json={"destinationId": "inbox"}, headers=prefer)
     assert again.status_code == 201 and again.json()["id"] == immutable
 
-    copied = mail.post(f"/users/{ALICE}/messages/{immutable}/copy",
-                       json={"destinationId": archive["id"]})
+    copied = gx.post(f"/users/{ALICE}/messages/{immutable}/copy",
+                     json={"destinationId": archive["id"]})
     assert copied.status_code == 201 and copied.json()["id"] not in (immutable, msg["id"])
-    assert len(find_subject(mail, ALICE, subject, "archive")) == 1
-    assert len(find_subject(mail, ALICE, subject, "inbox")) == 1
+    assert len(find_subject(gx, ALICE, subject, "archive")) == 1
+    assert len(find_subject(gx, ALICE, subject, "inbox")) == 1
 
 
-def test_delete_then_gone(mail: GX) -> None:
+def test_delete_then_gone(gx: GX) -> None:
     subject = unique("del")
-    draft = mail.post(f"/users/{ALICE}/messages", json={"subject": subject}).json()
-    assert mail.delete(f"/users/{ALICE}/messages/{draft['id']}").status_code == 204
-    r = mail.get(f"/users/{ALICE}/messages/{draft['id']}")
+    draft = gx.post(f"/users/{ALICE}/messages", json={"subject": subject}).json()
+    assert gx.delete(f"/users/{ALICE}/messages/{draft['id']}").status_code == 204
+    r = gx.get(f"/users/{ALICE}/messages/{draft['id']}")
     assert r.status_code == 404 and err(r) == "ErrorItemNotFound"
-    listed = mail.get(f"/users/{ALICE}/messages", params={"$filter": f"subject eq '{subject}'"})
+    listed = gx.get(f"/users/{ALICE}/messages", params={"$filter": f"subject eq '{subject}'"})
     assert listed.json()["value"] == []
     # Soft-deleted, like Exchange: recoverable from the hidden Recoverable Items folder.
-    assert len(find_subject(mail, ALICE, subject, "recoverableitemsdeletions")) == 1
+    assert len(find_subject(gx, ALICE, subject, "recoverableitemsdeletions")) == 1
 
 
-def test_body_content_type_preference(mail: GX) -> None:
-    draft = mail.post(f"/users/{ALICE}/messages", json={
+def test_body_content_type_preference(gx: GX) -> None:
+    draft = gx.post(f"/users/{ALICE}/messages", json={
         "subject": unique("html"),
         "body": {"contentType": "html", "content": "<div>Line&nbsp;one<br>two</div>"}}).json()
-    r = mail.get(f"/users/{ALICE}/messages/{draft['id']}",
-                 headers={"Prefer": 'outlook.body-content-type="text"'})
+    r = gx.get(f"/users/{ALICE}/messages/{draft['id']}",
+               headers={"Prefer": 'outlook.body-content-type="text"'})
     assert r.json()["body"] == {"contentType": "text", "content": "Line\xa0one\ntwo"}
     assert r.headers["preference-applied"] == 'outlook.body-content-type="text"'
-    mail.delete(f"/users/{ALICE}/messages/{draft['id']}")
+    gx.delete(f"/users/{ALICE}/messages/{draft['id']}")
 
 
 def test_delegated_me_and_user_object(alice_delegated: GX) -> None:
@@ -249,9 +238,9 @@ def test_delegated_me_and_user_object(alice_delegated: GX) -> None:
     assert "Order 5001 received" in [m["subject"] for m in shared.json()["value"]]
 
 
-def test_mail_requests_inside_batch(mail: GX) -> None:
+def test_mail_requests_inside_batch(gx: GX) -> None:
     subject = unique("batch")
-    r = mail.post("/$batch", json={"requests": [
+    r = gx.post("/$batch", json={"requests": [
         {"id": "1", "method": "GET", "url": f"/users/{ALICE}/mailFolders/inbox/messages?$top=1"},
         {"id": "2", "method": "POST", "url": f"/users/{ALICE}/sendMail", "dependsOn": ["1"],
          "headers": {"Content-Type": "application/json"},
@@ -264,52 +253,52 @@ def test_mail_requests_inside_batch(mail: GX) -> None:
     assert by_id["2"]["status"] == 202
     assert by_id["3"]["status"] == 400
     assert by_id["3"]["body"]["error"]["code"] == "ErrorInvalidIdMalformed"
-    assert len(find_subject(mail, BOB, subject)) == 1
+    assert len(find_subject(gx, BOB, subject)) == 1
 
 
-def test_send_mail_json_with_attachment_and_expand(mail: GX) -> None:
+def test_send_mail_json_with_attachment_and_expand(gx: GX) -> None:
     subject = unique("att")
     data = b"%PDF-1.4 fake"
-    r = mail.post(f"/users/{ALICE}/sendMail", json={"message": {
+    r = gx.post(f"/users/{ALICE}/sendMail", json={"message": {
         "subject": subject, "toRecipients": _to(BOB),
         "attachments": [{"@odata.type": "#microsoft.graph.fileAttachment", "name": "q.pdf",
                          "contentType": "application/pdf",
                          "contentBytes": base64.b64encode(data).decode()}]}})
     assert r.status_code == 202, r.text
-    (got,) = find_subject(mail, BOB, subject)
+    (got,) = find_subject(gx, BOB, subject)
     assert got["hasAttachments"] is True and got["webLink"].startswith("https://outlook.")
-    full = mail.get(f"/users/{BOB}/messages/{got['id']}", params={"$expand": "attachments"})
+    full = gx.get(f"/users/{BOB}/messages/{got['id']}", params={"$expand": "attachments"})
     (att,) = full.json()["attachments"]
     assert att["name"] == "q.pdf" and base64.b64decode(att["contentBytes"]) == data
 
 
-def test_text_body_as_html_preference(mail: GX) -> None:
-    (welcome,) = find_subject(mail, ALICE, "Welcome to Contoso")
-    r = mail.get(f"/users/{ALICE}/messages/{welcome['id']}", params={"$select": "body"},
-                 headers={"Prefer": 'outlook.body-content-type="html"'})
+def test_text_body_as_html_preference(gx: GX) -> None:
+    (welcome,) = find_subject(gx, ALICE, "Welcome to Contoso")
+    r = gx.get(f"/users/{ALICE}/messages/{welcome['id']}", params={"$select": "body"},
+               headers={"Prefer": 'outlook.body-content-type="html"'})
     body = r.json()["body"]
     assert body["contentType"] == "html" and "Hi Alice, welcome aboard!" in body["content"]
     assert body["content"].startswith("<html>")
 
 
-def test_user_objects_need_directory_permissions(mail: GX, alice_delegated: GX) -> None:
-    r = mail.get(f"/users/{ALICE}")  # the demo app has mail roles only
+def test_user_objects_need_directory_permissions(gx: GX, alice_delegated: GX) -> None:
+    r = gx.get(f"/users/{ALICE}")  # the demo app has mail roles only
     assert r.status_code == 403 and err(r) == "Authorization_RequestDenied"
     me = alice_delegated.get("/me", params={"$select": "displayName,mail"})
     assert me.json()["displayName"] == "Alice Anders" and me.json()["mail"] == ALICE
     assert set(me.json()) == {"@odata.context", "displayName", "mail", "id"}
 
 
-def test_send_mail_applied_then_504_is_delivered_once(mail: GX, emulator: Any) -> None:
+def test_send_mail_applied_then_504_is_delivered_once(gx: GX, emulator: Any) -> None:
     subject = unique("lost")
     rule = emulator.control.add_fault(op="sendMail", kind="apply_then_status", status=504,
                                       nth=1, mailbox=ALICE)
     try:
-        r = mail.post(f"/users/{ALICE}/sendMail", json={"message": {
+        r = gx.post(f"/users/{ALICE}/sendMail", json={"message": {
             "subject": subject, "toRecipients": _to(BOB)}})
     finally:
         emulator.control.clear_faults(rule["id"])
     assert r.status_code == 504  # the client sees a failure...
-    assert len(find_subject(mail, BOB, subject)) == 1  # ...yet the mail went out, once
+    assert len(find_subject(gx, BOB, subject)) == 1  # ...yet the mail went out, once
     mine = [s for s in emulator.control.sent() if s.get("request_id") == r.headers["request-id"]]
     assert len(mine) == 1 and mine[0]["op"] == "sendMail"

@@ -4,7 +4,6 @@ tokens, app roles, the application access policy, delegated scopes, shared-mailb
 ErrorSendAsDenied, /me with an app token, unknown users, MailboxNotEnabledForRESTAPI,
 ErrorQuotaExceeded, ErrorInvalidIdMalformed and ErrorItemNotFound."""
 
-# ruff: noqa: F811
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -13,19 +12,7 @@ from typing import Any
 import httpx
 import pytest
 from graphx_support import GX
-from mail_support import (  # noqa: F401
-    ALICE,
-    BOB,
-    OPS,
-    alice_delegated,
-    bob_delegated,
-    err,
-    http_client,
-    mail,
-    sign_in,
-    token_for,
-    unique,
-)
+from mail_support import ALICE, BOB, OPS, err, sign_in, token_for, unique
 
 CHALLENGE = ('Bearer realm="", authorization_uri="https://{login}/common/oauth2/authorize", '
              'client_id="00000003-0000-0000-c000-000000000000"')
@@ -55,26 +42,26 @@ def test_missing_and_garbage_tokens(http_client: httpx.Client) -> None:
     assert r.status_code == 401 and err(r) == "InvalidAuthenticationToken"
 
 
-def test_tampered_token(mail: GX) -> None:
-    header, payload, signature = mail.token.split(".")
+def test_tampered_token(gx: GX) -> None:
+    header, payload, signature = gx.token.split(".")
     forged = f"{header}.{payload}.{signature[:-6]}AAAAAA"
-    r = _call(mail.client, "https://graph.microsoft.com/v1.0" + INBOX, forged)
+    r = _call(gx.client, "https://graph.microsoft.com/v1.0" + INBOX, forged)
     _unauthorized(r, "Access token validation failure.")
 
 
-def test_expired_token(mail: GX, emulator: Any) -> None:
+def test_expired_token(gx: GX, emulator: Any) -> None:
     emulator.clock.advance(2 * 3600)
     try:
-        r = mail.get(INBOX)
+        r = gx.get(INBOX)
     finally:
         emulator.clock.advance(-2 * 3600)
     _unauthorized(r, "Access token has expired or is not yet valid.")
-    assert mail.get(INBOX).status_code == 200
+    assert gx.get(INBOX).status_code == 200
 
 
 def test_token_accepted_only_by_its_own_clouds_graph(http_client: httpx.Client,
                                                      emulator_info: dict[str, Any],
-                                                     mail: GX) -> None:
+                                                     gx: GX) -> None:
     gov = token_for(http_client, emulator_info, "m365bot-demo", "usgovhigh")
     gov_alice = "alice@fabrikamgov.onmicrosoft.us"
     ok = _call(http_client, f"https://graph.microsoft.us/v1.0/users/{gov_alice}/messages", gov)
@@ -83,7 +70,7 @@ def test_token_accepted_only_by_its_own_clouds_graph(http_client: httpx.Client,
     wrong = _call(http_client, "https://graph.microsoft.com/v1.0" + INBOX, gov)
     _unauthorized(wrong, "Access token validation failure. Invalid audience.")
     back = _call(http_client, f"https://graph.microsoft.us/v1.0/users/{gov_alice}/messages",
-                 mail.token)
+                 gx.token)
     _unauthorized(back, "Access token validation failure. Invalid audience.",
                   login="login.microsoftonline.us")
     dod = _call(http_client, f"https://dod-graph.microsoft.us/v1.0/users/{gov_alice}/messages",
@@ -112,12 +99,12 @@ def test_application_access_policy(http_client: httpx.Client,
     assert outside.json()["error"]["message"].startswith("Access to OData is disabled")
 
 
-def test_me_with_app_token_is_bad_request(mail: GX) -> None:
-    r = mail.get("/me/messages")
+def test_me_with_app_token_is_bad_request(gx: GX) -> None:
+    r = gx.get("/me/messages")
     assert r.status_code == 400 and err(r) == "BadRequest"
     assert r.json()["error"]["message"] == \
         "/me request is only valid with delegated authentication flow."
-    assert mail.get("/me").status_code == 400
+    assert gx.get("/me").status_code == 400
 
 
 def test_delegated_scopes_are_enforced(http_client: httpx.Client,
@@ -147,14 +134,14 @@ def test_shared_and_other_mailboxes_need_grants(alice_delegated: GX, bob_delegat
     assert r.status_code == 403 and err(r) == "ErrorSendAsDenied"
 
 
-def test_send_as_through_from(alice_delegated: GX, bob_delegated: GX, mail: GX) -> None:
+def test_send_as_through_from(alice_delegated: GX, bob_delegated: GX, gx: GX) -> None:
     subject = unique("sendas")
     r = alice_delegated.post("/me/sendMail", json={"message": {
         "subject": subject, "from": {"emailAddress": {"address": OPS}},
         "toRecipients": [{"emailAddress": {"address": BOB}}]}})
     assert r.status_code == 202, r.text
-    got = mail.get(f"/users/{BOB}/mailFolders/inbox/messages",
-                   params={"$filter": f"subject eq '{subject}'"}).json()["value"]
+    got = gx.get(f"/users/{BOB}/mailFolders/inbox/messages",
+                 params={"$filter": f"subject eq '{subject}'"}).json()["value"]
     assert got[0]["from"]["emailAddress"]["address"] == OPS
     r = bob_delegated.post("/me/sendMail", json={"message": {
         "subject": "spoof", "from": {"emailAddress": {"address": ALICE}},
@@ -162,10 +149,10 @@ def test_send_as_through_from(alice_delegated: GX, bob_delegated: GX, mail: GX) 
     assert r.status_code == 403 and err(r) == "ErrorSendAsDenied"
 
 
-def test_unknown_and_foreign_users(mail: GX) -> None:
+def test_unknown_and_foreign_users(gx: GX) -> None:
     for who in ("nobody@contoso.onmicrosoft.com", "alice@fabrikamgov.onmicrosoft.us",
                 "00000000-0000-0000-0000-000000000000"):
-        r = mail.get(f"/users/{who}/messages")
+        r = gx.get(f"/users/{who}/messages")
         assert r.status_code == 404 and err(r) == "ErrorInvalidUser", who
 
 
@@ -178,41 +165,41 @@ def bob_box(emulator: Any) -> Iterator[Any]:
     box.quota_bytes = quota
 
 
-def test_mailbox_not_enabled_for_rest(mail: GX, bob_box: Any) -> None:
+def test_mailbox_not_enabled_for_rest(gx: GX, bob_box: Any) -> None:
     bob_box.enabled_for_rest = False
-    r = mail.get(f"/users/{BOB}/messages")
+    r = gx.get(f"/users/{BOB}/messages")
     assert r.status_code == 404 and err(r) == "MailboxNotEnabledForRESTAPI"
     assert r.json()["error"]["message"] == \
         "The mailbox is either inactive, soft-deleted, or is hosted on-premise."
 
 
-def test_quota_exceeded(mail: GX, bob_box: Any) -> None:
+def test_quota_exceeded(gx: GX, bob_box: Any) -> None:
     bob_box.quota_bytes = 10
-    for r in (mail.post(f"/users/{BOB}/messages", json={"subject": "too much"}),
-              mail.post(f"/users/{BOB}/sendMail", json={"message": {
+    for r in (gx.post(f"/users/{BOB}/messages", json={"subject": "too much"}),
+              gx.post(f"/users/{BOB}/sendMail", json={"message": {
                   "subject": "too much", "toRecipients": [{"emailAddress": {"address": ALICE}}]}}),
-              mail.post(f"/users/{BOB}/sendMail", json={"saveToSentItems": False, "message": {
+              gx.post(f"/users/{BOB}/sendMail", json={"saveToSentItems": False, "message": {
                   "subject": "too much", "toRecipients": [{"emailAddress": {"address": ALICE}}]}})):
         assert r.status_code == 403 and err(r) == "ErrorQuotaExceeded"
         assert r.json()["error"]["message"] == "Mailbox has exceeded maximum mailbox size."
 
 
-def test_ids_malformed_versus_unknown(mail: GX) -> None:
+def test_ids_malformed_versus_unknown(gx: GX) -> None:
     for path in ("/messages/not!an!id", "/mailFolders/%20", "/messages/abc"):
-        r = mail.get(f"/users/{ALICE}{path}")
+        r = gx.get(f"/users/{ALICE}{path}")
         assert r.status_code == 400 and err(r) == "ErrorInvalidIdMalformed", path
         assert r.json()["error"]["message"] == "Id is malformed."
     unknown = "AAMkAGI2TG93AAA" + "A" * 100 + "="
     for path in (f"/messages/{unknown}", f"/mailFolders/{unknown}",
                  f"/mailFolders/inbox/messages/{unknown}/$value"):
-        r = mail.get(f"/users/{ALICE}{path}")
+        r = gx.get(f"/users/{ALICE}{path}")
         assert r.status_code == 404 and err(r) == "ErrorItemNotFound", path
-    draft = mail.post(f"/users/{ALICE}/messages", json={"subject": unique("id")}).json()["id"]
-    r = mail.post(f"/users/{ALICE}/messages/{draft}/move", json={"destinationId": "nowhere!"})
+    draft = gx.post(f"/users/{ALICE}/messages", json={"subject": unique("id")}).json()["id"]
+    r = gx.post(f"/users/{ALICE}/messages/{draft}/move", json={"destinationId": "nowhere!"})
     assert r.status_code == 400 and err(r) == "ErrorInvalidIdMalformed"
-    r = mail.post(f"/users/{ALICE}/messages/{draft}/copy", json={"destinationId": unknown})
+    r = gx.post(f"/users/{ALICE}/messages/{draft}/copy", json={"destinationId": unknown})
     assert r.status_code == 404 and err(r) == "ErrorItemNotFound"
-    assert mail.delete(f"/users/{ALICE}/messages/{draft}").status_code == 204
+    assert gx.delete(f"/users/{ALICE}/messages/{draft}").status_code == 204
 
 
 def test_refusals_are_recorded_for_inspection(http_client: httpx.Client,
@@ -232,7 +219,7 @@ def test_refusals_are_recorded_for_inspection(http_client: httpx.Client,
 
 
 def test_direct_mode_accepts_each_clouds_token(http_client: httpx.Client,
-                                               emulator_info: dict[str, Any], mail: GX) -> None:
+                                               emulator_info: dict[str, Any], gx: GX) -> None:
     import ssl
 
     gov = token_for(http_client, emulator_info, "m365bot-demo", "usgovhigh")
@@ -241,10 +228,10 @@ def test_direct_mode_accepts_each_clouds_token(http_client: httpx.Client,
     with httpx.Client(verify=ctx, trust_env=False, timeout=20) as direct:
         r = _call(direct, f"{base}/users/alice@fabrikamgov.onmicrosoft.us/messages", gov)
         assert r.status_code == 200 and r.json()["value"][0]["subject"] == "Welcome to Fabrikam"
-        page = _call(direct, f"{base}{INBOX}?$top=1", mail.token)
+        page = _call(direct, f"{base}{INBOX}?$top=1", gx.token)
         assert page.status_code == 200
         assert page.json()["@odata.nextLink"].startswith(base + "/users/")
         # A tenant's token still reaches only its own tenant's mailboxes.
         foreign = _call(direct, f"{base}/users/alice@fabrikamgov.onmicrosoft.us/messages",
-                        mail.token)
+                        gx.token)
         assert foreign.status_code == 404 and err(foreign) == "ErrorInvalidUser"

@@ -2,7 +2,6 @@
 bodies, random bodies and query strings. Always Graph's 4xx envelope, never a 500, and a
 refused write changes nothing."""
 
-# ruff: noqa: F811
 from __future__ import annotations
 
 import json
@@ -12,13 +11,13 @@ from typing import Any
 
 import pytest
 from graphx_support import GX
-from mail_support import ALICE, BOB, err, http_client, mail, unique  # noqa: F401
+from mail_support import ALICE, BOB, err, unique
 
 
 @pytest.fixture(scope="module")
-def target(mail: GX) -> str:
+def target(gx: GX) -> str:
     """A draft of Alice's that the write endpoints aim at."""
-    r = mail.post(f"/users/{ALICE}/messages", json={"subject": unique("fuzz")})
+    r = gx.post(f"/users/{ALICE}/messages", json={"subject": unique("fuzz")})
     assert r.status_code == 201
     return str(r.json()["id"])
 
@@ -44,28 +43,28 @@ def _count(emulator: Any) -> int:
      "InvalidInternetMessageHeader", "x-"),
     (b"[" * 5000 + b"]" * 5000, "BadRequest", "valid JSON"),
 ])
-def test_bad_draft_bodies_name_the_problem(mail: GX, emulator: Any, body: bytes, code: str,
+def test_bad_draft_bodies_name_the_problem(gx: GX, emulator: Any, body: bytes, code: str,
                                            needle: str) -> None:
     before = _count(emulator)
-    r = mail.post(f"/users/{ALICE}/messages", content=body,
-                  headers={"Content-Type": "application/json"})
+    r = gx.post(f"/users/{ALICE}/messages", content=body,
+                headers={"Content-Type": "application/json"})
     assert r.status_code == 400, r.text
     assert err(r) == code and needle in r.json()["error"]["message"]
     assert _count(emulator) == before
 
 
-def test_oversized_json_is_refused(mail: GX, emulator: Any) -> None:
+def test_oversized_json_is_refused(gx: GX, emulator: Any) -> None:
     before = _count(emulator)
     big = json.dumps({"subject": "big", "body": {"contentType": "text",
                                                  "content": "x" * (5 * 1024 * 1024)}})
-    r = mail.post(f"/users/{ALICE}/messages", content=big.encode(),
-                  headers={"Content-Type": "application/json"})
+    r = gx.post(f"/users/{ALICE}/messages", content=big.encode(),
+                headers={"Content-Type": "application/json"})
     assert r.status_code == 413 and err(r) == "BadRequest"
     assert r.json()["error"]["message"].startswith("The maximum request length supported is 4MB.")
     assert _count(emulator) == before
 
 
-def test_bad_action_parameters(mail: GX, target: str) -> None:
+def test_bad_action_parameters(gx: GX, target: str) -> None:
     base = f"/users/{ALICE}/messages/{target}"
     cases = [
         ("move", {}, "destinationId"),
@@ -75,24 +74,24 @@ def test_bad_action_parameters(mail: GX, target: str) -> None:
         ("createForward", {"toRecipients": "x"}, "toRecipients"),
     ]
     for action, body, needle in cases:
-        r = mail.post(f"{base}/{action}", json=body)
+        r = gx.post(f"{base}/{action}", json=body)
         assert r.status_code == 400, (action, r.text)
         assert needle in r.json()["error"]["message"], (action, r.text)
     for body in ({}, {"message": "hi"}, {"message": {"subject": "no recipients"}},
                  {"message": {"toRecipients": [{"emailAddress": {"address": "not an address"}}]}},
                  {"message": {"subject": "x"}, "saveToSentItems": "perhaps"},
                  {"message": {"subject": "x"}, "unknownFlag": True}):
-        r = mail.post(f"/users/{ALICE}/sendMail", json=body)
+        r = gx.post(f"/users/{ALICE}/sendMail", json=body)
         assert r.status_code == 400, (body, r.text)
 
 
-def test_sent_message_recipients_cannot_be_patched(mail: GX) -> None:
-    inbox = mail.get(f"/users/{ALICE}/mailFolders/inbox/messages", params={"$top": "1"})
+def test_sent_message_recipients_cannot_be_patched(gx: GX) -> None:
+    inbox = gx.get(f"/users/{ALICE}/mailFolders/inbox/messages", params={"$top": "1"})
     mid = inbox.json()["value"][0]["id"]
-    r = mail.patch(f"/users/{ALICE}/messages/{mid}",
-                   json={"toRecipients": [{"emailAddress": {"address": BOB}}]})
+    r = gx.patch(f"/users/{ALICE}/messages/{mid}",
+                 json={"toRecipients": [{"emailAddress": {"address": BOB}}]})
     assert r.status_code == 400 and err(r) == "ErrorInvalidPropertyUpdateSentMessage"
-    ok = mail.patch(f"/users/{ALICE}/messages/{mid}", json={"categories": ["Seen"]})
+    ok = gx.patch(f"/users/{ALICE}/messages/{mid}", json={"categories": ["Seen"]})
     assert ok.status_code == 200 and ok.json()["categories"] == ["Seen"]
 
 
@@ -116,7 +115,7 @@ def _junk(rng: random.Random, depth: int = 0) -> Any:
     return {rng.choice(keys): _junk(rng, depth + 1) for _ in range(rng.randrange(5))}
 
 
-def test_random_requests_never_500(mail: GX, emulator: Any, target: str) -> None:
+def test_random_requests_never_500(gx: GX, emulator: Any, target: str) -> None:
     rng = random.Random(20261126)
     paths = [
         ("POST", f"/users/{ALICE}/messages"), ("PATCH", f"/users/{ALICE}/messages/{target}"),
@@ -141,12 +140,12 @@ def test_random_requests_never_500(mail: GX, emulator: Any, target: str) -> None
                                                 for _ in range(rng.randrange(1, 6)))
                   for _ in range(rng.randrange(3))}
         if method == "GET":
-            r = mail.call(method, path, params=params)
+            r = gx.call(method, path, params=params)
         elif rng.random() < 0.2:
             raw = bytes(rng.randrange(256) for _ in range(rng.randrange(60)))
-            r = mail.call(method, path, content=raw, headers={"Content-Type": "application/json"})
+            r = gx.call(method, path, content=raw, headers={"Content-Type": "application/json"})
         else:
-            r = mail.call(method, path, json=_junk(rng))
+            r = gx.call(method, path, json=_junk(rng))
         statuses.add(r.status_code)
         assert r.status_code < 500, (method, path, params, r.text[:300])
         if r.status_code >= 400:
@@ -154,12 +153,12 @@ def test_random_requests_never_500(mail: GX, emulator: Any, target: str) -> None
     assert statuses & {400, 404} and any(s < 300 for s in statuses)
 
 
-def test_refused_patch_changes_nothing(mail: GX, target: str) -> None:
-    before = mail.get(f"/users/{ALICE}/messages/{target}").json()
-    r = mail.patch(f"/users/{ALICE}/messages/{target}",
-                   json={"subject": "changed?", "attachments": []})
+def test_refused_patch_changes_nothing(gx: GX, target: str) -> None:
+    before = gx.get(f"/users/{ALICE}/messages/{target}").json()
+    r = gx.patch(f"/users/{ALICE}/messages/{target}",
+                 json={"subject": "changed?", "attachments": []})
     assert r.status_code == 400 and "attachments" in r.json()["error"]["message"]
-    after = mail.get(f"/users/{ALICE}/messages/{target}").json()
+    after = gx.get(f"/users/{ALICE}/messages/{target}").json()
     assert after["subject"] == before["subject"] and after["changeKey"] == before["changeKey"]
 
 
@@ -177,17 +176,17 @@ def test_bad_scenario_mailbox_names_the_field(tmp_path: Any, emulator_data_dir: 
     assert caught.value.field.endswith("messages[0].to")
 
 
-def test_odd_header_values_still_give_mime(mail: GX) -> None:
-    draft = mail.post(f"/users/{ALICE}/messages", json={
+def test_odd_header_values_still_give_mime(gx: GX) -> None:
+    draft = gx.post(f"/users/{ALICE}/messages", json={
         "subject": "Line one\r\nBcc: victim@example.com", "toRecipients": [
             {"emailAddress": {"name": 'Odd "Name" <x>\n', "address": "odd@@example.com"}}],
         "internetMessageHeaders": [{"name": "x-weird:header", "value": "v\r\nInjected: 1"}],
         "body": {"contentType": "html", "content": "<p>é ✓</p>"}}).json()
-    raw = mail.get(f"/users/{ALICE}/messages/{draft['id']}/$value")
+    raw = gx.get(f"/users/{ALICE}/messages/{draft['id']}/$value")
     assert raw.status_code == 200
     head = raw.content.split(b"\r\n\r\n", 1)[0] if b"\r\n\r\n" in raw.content else raw.content
     assert b"\nBcc:" not in head and b"\nInjected:" not in head
-    mail.delete(f"/users/{ALICE}/messages/{draft['id']}")
+    gx.delete(f"/users/{ALICE}/messages/{draft['id']}")
 
 
 @pytest.mark.parametrize("mime", [
@@ -195,9 +194,9 @@ def test_odd_header_values_still_give_mime(mail: GX) -> None:
     b"Content-Type: multipart/mixed; boundary=\"x\"\n\n--x\nContent-Type: text/plain\n",
     b"To: =?utf-8?b?broken?= <@>\nSubject: =?bogus?q?x?=\n\nbody",
 ])
-def test_odd_mime_never_500(mail: GX, mime: bytes) -> None:
+def test_odd_mime_never_500(gx: GX, mime: bytes) -> None:
     import base64
 
-    r = mail.post(f"/users/{ALICE}/sendMail", content=base64.b64encode(mime),
-                  headers={"Content-Type": "text/plain"})
+    r = gx.post(f"/users/{ALICE}/sendMail", content=base64.b64encode(mime),
+                headers={"Content-Type": "text/plain"})
     assert 400 <= r.status_code < 500, r.text

@@ -1,25 +1,24 @@
 """OData on messages over real HTTPS: $select, $filter, $search, $orderby, $top/$skip paging
 with nextLink, $count, and Outlook's documented restrictions (400s, never 500s)."""
 
-# ruff: noqa: F811
 from __future__ import annotations
 
 from typing import Any
 
 import pytest
 from graphx_support import GX
-from mail_support import ALICE, err, http_client, mail, unique  # noqa: F401
+from mail_support import ALICE, err, unique
 
 N = 25
 
 
 @pytest.fixture(scope="module")
-def lab(mail: GX, emulator: Any) -> str:
+def lab(gx: GX, emulator: Any) -> str:
     """A folder of Alice's with 25 known messages; its messages URL."""
     from m365bot.emulator.graph.seed import seed_message
 
     name = unique("QueryLab")
-    r = mail.post(f"/users/{ALICE}/mailFolders", json={"displayName": name})
+    r = gx.post(f"/users/{ALICE}/mailFolders", json={"displayName": name})
     assert r.status_code == 201
     box = emulator.state.mailbox(ALICE)
     with emulator.state.lock:
@@ -43,22 +42,22 @@ def _subjects(r: Any) -> list[str]:
     return [m["subject"] for m in r.json()["value"]]
 
 
-def test_default_page_size_and_next_link_paging(mail: GX, lab: str) -> None:
-    first = mail.get(lab)
+def test_default_page_size_and_next_link_paging(gx: GX, lab: str) -> None:
+    first = gx.get(lab)
     assert len(_subjects(first)) == 10
     link = first.json()["@odata.nextLink"]
     assert link.startswith("https://graph.microsoft.com/v1.0/") and "$skip=10" in link
     seen = _subjects(first)
     while link:
-        page = mail.get(link)
+        page = gx.get(link)
         seen += _subjects(page)
         link = page.json().get("@odata.nextLink")
     assert len(seen) == N and len(set(seen)) == N
 
 
-def test_top_skip_count_select(mail: GX, lab: str) -> None:
-    r = mail.get(lab, params={"$top": "3", "$skip": "20", "$count": "true",
-                              "$select": "subject,receivedDateTime"})
+def test_top_skip_count_select(gx: GX, lab: str) -> None:
+    r = gx.get(lab, params={"$top": "3", "$skip": "20", "$count": "true",
+                            "$select": "subject,receivedDateTime"})
     body = r.json()
     assert body["@odata.count"] == N
     assert [m["receivedDateTime"] for m in body["value"]] == [
@@ -81,8 +80,8 @@ def test_top_skip_count_select(mail: GX, lab: str) -> None:
     ("categories/any(c:c eq 'Finance')", 5),
     ("not (isRead eq false) and (importance eq 'high' or hasAttachments eq true)", 9),
 ])
-def test_filter(mail: GX, lab: str, flt: str, expected: int) -> None:
-    r = mail.get(lab, params={"$filter": flt, "$top": "100", "$count": "true"})
+def test_filter(gx: GX, lab: str, flt: str, expected: int) -> None:
+    r = gx.get(lab, params={"$filter": flt, "$top": "100", "$count": "true"})
     assert r.status_code == 200, r.text
     assert r.json()["@odata.count"] == expected == len(r.json()["value"])
 
@@ -97,24 +96,24 @@ def test_filter(mail: GX, lab: str, flt: str, expected: int) -> None:
     ('"subject:invoice OR from:colleague0"', 12),
     ('"Quarterly numbers with"', 1),
 ])
-def test_search(mail: GX, lab: str, search: str, expected: int) -> None:
-    r = mail.get(lab, params={"$search": search, "$top": "100"})
+def test_search(gx: GX, lab: str, search: str, expected: int) -> None:
+    r = gx.get(lab, params={"$search": search, "$top": "100"})
     assert len(_subjects(r)) == expected
 
 
-def test_search_phrase_and_order(mail: GX, lab: str) -> None:
-    r = mail.get(lab, params={"$search": '"status report 1"', "$top": "100"})
+def test_search_phrase_and_order(gx: GX, lab: str) -> None:
+    r = gx.get(lab, params={"$search": '"status report 1"', "$top": "100"})
     subjects = _subjects(r)
     assert "Status report 1" in subjects and "Status report 12" in subjects
     dates = [m["sentDateTime"] or "" for m in r.json()["value"]]
     assert dates == sorted(dates, reverse=True)
 
 
-def test_orderby(mail: GX, lab: str) -> None:
-    r = mail.get(lab, params={"$orderby": "receivedDateTime asc", "$top": "2"})
+def test_orderby(gx: GX, lab: str) -> None:
+    r = gx.get(lab, params={"$orderby": "receivedDateTime asc", "$top": "2"})
     assert [m["receivedDateTime"][:10] for m in r.json()["value"]] == ["2026-10-01", "2026-10-02"]
-    r = mail.get(lab, params={"$filter": "importance eq 'high' and isRead eq true",
-                              "$orderby": "importance desc", "$top": "50"})
+    r = gx.get(lab, params={"$filter": "importance eq 'high' and isRead eq true",
+                            "$orderby": "importance desc", "$top": "50"})
     assert r.status_code == 200 and len(r.json()["value"]) == 7
 
 
@@ -129,15 +128,15 @@ def test_orderby(mail: GX, lab: str) -> None:
       "$orderby": "receivedDateTime desc"}, "InefficientFilter",
      "The restriction or sort order is too complex for this operation."),
 ])
-def test_documented_restrictions(mail: GX, lab: str, params: dict[str, str], code: str,
+def test_documented_restrictions(gx: GX, lab: str, params: dict[str, str], code: str,
                                  message: str) -> None:
-    r = mail.get(lab, params=params)
+    r = gx.get(lab, params=params)
     assert r.status_code == 400 and err(r) == code
     assert r.json()["error"]["message"] == message
 
 
-def test_filter_matching_orderby_is_allowed(mail: GX, lab: str) -> None:
-    r = mail.get(lab, params={
+def test_filter_matching_orderby_is_allowed(gx: GX, lab: str) -> None:
+    r = gx.get(lab, params={
         "$filter": "receivedDateTime ge 2026-10-20T00:00:00Z and isRead eq false",
         "$orderby": "receivedDateTime desc"})
     assert r.status_code == 200 and len(r.json()["value"]) == 3
@@ -152,7 +151,7 @@ def test_filter_matching_orderby_is_allowed(mail: GX, lab: str) -> None:
     {"$search": '"nosuch:value"'}, {"$search": '"(unbalanced"'}, {"$frobnicate": "1"},
     {"$filter": "contains(subject, 5)"}, {"$filter": "categories/any(c:d eq 'x')"},
 ])
-def test_bad_query_options_are_400(mail: GX, lab: str, params: dict[str, str]) -> None:
-    r = mail.get(lab, params=params)
+def test_bad_query_options_are_400(gx: GX, lab: str, params: dict[str, str]) -> None:
+    r = gx.get(lab, params=params)
     assert r.status_code == 400, (params, r.text)
     assert err(r) == "BadRequest" and r.json()["error"]["message"]

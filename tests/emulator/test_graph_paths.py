@@ -2,7 +2,6 @@
 sessions of a message inside a nested child folder, ``$expand=attachments`` on a message list,
 and the OData key-in-parentheses form ``users('x')/mailFolders('inbox')/messages('id')``."""
 
-# ruff: noqa: F811  (pytest fixtures imported from graphx_support are redefined as arguments)
 from __future__ import annotations
 
 import base64
@@ -10,7 +9,7 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-from graphx_support import ALICE, GX, error_code, gx  # noqa: F401
+from graphx_support import ALICE, GX, error_code
 
 OPS = "ops@contoso.onmicrosoft.com"
 FILE = "#microsoft.graph.fileAttachment"

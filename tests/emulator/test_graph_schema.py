@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import pytest
 from graphx_support import GX, proxied_client
-from mail_support import ALICE, BOB, http_client, mail, token_for, unique  # noqa: F401
+from mail_support import ALICE, BOB, token_for, unique
 
 from m365bot.emulator.graph import schema
 from m365bot.emulator.graph.schemacheck import ENV_VAR, SchemaLog
@@ -119,10 +119,10 @@ def test_a_violation_fails_the_test_that_caused_it(tmp_path: Path) -> None:
 
 
 def test_the_hook_records_every_answer_of_a_served_request(
-        mail: GX, tmp_path: Path) -> None:  # noqa: F811
+        gx: GX, tmp_path: Path) -> None:
     log = Path(os.environ[ENV_VAR])
     before = log.stat().st_size
-    r = mail.get(f"/users/{ALICE}/mailFolders", params={"$top": "3"})
+    r = gx.get(f"/users/{ALICE}/mailFolders", params={"$top": "3"})
     assert r.status_code == 200
     records = [json.loads(line) for line in log.read_bytes()[before:].splitlines()]
     mine = [rec for rec in records if rec["path"] == f"/v1.0/users/{ALICE}/mailFolders"]
@@ -133,13 +133,13 @@ def test_the_hook_records_every_answer_of_a_served_request(
     assert json.loads(other.read_text())["violations"] != []
 
 
-def test_mail_folder_has_v1_properties_only(mail: GX) -> None:  # noqa: F811
-    r = mail.get(f"/users/{ALICE}/mailFolders/inbox")
+def test_mail_folder_has_v1_properties_only(gx: GX) -> None:
+    r = gx.get(f"/users/{ALICE}/mailFolders/inbox")
     assert r.status_code == 200
     assert set(r.json()) == {"@odata.context", "id", "displayName", "parentFolderId",
                              "childFolderCount", "unreadItemCount", "totalItemCount",
                              "isHidden"}
-    bad = mail.get(f"/users/{ALICE}/mailFolders/inbox", params={"$select": "sizeInBytes"})
+    bad = gx.get(f"/users/{ALICE}/mailFolders/inbox", params={"$select": "sizeInBytes"})
     assert bad.status_code == 400
     assert "sizeInBytes" in bad.json()["error"]["message"]
 
@@ -148,14 +148,14 @@ def _b64(value: str) -> bytes:
     return base64.b64decode(value, validate=True)  # a strict decoder: no - or _
 
 
-def test_binary_and_change_keys_are_formed_as_exchange_forms_them(mail: GX) -> None:  # noqa: F811
+def test_binary_and_change_keys_are_formed_as_exchange_forms_them(gx: GX) -> None:
     subject = unique("schema")
-    sent = mail.post(f"/users/{ALICE}/sendMail", json={"message": {
+    sent = gx.post(f"/users/{ALICE}/sendMail", json={"message": {
         "subject": subject, "body": {"contentType": "text", "content": "hi"},
         "toRecipients": [{"emailAddress": {"address": BOB}}]}})
     assert sent.status_code == 202, sent.text
-    got = mail.get(f"/users/{BOB}/mailFolders/inbox/messages",
-                   params={"$filter": f"subject eq '{subject}'"}).json()["value"]
+    got = gx.get(f"/users/{BOB}/mailFolders/inbox/messages",
+                 params={"$filter": f"subject eq '{subject}'"}).json()["value"]
     assert len(got) == 1
     msg = got[0]
     index = _b64(msg["conversationIndex"])
@@ -167,27 +167,27 @@ def test_binary_and_change_keys_are_formed_as_exchange_forms_them(mail: GX) -> N
     guid = index[6:]
     assert base64.urlsafe_b64decode(msg["conversationId"]).endswith(b"\x10\x00" + guid)
 
-    reply = mail.post(f"/users/{BOB}/messages/{msg['id']}/createReply", json={})
+    reply = gx.post(f"/users/{BOB}/messages/{msg['id']}/createReply", json={})
     assert reply.status_code == 201, reply.text
     child = _b64(reply.json()["conversationIndex"])
     assert len(child) == 27 and child[:22] == index
     assert reply.json()["conversationId"] == msg["conversationId"]
 
 
-def test_names_are_the_directorys_display_names(mail: GX) -> None:  # noqa: F811
+def test_names_are_the_directorys_display_names(gx: GX) -> None:
     subject = unique("names")
-    mail.post(f"/users/{ALICE}/sendMail", json={"message": {
+    gx.post(f"/users/{ALICE}/sendMail", json={"message": {
         "subject": subject, "body": {"contentType": "text", "content": "hi"},
         "toRecipients": [{"emailAddress": {"address": BOB}},
                          {"emailAddress": {"address": "someone@example.com"}}]}})
-    got = mail.get(f"/users/{BOB}/mailFolders/inbox/messages",
-                   params={"$filter": f"subject eq '{subject}'"}).json()["value"][0]
+    got = gx.get(f"/users/{BOB}/mailFolders/inbox/messages",
+                 params={"$filter": f"subject eq '{subject}'"}).json()["value"][0]
     assert got["from"]["emailAddress"] == {"name": "Alice Anders", "address": ALICE}
     names = {r["emailAddress"]["address"]: r["emailAddress"]["name"]
              for r in got["toRecipients"]}
     assert names == {BOB: "Bob Berg", "someone@example.com": "someone@example.com"}
-    seeded = mail.get(f"/users/{ALICE}/messages",
-                      params={"$filter": "subject eq 'Welcome to Contoso'"}).json()["value"]
+    seeded = gx.get(f"/users/{ALICE}/messages",
+                    params={"$filter": "subject eq 'Welcome to Contoso'"}).json()["value"]
     assert seeded and seeded[0]["from"]["emailAddress"] == {"name": "Bob Berg", "address": BOB}
 
 
@@ -213,12 +213,12 @@ def test_web_link_is_the_clouds_outlook(emulator_info: dict[str, Any], cloud: st
         assert item_id == msg["id"].replace("-", "+").replace("_", "/")
 
 
-def test_sending_a_received_message_is_item_not_found(mail: GX) -> None:  # noqa: F811
+def test_sending_a_received_message_is_item_not_found(gx: GX) -> None:
     """Outlook answers a received message's id on /send as it answers an unknown id
     (rlrghb/olkcli#118: "The specified object was not found in the store")."""
-    received = mail.get(f"/users/{ALICE}/mailFolders/inbox/messages",
-                        params={"$top": "1"}).json()["value"][0]
-    r = mail.post(f"/users/{ALICE}/messages/{received['id']}/send")
+    received = gx.get(f"/users/{ALICE}/mailFolders/inbox/messages",
+                      params={"$top": "1"}).json()["value"][0]
+    r = gx.post(f"/users/{ALICE}/messages/{received['id']}/send")
     assert r.status_code == 404
     assert r.json()["error"]["code"] == "ErrorItemNotFound"
     assert r.json()["error"]["message"] == "The specified object was not found in the store."

@@ -2,7 +2,6 @@
 the Outlook upload host without an Authorization header, PascalCase intermediate replies, the
 150 MB cap, cancel, expiry, and the 150 MB / 5 min upload throttle."""
 
-# ruff: noqa: F811  (pytest fixtures imported from graphx_support are redefined as arguments)
 from __future__ import annotations
 
 import hashlib
@@ -12,7 +11,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-from graphx_support import ALICE, GX, draft, error_code, gx  # noqa: F401
+from graphx_support import ALICE, GX, error_code
 
 from m365bot.emulator.state import Attachment
 

@@ -2,13 +2,12 @@
 proxy mode: each form gets the same answer as the canonical URL, and the forms Graph refuses
 get Graph's error. Sources per rule: docs/emulator-mail.md, "URL forms"."""
 
-# ruff: noqa: F811  (pytest fixtures imported from graphx_support are redefined as arguments)
 from __future__ import annotations
 
 from typing import Any
 
 import pytest
-from graphx_support import ALICE, GX, error_code, gx  # noqa: F401
+from graphx_support import ALICE, GX, error_code
 
 INBOX = f"/users/{ALICE}/mailFolders/inbox/messages"
 REPEATED = "was specified more than once, but it must be specified at most once."

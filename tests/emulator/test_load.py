@@ -27,8 +27,8 @@ def client(private_emulator: Emulator) -> Iterator[httpx.Client]:
         yield c
 
 
-def _box(emu: Emulator, address: str = ALICE) -> Mailbox:
-    box = emu.state.mailbox(address)
+def _box(emulator: Emulator, address: str = ALICE) -> Mailbox:
+    box = emulator.state.mailbox(address)
     assert box is not None
     return box
 

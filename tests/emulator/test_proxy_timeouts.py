@@ -49,17 +49,17 @@ def _closed_by_server(sock: socket.socket | ssl.SSLSocket, trickle: bytes = b"")
     raise AssertionError(f"the server still held the connection after {CLOSED_WITHIN} s")
 
 
-def _tls(sock: socket.socket, emu: Emulator, host: str, alpn: str) -> ssl.SSLSocket:
-    ctx = ssl.create_default_context(cafile=emu.info["ca_bundle"])
+def _tls(sock: socket.socket, emulator: Emulator, host: str, alpn: str) -> ssl.SSLSocket:
+    ctx = ssl.create_default_context(cafile=emulator.info["ca_bundle"])
     ctx.set_alpn_protocols([alpn])
     tls = ctx.wrap_socket(sock, server_hostname=host)
     assert tls.selected_alpn_protocol() == alpn
     return tls
 
 
-def _tunnel(emu: Emulator, host: str = "graph.microsoft.com") -> socket.socket:
-    assert emu.proxy_port
-    sock = socket.create_connection(("127.0.0.1", emu.proxy_port), timeout=5)
+def _tunnel(emulator: Emulator, host: str = "graph.microsoft.com") -> socket.socket:
+    assert emulator.proxy_port
+    sock = socket.create_connection(("127.0.0.1", emulator.proxy_port), timeout=5)
     sock.sendall(f"CONNECT {host}:443 HTTP/1.1\r\nHost: {host}:443\r\n\r\n".encode())
     assert sock.recv(4096).startswith(b"HTTP/1.1 200")
     return sock

@@ -21,8 +21,8 @@ def demo_app(info: dict[str, Any]) -> dict[str, Any]:
     return next(a for a in info["apps"] if a["tenant_id"] == tid and a["name"] == "m365bot-demo")
 
 
-def connect(emu: Any, settings: Settings) -> Session:
-    a = demo_app(emu.info)
+def connect(emulator: Any, settings: Settings) -> Session:
+    a = demo_app(emulator.info)
     now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     secret = register_canary(next(s for s in a["secrets"] if s["expires"] > now)["value"])
     return m365bot.connect(cloud="global", mode="client-credentials", client_id=a["client_id"],
@@ -30,11 +30,11 @@ def connect(emu: Any, settings: Settings) -> Session:
                            client_secret=Secret(secret), settings=settings)
 
 
-def graph_records(emu: Any, **filters: Any) -> list[dict[str, Any]]:
-    return [r for r in emu.control.requests(**filters) if r.get("role") in ("graph", "upload")]
+def graph_records(emulator: Any, **filters: Any) -> list[dict[str, Any]]:
+    return [r for r in emulator.control.requests(**filters) if r.get("role") in ("graph", "upload")]
 
 
-def peak_in_flight(emu: Any) -> int:
+def peak_in_flight(emulator: Any) -> int:
     """The emulator's count of the most requests in flight at once on the ops mailbox."""
-    snap = emu.control.counters()["throttle"]
+    snap = emulator.control.counters()["throttle"]
     return max((v["peak_in_flight"] for k, v in snap.items() if k.endswith("|" + OPS)), default=0)

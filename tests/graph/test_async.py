@@ -17,15 +17,15 @@ from m365bot.sessions import Session
 MB = 1024 * 1024
 
 
-def test_async_paging_batch_download_and_upload(emu: Any, session: Session) -> None:
+def test_async_paging_batch_download_and_upload(clean_emulator: Any, session: Session) -> None:
     data = os.urandom(3 * MB + 7)
 
     async def main() -> dict[str, Any]:
         g = session.agraph
         try:
             ids = [m["id"] async for m in g.paginate(INBOX, select=["id"], top=2)]
-            emu.control.add_fault(path=f"/v1.0/users/*/messages/{ids[0]}", kind="status",
-                                  status=429, retry_after=0, count=1)
+            clean_emulator.control.add_fault(path=f"/v1.0/users/*/messages/{ids[0]}", kind="status",
+                                             status=429, retry_after=0, count=1)
             results = await g.batch([BatchItem(str(i), "GET", f"/users/{OPS}/messages/{m}")
                                      for i, m in enumerate(ids[:3])])
             mid = (await g.post(f"/users/{OPS}/messages", json={"subject": "a"})).body["id"]
@@ -33,7 +33,7 @@ def test_async_paging_batch_download_and_upload(emu: Any, session: Session) -> N
                 f"/users/{OPS}/messages/{mid}/attachments/createUploadSession",
                 json={"AttachmentItem": {"attachmentType": "file", "name": "a.bin",
                                          "size": len(data)}})).body["uploadUrl"]
-            emu.control.add_fault(op="uploadSession.put", kind="apply_then_reset", nth=2)
+            clean_emulator.control.add_fault(op="uploadSession.put", kind="apply_then_reset", nth=2)
             final = await g.upload(url, io.BytesIO(data), chunk_size=MB)
             [att] = (await g.get(f"/users/{OPS}/messages/{mid}/attachments",
                                  params={"$select": "id"})).body["value"]
@@ -48,14 +48,14 @@ def test_async_paging_batch_download_and_upload(emu: Any, session: Session) -> N
     out = asyncio.run(main())
     assert len(out["ids"]) >= 3 and len(set(out["ids"])) == len(out["ids"])
     assert [r.status for r in out["results"]] == [200, 200, 200]
-    assert emu.control.count("batch") == 2  # the throttled item, redone on its own
+    assert clean_emulator.control.count("batch") == 2  # the throttled item, redone on its own
     assert out["final"] == 201 and out["n"] == len(data) and out["bytes"] == data
-    puts = [r["status"] for r in graph_records(emu, op="uploadSession.put")]
+    puts = [r["status"] for r in graph_records(clean_emulator, op="uploadSession.put")]
     assert puts == [200, 0, 416, 200, 201]
 
 
-def test_async_401_refreshes_once(emu: Any, session: Session) -> None:
-    emu.clock.advance(2 * 3600)
+def test_async_401_refreshes_once(clean_emulator: Any, session: Session) -> None:
+    clean_emulator.clock.advance(2 * 3600)
 
     async def main() -> int:
         try:
@@ -64,4 +64,4 @@ def test_async_401_refreshes_once(emu: Any, session: Session) -> None:
             await session.agraph.aclose()
 
     assert asyncio.run(main()) == 200
-    assert [r["status"] for r in graph_records(emu)] == [401, 200]
+    assert [r["status"] for r in graph_records(clean_emulator)] == [401, 200]

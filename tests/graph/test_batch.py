@@ -27,11 +27,11 @@ def _drafts_with(session: Session, subject: str) -> int:
     return sum(1 for m in found if m.get("subject") == subject)
 
 
-def test_mixed_200_429_403_only_the_429s_are_redone(emu: Any, session: Session) -> None:
+def test_mixed_200_429_403_only_the_429s_are_redone(clean_emulator: Any, session: Session) -> None:
     a, b, c = _ids(session, 3)
     subject = f"batch {uuid.uuid4()}"  # a POST answered 429 although it was applied
     unchecked = f"batch unchecked {uuid.uuid4()}"
-    emu.control.clear()  # records only from here
+    clean_emulator.control.clear()  # records only from here
     items = [
         BatchItem("ok", "GET", f"/users/{OPS}/messages/{a}?$select=id"),
         BatchItem("throttled", "GET", f"/users/{OPS}/messages/{b}?$select=id"),
@@ -39,11 +39,12 @@ def test_mixed_200_429_403_only_the_429s_are_redone(emu: Any, session: Session) 
         BatchItem("create", "POST", f"/users/{OPS}/messages", body={"subject": subject},
                   check=lambda: _drafts_with(session, subject) > 0),
     ]
-    emu.control.add_fault(path=f"/v1.0/users/*/messages/{b}", kind="status", status=429,
-                          retry_after=1, count=1)
-    emu.control.add_fault(path=f"/v1.0/users/*/messages/{c}", kind="status", status=403,
-                          code="ErrorAccessDenied")
-    emu.control.add_fault(op="messages.create", kind="apply_then_status", status=429, count=1)
+    clean_emulator.control.add_fault(path=f"/v1.0/users/*/messages/{b}", kind="status", status=429,
+                                     retry_after=1, count=1)
+    clean_emulator.control.add_fault(path=f"/v1.0/users/*/messages/{c}", kind="status", status=403,
+                                     code="ErrorAccessDenied")
+    clean_emulator.control.add_fault(op="messages.create", kind="apply_then_status", status=429,
+                                     count=1)
     results = session.graph.batch(items)
     by_id = {r.id: r for r in results}
     assert [r.id for r in results] == ["ok", "throttled", "denied", "create"]
@@ -52,21 +53,24 @@ def test_mixed_200_429_403_only_the_429s_are_redone(emu: Any, session: Session) 
     assert not by_id["denied"].ok
     assert by_id["create"].applied and by_id["create"].ok  # found by its check
     assert _drafts_with(session, subject) == 1  # not created twice
-    per_path = [r["path"].rsplit("/", 1)[-1] for r in graph_records(emu, op="messages.get")]
+    gets = graph_records(clean_emulator, op="messages.get")
+    per_path = [r["path"].rsplit("/", 1)[-1] for r in gets]
     assert sorted(per_path) == sorted([a, b, b, c])  # only the 429 was sent again
-    assert emu.control.count("batch") == 2
+    assert clean_emulator.control.count("batch") == 2
     # an unguarded POST that answered 429, without a check: reported, never redone blindly
-    emu.control.add_fault(op="messages.create", kind="apply_then_status", status=429, count=1)
+    clean_emulator.control.add_fault(op="messages.create", kind="apply_then_status", status=429,
+                                     count=1)
     [r] = session.graph.batch([BatchItem("x", "POST", f"/users/{OPS}/messages",
                                          body={"subject": unchecked})])
     assert r.status == 429 and not r.ok and _drafts_with(session, unchecked) == 1
 
 
-def test_503_items_are_redone_only_when_safe(emu: Any, session: Session) -> None:
+def test_503_items_are_redone_only_when_safe(clean_emulator: Any, session: Session) -> None:
     (a,) = _ids(session, 1)
-    emu.control.add_fault(op="messages.get", kind="status", status=503, retry_after=0, count=1)
-    emu.control.add_fault(op="messages.create", kind="status", status=503, retry_after=0,
-                          count=2)
+    clean_emulator.control.add_fault(op="messages.get", kind="status", status=503, retry_after=0,
+                                     count=1)
+    clean_emulator.control.add_fault(op="messages.create", kind="status", status=503, retry_after=0,
+                                     count=2)
     subject = f"guarded {uuid.uuid4()}"
     results = session.graph.batch([
         BatchItem("get", "GET", f"/users/{OPS}/messages/{a}?$select=id"),
@@ -79,7 +83,7 @@ def test_503_items_are_redone_only_when_safe(emu: Any, session: Session) -> None
     assert _drafts_with(session, subject) == 1
 
 
-def test_depends_on_chains_and_twenty_per_call(emu: Any, session: Session) -> None:
+def test_depends_on_chains_and_twenty_per_call(clean_emulator: Any, session: Session) -> None:
     ids = _ids(session, 3)
     items = [BatchItem(f"r{i}", "GET", f"/users/{OPS}/messages/{ids[i % 3]}?$select=id")
              for i in range(45)]
@@ -89,4 +93,5 @@ def test_depends_on_chains_and_twenty_per_call(emu: Any, session: Session) -> No
     results = session.graph.batch(items)
     assert [r.id for r in results] == [f"r{i}" for i in range(45)]
     assert all(r.status == 200 for r in results)
-    assert emu.control.count("batch") == 3 and emu.control.count("messages.get") == 45
+    assert clean_emulator.control.count("batch") == 3
+    assert clean_emulator.control.count("messages.get") == 45

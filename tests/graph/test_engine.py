@@ -35,15 +35,15 @@ class CountingTokens:
         return self.inner.get_token(force_refresh=force_refresh)
 
 
-def test_401_refreshes_the_token_once_and_retries(emu: Any, session: Session,
+def test_401_refreshes_the_token_once_and_retries(clean_emulator: Any, session: Session,
                                                   settings: Settings) -> None:
     tokens = CountingTokens(session.token_provider)
     graph = Graph("https://graph.microsoft.com", tokens, settings, mailbox=OPS)
-    emu.clock.advance(2 * 3600)  # the emulator now sees the cached token as expired
+    clean_emulator.clock.advance(2 * 3600)  # the emulator now sees the cached token as expired
     assert graph.get(INBOX, params={"$top": 1}).status == 200
-    assert [r["status"] for r in graph_records(emu)] == [401, 200]
+    assert [r["status"] for r in graph_records(clean_emulator)] == [401, 200]
     assert tokens.forced == 1 and tokens.calls == 2  # a token per attempt, one refresh
-    emu.control.add_fault(op="messages.list", kind="status", status=401, count=2)
+    clean_emulator.control.add_fault(op="messages.list", kind="status", status=401, count=2)
     with pytest.raises(AuthError):  # refused again after the refresh: no storm
         graph.get(INBOX)
     assert tokens.forced == 2
@@ -51,55 +51,56 @@ def test_401_refreshes_the_token_once_and_retries(emu: Any, session: Session,
 
 
 def test_async_engine_reuses_a_fresh_token_and_refreshes_once_on_401(
-        emu: Any, session: Session, settings: Settings) -> None:
+        clean_emulator: Any, session: Session, settings: Settings) -> None:
     tokens = CountingTokens(session.token_provider)
     graph = AsyncGraph("https://graph.microsoft.com", tokens, settings, mailbox=OPS)
 
     async def go() -> list[int]:
         statuses = [(await graph.get(INBOX, params={"$top": 1})).status for _ in range(3)]
-        emu.clock.advance(2 * 3600)  # the emulator now sees the held token as expired
+        clean_emulator.clock.advance(2 * 3600)  # the emulator now sees the held token as expired
         statuses.append((await graph.get(INBOX, params={"$top": 1})).status)
         await graph.aclose()
         return statuses
 
     assert asyncio.run(go()) == [200, 200, 200, 200]
-    assert [r["status"] for r in graph_records(emu)] == [200, 200, 200, 401, 200]
+    assert [r["status"] for r in graph_records(clean_emulator)] == [200, 200, 200, 401, 200]
     assert tokens.calls == 2 and tokens.forced == 1  # one fetch while fresh, one refresh
 
 
-def test_post_is_not_retried_after_503_unless_guarded(emu: Any, session: Session) -> None:
-    emu.control.add_fault(op="messages.create", kind="status", status=503, retry_after=0,
-                          count=1)
+def test_post_is_not_retried_after_503_unless_guarded(clean_emulator: Any,
+                                                      session: Session) -> None:
+    clean_emulator.control.add_fault(op="messages.create", kind="status", status=503, retry_after=0,
+                                     count=1)
     with pytest.raises(GraphError) as ei:
         session.graph.post(f"/users/{OPS}/messages", json={"subject": "unguarded"})
-    assert ei.value.status == 503 and emu.control.count("messages.create") == 1
-    emu.control.add_fault(op="messages.create", kind="status", status=503, retry_after=0,
-                          count=1)
+    assert ei.value.status == 503 and clean_emulator.control.count("messages.create") == 1
+    clean_emulator.control.add_fault(op="messages.create", kind="status", status=503, retry_after=0,
+                                     count=1)
     r = session.graph.post(f"/users/{OPS}/messages", json={"subject": "guarded"},
                            guarded=True)
     assert r.status == 201 and r.body["subject"] == "guarded"
-    assert emu.control.count("messages.create") == 3
+    assert clean_emulator.control.count("messages.create") == 3
     # a 429 is retried for a POST too: the throttled request was not processed
-    emu.control.add_fault(op="messages.create", kind="status", status=429, retry_after=0,
-                          count=1)
+    clean_emulator.control.add_fault(op="messages.create", kind="status", status=429, retry_after=0,
+                                     count=1)
     assert session.graph.post(f"/users/{OPS}/messages", json={"subject": "x"}).status == 201
-    assert emu.control.count("messages.create", 429) == 1
-    assert emu.control.count("messages.create", 201) == 2
+    assert clean_emulator.control.count("messages.create", 429) == 1
+    assert clean_emulator.control.count("messages.create", 201) == 2
 
 
-def test_504_on_a_get_is_retried_with_backoff(emu: Any, session: Session) -> None:
-    emu.control.add_fault(op="messages.list", kind="status", status=504, count=2)
+def test_504_on_a_get_is_retried_with_backoff(clean_emulator: Any, session: Session) -> None:
+    clean_emulator.control.add_fault(op="messages.list", kind="status", status=504, count=2)
     assert session.graph.get(INBOX, params={"$top": 1}).status == 200
-    assert [r["status"] for r in graph_records(emu)] == [504, 504, 200]
+    assert [r["status"] for r in graph_records(clean_emulator)] == [504, 504, 200]
 
 
-def test_retry_after_in_seconds_is_honoured(emu: Any, session: Session) -> None:
-    emu.control.add_fault(op="messages.list", kind="status", status=429, retry_after=1,
-                          count=1)
+def test_retry_after_in_seconds_is_honoured(clean_emulator: Any, session: Session) -> None:
+    clean_emulator.control.add_fault(op="messages.list", kind="status", status=429, retry_after=1,
+                                     count=1)
     started = time.monotonic()
     assert session.graph.get(INBOX, params={"$top": 1}).status == 200
     assert time.monotonic() - started >= 0.95
-    assert [r["status"] for r in graph_records(emu)] == [429, 200]
+    assert [r["status"] for r in graph_records(clean_emulator)] == [429, 200]
 
 
 def _date_then_ok(now: float, wait: float) -> Any:
@@ -133,9 +134,9 @@ class _Fixed:
         return make_access_token("CANARY-not-a-real-token", 3600, "cache")
 
 
-def test_a_429_pauses_every_request_to_the_mailbox(emu: Any, session: Session) -> None:
-    emu.control.add_fault(op="messages.list", kind="status", status=429, retry_after=2,
-                          count=1)
+def test_a_429_pauses_every_request_to_the_mailbox(clean_emulator: Any, session: Session) -> None:
+    clean_emulator.control.add_fault(op="messages.list", kind="status", status=429, retry_after=2,
+                                     count=1)
     done: dict[str, float] = {}
 
     def first() -> None:
@@ -154,22 +155,22 @@ def test_a_429_pauses_every_request_to_the_mailbox(emu: Any, session: Session) -
     other = time.monotonic() - started
     t.join()
     assert other >= 1.5  # it waited at the mailbox's gate
-    assert emu.control.count("mailFolders.get", 429) == 0
-    assert emu.control.count("messages.list", 429) == 1
+    assert clean_emulator.control.count("mailFolders.get", 429) == 0
+    assert clean_emulator.control.count("messages.list", 429) == 1
 
 
-def test_paging_follows_next_links_across_pages(emu: Any, session: Session) -> None:
+def test_paging_follows_next_links_across_pages(clean_emulator: Any, session: Session) -> None:
     everything = session.graph.get(INBOX, params={"$top": 1000, "$select": "id"}).body["value"]
     assert len(everything) >= 3
-    emu.control.clear()
+    clean_emulator.control.clear()
     seen = list(session.graph.paginate(INBOX, select=["id", "subject"], top=2))
     assert [m["id"] for m in seen] == [m["id"] for m in everything]
     assert all(set(m) <= {"id", "subject", "@odata.etag"} for m in seen)
-    pages = graph_records(emu, op="messages.list")
+    pages = graph_records(clean_emulator, op="messages.list")
     assert len(pages) == -(-len(everything) // 2)  # ceil: every page, none twice
 
 
-def test_the_escape_hatch_sync_and_async(emu: Any, session: Session) -> None:
+def test_the_escape_hatch_sync_and_async(clean_emulator: Any, session: Session) -> None:
     created = session.graph_request("POST", f"/users/{OPS}/messages",
                                     json={"subject": "hatch"}).body
     mid = created["id"]
@@ -184,10 +185,10 @@ def test_the_escape_hatch_sync_and_async(emu: Any, session: Session) -> None:
         return got
 
     assert asyncio.run(go()).body["subject"] == "hatch 2"
-    assert emu.control.count("messages.delete", 204) == 1
+    assert clean_emulator.control.count("messages.delete", 204) == 1
 
 
-def test_prefer_options_reach_graph(emu: Any, session: Session) -> None:
+def test_prefer_options_reach_graph(clean_emulator: Any, session: Session) -> None:
     mid = session.graph.get(INBOX, params={"$top": 1, "$select": "id"}).body["value"][0]["id"]
     r = session.graph.get(f"/users/{OPS}/messages/{mid}", params={"$select": "body"},
                           immutable_ids=True, body_type="text")

@@ -16,10 +16,10 @@ from m365bot.sessions import Session
 FOLDER = f"/users/{OPS}/mailFolders/inbox"
 
 
-def _slow_server(emu: Any) -> None:
+def _slow_server(emulator: Any) -> None:
     """Every read takes 60 ms inside the emulator's throttling slot, so requests overlap."""
     for op in ("mailFolders.get", "messages.list"):
-        emu.control.add_fault(op=op, kind="slow", delay_ms=60)
+        emulator.control.add_fault(op=op, kind="slow", delay_ms=60)
 
 
 def _action(session: Session) -> int:
@@ -28,18 +28,19 @@ def _action(session: Session) -> int:
     return len(session.graph.get(INBOX, params={"$top": 2, "$select": "id"}).body["value"])
 
 
-def test_twenty_threads_never_have_more_than_four_in_flight(emu: Any,
+def test_twenty_threads_never_have_more_than_four_in_flight(clean_emulator: Any,
                                                              session: Session) -> None:
-    _slow_server(emu)
+    _slow_server(clean_emulator)
     with ThreadPoolExecutor(20) as pool:
         counts = list(pool.map(lambda _: _action(session), range(20)))
     assert len(counts) == 20 and all(c > 0 for c in counts)
-    assert peak_in_flight(emu) == 4  # parallel, and never past Outlook's limit
-    assert emu.control.requests(status=429) == []
+    assert peak_in_flight(clean_emulator) == 4  # parallel, and never past Outlook's limit
+    assert clean_emulator.control.requests(status=429) == []
 
 
-def test_twenty_tasks_never_have_more_than_four_in_flight(emu: Any, session: Session) -> None:
-    _slow_server(emu)
+def test_twenty_tasks_never_have_more_than_four_in_flight(clean_emulator: Any,
+                                                          session: Session) -> None:
+    _slow_server(clean_emulator)
 
     async def action() -> int:
         await session.agraph.get(FOLDER, params={"$select": "id"})
@@ -53,13 +54,13 @@ def test_twenty_tasks_never_have_more_than_four_in_flight(emu: Any, session: Ses
             await session.agraph.aclose()
 
     assert all(c > 0 for c in asyncio.run(main()))
-    assert peak_in_flight(emu) == 4
-    assert emu.control.requests(status=429) == []
+    assert peak_in_flight(clean_emulator) == 4
+    assert clean_emulator.control.requests(status=429) == []
 
 
-def test_threads_and_tasks_together_share_the_mailboxs_four_slots(emu: Any,
+def test_threads_and_tasks_together_share_the_mailboxs_four_slots(clean_emulator: Any,
                                                                   session: Session) -> None:
-    _slow_server(emu)
+    _slow_server(clean_emulator)
 
     async def tasks() -> None:
         await asyncio.gather(*(session.agraph.get(FOLDER, params={"$select": "id"})
@@ -71,9 +72,9 @@ def test_threads_and_tasks_together_share_the_mailboxs_four_slots(emu: Any,
     with ThreadPoolExecutor(10) as pool:
         list(pool.map(lambda _: _action(session), range(10)))
     loop_thread.join()
-    assert emu.control.count("mailFolders.get", 200) == 20
-    assert peak_in_flight(emu) == 4
-    assert emu.control.requests(status=429) == []
+    assert clean_emulator.control.count("mailFolders.get", 200) == 20
+    assert peak_in_flight(clean_emulator) == 4
+    assert clean_emulator.control.requests(status=429) == []
 
 
 def test_a_cancelled_waiting_task_gives_its_place_back() -> None:

@@ -36,15 +36,15 @@ def _attachment(session: Session, mid: str) -> str:
 
 @pytest.mark.parametrize("kind", ["reset", "apply_then_reset"])
 def test_a_reset_during_chunk_3_resumes_and_arrives_byte_identical(
-        emu: Any, session: Session, tmp_path: Path, kind: str) -> None:
+        clean_emulator: Any, session: Session, tmp_path: Path, kind: str) -> None:
     data = os.urandom(5 * MB + 12345)
     src = tmp_path / "big.bin"
     src.write_bytes(data)
     mid, url = _draft_with_upload(session, len(data))
-    emu.control.add_fault(op="uploadSession.put", kind=kind, nth=3)
+    clean_emulator.control.add_fault(op="uploadSession.put", kind=kind, nth=3)
     final = session.graph.upload(url, src, chunk_size=MB)
     assert final.status == 201 and "location" in final.headers
-    puts = [r["status"] for r in graph_records(emu, op="uploadSession.put")]
+    puts = [r["status"] for r in graph_records(clean_emulator, op="uploadSession.put")]
     if kind == "reset":  # chunk 3 never arrived: sent again
         assert puts == [200, 200, 0, 200, 200, 200, 201]
     else:  # chunk 3 arrived, the answer was lost: the server said where to go on (416)
@@ -75,17 +75,17 @@ class Recording(io.BytesIO):
 
 
 def test_upload_sends_no_authorization_and_reads_one_chunk_at_a_time(
-        emu: Any, session: Session) -> None:
+        clean_emulator: Any, session: Session) -> None:
     data = os.urandom(3 * MB)
     _mid, url = _draft_with_upload(session, len(data))
     source = Recording(data)
     final = session.graph.upload(url, source, chunk_size=MB // 2)
     assert final.status == 201  # the upload host answers 401 to a bearer token
     assert source.reads == [MB // 2] * 6  # one chunk in memory at a time
-    assert len(graph_records(emu, op="uploadSession.put")) == 6
+    assert len(graph_records(clean_emulator, op="uploadSession.put")) == 6
 
 
-def test_a_download_streams_to_disk_with_bounded_memory(emu: Any, session: Session,
+def test_a_download_streams_to_disk_with_bounded_memory(clean_emulator: Any, session: Session,
                                                         tmp_path: Path) -> None:
     data = os.urandom(6 * MB)
     mid, url = _draft_with_upload(session, len(data))
@@ -98,6 +98,7 @@ def test_a_download_streams_to_disk_with_bounded_memory(emu: Any, session: Sessi
     assert session.graph.download(path, out) == len(data) and out.read_bytes() == data
     assert not (tmp_path / "att.bin.part").exists()
     # a reset before the body: the GET is sent again, and the file holds one copy
-    emu.control.add_fault(op="attachments.value", kind="reset", count=1)
+    clean_emulator.control.add_fault(op="attachments.value", kind="reset", count=1)
     assert session.graph.download(path, out) == len(data) and out.read_bytes() == data
-    assert [r["status"] for r in graph_records(emu, op="attachments.value")][-2:] == [0, 200]
+    assert [r["status"] for r in graph_records(clean_emulator,
+                                               op="attachments.value")][-2:] == [0, 200]

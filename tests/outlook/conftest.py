@@ -2,9 +2,9 @@
 Hans's, with German folder names (his Inbox is "Posteingang"), and a session on it opened
 through Connect over real HTTPS.
 
-* ``outlook_emu`` (session): that emulator; ``emu`` (function): the same, reset to the
-  scenario's initial world and with empty request records;
-* ``settings``: proxy + CA of the emulator, a data folder per test;
+* ``shared_outlook_emulator`` (session): that emulator; ``outlook_emulator`` (function): the
+  same, reset to the scenario's initial world and with empty request records;
+* ``outlook_settings``: proxy + CA of that emulator, a data folder per test;
 * ``cli``: environment for ``m365bot`` processes (a vault holding the app secret, an
   emulator info file) and the connect options for Hans's mailbox;
 * ``session_for(address)``: a client-credentials session on a mailbox; ``hans``, ``ops``:
@@ -28,6 +28,7 @@ from m365bot.config import Settings
 from m365bot.sessions import Session
 from m365bot.values import Secret
 from m365bot.vault import AttributeSpec, Vault, new_raw_key
+from world_support import settings_for
 
 
 def _scenario() -> dict[str, Any]:
@@ -50,36 +51,40 @@ def _scenario() -> dict[str, Any]:
 
 
 @pytest.fixture(scope="session")
-def outlook_emu(emulator_data_dir: Path) -> Iterator[Any]:
+def shared_outlook_emulator(emulator_data_dir: Path) -> Iterator[Any]:
+    """The demo world plus Hans's German mailbox, for the whole test session."""
     from m365bot.emulator.runtime import Emulator
 
-    with Emulator.start(scenario=_scenario(), data_dir=emulator_data_dir) as emu:
-        yield emu
+    with Emulator.start(scenario=_scenario(), data_dir=emulator_data_dir) as emulator:
+        yield emulator
 
 
 @pytest.fixture
-def emu(outlook_emu: Any) -> Any:
-    outlook_emu.reset()
-    return outlook_emu
+def outlook_emulator(shared_outlook_emulator: Any) -> Any:
+    """``shared_outlook_emulator`` reset to the scenario's initial world (state, clock,
+    settings, faults, records) before the test."""
+    shared_outlook_emulator.reset()
+    return shared_outlook_emulator
 
 
 @pytest.fixture
-def settings(emu: Any, tmp_path: Path) -> Settings:
-    info = emu.info
-    return Settings(data_dir=tmp_path / "home", proxy=info["proxy_url"],
-                    ca_bundle=info["ca_bundle"], timeout=20)
+def outlook_settings(outlook_emulator: Any, tmp_path: Path) -> Settings:
+    """Settings that reach ``outlook_emulator`` through its proxy, with tmp_path/home as
+    data folder."""
+    return settings_for(outlook_emulator, tmp_path)
 
 
 @pytest.fixture
-def session_for(emu: Any, settings: Settings) -> Iterator[Callable[[str], Session]]:
+def session_for(outlook_emulator: Any,
+                outlook_settings: Settings) -> Iterator[Callable[[str], Session]]:
     opened: list[Session] = []
 
     def open_(address: str) -> Session:
-        app = demo_app(emu.info)
+        app = demo_app(outlook_emulator.info)
         s = m365bot.connect(cloud="global", mode="client-credentials",
                             client_id=app["client_id"], tenant_id=app["tenant_id"],
                             username=address, client_secret=Secret(demo_secret(app)),
-                            settings=settings)
+                            settings=outlook_settings)
         opened.append(s)
         return s
 
@@ -99,12 +104,12 @@ def ops(session_for: Callable[[str], Session]) -> Session:
 
 
 @pytest.fixture
-def cli(tmp_path: Path, emu: Any) -> dict[str, Any]:
+def cli(tmp_path: Path, outlook_emulator: Any) -> dict[str, Any]:
     """Environment for the CLI: an emulator info file and a vault holding the app secret."""
-    app = demo_app(emu.info)
+    app = demo_app(outlook_emulator.info)
     secret = demo_secret(app)
     info_file = tmp_path / "emulator.json"
-    info_file.write_text(json.dumps(emu.info))
+    info_file.write_text(json.dumps(outlook_emulator.info))
     key = new_raw_key()
     with Vault.open(tmp_path / "vault.db", actor=default_actor()) as v:
         v.initialize(key=key)

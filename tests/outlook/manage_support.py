@@ -8,16 +8,16 @@ from typing import Any
 from outlook_support import HANS
 
 
-def seed(emu: Any, n: int, *, folder: str = "inbox", box: str = HANS,
+def seed(emulator: Any, n: int, *, folder: str = "inbox", box: str = HANS,
          attachments: list[dict[str, Any]] | None = None, prefix: str = "Mail") -> list[str]:
     """``n`` messages in ``folder``; their internetMessageIds, oldest first."""
     from m365bot.emulator.graph.seed import seed_message
 
-    mailbox = emu.state.mailbox(box)
+    mailbox = emulator.state.mailbox(box)
     out = []
-    with emu.state.lock:
+    with emulator.state.lock:
         for i in range(n):
-            msg = seed_message(emu.state, mailbox, {
+            msg = seed_message(emulator.state, mailbox, {
                 "folder": folder, "subject": f"{prefix} {i}", "from": "shop@kunde.example",
                 "to": [box], "body": f"Body {i}", "is_read": False,
                 "received": f"2026-11-01T{i // 3600 % 24:02d}:{i // 60 % 60:02d}:{i % 60:02d}Z",
@@ -26,23 +26,23 @@ def seed(emu: Any, n: int, *, folder: str = "inbox", box: str = HANS,
     return out
 
 
-def folder_id(emu: Any, name: str, box: str = HANS) -> str:
+def folder_id(emulator: Any, name: str, box: str = HANS) -> str:
     """The id of a well-known folder or of a folder by display name."""
     from m365bot.emulator.graph import store
 
-    mailbox = emu.state.mailbox(box)
-    with emu.state.lock:
+    mailbox = emulator.state.mailbox(box)
+    with emulator.state.lock:
         if name.lower() in store.WELL_KNOWN_NAMES:
             return str(store.well_known(mailbox, name.lower()).id)
         return next(f.id for f in mailbox.folders.values() if f.display_name == name)
 
 
-def placement(emu: Any, imids: list[str], box: str = HANS) -> dict[str, list[str]]:
+def placement(emulator: Any, imids: list[str], box: str = HANS) -> dict[str, list[str]]:
     """internetMessageId -> the folder ids of every message carrying it (copies included)."""
-    mailbox = emu.state.mailbox(box)
+    mailbox = emulator.state.mailbox(box)
     wanted = set(imids)
     out: dict[str, list[str]] = {i: [] for i in imids}
-    with emu.state.lock:
+    with emulator.state.lock:
         for m in mailbox.messages.values():
             imid = m.props.get("internetMessageId")
             if imid in wanted:
@@ -50,14 +50,14 @@ def placement(emu: Any, imids: list[str], box: str = HANS) -> dict[str, list[str
     return out
 
 
-def message(emu: Any, imid: str, box: str = HANS) -> Any:
-    mailbox = emu.state.mailbox(box)
-    with emu.state.lock:
+def message(emulator: Any, imid: str, box: str = HANS) -> Any:
+    mailbox = emulator.state.mailbox(box)
+    with emulator.state.lock:
         return next(m for m in mailbox.messages.values()
                     if m.props.get("internetMessageId") == imid)
 
 
-def attach(emu: Any, imid: str, kind: str, name: str, data: bytes = b"",
+def attach(emulator: Any, imid: str, kind: str, name: str, data: bytes = b"",
            box: str = HANS) -> str:
     """Add a file, item (an attached email) or reference attachment; its id."""
     import time
@@ -65,8 +65,8 @@ def attach(emu: Any, imid: str, kind: str, name: str, data: bytes = b"",
     from m365bot.emulator.graph import attachstore as store
     from m365bot.emulator.state import Attachment
 
-    with emu.state.lock:
-        msg = message(emu, imid, box)
+    with emulator.state.lock:
+        msg = message(emulator, imid, box)
         if kind == "file":
             att = store.new_file_attachment(name, data, None, False, time.time())
         elif kind == "item":

@@ -26,14 +26,14 @@ def demo_secret(app: dict[str, Any]) -> str:
     return register_canary(value)  # never logged, printed or saved
 
 
-def graph_calls(emu: Any, since: int = 0) -> list[dict[str, Any]]:
+def graph_calls(emulator: Any, since: int = 0) -> list[dict[str, Any]]:
     """The Graph requests the emulator saw (after record number ``since``)."""
-    return [r for r in emu.control.requests() if r.get("role") == "graph"
+    return [r for r in emulator.control.requests() if r.get("role") == "graph"
             and r["seq"] > since]
 
 
-def last_seq(emu: Any) -> int:
-    records = emu.control.requests()
+def last_seq(emulator: Any) -> int:
+    records = emulator.control.requests()
     return int(records[-1]["seq"]) if records else 0
 
 

@@ -11,22 +11,22 @@ BOB = "bob@contoso.onmicrosoft.com"
 OUTSIDE = "carol@fabrikam.example"
 
 
-def copies(emu: Any, address: str, marker: str, folder: str | None = None) -> list[Any]:
+def copies(emulator: Any, address: str, marker: str, folder: str | None = None) -> list[Any]:
     """The messages in ``address``'s mailbox (in ``folder``, a well-known name) that carry
     ``marker`` as internetMessageId."""
     from m365bot.emulator.graph import store
 
-    with emu.state.lock:
-        box = emu.state.mailbox(address)
+    with emulator.state.lock:
+        box = emulator.state.mailbox(address)
         wanted = store.well_known(box, folder).id if folder else None
         return [m for m in box.messages.values()
                 if m.props.get("internetMessageId") == marker
                 and (wanted is None or m.folder_id == wanted)]
 
 
-def received(emu: Any, address: str, marker: str) -> list[Any]:
+def received(emulator: Any, address: str, marker: str) -> list[Any]:
     """What ``address`` got in its Inbox."""
-    return copies(emu, address, marker, "inbox")
+    return copies(emulator, address, marker, "inbox")
 
 
 def attachment_bytes(message: Any) -> dict[str, bytes]:

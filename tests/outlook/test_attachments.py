@@ -18,19 +18,19 @@ from m365bot.errors import ConfigError
 from m365bot.sessions import Session
 
 
-def _mail(emu: Any, hans: Session) -> tuple[str, str]:
-    (imid,) = seed(emu, 1, prefix="Anhang")
+def _mail(emulator: Any, hans: Session) -> tuple[str, str]:
+    (imid,) = seed(emulator, 1, prefix="Anhang")
     return imid, next(e.id for e in hans.mail.list("Inbox", subject_contains="Anhang"))
 
 
-def test_list_and_save_one_and_all_with_safe_names(emu: Any, hans: Session,
+def test_list_and_save_one_and_all_with_safe_names(outlook_emulator: Any, hans: Session,
                                                    tmp_path: Path) -> None:
-    imid, mid = _mail(emu, hans)
+    imid, mid = _mail(outlook_emulator, hans)
     pdf = bytes(range(256)) * 40
-    attach(emu, imid, "file", "../../evil/Rechnung.pdf", pdf)
-    attach(emu, imid, "file", "CON.txt", b"device")
-    attach(emu, imid, "item", "Weitergeleitet: Angebot")
-    ref = attach(emu, imid, "reference", "Plan.xlsx")
+    attach(outlook_emulator, imid, "file", "../../evil/Rechnung.pdf", pdf)
+    attach(outlook_emulator, imid, "file", "CON.txt", b"device")
+    attach(outlook_emulator, imid, "item", "Weitergeleitet: Angebot")
+    ref = attach(outlook_emulator, imid, "reference", "Plan.xlsx")
     found = hans.attachments.list(mid)
     assert [(a.kind, a.name) for a in found] == [
         ("file", "../../evil/Rechnung.pdf"), ("file", "CON.txt"),
@@ -57,8 +57,8 @@ def test_list_and_save_one_and_all_with_safe_names(emu: Any, hans: Session,
     assert named.read_bytes() == pdf
 
 
-def test_save_a_whole_email_as_eml(emu: Any, hans: Session, tmp_path: Path) -> None:
-    _, mid = _mail(emu, hans)
+def test_save_a_whole_email_as_eml(outlook_emulator: Any, hans: Session, tmp_path: Path) -> None:
+    _, mid = _mail(outlook_emulator, hans)
     path = hans.mail.save_eml(mid, tmp_path / "mail.eml")
     parsed = email.message_from_bytes(path.read_bytes())
     assert parsed["Subject"] == "Anhang 0"
@@ -70,10 +70,11 @@ def test_save_a_whole_email_as_eml(emu: Any, hans: Session, tmp_path: Path) -> N
     assert hans.mail.save_eml(mid, tmp_path).name == "Anhang 0 (2).eml"
 
 
-def test_save_matching_is_resumable(emu: Any, hans: Session, tmp_path: Path) -> None:
-    imids = seed(emu, 5, prefix="Rechnung", attachments=[{"name": "r.pdf", "content": "x"}])
-    seed(emu, 2, prefix="Andere", attachments=[{"name": "o.pdf", "content": "y"}])
-    emu.control.add_fault(op="attachments.value", kind="status", status=403, nth=3)
+def test_save_matching_is_resumable(outlook_emulator: Any, hans: Session, tmp_path: Path) -> None:
+    imids = seed(outlook_emulator, 5, prefix="Rechnung",
+                 attachments=[{"name": "r.pdf", "content": "x"}])
+    seed(outlook_emulator, 2, prefix="Andere", attachments=[{"name": "o.pdf", "content": "y"}])
+    outlook_emulator.control.add_fault(op="attachments.value", kind="status", status=403, nth=3)
     first = hans.attachments.save_matching(tmp_path, folder="Inbox",
                                            subject_contains="Rechnung", job="inv")
     assert len(first) == 5 and sum(r.ok for r in first) == 4
@@ -85,9 +86,9 @@ def test_save_matching_is_resumable(emu: Any, hans: Session, tmp_path: Path) -> 
     assert len(imids) == 5
 
 
-def test_async_twins(emu: Any, hans: Session, tmp_path: Path) -> None:
-    imid, mid = _mail(emu, hans)
-    attach(emu, imid, "file", "a.txt", b"A")
+def test_async_twins(outlook_emulator: Any, hans: Session, tmp_path: Path) -> None:
+    imid, mid = _mail(outlook_emulator, hans)
+    attach(outlook_emulator, imid, "file", "a.txt", b"A")
 
     async def main() -> Any:
         found = await hans.aio.attachments.list(mid)
@@ -104,11 +105,11 @@ def test_async_twins(emu: Any, hans: Session, tmp_path: Path) -> None:
      "folder"),
     (lambda s, p: s.attachments.save_matching(p, importance="urgent"), "importance"),
 ])
-def test_bad_input_sends_nothing(emu: Any, hans: Session, tmp_path: Path, call: Any,
+def test_bad_input_sends_nothing(outlook_emulator: Any, hans: Session, tmp_path: Path, call: Any,
                                  field: str) -> None:
     (tmp_path / "file.txt").write_text("x")
-    since = last_seq(emu)
+    since = last_seq(outlook_emulator)
     with pytest.raises(ConfigError) as info:
         call(hans, tmp_path)
     assert info.value.field == field
-    assert graph_calls(emu, since) == []
+    assert graph_calls(outlook_emulator, since) == []

@@ -25,78 +25,86 @@ from m365bot.config import Settings
 from m365bot.sessions import Session
 
 
-def _moves(emu: Any, since: int) -> collections.Counter[str]:
+def _moves(emulator: Any, since: int) -> collections.Counter[str]:
     """How many times each message was moved (applied) after record ``since``."""
-    return collections.Counter(c["path"] for c in graph_calls(emu, since)
+    return collections.Counter(c["path"] for c in graph_calls(emulator, since)
                                if c["op"] == "messages.move" and c.get("applied"))
 
 
-def test_move_all_moves_every_match_20_per_batch(emu: Any, hans: Session) -> None:
-    bulk = seed(emu, 45, prefix="Bulk")
-    other = seed(emu, 3, prefix="Keep")
-    since = last_seq(emu)
+def test_move_all_moves_every_match_20_per_batch(outlook_emulator: Any, hans: Session) -> None:
+    bulk = seed(outlook_emulator, 45, prefix="Bulk")
+    other = seed(outlook_emulator, 3, prefix="Keep")
+    since = last_seq(outlook_emulator)
     seen: list[tuple[int, int]] = []
     results = hans.mail.move_all("Projekte", folder="Inbox", subject_contains="Bulk",
                                  progress=lambda done, total: seen.append((done, total)))
     assert len(results) == 45 and all(r.ok and r.new_id for r in results)
-    target = folder_id(emu, "Projekte")
-    assert all(p == [target] for p in placement(emu, bulk).values())
-    assert all(p == [folder_id(emu, "inbox")] for p in placement(emu, other).values())
-    batches = [c for c in graph_calls(emu, since) if c["op"] == "batch"]
+    target = folder_id(outlook_emulator, "Projekte")
+    assert all(p == [target] for p in placement(outlook_emulator, bulk).values())
+    inbox = folder_id(outlook_emulator, "inbox")
+    assert all(p == [inbox] for p in placement(outlook_emulator, other).values())
+    batches = [c for c in graph_calls(outlook_emulator, since) if c["op"] == "batch"]
     assert len(batches) == 3  # 20 + 20 + 5
     assert seen[0] == (0, 45) and seen[-1] == (45, 45)
     assert not list((hans.graph.settings.data_dir / "jobs").glob("*.json"))  # all done: gone
 
 
-def test_mark_copy_delete_all_and_ids(emu: Any, hans: Session) -> None:
-    imids = seed(emu, 4, prefix="Bulk")
+def test_mark_copy_delete_all_and_ids(outlook_emulator: Any, hans: Session) -> None:
+    imids = seed(outlook_emulator, 4, prefix="Bulk")
     ids = [e.id for e in hans.mail.list("Inbox", subject_contains="Bulk")]
     assert all(r.ok for r in hans.mail.mark_all(read=True, folder="Inbox", status="unread",
                                                 subject_contains="Bulk"))
-    assert all(message(emu, i).props["isRead"] for i in imids)
+    assert all(message(outlook_emulator, i).props["isRead"] for i in imids)
     assert all(r.ok for r in hans.mail.copy_all("Projekte", ids=ids[:2]))
-    copies = placement(emu, imids)
-    assert sum(folder_id(emu, "Projekte") in v for v in copies.values()) == 2
+    copies = placement(outlook_emulator, imids)
+    assert sum(folder_id(outlook_emulator, "Projekte") in v for v in copies.values()) == 2
     assert all(r.ok for r in hans.mail.delete_all(ids=ids))
-    assert all(folder_id(emu, "deleteditems") in v and folder_id(emu, "inbox") not in v
-               for v in placement(emu, imids).values())
+    deleted = folder_id(outlook_emulator, "deleteditems")
+    inbox = folder_id(outlook_emulator, "inbox")
+    assert all(deleted in v and inbox not in v
+               for v in placement(outlook_emulator, imids).values())
 
 
-def test_a_403_is_reported_per_item_and_a_rerun_redoes_only_it(emu: Any, hans: Session) -> None:
-    imids = seed(emu, 6, prefix="Bulk")
+def test_a_403_is_reported_per_item_and_a_rerun_redoes_only_it(outlook_emulator: Any,
+                                                               hans: Session) -> None:
+    imids = seed(outlook_emulator, 6, prefix="Bulk")
     hans.folders.get("Projekte")
-    emu.control.add_fault(op="messages.move", kind="status", status=403, nth=3,
-                          code="ErrorAccessDenied")
+    outlook_emulator.control.add_fault(op="messages.move", kind="status", status=403, nth=3,
+                                       code="ErrorAccessDenied")
     results = hans.mail.move_all("Projekte", subject_contains="Bulk", job="weekly")
     bad = [r for r in results if not r.ok]
     assert len(bad) == 1 and bad[0].status == 403 and bad[0].code == "ErrorAccessDenied"
     journal = hans.graph.settings.data_dir / "jobs" / "weekly.json"
     assert stat.S_IMODE(journal.stat().st_mode) == 0o600
     assert len(json.loads(journal.read_text())["done"]) == 5
-    since = last_seq(emu)
+    since = last_seq(outlook_emulator)
     again = hans.mail.move_all("Projekte", ids=[r.item_id for r in results], job="weekly")
     assert sum(r.skipped for r in again) == 5 and all(r.ok for r in again)
-    assert sum(_moves(emu, since).values()) == 1  # only the failed one
-    assert all(p == [folder_id(emu, "Projekte")] for p in placement(emu, imids).values())
+    assert sum(_moves(outlook_emulator, since).values()) == 1  # only the failed one
+    target = folder_id(outlook_emulator, "Projekte")
+    assert all(p == [target] for p in placement(outlook_emulator, imids).values())
 
 
-def test_applied_429_and_504_items_are_checked_not_moved_twice(emu: Any, hans: Session) -> None:
-    imids = seed(emu, 20, prefix="Bulk")
+def test_applied_429_and_504_items_are_checked_not_moved_twice(outlook_emulator: Any,
+                                                               hans: Session) -> None:
+    imids = seed(outlook_emulator, 20, prefix="Bulk")
     hans.folders.get("Projekte")
-    emu.control.add_fault(op="messages.move", kind="apply_then_status", status=429,
-                          retry_after=0, nth=2)
-    emu.control.add_fault(op="messages.move", kind="apply_then_status", status=504, nth=5)
-    emu.control.add_fault(op="messages.move", kind="status", status=503, nth=9)
-    since = last_seq(emu)
+    outlook_emulator.control.add_fault(op="messages.move", kind="apply_then_status", status=429,
+                                       retry_after=0, nth=2)
+    outlook_emulator.control.add_fault(op="messages.move", kind="apply_then_status", status=504,
+                                       nth=5)
+    outlook_emulator.control.add_fault(op="messages.move", kind="status", status=503, nth=9)
+    since = last_seq(outlook_emulator)
     results = hans.mail.move_all("Projekte", subject_contains="Bulk")
     assert all(r.ok for r in results), [r for r in results if not r.ok]
-    moves = _moves(emu, since)
+    moves = _moves(outlook_emulator, since)
     assert len(moves) == 20 and set(moves.values()) == {1}, moves
-    assert all(p == [folder_id(emu, "Projekte")] for p in placement(emu, imids).values())
+    target = folder_id(outlook_emulator, "Projekte")
+    assert all(p == [target] for p in placement(outlook_emulator, imids).values())
 
 
-def test_the_async_bulk_twin(emu: Any, hans: Session) -> None:
-    imids = seed(emu, 25, prefix="Bulk")
+def test_the_async_bulk_twin(outlook_emulator: Any, hans: Session) -> None:
+    imids = seed(outlook_emulator, 25, prefix="Bulk")
 
     async def main() -> list[Any]:
         try:
@@ -106,7 +114,8 @@ def test_the_async_bulk_twin(emu: Any, hans: Session) -> None:
 
     results = asyncio.run(main())
     assert len(results) == 25 and all(r.ok for r in results)
-    assert all(p == [folder_id(emu, "archive")] for p in placement(emu, imids).values())
+    target = folder_id(outlook_emulator, "archive")
+    assert all(p == [target] for p in placement(outlook_emulator, imids).values())
 
 
 _CHILD = textwrap.dedent("""
@@ -132,26 +141,28 @@ _CHILD = textwrap.dedent("""
 
 
 def test_a_process_killed_mid_run_resumes_without_moving_anything_twice(
-        emu: Any, settings: Settings, tmp_path: Path) -> None:
+        outlook_emulator: Any, outlook_settings: Settings, tmp_path: Path) -> None:
     from outlook_support import demo_secret
 
-    imids = seed(emu, 100, prefix="Bulk")
-    app = demo_app(emu.info)
+    imids = seed(outlook_emulator, 100, prefix="Bulk")
+    app = demo_app(outlook_emulator.info)
     script = tmp_path / "bulk_bot.py"
     script.write_text(_CHILD)
     progress = tmp_path / "progress.txt"
-    env = {**os.environ, "HOME_DIR": str(settings.data_dir), "PROXY": str(settings.proxy),
-           "CA": str(settings.ca_bundle), "CID": app["client_id"], "TID": app["tenant_id"],
+    env = {**os.environ, "HOME_DIR": str(outlook_settings.data_dir),
+           "PROXY": str(outlook_settings.proxy),
+           "CA": str(outlook_settings.ca_bundle), "CID": app["client_id"], "TID": app["tenant_id"],
            "BOX": HANS, "SECRET": demo_secret(app)}
     # the 50th move is applied, then its answer hangs: the bot is killed with its third
     # batch run by Outlook but not yet written to the journal as done
-    emu.control.add_fault(op="messages.move", kind="apply_then_slow", delay_ms=60_000, nth=50)
-    since = last_seq(emu)
+    outlook_emulator.control.add_fault(op="messages.move", kind="apply_then_slow", delay_ms=60_000,
+                                       nth=50)
+    since = last_seq(outlook_emulator)
     ids = tmp_path / "ids.txt"
     bot = subprocess.Popen([sys.executable, str(script), str(progress), str(ids)], env=env,
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 90
-    while sum(_moves(emu, since).values()) < 50 or (
+    while sum(_moves(outlook_emulator, since).values()) < 50 or (
             progress.read_text() if progress.exists() else "") != "40":
         assert bot.poll() is None, bot.communicate()
         assert time.monotonic() < deadline, "the bot never reached its third batch"
@@ -159,28 +170,32 @@ def test_a_process_killed_mid_run_resumes_without_moving_anything_twice(
     time.sleep(0.3)
     bot.send_signal(signal.SIGKILL)
     bot.wait(30)
-    moved_before = sum(_moves(emu, since).values())
+    moved_before = sum(_moves(outlook_emulator, since).values())
     assert 50 <= moved_before < 100
-    emu.control.clear_faults()
+    outlook_emulator.control.clear_faults()
     again = subprocess.run([sys.executable, str(script), str(progress), str(ids)], env=env,
                            capture_output=True, text=True, timeout=120)
     assert again.returncode == 0, again.stderr
     ok, skipped = map(int, again.stdout.split())
     assert (ok, skipped) == (100, 40)  # two batches journaled done; the third was checked
-    moves = _moves(emu, since)
+    moves = _moves(outlook_emulator, since)
     assert len(moves) == 100 and set(moves.values()) == {1}, "a message was moved twice"
-    target = folder_id(emu, "Projekte")
-    assert all(p == [target] for p in placement(emu, imids).values())
+    target = folder_id(outlook_emulator, "Projekte")
+    assert all(p == [target] for p in placement(outlook_emulator, imids).values())
 
 
-def test_items_refused_for_an_expired_token_get_a_fresh_one(emu: Any, hans: Session) -> None:
-    imids = seed(emu, 5, prefix="Bulk")
+def test_items_refused_for_an_expired_token_get_a_fresh_one(outlook_emulator: Any,
+                                                            hans: Session) -> None:
+    imids = seed(outlook_emulator, 5, prefix="Bulk")
     hans.folders.get("Projekte")
-    emu.control.add_fault(op="messages.move", kind="status", status=401, nth=2, count=2,
-                          code="InvalidAuthenticationToken",
-                          message="Access token has expired or is not yet valid.")
-    tokens = len(emu.control.requests(op="token"))
+    outlook_emulator.control.add_fault(op="messages.move", kind="status", status=401, nth=2,
+                                       count=2,
+                                       code="InvalidAuthenticationToken",
+                                       message="Access token has expired or is not yet valid.")
+    tokens = len(outlook_emulator.control.requests(op="token"))
     results = hans.mail.move_all("Projekte", subject_contains="Bulk")
     assert all(r.ok for r in results), [r for r in results if not r.ok]
-    assert len(emu.control.requests(op="token")) == tokens + 1  # one refresh for the batch
-    assert all(p == [folder_id(emu, "Projekte")] for p in placement(emu, imids).values())
+    # one refresh for the batch
+    assert len(outlook_emulator.control.requests(op="token")) == tokens + 1
+    target = folder_id(outlook_emulator, "Projekte")
+    assert all(p == [target] for p in placement(outlook_emulator, imids).values())

@@ -61,7 +61,7 @@ def test_create_a_teams_meeting_and_find_it_in_the_range(hans: Session,
     assert subjects(bob_copy) == ["Quarterly review"]  # the invitation reached Bob
 
 
-def test_series_are_expanded_and_every_page_followed(hans: Session, emu: Any) -> None:
+def test_series_are_expanded_and_every_page_followed(hans: Session, outlook_emulator: Any) -> None:
     hans.calendar.create("Stand-up", at(9), at(9).replace(minute=15), time_zone="UTC",
                          recurrence=Recurrence.daily(start=DAY, count=3))
     hans.calendar.create("Sync", at(14), at(15), time_zone="UTC",
@@ -69,13 +69,13 @@ def test_series_are_expanded_and_every_page_followed(hans: Session, emu: Any) ->
                                                       end=date(2027, 3, 11)))
     hans.calendar.create("Rent", at(8), at(8).replace(minute=30), time_zone="UTC",
                          recurrence=Recurrence.monthly(day=1, start=DAY, count=2))
-    since = last_seq(emu)
+    since = last_seq(outlook_emulator)
     found = list(hans.calendar.list(DAY, date(2027, 5, 1), time_zone="UTC", page_size=2))
     assert sorted(subjects(found)) == sorted(["Stand-up"] * 3 + ["Sync"] * 4 + ["Rent"] * 2)
     assert all(e.type == "occurrence" and e.series_master_id for e in found)
     starts = [e.start.date_time for e in found if e.start is not None]
     assert starts == sorted(starts)
-    pages = [r for r in graph_calls(emu, since) if r["op"] == "calendarView"]
+    pages = [r for r in graph_calls(outlook_emulator, since) if r["op"] == "calendarView"]
     assert len(pages) == 5  # 9 occurrences, 2 a page
 
 
@@ -85,13 +85,13 @@ def test_series_are_expanded_and_every_page_followed(hans: Session, emu: Any) ->
     {"kind": "status", "status": 503, "retry_after": 0},
     {"kind": "apply_then_status", "status": 429, "retry_after": 0},
 ])
-def test_a_create_retried_after_a_lost_answer_is_made_once(hans: Session, emu: Any,
+def test_a_create_retried_after_a_lost_answer_is_made_once(hans: Session, outlook_emulator: Any,
                                                             fault: dict[str, Any]) -> None:
-    emu.control.add_fault(op="events.create", nth=1, **fault)
+    outlook_emulator.control.add_fault(op="events.create", nth=1, **fault)
     made = hans.calendar.create("Board meeting", at(11), at(12), time_zone="UTC",
                                 attendees=[BOB])
     assert made.subject == "Board meeting"
-    assert emu.control.count("events.create") == 2  # the engine did resend
+    assert outlook_emulator.control.count("events.create") == 2  # the engine did resend
     found = list(hans.calendar.list(DAY, date(2027, 3, 2), time_zone="UTC"))
     assert subjects(found) == ["Board meeting"]
     assert found[0].id == made.id
@@ -229,16 +229,17 @@ BAD_INPUT: list[tuple[str, Callable[[Session], Any], str]] = [
 
 
 @pytest.mark.parametrize(("case", "call", "field"), BAD_INPUT, ids=[c[0] for c in BAD_INPUT])
-def test_bad_input_names_the_field_and_sends_nothing(hans: Session, emu: Any, case: str,
+def test_bad_input_names_the_field_and_sends_nothing(hans: Session, outlook_emulator: Any,
+                                                     case: str,
                                                      call: Callable[[Session], Any],
                                                      field: str) -> None:
     hans.graph_get(f"/users/{HANS}/mailFolders/inbox")  # signed in: nothing else is sent
-    since = last_seq(emu)
+    since = last_seq(outlook_emulator)
     with pytest.raises(ConfigError) as caught:
         call(hans)
     assert caught.value.field == field, case
     assert caught.value.advice
-    assert graph_calls(emu, since) == []
+    assert graph_calls(outlook_emulator, since) == []
 
 
 def test_windows_zone_names_work_like_iana_ones(hans: Session) -> None:

@@ -11,8 +11,8 @@ from datetime import datetime
 from typing import Any
 
 import pytest
+from docs_support import blocks, lines, section, with_emulator
 from outlook_support import OPS, run_cli
-from test_docs_outlook import _blocks, _lines, _section, _with_emulator
 
 from m365bot.sessions import Session
 
@@ -30,13 +30,13 @@ def _bob_inbox(bob: Session) -> list[str]:
     return [m["subject"] for m in body["value"]]
 
 
-def test_calendar_python_examples_run(emu: Any, ops: Session,
+def test_calendar_python_examples_run(outlook_emulator: Any, ops: Session,
                                       session_for: Callable[[str], Session],
                                       capsys: pytest.CaptureFixture[str]) -> None:
     bob = session_for(BOB)
     _invite(bob, "Planning", 2)
     _invite(bob, "Offsite", 3)
-    sync_block, async_block = _blocks(_section("Calendar"), "python")
+    sync_block, async_block = blocks(section("Calendar"), "python")
     exec(compile(sync_block, "docs/outlook.md", "exec"), {"session": ops})
     printed = capsys.readouterr().out.splitlines()
     assert "2026-12-07 09:00:00 Weekly review occurrence" in printed  # Berlin time
@@ -44,8 +44,8 @@ def test_calendar_python_examples_run(emu: Any, ops: Session,
     inbox = _bob_inbox(bob)
     assert {"Accepted: Planning", "Accepted: Offsite"} <= set(inbox)
     assert any("Weekly review" in s for s in inbox)              # invited, then cancelled
-    assert emu.control.count("events.cancel") == 1
-    assert emu.control.count("events.update") == 1
+    assert outlook_emulator.control.count("events.cancel") == 1
+    assert outlook_emulator.control.count("events.update") == 1
 
     exec(compile(async_block, "docs/outlook.md", "exec"), {"session": ops})
     offsite = next(e for e in bob.calendar.list(datetime(2026, 12, 3, 0),
@@ -55,20 +55,20 @@ def test_calendar_python_examples_run(emu: Any, ops: Session,
     assert "Tentative: Offsite" not in _bob_inbox(bob)           # send_response=False
 
 
-def test_calendar_command_lines_run(cli: dict[str, Any], emu: Any,
+def test_calendar_command_lines_run(cli: dict[str, Any], outlook_emulator: Any,
                                     session_for: Callable[[str], Session]) -> None:
     bob = session_for(BOB)
     _invite(bob, "Planning", 2)
     invite = next(iter(session_for(OPS).calendar.list(datetime(2026, 12, 2, 0),
                                                       datetime(2026, 12, 3, 0),
                                                       time_zone="UTC"))).id
-    profile = _lines(_blocks(_section("The command line: connection options and profiles"),
-                             "bash")[0])[0]
-    assert run_cli(_with_emulator(profile, cli), cli["env"]).returncode == 0
+    profile = lines(blocks(section("The command line: connection options and profiles"),
+                           "bash")[0])[0]
+    assert run_cli(with_emulator(profile, cli), cli["env"]).returncode == 0
     ids = {"INVITE_ID": invite}
     outputs = []
-    for words in _lines(_blocks(_section("Calendar"), "bash")[0]):
-        proc = run_cli(_with_emulator([ids.get(w, w) for w in words], cli), cli["env"])
+    for words in lines(blocks(section("Calendar"), "bash")[0]):
+        proc = run_cli(with_emulator([ids.get(w, w) for w in words], cli), cli["env"])
         assert proc.returncode == 0, f"{shlex.join(words)}: {proc.stderr}"
         outputs.append(proc.stdout)
         if "create" in words:
@@ -78,7 +78,7 @@ def test_calendar_command_lines_run(cli: dict[str, Any], emu: Any,
     assert got["subject"] == "Weekly review" and got["is_online_meeting"] is True
     assert got["recurrence"]["count"] == 4
     assert "Room 5" in outputs[3]
-    assert emu.control.count("events.cancel", 202) == 1
+    assert outlook_emulator.control.count("events.cancel", 202) == 1
     inbox = _bob_inbox(bob)
     assert {"Accepted: Planning", "Declined: Planning"} <= set(inbox)
     assert "Tentative: Planning" not in inbox                    # --no-send-response

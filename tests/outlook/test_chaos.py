@@ -44,7 +44,7 @@ LOST_SENDS: list[dict[str, Any]] = [
 ]
 
 
-def _faults(emu: Any, op: str, seed: int, *, lost: bool) -> None:
+def _faults(emulator: Any, op: str, seed: int, *, lost: bool) -> None:
     rules: list[dict[str, Any]] = [
         # a 503 without a wait (Retry-After: 0): 10% of 200 downloads at the emulator's
         # default of 1 s would spend the run's time budget sleeping
@@ -60,24 +60,24 @@ def _faults(emu: Any, op: str, seed: int, *, lost: bool) -> None:
                   {"op": op, "kind": "apply_then_status", "status": 429, "retry_after": 1,
                    "probability": 0.02, "seed": seed + 4}]
     for rule in rules:
-        emu.control.add_fault(**rule)
+        emulator.control.add_fault(**rule)
 
 
-def _send_faults(emu: Any, seed: int) -> None:
+def _send_faults(emulator: Any, seed: int) -> None:
     """The same 503 / 429 / reset mix on every step of a send, and lost answers on the send."""
     for i, op in enumerate(SEND_STEPS):
-        _faults(emu, op, seed + 10 * i, lost=False)
+        _faults(emulator, op, seed + 10 * i, lost=False)
     for i, rule in enumerate(LOST_SENDS):
-        emu.control.add_fault(op="messages.send", seed=seed + 100 + i, **rule)
+        emulator.control.add_fault(op="messages.send", seed=seed + 100 + i, **rule)
 
 
-def _expire_tokens_after(emu: Any, op: str, n: int) -> threading.Thread:
+def _expire_tokens_after(emulator: Any, op: str, n: int) -> threading.Thread:
     """Move the emulator's clock past the token's life once ``n`` ``op`` calls were seen."""
     def watch() -> None:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
-            if emu.control.count(op) >= n:
-                emu.clock.advance(2 * 3600)
+            if emulator.control.count(op) >= n:
+                emulator.clock.advance(2 * 3600)
                 return
             time.sleep(0.05)
 
@@ -86,37 +86,38 @@ def _expire_tokens_after(emu: Any, op: str, n: int) -> threading.Thread:
     return t
 
 
-def test_chaos_every_item_exactly_once(emu: Any, hans: Session, tmp_path: Path) -> None:
-    emu.control.configure(latency_ms=0)
-    moved = seed(emu, MOVES, prefix="Chaos")
+def test_chaos_every_item_exactly_once(outlook_emulator: Any, hans: Session,
+                                       tmp_path: Path) -> None:
+    outlook_emulator.control.configure(latency_ms=0)
+    moved = seed(outlook_emulator, MOVES, prefix="Chaos")
     payload = {f"Save {i}": f"attachment {i} ".encode() * 50 for i in range(SAVES)}
     for i in range(SAVES):
-        seed(emu, 1, prefix=f"Save {i}", attachments=[
+        seed(outlook_emulator, 1, prefix=f"Save {i}", attachments=[
             {"name": "scan.pdf", "content_base64": __import__("base64").b64encode(
                 payload[f"Save {i}"]).decode()}])
     hans.folders.get("Projekte")
     hans.graph.policy = Policy(base=0.05, cap=1.0)  # short backoffs; Retry-After is kept
-    since = last_seq(emu)
-    _faults(emu, "messages.move", 11, lost=True)
-    tokens = _expire_tokens_after(emu, "messages.move", MOVES // 2)
+    since = last_seq(outlook_emulator)
+    _faults(outlook_emulator, "messages.move", 11, lost=True)
+    tokens = _expire_tokens_after(outlook_emulator, "messages.move", MOVES // 2)
     started = time.monotonic()
     results = hans.mail.move_all("Projekte", subject_contains="Chaos", job="chaos-moves")
     tokens.join(1)
     move_seconds = time.monotonic() - started
     failed = [r for r in results if not r.ok]
     assert len(results) == MOVES and not failed, failed[:5]
-    records = graph_calls(emu, since)
+    records = graph_calls(outlook_emulator, since)
     applied = collections.Counter(c["path"] for c in records
                                   if c["op"] == "messages.move" and c.get("applied"))
     assert len(applied) == MOVES and set(applied.values()) == {1}, "a message moved twice"
-    target = folder_id(emu, "Projekte")
-    assert all(p == [target] for p in placement(emu, moved).values())
-    move_stats = _stats(emu, records, "messages.move")
+    target = folder_id(outlook_emulator, "Projekte")
+    assert all(p == [target] for p in placement(outlook_emulator, moved).values())
+    move_stats = _stats(outlook_emulator, records, "messages.move")
 
-    emu.control.clear_faults()
-    since = last_seq(emu)
-    _faults(emu, "attachments.value", 21, lost=False)
-    tokens = _expire_tokens_after(emu, "attachments.value", SAVES // 2)
+    outlook_emulator.control.clear_faults()
+    since = last_seq(outlook_emulator)
+    _faults(outlook_emulator, "attachments.value", 21, lost=False)
+    tokens = _expire_tokens_after(outlook_emulator, "attachments.value", SAVES // 2)
     started = time.monotonic()
     out = tmp_path / "saved"
     saves = hans.attachments.save_matching(out, folder="Inbox", subject_contains="Save",
@@ -128,7 +129,7 @@ def test_chaos_every_item_exactly_once(emu: Any, hans: Session, tmp_path: Path) 
     assert len(files) == SAVES  # one file per attachment: none saved twice, none half
     assert sorted(f.read_bytes() for f in files) == sorted(payload.values())
     assert not list(out.glob("*.part"))
-    save_stats = _stats(emu, graph_calls(emu, since), "attachments.value")
+    save_stats = _stats(outlook_emulator, graph_calls(outlook_emulator, since), "attachments.value")
     print("\nCHAOS " + json.dumps({
         "moves": {"items": MOVES, "seconds": round(move_seconds, 1), **move_stats},
         "saves": {"items": SAVES, "seconds": round(save_seconds, 1), **save_stats}},
@@ -153,22 +154,23 @@ def _send(hans: Session, i: int) -> tuple[str, dict[str, bytes], SendResult]:
     return to, files, r
 
 
-def test_chaos_sends_exactly_once(emu: Any, hans: Session) -> None:
-    emu.control.configure(latency_ms=0)
+def test_chaos_sends_exactly_once(outlook_emulator: Any, hans: Session) -> None:
+    outlook_emulator.control.configure(latency_ms=0)
     hans.graph.policy = Policy(base=0.05, cap=1.0)
-    since = last_seq(emu)
-    _send_faults(emu, 31)
-    tokens = _expire_tokens_after(emu, "messages.send", SENDS // 2)
+    since = last_seq(outlook_emulator)
+    _send_faults(outlook_emulator, 31)
+    tokens = _expire_tokens_after(outlook_emulator, "messages.send", SENDS // 2)
     started = time.monotonic()
     sends = [_send(hans, i) for i in range(SENDS)]
     tokens.join(1)
     seconds = time.monotonic() - started
-    emu.control.clear_faults()
+    outlook_emulator.control.clear_faults()
 
-    applied = collections.Counter(s["path"] for s in emu.control.sent()
+    applied = collections.Counter(s["path"] for s in outlook_emulator.control.sent()
                                   if s["op"] == "messages.send")
     assert len(applied) == SENDS and set(applied.values()) == {1}, "a draft sent twice"
-    outbound = collections.Counter(m["internetMessageId"] for m in emu.control.outbound())
+    outbound = collections.Counter(m["internetMessageId"]
+                                   for m in outlook_emulator.control.outbound())
     statuses: collections.Counter[str] = collections.Counter()
     for to, files, r in sends:
         statuses[r.status] += 1
@@ -176,12 +178,13 @@ def test_chaos_sends_exactly_once(emu: Any, hans: Session) -> None:
         if to == OUTSIDE:
             assert outbound[r.internet_message_id] == 1, r
         else:
-            (got,) = received(emu, ALICE, r.internet_message_id)
+            (got,) = received(outlook_emulator, ALICE, r.internet_message_id)
             assert attachment_bytes(got) == files, r
-        assert len(copies(emu, HANS, r.internet_message_id, "sentitems")) == 1, r
-        assert copies(emu, HANS, r.internet_message_id, "drafts") == [], r
+        assert len(copies(outlook_emulator, HANS, r.internet_message_id, "sentitems")) == 1, r
+        assert copies(outlook_emulator, HANS, r.internet_message_id, "drafts") == [], r
         assert r.status == "sent" or r.status.startswith("unknown"), r
-    records = [r for r in emu.control.requests() if r["seq"] > since and r["op"] in SEND_STEPS]
+    records = [r for r in outlook_emulator.control.requests()
+               if r["seq"] > since and r["op"] in SEND_STEPS]
     faults = collections.Counter(_fault(r) for r in records if r.get("fault"))
     lost = {k for k in faults if k.startswith("apply_then")}
     assert len(lost) == len(LOST_SENDS), f"every kind of lost answer was met: {faults}"
@@ -195,14 +198,15 @@ def test_chaos_sends_exactly_once(emu: Any, hans: Session) -> None:
         "requests": dict(requests), "faults": dict(faults),
         "retries": sum(faults.values()),
         "status_401": expired,
-        "token_requests_total": len(emu.control.requests(op="token"))}}, sort_keys=True))
+        "token_requests_total": len(outlook_emulator.control.requests(op="token"))}},
+                                  sort_keys=True))
 
 
-def _stats(emu: Any, records: list[dict[str, Any]], op: str) -> dict[str, Any]:
+def _stats(emulator: Any, records: list[dict[str, Any]], op: str) -> dict[str, Any]:
     """Faults injected by kind, and requests beyond one per item (the retries)."""
     of_op = [c for c in records if c["op"] == op]
     faults = collections.Counter(_fault(c) if c.get("fault") else "none" for c in of_op)
-    token_calls = len(emu.control.requests(op="token"))
+    token_calls = len(emulator.control.requests(op="token"))
     return {"requests": len(of_op), "retries": len(of_op) - faults["none"],
             "faults": dict(faults),
             "status": dict(collections.Counter(str(c["status"]) for c in of_op)),

@@ -85,12 +85,12 @@ def test_accept_and_decline_meetings(cli: dict[str, Any],
     (["accept", "../../messages"], "not an event id"),
     (["list", "yesterday", "2027-03-02"], "yesterday"),
 ])
-def test_bad_input_is_one_line_and_sends_nothing(cli: dict[str, Any], emu: Any,
+def test_bad_input_is_one_line_and_sends_nothing(cli: dict[str, Any], outlook_emulator: Any,
                                                  args: list[str], word: str) -> None:
-    since = last_seq(emu)
+    since = last_seq(outlook_emulator)
     proc = run_cli(["calendar", *args, *cli["connect"]], cli["env"])
     assert proc.returncode == 2, proc.stdout + proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("Error: ") and " Fix: " in lines[0], lines
     assert word in lines[0]
-    assert graph_calls(emu, since) == []
+    assert graph_calls(outlook_emulator, since) == []

@@ -27,7 +27,8 @@ def _one_line_error(proc: subprocess.CompletedProcess[str], *words: str) -> None
         assert word in lines[0], lines[0]
 
 
-def test_profile_holds_references_and_runs_folder_commands(cli: dict[str, Any], emu: Any) -> None:
+def test_profile_holds_references_and_runs_folder_commands(cli: dict[str, Any],
+                                                           outlook_emulator: Any) -> None:
     env = cli["env"]
     saved = run_cli(["profile", "save", "hans", *cli["connect"]], env)
     assert saved.returncode == 0, saved.stderr
@@ -58,7 +59,7 @@ def test_profile_holds_references_and_runs_folder_commands(cli: dict[str, Any], 
     assert moved.returncode == 0 and "Archiv/Verkauf" in moved.stdout, moved.stderr
     gone = run_cli(["folder", "delete", "Archive/Verkauf", "--profile", "hans"], env)
     assert gone.returncode == 0 and "Deleted" in gone.stdout
-    assert emu.control.count("mailFolders.delete", 204) == 1
+    assert outlook_emulator.control.count("mailFolders.delete", 204) == 1
 
     # the connect options work without a profile too, and override it when both are given
     direct = run_cli(["folder", "exists", "Inbox", *cli["connect"]], env)
@@ -92,16 +93,17 @@ def test_profile_refuses_secrets(cli: dict[str, Any], extra: list[str],
     (["folder", "move", "Inbox/Vertrieb", "../x"], ("DESTINATION", "relative")),
     (["folder", "exists", ""], ("PATH", "empty")),
 ])
-def test_bad_paths_fail_before_anything_is_sent(cli: dict[str, Any], emu: Any,
+def test_bad_paths_fail_before_anything_is_sent(cli: dict[str, Any], outlook_emulator: Any,
                                                 args: list[str], words: tuple[str, ...]) -> None:
-    since = last_seq(emu)
+    since = last_seq(outlook_emulator)
     proc = run_cli([*args, *cli["connect"]], cli["env"])
     _one_line_error(proc, *words)
-    assert emu.control.requests()[-1:] == [] or last_seq(emu) == since  # not even sign-in
-    assert graph_calls(emu, since) == []
+    # not even sign-in
+    assert outlook_emulator.control.requests()[-1:] == [] or last_seq(outlook_emulator) == since
+    assert graph_calls(outlook_emulator, since) == []
 
 
-def test_errors_are_one_line(cli: dict[str, Any], emu: Any) -> None:
+def test_errors_are_one_line(cli: dict[str, Any], outlook_emulator: Any) -> None:
     env = cli["env"]
     _one_line_error(run_cli(["folder", "list", "--username", HANS], env), "--mode")
     _one_line_error(run_cli(["folder", "list", "--profile", "nobody"], env), "nobody",

@@ -20,13 +20,13 @@ def _paths(calls: list[dict[str, Any]]) -> list[str]:
     return [f"{c['method']} {c['path'].split('/mailFolders', 1)[-1]}" for c in calls]
 
 
-def test_well_known_names_work_in_a_german_mailbox(emu: Any, hans: Session) -> None:
-    since = last_seq(emu)
+def test_well_known_names_work_in_a_german_mailbox(outlook_emulator: Any, hans: Session) -> None:
+    since = last_seq(outlook_emulator)
     inbox = hans.folders.get("INBOX")
     assert (inbox.display_name, inbox.well_known_name, inbox.path) == (
         "Posteingang", "inbox", "Posteingang")
     # the first segment went to Graph's well-known name, not to a display-name search
-    assert _paths(graph_calls(emu, since)) == ["GET /inbox"]
+    assert _paths(graph_calls(outlook_emulator, since)) == ["GET /inbox"]
     year = hans.folders.get("inbox/vertrieb/2026")
     assert (year.display_name, year.path) == ("2026", "Posteingang/Vertrieb/2026")
     assert hans.folders.get("Posteingang/Vertrieb").id == hans.folders.get("Inbox/Vertrieb").id
@@ -35,7 +35,8 @@ def test_well_known_names_work_in_a_german_mailbox(emu: Any, hans: Session) -> N
     assert hans.folders.get("Projekte").parent_id == hans.folders.get("msgfolderroot").id
 
 
-def test_exists_and_unknown_folder_names_field_and_segment(emu: Any, hans: Session) -> None:
+def test_exists_and_unknown_folder_names_field_and_segment(outlook_emulator: Any,
+                                                           hans: Session) -> None:
     assert hans.folders.exists("Inbox/Vertrieb")
     assert not hans.folders.exists("Inbox/Einkauf")
     assert not hans.folders.exists("Nirgendwo")
@@ -45,23 +46,23 @@ def test_exists_and_unknown_folder_names_field_and_segment(emu: Any, hans: Sessi
     assert "m365bot folder list" in info.value.advice
 
 
-def test_paths_are_cached_per_session_until_a_change(emu: Any, hans: Session) -> None:
+def test_paths_are_cached_per_session_until_a_change(outlook_emulator: Any, hans: Session) -> None:
     first = hans.folders.get("Inbox/Vertrieb/2026")
-    since = last_seq(emu)
+    since = last_seq(outlook_emulator)
     assert hans.folders.get("inbox/VERTRIEB/2026") == first
     assert hans.folders.exists("Inbox/Vertrieb")
-    assert graph_calls(emu, since) == []  # answered from the cache
+    assert graph_calls(outlook_emulator, since) == []  # answered from the cache
     assert not hans.folders.exists("Inbox/Vertrieb/2025")
-    assert len(graph_calls(emu, since)) == 1  # one listing; the cache is kept
+    assert len(graph_calls(outlook_emulator, since)) == 1  # one listing; the cache is kept
     assert hans.folders.exists("Inbox/Vertrieb/2026")
-    assert len(graph_calls(emu, since)) == 1
+    assert len(graph_calls(outlook_emulator, since)) == 1
     hans.folders.rename("Inbox/Vertrieb", "Verkauf")
     assert not hans.folders.exists("Inbox/Vertrieb")  # the cache was dropped, Graph asked
     assert hans.folders.get("Inbox/Verkauf/2026").id == first.id
 
 
 def test_a_folder_changed_by_another_bot_is_looked_up_again(
-        emu: Any, hans: Session, session_for: Any) -> None:
+        outlook_emulator: Any, hans: Session, session_for: Any) -> None:
     from outlook_support import HANS
 
     remembered = hans.folders.get("Inbox/Vertrieb/2026")
@@ -79,18 +80,18 @@ def test_a_folder_changed_by_another_bot_is_looked_up_again(
     assert other.folders.exists("Inbox/Vertrieb/2027")
 
 
-def test_nested_create_makes_missing_levels_once(emu: Any, hans: Session) -> None:
+def test_nested_create_makes_missing_levels_once(outlook_emulator: Any, hans: Session) -> None:
     made = hans.folders.create("Inbox/Sales/2026/Q1")
     assert made.path == "Posteingang/Sales/2026/Q1" and made.display_name == "Q1"
-    assert emu.control.count("mailFolders.create") == 3
+    assert outlook_emulator.control.count("mailFolders.create") == 3
     again = hans.folders.create("inbox/sales/2026/q1")
     assert again.id == made.id
-    assert emu.control.count("mailFolders.create") == 3  # nothing new
+    assert outlook_emulator.control.count("mailFolders.create") == 3  # nothing new
     # another session (no cache) finds the same folders, and a sibling is added beside them
     other = hans.folders.plans.__class__(hans.mailbox)  # a fresh cache on the same mailbox
     hans.folders.plans = other
     assert hans.folders.create("Inbox/Sales/2027").path == "Posteingang/Sales/2027"
-    assert emu.control.count("mailFolders.create") == 4
+    assert outlook_emulator.control.count("mailFolders.create") == 4
     top = hans.folders.create("Kunden/A")  # a new top-level folder
     assert top.path == "Kunden/A"
     assert hans.folders.get("Kunden").parent_id == hans.folders.get("msgfolderroot").id
@@ -112,7 +113,7 @@ def test_create_joins_a_folder_made_meanwhile() -> None:
     assert done.value.value.id == "RACE1"
 
 
-def test_rename_move_and_delete(emu: Any, hans: Session) -> None:
+def test_rename_move_and_delete(outlook_emulator: Any, hans: Session) -> None:
     hans.folders.create("Inbox/Alt/Teil")
     renamed = hans.folders.rename("Inbox/Alt", "Neu")
     assert (renamed.display_name, renamed.path) == ("Neu", "Posteingang/Neu")
@@ -122,7 +123,7 @@ def test_rename_move_and_delete(emu: Any, hans: Session) -> None:
     assert not hans.folders.exists("Inbox/Neu")
     hans.folders.delete("Archive/Neu")
     assert not hans.folders.exists("Archive/Neu")
-    assert emu.control.count("mailFolders.delete", 204) == 1
+    assert outlook_emulator.control.count("mailFolders.delete", 204) == 1
 
 
 @pytest.mark.parametrize(("call", "field", "words"), [
@@ -139,24 +140,25 @@ def test_rename_move_and_delete(emu: Any, hans: Session) -> None:
     (lambda f: f.move("Inbox/Vertrieb", "inbox/vertrieb/2026"), "destination", "into itself"),
     (lambda f: f.move("Inbox/Vertrieb", "Inbox//x"), "destination", "segment 2"),
 ])
-def test_bad_input_names_the_field_and_sends_nothing(emu: Any, hans: Session, call: Any,
+def test_bad_input_names_the_field_and_sends_nothing(outlook_emulator: Any, hans: Session,
+                                                     call: Any,
                                                      field: str, words: str) -> None:
-    since = last_seq(emu)
+    since = last_seq(outlook_emulator)
     with pytest.raises(ConfigError, match=words) as info:
         call(hans.folders)
     assert info.value.field == field and info.value.advice
     assert f"Fix: {info.value.advice}" in str(info.value)
-    assert graph_calls(emu, since) == []
+    assert graph_calls(outlook_emulator, since) == []
 
 
-def test_tree_follows_every_page_and_hidden_folders(emu: Any, hans: Session) -> None:
+def test_tree_follows_every_page_and_hidden_folders(outlook_emulator: Any, hans: Session) -> None:
     for n in range(12):
         hans.folders.create(f"Inbox/Viele/F{n:02d}")
-    since = last_seq(emu)
+    since = last_seq(outlook_emulator)
     nodes = hans.folders.tree("Inbox/Viele", page_size=5)
     assert sorted(n.folder.display_name or "" for n in nodes) == [f"F{n:02d}" for n in range(12)]
     assert nodes[0].folder.path == "Posteingang/Viele/F00"
-    lists = [c for c in graph_calls(emu, since) if c["op"] == "mailFolders.list"]
+    lists = [c for c in graph_calls(outlook_emulator, since) if c["op"] == "mailFolders.list"]
     assert len(lists) == 3  # 5 + 5 + 2: every page
     everything = [f.path for n in hans.folders.tree() for f in n.walk()]
     assert "Posteingang/Vertrieb/2026" in everything and "Projekte" in everything
@@ -165,16 +167,17 @@ def test_tree_follows_every_page_and_hidden_folders(emu: Any, hans: Session) -> 
     assert "Clutter" in hidden
 
 
-def test_async_twin_shares_the_cache(emu: Any, hans: Session) -> None:
+def test_async_twin_shares_the_cache(outlook_emulator: Any, hans: Session) -> None:
     async def work() -> tuple[Any, bool]:
         made = await hans.aio.folders.create("Inbox/Async/Eins")
         return made, await hans.aio.folders.exists("inbox/async")
 
     made, exists = asyncio.run(work())
     assert made.path == "Posteingang/Async/Eins" and exists
-    since = last_seq(emu)
+    since = last_seq(outlook_emulator)
     assert hans.folders.get("Inbox/Async/Eins").id == made.id
-    assert graph_calls(emu, since) == []  # the sync side used what the async side found
+    assert graph_calls(outlook_emulator,
+                       since) == []  # the sync side used what the async side found
     nodes = asyncio.run(hans.aio.folders.tree("Inbox/Async"))
     assert [n.folder.display_name for n in nodes] == ["Eins"]
 

@@ -19,16 +19,16 @@ from m365bot.sessions import Session
 N = 24
 
 
-def _seed(emu: Any, folder: str = "Vertrieb") -> None:
+def _seed(emulator: Any, folder: str = "Vertrieb") -> None:
     """24 messages in Hans's Inbox/Vertrieb, received one per day in November 2026:
     every 4th from the shop with "Rechnung" in the subject, every 3rd read, every 6th with an
     attachment, every 5th high importance, every 8th in category "Finanzen"."""
     from m365bot.emulator.graph.seed import seed_message
 
-    box = emu.state.mailbox(HANS)
-    with emu.state.lock:
+    box = emulator.state.mailbox(HANS)
+    with emulator.state.lock:
         for i in range(N):
-            seed_message(emu.state, box, {
+            seed_message(emulator.state, box, {
                 "folder": folder,
                 "subject": f"Rechnung {i}" if i % 4 == 0 else f"Bericht {i}",
                 "from": "shop@kunde.example" if i % 4 == 0 else f"kollege{i % 3}@firma.example",
@@ -40,8 +40,8 @@ def _seed(emu: Any, folder: str = "Vertrieb") -> None:
             })
 
 
-def _lists(emu: Any, since: int) -> int:
-    return sum(1 for c in graph_calls(emu, since) if c.get("op") == "messages.list")
+def _lists(emulator: Any, since: int) -> int:
+    return sum(1 for c in graph_calls(emulator, since) if c.get("op") == "messages.list")
 
 
 def _numbers(emails: Any) -> list[int]:
@@ -49,22 +49,22 @@ def _numbers(emails: Any) -> list[int]:
 
 
 def test_every_page_is_followed_newest_first_with_the_callers_fields(
-        emu: Any, hans: Session) -> None:
-    _seed(emu)
+        outlook_emulator: Any, hans: Session) -> None:
+    _seed(outlook_emulator)
     hans.folders.get("Inbox/Vertrieb")  # resolve the path first: count only the listing
-    since = last_seq(emu)
+    since = last_seq(outlook_emulator)
     emails = list(hans.mail.list("inbox/vertrieb", fields=["subject", "received"],
                                  page_size=10))
     assert _numbers(emails) == list(range(N - 1, -1, -1))  # newest first, all 24
-    assert _lists(emu, since) == 3  # 10 + 10 + 4: every nextLink followed
+    assert _lists(outlook_emulator, since) == 3  # 10 + 10 + 4: every nextLink followed
     first = emails[0]
     assert first.received == datetime(2026, 11, 24, 9, tzinfo=UTC)
     assert first.from_ is None and first.is_read is None  # only the fields asked for
     assert len(list(hans.mail.list("Inbox/Vertrieb", limit=5))) == 5
 
 
-def test_each_filter_runs_on_the_server(emu: Any, hans: Session) -> None:
-    _seed(emu)
+def test_each_filter_runs_on_the_server(outlook_emulator: Any, hans: Session) -> None:
+    _seed(outlook_emulator)
     hans.folders.get("Inbox/Vertrieb")
     cases: list[tuple[dict[str, Any], list[int]]] = [
         ({"status": "unread"}, [i for i in range(N) if i % 3]),
@@ -82,23 +82,24 @@ def test_each_filter_runs_on_the_server(emu: Any, hans: Session) -> None:
           "received_until": datetime(2026, 11, 20, tzinfo=UTC)}, [4, 8, 16]),
     ]
     for filters, expected in cases:
-        since = last_seq(emu)
+        since = last_seq(outlook_emulator)
         got = _numbers(hans.mail.list("Inbox/Vertrieb", page_size=2, **filters))
         assert got == sorted(expected, reverse=True), filters
         # two matches per page: the server filtered (a client-side filter reads 12 pages)
-        assert _lists(emu, since) == max(1, -(-len(expected) // 2)), filters
+        assert _lists(outlook_emulator, since) == max(1, -(-len(expected) // 2)), filters
 
 
-def test_search_takes_the_other_filters_folded_into_kql(emu: Any, hans: Session) -> None:
-    _seed(emu)
+def test_search_takes_the_other_filters_folded_into_kql(outlook_emulator: Any,
+                                                        hans: Session) -> None:
+    _seed(outlook_emulator)
     hans.folders.get("Inbox/Vertrieb")
-    since = last_seq(emu)
+    since = last_seq(outlook_emulator)
     # Graph refuses $search with $filter: senders, dates, attachments go into the KQL query
     got = _numbers(hans.mail.list("Inbox/Vertrieb", search="Rechnung OR Bericht",
                                   senders=["shop@kunde.example"], has_attachments=True,
                                   received_since=date(2026, 11, 2)))
     assert sorted(got) == [12]
-    assert _lists(emu, since) == 1
+    assert _lists(outlook_emulator, since) == 1
     assert _numbers(hans.mail.list("Inbox/Vertrieb", search='"Nachricht 7"')) == [7]
 
 
@@ -119,17 +120,17 @@ def test_search_takes_the_other_filters_folded_into_kql(emu: Any, hans: Session)
     ({"subject_contains": "  "}, "subject_contains"),
 ])
 def test_bad_or_refused_filters_raise_before_anything_is_sent(
-        emu: Any, hans: Session, filters: dict[str, Any], field: str) -> None:
-    since = last_seq(emu)
+        outlook_emulator: Any, hans: Session, filters: dict[str, Any], field: str) -> None:
+    since = last_seq(outlook_emulator)
     with pytest.raises(ConfigError) as info:
         hans.mail.list("Inbox/Vertrieb", **filters)  # raised at the call, not when iterated
     assert info.value.field == field and info.value.advice
-    assert graph_calls(emu, since) == []
+    assert graph_calls(outlook_emulator, since) == []
 
 
 def test_bad_folder_and_id_send_nothing_unknown_ones_say_what_is_missing(
-        emu: Any, hans: Session) -> None:
-    since = last_seq(emu)
+        outlook_emulator: Any, hans: Session) -> None:
+    since = last_seq(outlook_emulator)
     for bad in ("Inbox//Vertrieb", "../Inbox"):
         with pytest.raises(ConfigError) as info:
             hans.mail.list(bad)
@@ -140,14 +141,15 @@ def test_bad_folder_and_id_send_nothing_unknown_ones_say_what_is_missing(
         assert info.value.field == "id"
     with pytest.raises(ConfigError):
         hans.mail.get("AAMkAGQ1", body_type="rtf")
-    assert graph_calls(emu, since) == []
+    assert graph_calls(outlook_emulator, since) == []
     with pytest.raises(NotFoundError):
         list(hans.mail.list("Inbox/Einkauf"))
     with pytest.raises(NotFoundError):
         hans.mail.get("AAMkAGI1AAAAAAEMAAAAAA" + "A" * 40)
 
 
-def test_get_one_email_with_every_field_and_either_body(emu: Any, hans: Session) -> None:
+def test_get_one_email_with_every_field_and_either_body(outlook_emulator: Any,
+                                                        hans: Session) -> None:
     first = next(iter(hans.mail.list("Inbox", fields=["subject"])))
     email = hans.mail.get(first.id)
     assert email.id == first.id and email.subject == "Angebot"
@@ -165,8 +167,8 @@ def test_get_one_email_with_every_field_and_either_body(emu: Any, hans: Session)
     assert only.subject == "Angebot" and only.is_read is False and only.body is None
 
 
-def test_the_async_twin_lists_and_gets(emu: Any, hans: Session) -> None:
-    _seed(emu)
+def test_the_async_twin_lists_and_gets(outlook_emulator: Any, hans: Session) -> None:
+    _seed(outlook_emulator)
 
     async def main() -> tuple[list[int], str | None]:
         got = [e async for e in hans.aio.mail.list("Inbox/Vertrieb", status="unread",
@@ -180,8 +182,8 @@ def test_the_async_twin_lists_and_gets(emu: Any, hans: Session) -> None:
         hans.aio.mail.list("Inbox", search="x", status="read")
 
 
-def test_cli_lists_gets_and_refuses_bad_filters(emu: Any, cli: dict[str, Any]) -> None:
-    _seed(emu)
+def test_cli_lists_gets_and_refuses_bad_filters(outlook_emulator: Any, cli: dict[str, Any]) -> None:
+    _seed(outlook_emulator)
     listed = run_cli(["mail", "list", "--folder", "Inbox/Vertrieb", "--unread", "--from",
                       "shop@kunde.example", "--since", "2026-11-02", "--fields",
                       "subject,from,received", "--json", *cli["connect"]], cli["env"])
@@ -196,12 +198,12 @@ def test_cli_lists_gets_and_refuses_bad_filters(emu: Any, cli: dict[str, Any]) -
     got = run_cli(["mail", "get", rows[0]["id"], "--json", *cli["connect"]], cli["env"])
     assert got.returncode == 0, got.stderr
     assert json.loads(got.stdout)["body"] == "Nachricht 20"
-    since = last_seq(emu)
+    since = last_seq(outlook_emulator)
     bad = run_cli(["mail", "list", "--search", "Rechnung", "--unread", *cli["connect"]],
                   cli["env"])
     assert bad.returncode == 2 and bad.stderr.startswith("Error: status: ")
     assert "Fix: " in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
-    assert graph_calls(emu, since) == []  # refused before signing in
+    assert graph_calls(outlook_emulator, since) == []  # refused before signing in
 
 
 def test_other_modules_add_their_commands_to_the_mail_group(

@@ -20,38 +20,39 @@ def _id(hans: Session, subject: str = "Mail 0") -> str:
     return next(e.id for e in hans.mail.list("Inbox", subject_contains=subject))
 
 
-def test_move_returns_an_id_that_survives_later_moves(emu: Any, hans: Session) -> None:
-    (imid,) = seed(emu, 1)
+def test_move_returns_an_id_that_survives_later_moves(outlook_emulator: Any, hans: Session) -> None:
+    (imid,) = seed(outlook_emulator, 1)
     new_id = hans.mail.move(_id(hans), "Inbox/Vertrieb/2026")
-    assert placement(emu, [imid])[imid] == [folder_id(emu, "2026")]
+    assert placement(outlook_emulator, [imid])[imid] == [folder_id(outlook_emulator, "2026")]
     again = hans.mail.move(new_id, "archive")  # the immutable id still names it
     assert again == new_id
-    assert placement(emu, [imid])[imid] == [folder_id(emu, "archive")]
+    assert placement(outlook_emulator, [imid])[imid] == [folder_id(outlook_emulator, "archive")]
     assert hans.mail.get(new_id).subject == "Mail 0"
 
 
 def test_copy_leaves_the_original_and_delete_goes_to_deleted_items(
-        emu: Any, hans: Session) -> None:
-    (imid,) = seed(emu, 1)
+        outlook_emulator: Any, hans: Session) -> None:
+    (imid,) = seed(outlook_emulator, 1)
     mid = _id(hans)
     copy_id = hans.mail.copy(mid, "Projekte")
     assert copy_id and copy_id != mid
-    assert sorted(placement(emu, [imid])[imid]) == sorted(
-        [folder_id(emu, "inbox"), folder_id(emu, "Projekte")])
+    assert sorted(placement(outlook_emulator, [imid])[imid]) == sorted(
+        [folder_id(outlook_emulator, "inbox"), folder_id(outlook_emulator, "Projekte")])
     hans.mail.delete(mid)
-    assert sorted(placement(emu, [imid])[imid]) == sorted(
-        [folder_id(emu, "deleteditems"), folder_id(emu, "Projekte")])
+    assert sorted(placement(outlook_emulator, [imid])[imid]) == sorted(
+        [folder_id(outlook_emulator, "deleteditems"), folder_id(outlook_emulator, "Projekte")])
     hans.mail.delete(copy_id, permanent=True)  # out of every client's reach
-    assert folder_id(emu, "Projekte") not in placement(emu, [imid])[imid]
+    assert folder_id(outlook_emulator, "Projekte") not in placement(outlook_emulator, [imid])[imid]
 
 
-def test_read_flags_and_categories_show_in_the_mailbox(emu: Any, hans: Session) -> None:
-    (imid,) = seed(emu, 1)
+def test_read_flags_and_categories_show_in_the_mailbox(outlook_emulator: Any,
+                                                       hans: Session) -> None:
+    (imid,) = seed(outlook_emulator, 1)
     mid = _id(hans)
     hans.mail.mark_read(mid)
-    assert message(emu, imid).props["isRead"] is True
+    assert message(outlook_emulator, imid).props["isRead"] is True
     hans.mail.mark_unread(mid)
-    assert message(emu, imid).props["isRead"] is False
+    assert message(outlook_emulator, imid).props["isRead"] is False
     due = datetime(2026, 12, 1, 17, tzinfo=UTC)
     hans.mail.flag(mid, due=due)
     got = hans.mail.get(mid)
@@ -61,9 +62,9 @@ def test_read_flags_and_categories_show_in_the_mailbox(emu: Any, hans: Session) 
     hans.mail.unflag(mid)
     assert hans.mail.get(mid).flag.status == "notFlagged"  # type: ignore[union-attr]
     hans.mail.set_categories(mid, ["Rechnung", "Rechnung", "Offen"])
-    assert message(emu, imid).props["categories"] == ["Rechnung", "Offen"]
+    assert message(outlook_emulator, imid).props["categories"] == ["Rechnung", "Offen"]
     hans.mail.clear_categories(mid)
-    assert message(emu, imid).props["categories"] == []
+    assert message(outlook_emulator, imid).props["categories"] == []
 
 
 @pytest.mark.parametrize("fault", [
@@ -72,16 +73,16 @@ def test_read_flags_and_categories_show_in_the_mailbox(emu: Any, hans: Session) 
     {"kind": "apply_then_status", "status": 429, "retry_after": 0},
 ])
 def test_a_move_whose_answer_was_lost_is_not_moved_twice(
-        emu: Any, hans: Session, fault: dict[str, Any]) -> None:
-    (imid,) = seed(emu, 1)
+        outlook_emulator: Any, hans: Session, fault: dict[str, Any]) -> None:
+    (imid,) = seed(outlook_emulator, 1)
     mid = _id(hans)
     hans.folders.get("Projekte")
-    emu.control.add_fault(op="messages.move", nth=1, **fault)
-    since = last_seq(emu)
+    outlook_emulator.control.add_fault(op="messages.move", nth=1, **fault)
+    since = last_seq(outlook_emulator)
     new_id = hans.mail.move(mid, "Projekte")
-    assert placement(emu, [imid])[imid] == [folder_id(emu, "Projekte")]
+    assert placement(outlook_emulator, [imid])[imid] == [folder_id(outlook_emulator, "Projekte")]
     assert new_id and hans.mail.get(new_id).subject == "Mail 0"
-    applied = [c for c in graph_calls(emu, since) if c["op"] == "messages.move"
+    applied = [c for c in graph_calls(outlook_emulator, since) if c["op"] == "messages.move"
                and c.get("applied")]
     if fault["status" if "status" in fault else "kind"] != 429:
         # a 429 is resent by the engine (throttled means "not run"); with immutable ids the
@@ -89,17 +90,18 @@ def test_a_move_whose_answer_was_lost_is_not_moved_twice(
         assert len(applied) == 1, applied
 
 
-def test_a_copy_whose_answer_was_lost_makes_one_copy(emu: Any, hans: Session) -> None:
-    (imid,) = seed(emu, 1)
+def test_a_copy_whose_answer_was_lost_makes_one_copy(outlook_emulator: Any, hans: Session) -> None:
+    (imid,) = seed(outlook_emulator, 1)
     mid = _id(hans)
-    emu.control.add_fault(op="messages.copy", kind="apply_then_status", status=504, nth=1)
+    outlook_emulator.control.add_fault(op="messages.copy", kind="apply_then_status", status=504,
+                                       nth=1)
     hans.mail.copy(mid, "Projekte")
-    assert sorted(placement(emu, [imid])[imid]) == sorted(
-        [folder_id(emu, "inbox"), folder_id(emu, "Projekte")])
+    assert sorted(placement(outlook_emulator, [imid])[imid]) == sorted(
+        [folder_id(outlook_emulator, "inbox"), folder_id(outlook_emulator, "Projekte")])
 
 
-def test_the_async_twins(emu: Any, hans: Session) -> None:
-    (imid,) = seed(emu, 1)
+def test_the_async_twins(outlook_emulator: Any, hans: Session) -> None:
+    (imid,) = seed(outlook_emulator, 1)
     mid = _id(hans)
 
     async def main() -> str:
@@ -111,9 +113,10 @@ def test_the_async_twins(emu: Any, hans: Session) -> None:
             await hans.agraph.aclose()
 
     new_id = asyncio.run(main())
-    m = message(emu, imid)
+    m = message(outlook_emulator, imid)
     assert m.props["isRead"] is True and m.props["categories"] == ["Async"]
-    assert placement(emu, [imid])[imid] == [folder_id(emu, "Projekte")] and new_id
+    assert placement(outlook_emulator,
+                     [imid])[imid] == [folder_id(outlook_emulator, "Projekte")] and new_id
 
 
 @pytest.mark.parametrize(("call", "field"), [
@@ -128,18 +131,19 @@ def test_the_async_twins(emu: Any, hans: Session) -> None:
     (lambda s: s.mail.mark_all(job="../escape"), "job"),
 ])
 def test_bad_input_names_the_field_and_sends_nothing(
-        emu: Any, hans: Session, call: Any, field: str) -> None:
-    since = last_seq(emu)
+        outlook_emulator: Any, hans: Session, call: Any, field: str) -> None:
+    since = last_seq(outlook_emulator)
     with pytest.raises(ConfigError) as info:
         call(hans)
     assert info.value.field == field
-    assert graph_calls(emu, since) == []
+    assert graph_calls(outlook_emulator, since) == []
 
 
-def test_an_unknown_folder_is_named_before_anything_moves(emu: Any, hans: Session) -> None:
-    (imid,) = seed(emu, 1)
+def test_an_unknown_folder_is_named_before_anything_moves(outlook_emulator: Any,
+                                                          hans: Session) -> None:
+    (imid,) = seed(outlook_emulator, 1)
     mid = _id(hans)
     with pytest.raises(NotFoundError) as info:
         hans.mail.move(mid, "Inbox/Nirgendwo")
     assert "Nirgendwo" in str(info.value)
-    assert placement(emu, [imid])[imid] == [folder_id(emu, "inbox")]
+    assert placement(outlook_emulator, [imid])[imid] == [folder_id(outlook_emulator, "inbox")]

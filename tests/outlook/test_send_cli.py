@@ -22,7 +22,7 @@ def _one_line_error(proc: subprocess.CompletedProcess[str], *words: str) -> None
         assert word in lines[0], lines[0]
 
 
-def test_send_with_a_body_file_and_attachment(cli: dict[str, Any], emu: Any,
+def test_send_with_a_body_file_and_attachment(cli: dict[str, Any], outlook_emulator: Any,
                                               tmp_path: Path) -> None:
     body = tmp_path / "body.html"
     body.write_text("<p>Grüße</p>", encoding="utf-8")
@@ -34,43 +34,46 @@ def test_send_with_a_body_file_and_attachment(cli: dict[str, Any], emu: Any,
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
     assert result["status"] == "sent" and result["mailbox"] == HANS
-    (got,) = received(emu, ALICE, result["internet_message_id"])
+    (got,) = received(outlook_emulator, ALICE, result["internet_message_id"])
     assert got.props["body"] == {"contentType": "html", "content": "<p>Grüße</p>"}
     assert attachment_bytes(got) == {"report.pdf": b"%PDF-1.4 report"}
-    assert len(received(emu, BOB, result["internet_message_id"])) == 1
-    assert len(received(emu, OPS, result["internet_message_id"])) == 1
+    assert len(received(outlook_emulator, BOB, result["internet_message_id"])) == 1
+    assert len(received(outlook_emulator, OPS, result["internet_message_id"])) == 1
 
 
 def test_send_on_behalf_without_a_sent_copy_shows_a_table(cli: dict[str, Any],
-                                                          emu: Any) -> None:
+                                                          outlook_emulator: Any) -> None:
     proc = run_cli(["mail", "send", "--to", ALICE, "--subject", "Hi", "--body", "x",
                     "--from-mailbox", OPS, "--send-on-behalf", "--no-save-to-sent",
                     *cli["connect"]], cli["env"])
     assert proc.returncode == 0, proc.stderr
     assert "sent" in proc.stdout and "Internet message id" in proc.stdout
-    (got,) = [m for m in emu.state.mailbox(ALICE).messages.values()
+    (got,) = [m for m in outlook_emulator.state.mailbox(ALICE).messages.values()
               if m.props.get("subject") == "Hi"]
     assert got.props["from"]["emailAddress"]["address"] == OPS
     assert got.props["sender"]["emailAddress"]["address"] == HANS
-    assert copies(emu, HANS, got.props["internetMessageId"]) == []
+    assert copies(outlook_emulator, HANS, got.props["internetMessageId"]) == []
 
 
-def test_reply_reply_all_and_forward(cli: dict[str, Any], emu: Any, session_for: Any) -> None:
+def test_reply_reply_all_and_forward(cli: dict[str, Any], outlook_emulator: Any,
+                                     session_for: Any) -> None:
     sent = session_for(ALICE).mail.send(to=HANS, cc=BOB, subject="Frage", body="?")
-    (msg,) = received(emu, HANS, sent.internet_message_id)
+    (msg,) = received(outlook_emulator, HANS, sent.internet_message_id)
     env, connect = cli["env"], cli["connect"]
     r1 = run_cli(["mail", "reply", msg.id, "--comment", "Ja.", *connect, "--json"], env)
     assert r1.returncode == 0, r1.stderr
     marker = json.loads(r1.stdout)["internet_message_id"]
-    assert len(received(emu, ALICE, marker)) == 1 and received(emu, BOB, marker) == []
+    assert len(received(outlook_emulator, ALICE, marker)) == 1
+    assert received(outlook_emulator, BOB, marker) == []
     r2 = run_cli(["mail", "reply-all", msg.id, "--comment", "An alle", "--exclude-sender",
                   *connect, "--json"], env)
     marker2 = json.loads(r2.stdout)["internet_message_id"]
-    assert received(emu, ALICE, marker2) == [] and len(received(emu, BOB, marker2)) == 1
+    assert received(outlook_emulator, ALICE,
+                    marker2) == [] and len(received(outlook_emulator, BOB, marker2)) == 1
     r3 = run_cli(["mail", "forward", msg.id, "--to", OPS, "--comment", "FYI", *connect,
                   "--json"], env)
     marker3 = json.loads(r3.stdout)["internet_message_id"]
-    assert len(received(emu, OPS, marker3)) == 1
+    assert len(received(outlook_emulator, OPS, marker3)) == 1
 
 
 @pytest.mark.parametrize(("args", "words"), [
@@ -81,10 +84,10 @@ def test_reply_reply_all_and_forward(cli: dict[str, Any], emu: Any, session_for:
     (["reply", "bad/id", "--comment", "x"], ["ID"]),
     (["forward", "AAMkAD", "--to", "nobody"], ["--to", "nobody"]),
 ])
-def test_bad_input_is_one_line_and_sends_nothing(cli: dict[str, Any], emu: Any,
+def test_bad_input_is_one_line_and_sends_nothing(cli: dict[str, Any], outlook_emulator: Any,
                                                  args: list[str], words: list[str]) -> None:
-    since = last_seq(emu)
+    since = last_seq(outlook_emulator)
     proc = run_cli(["mail", *args, *cli["connect"]], cli["env"])
     _one_line_error(proc, *words)
-    assert graph_calls(emu, since) == [], "nothing was sent"
-    assert emu.control.requests(op="token", since=since) == [], "not even a sign-in"
+    assert graph_calls(outlook_emulator, since) == [], "nothing was sent"
+    assert outlook_emulator.control.requests(op="token", since=since) == [], "not even a sign-in"

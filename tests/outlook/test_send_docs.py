@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from docs_support import blocks, lines, section, with_emulator
 from outlook_support import HANS, OPS, run_cli
 from send_support import ALICE, BOB, copies, received
-from test_docs_outlook import _blocks, _lines, _section, _with_emulator
 
 from m365bot.sessions import Session
 
@@ -26,76 +26,82 @@ def files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
-def _subjects(emu: Any, address: str) -> list[str]:
-    return sorted(str(m.props.get("subject")) for m in received_all(emu, address))
+def _subjects(emulator: Any, address: str) -> list[str]:
+    return sorted(str(m.props.get("subject")) for m in received_all(emulator, address))
 
 
-def received_all(emu: Any, address: str) -> list[Any]:
+def received_all(emulator: Any, address: str) -> list[Any]:
     from m365bot.emulator.graph import store
 
-    with emu.state.lock:
-        box = emu.state.mailbox(address)
+    with emulator.state.lock:
+        box = emulator.state.mailbox(address)
         inbox = store.well_known(box, "inbox").id
         return [m for m in box.messages.values() if m.folder_id == inbox]
 
 
-def test_send_python_examples_run(emu: Any, hans: Session, files: Path,
+def test_send_python_examples_run(outlook_emulator: Any, hans: Session, files: Path,
                                   capsys: pytest.CaptureFixture[str]) -> None:
-    sync_block, async_block = _blocks(_section("Send"), "python")
+    sync_block, async_block = blocks(section("Send"), "python")
     exec(compile(sync_block, "docs/outlook.md", "exec"), {"session": hans})
     status, marker = capsys.readouterr().out.split()[:2]
     assert status == "sent"
-    (invoice,) = received(emu, ALICE, marker)
+    (invoice,) = received(outlook_emulator, ALICE, marker)
     assert sorted(a.props["name"] for a in invoice.attachments) == [
         "invoice-1001.pdf", "notes.txt"]
-    assert len(received(emu, BOB, marker)) == 1
-    subjects = _subjects(emu, ALICE)
+    assert len(received(outlook_emulator, BOB, marker)) == 1
+    subjects = _subjects(outlook_emulator, ALICE)
     assert {"From the team desk", "On behalf of the desk", "Report"} <= set(subjects)
-    (desk,) = [m for m in received_all(emu, ALICE) if m.props["subject"] == "From the team desk"]
+    (desk,) = [m for m in received_all(outlook_emulator,
+                                       ALICE) if m.props["subject"] == "From the team desk"]
     assert desk.props["sender"]["emailAddress"]["address"] == OPS
-    (behalf,) = [m for m in received_all(emu, ALICE)
+    (behalf,) = [m for m in received_all(outlook_emulator, ALICE)
                  if m.props["subject"] == "On behalf of the desk"]
     assert behalf.props["sender"]["emailAddress"]["address"] == HANS
     exec(compile(async_block, "docs/outlook.md", "exec"), {"session": hans})
     assert capsys.readouterr().out.strip() == "sent"
 
 
-def test_reply_python_examples_run(emu: Any, hans: Session, session_for: Any,
+def test_reply_python_examples_run(outlook_emulator: Any, hans: Session, session_for: Any,
                                    capsys: pytest.CaptureFixture[str]) -> None:
     offer = session_for(ALICE).mail.send(to=HANS, cc=BOB, subject="Offer", body="42 EUR")
-    (msg,) = received(emu, HANS, offer.internet_message_id)
-    sync_block, async_block = _blocks(_section("Reply, reply all and forward"), "python")
+    (msg,) = received(outlook_emulator, HANS, offer.internet_message_id)
+    sync_block, async_block = blocks(section("Reply, reply all and forward"), "python")
     exec(compile(sync_block, "docs/outlook.md", "exec"), {"session": hans, "mid": msg.id})
     assert capsys.readouterr().out.strip() == "sent"
-    assert _subjects(emu, ALICE).count("RE: Offer") == 2      # reply and the full-body reply
-    assert "FW: Offer" in _subjects(emu, ALICE)
-    assert "RE: Offer" in _subjects(emu, BOB)                 # reply all without the sender
-    assert "RE: Offer" in _subjects(emu, OPS)                 # its cc
+    assert _subjects(outlook_emulator,
+                     ALICE).count("RE: Offer") == 2      # reply and the full-body reply
+    assert "FW: Offer" in _subjects(outlook_emulator, ALICE)
+    assert "RE: Offer" in _subjects(outlook_emulator,
+                                    BOB)                 # reply all without the sender
+    assert "RE: Offer" in _subjects(outlook_emulator, OPS)                 # its cc
     exec(compile(async_block, "docs/outlook.md", "exec"), {"session": hans, "mid": msg.id})
     assert capsys.readouterr().out.strip() == "sent"
-    assert "FW: Offer" in _subjects(emu, BOB)
+    assert "FW: Offer" in _subjects(outlook_emulator, BOB)
 
 
-def test_send_and_reply_command_lines_run(cli: dict[str, Any], emu: Any, files: Path,
+def test_send_and_reply_command_lines_run(cli: dict[str, Any], outlook_emulator: Any, files: Path,
                                           session_for: Any) -> None:
-    profile = _lines(_blocks(_section("The command line: connection options and profiles"),
-                             "bash")[0])[0]
-    assert run_cli(_with_emulator(profile, cli), cli["env"]).returncode == 0
-    for words in _lines(_blocks(_section("Send"), "bash")[0]):
-        proc = run_cli(_with_emulator(words, cli), cli["env"])
+    profile = lines(blocks(section("The command line: connection options and profiles"),
+                           "bash")[0])[0]
+    assert run_cli(with_emulator(profile, cli), cli["env"]).returncode == 0
+    for words in lines(blocks(section("Send"), "bash")[0]):
+        proc = run_cli(with_emulator(words, cli), cli["env"])
         assert proc.returncode == 0, f"{shlex.join(words)}: {proc.stderr}"
-    assert "Invoice 1001" in _subjects(emu, ALICE) and "Invoice 1001" in _subjects(emu, BOB)
-    (behalf,) = [m for m in received_all(emu, BOB) if m.props["subject"] == "For the desk"]
+    assert "Invoice 1001" in _subjects(outlook_emulator,
+                                       ALICE) and "Invoice 1001" in _subjects(outlook_emulator, BOB)
+    (behalf,
+     ) = [m for m in received_all(outlook_emulator, BOB) if m.props["subject"] == "For the desk"]
     assert behalf.props["from"]["emailAddress"]["address"] == OPS
     assert behalf.props["sender"]["emailAddress"]["address"] == ALICE
-    assert copies(emu, ALICE, behalf.props["internetMessageId"]) == []
+    assert copies(outlook_emulator, ALICE, behalf.props["internetMessageId"]) == []
 
     asked = session_for(ALICE).mail.send(to=OPS, cc=BOB, subject="Question", body="?")
-    (msg,) = received(emu, OPS, asked.internet_message_id)
-    for words in _lines(_blocks(_section("Reply, reply all and forward"), "bash")[0]):
+    (msg,) = received(outlook_emulator, OPS, asked.internet_message_id)
+    for words in lines(blocks(section("Reply, reply all and forward"), "bash")[0]):
         words = [msg.id if w == "$ID" else w for w in words]
-        proc = run_cli(_with_emulator(words, cli), cli["env"])
+        proc = run_cli(with_emulator(words, cli), cli["env"])
         assert proc.returncode == 0, f"{shlex.join(words)}: {proc.stderr}"
-    assert _subjects(emu, ALICE).count("RE: Question") == 1   # reply-all left Alice out
-    assert "FW: Question" in _subjects(emu, ALICE)
-    assert "RE: Question" in _subjects(emu, BOB)
+    assert _subjects(outlook_emulator,
+                     ALICE).count("RE: Question") == 1   # reply-all left Alice out
+    assert "FW: Question" in _subjects(outlook_emulator, ALICE)
+    assert "RE: Question" in _subjects(outlook_emulator, BOB)

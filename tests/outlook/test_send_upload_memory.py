@@ -42,12 +42,12 @@ def _chunks_alive() -> int:
     lambda s, p: asyncio.run(s.aio.mail.send(to=ALICE, subject="16 MiB", body="x",
                                              attachments=[p])),
 ], ids=["sync", "async"])
-def test_upload_chunks_are_freed_at_once(emu: Any, hans: Any, tmp_path: Path,
+def test_upload_chunks_are_freed_at_once(outlook_emulator: Any, hans: Any, tmp_path: Path,
                                          no_cyclic_gc: None,
                                          run: Callable[[Any, Path], Any]) -> None:
     path = tmp_path / "big.bin"
     path.write_bytes(b"\x5a" * (16 * MiB))
     r = run(hans, path)
-    assert attachment_bytes(received(emu, ALICE, r.internet_message_id)[0]) == {
+    assert attachment_bytes(received(outlook_emulator, ALICE, r.internet_message_id)[0]) == {
         "big.bin": path.read_bytes()}
     assert _chunks_alive() < MiB, "the 4 MiB chunks were kept after they were sent"

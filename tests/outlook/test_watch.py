@@ -26,15 +26,15 @@ from m365bot.outlook.models import Email
 from m365bot.sessions import Session
 
 
-def _arrive(emu: Any, *subjects: str, folder: str = "inbox", **spec: Any) -> None:
+def _arrive(emulator: Any, *subjects: str, folder: str = "inbox", **spec: Any) -> None:
     """Mail delivered to Hans's folder now."""
     from m365bot.emulator.graph.seed import seed_message
 
-    box = emu.state.mailbox(HANS)
-    with emu.state.lock:
+    box = emulator.state.mailbox(HANS)
+    with emulator.state.lock:
         for subject in subjects:
-            seed_message(emu.state, box, {"folder": folder, "subject": subject,
-                                          "from": "shop@kunde.example", "to": [HANS], **spec})
+            seed_message(emulator.state, box, {"folder": folder, "subject": subject,
+                                               "from": "shop@kunde.example", "to": [HANS], **spec})
 
 
 def _iso(stamp: float) -> str:
@@ -50,40 +50,40 @@ def _cursors(settings: Settings) -> list[Path]:
 
 
 def test_each_new_email_is_handed_over_once_across_polls_and_runs(
-        emu: Any, hans: Session, session_for: Callable[[str], Session],
-        settings: Settings) -> None:
+        outlook_emulator: Any, hans: Session, session_for: Callable[[str], Session],
+        outlook_settings: Settings) -> None:
     time.sleep(1.1)  # mail of the start's own second counts as new (none lost at the edge)
     assert _subjects(hans.mail.new_emails("Inbox")) == []  # "Angebot" was there before
-    _arrive(emu, "Bestellung 1", "Bestellung 2")
-    _arrive(emu, "Bestellung 3")
-    since = last_seq(emu)
+    _arrive(outlook_emulator, "Bestellung 1", "Bestellung 2")
+    _arrive(outlook_emulator, "Bestellung 3")
+    since = last_seq(outlook_emulator)
     assert _subjects(hans.mail.new_emails("inbox")) == ["Bestellung 1", "Bestellung 2",
                                                          "Bestellung 3"]
-    assert {c["op"] for c in graph_calls(emu, since)} == {"messages.delta"}
+    assert {c["op"] for c in graph_calls(outlook_emulator, since)} == {"messages.delta"}
     assert _subjects(hans.mail.new_emails("Inbox")) == []
     # a handled email that changes (read, flagged) is not new again
     first = next(iter(hans.mail.list("Inbox", subject_contains="Bestellung 1")))
     hans.graph_request("PATCH", f"/users/{HANS}/messages/{first.id}", json={"isRead": True})
-    _arrive(emu, "Bestellung 4")
+    _arrive(outlook_emulator, "Bestellung 4")
     # another run of the bot (a new session) carries on from the saved cursor
     other = session_for(HANS)
     assert _subjects(other.mail.new_emails("Inbox")) == ["Bestellung 4"]
-    cursor = _cursors(settings)
+    cursor = _cursors(outlook_settings)
     assert len(cursor) == 1 and cursor[0].stat().st_mode & 0o777 == 0o600
     saved = json.loads(cursor[0].read_text())
     assert saved["mailbox"] == HANS and saved["delta_link"].startswith("https://")
 
 
 def test_a_refused_saved_position_starts_afresh_without_repeating(
-        emu: Any, hans: Session, settings: Settings) -> None:
+        outlook_emulator: Any, hans: Session, outlook_settings: Settings) -> None:
     time.sleep(1.1)
     assert _subjects(hans.mail.new_emails("Inbox")) == []
-    _arrive(emu, "Alt 1", "Alt 2")
+    _arrive(outlook_emulator, "Alt 1", "Alt 2")
     assert _subjects(hans.mail.new_emails("Inbox")) == ["Alt 1", "Alt 2"]
-    _arrive(emu, "Neu")
+    _arrive(outlook_emulator, "Neu")
     # the saved deltaLink expires (Graph: 410 / a sync-state error): the trigger asks again
     # from its start and hands over only what it has not handled
-    (path,) = _cursors(settings)
+    (path,) = _cursors(outlook_settings)
     saved = json.loads(path.read_text())
     saved["delta_link"] = saved["delta_link"].split("$deltatoken=")[0] + "$deltatoken=garbled"
     path.write_text(json.dumps(saved))
@@ -92,25 +92,25 @@ def test_a_refused_saved_position_starts_afresh_without_repeating(
 
 
 def test_start_all_filters_and_one_cursor_per_filter(
-        emu: Any, hans: Session, settings: Settings) -> None:
-    _arrive(emu, "Rechnung 1", importance="high")
-    _arrive(emu, "Rechnung 2", is_read=True, importance="high")
-    _arrive(emu, "Werbung", **{"from": "news@werbung.example"})
+        outlook_emulator: Any, hans: Session, outlook_settings: Settings) -> None:
+    _arrive(outlook_emulator, "Rechnung 1", importance="high")
+    _arrive(outlook_emulator, "Rechnung 2", is_read=True, importance="high")
+    _arrive(outlook_emulator, "Werbung", **{"from": "news@werbung.example"})
     unread = hans.mail.new_emails("Inbox", start="all", status="unread",
                                   senders=["shop@kunde.example", "vertrieb@kunde.example"])
     assert _subjects(unread) == ["Angebot", "Rechnung 1"]  # the mail already there, oldest first
     high = hans.mail.new_emails("Inbox", start="all", importance="high")
     assert _subjects(high) == ["Rechnung 1", "Rechnung 2"]  # its own cursor
-    assert len(_cursors(settings)) == 2
-    _arrive(emu, "Rechnung 3", importance="high")
-    _arrive(emu, "Rechnung 4", importance="low")
+    assert len(_cursors(outlook_settings)) == 2
+    _arrive(outlook_emulator, "Rechnung 3", importance="high")
+    _arrive(outlook_emulator, "Rechnung 4", importance="low")
     assert _subjects(hans.mail.new_emails("Inbox", importance="high")) == ["Rechnung 3"]
 
 
 def test_watch_calls_the_handler_and_an_email_left_unhandled_comes_again(
-        emu: Any, hans: Session) -> None:
+        outlook_emulator: Any, hans: Session) -> None:
     hans.mail.watch("Inbox", print, once=True)
-    _arrive(emu, "A", "B", "C")
+    _arrive(outlook_emulator, "A", "B", "C")
     seen: list[str] = []
 
     def fail_on_b(email: Email) -> None:
@@ -125,10 +125,10 @@ def test_watch_calls_the_handler_and_an_email_left_unhandled_comes_again(
     assert seen == ["A", "B", "C"]  # B again (its handler never returned), A not
 
 
-def test_the_async_trigger(emu: Any, hans: Session) -> None:
+def test_the_async_trigger(outlook_emulator: Any, hans: Session) -> None:
     async def main() -> list[str]:
         await hans.aio.mail.watch("Inbox/Vertrieb", print, once=True)
-        _arrive(emu, "Async 1", "Async 2", folder="Vertrieb")
+        _arrive(outlook_emulator, "Async 1", "Async 2", folder="Vertrieb")
         got: list[str] = []
 
         async def handle(email: Email) -> None:
@@ -141,8 +141,8 @@ def test_the_async_trigger(emu: Any, hans: Session) -> None:
     assert asyncio.run(main()) == ["Async 1", "Async 2"]
 
 
-def test_bad_trigger_input_sends_nothing(emu: Any, hans: Session) -> None:
-    since = last_seq(emu)
+def test_bad_trigger_input_sends_nothing(outlook_emulator: Any, hans: Session) -> None:
+    since = last_seq(outlook_emulator)
     for kwargs, field in (({"search": "x"}, "search"), ({"start": "yesterday"}, "start"),
                           ({"status": "new"}, "status"), ({"colour": "red"}, "filters")):
         with pytest.raises(ConfigError) as info:
@@ -151,7 +151,7 @@ def test_bad_trigger_input_sends_nothing(emu: Any, hans: Session) -> None:
     with pytest.raises(ConfigError) as info:
         hans.mail.watch("Inbox", print, interval=0)
     assert info.value.field == "interval"
-    assert graph_calls(emu, since) == []
+    assert graph_calls(outlook_emulator, since) == []
 
 
 _CHILD = textwrap.dedent("""
@@ -182,19 +182,20 @@ _CHILD = textwrap.dedent("""
 
 
 def test_a_process_killed_mid_batch_neither_loses_nor_repeats_an_email(
-        emu: Any, settings: Settings, tmp_path: Path) -> None:
+        outlook_emulator: Any, outlook_settings: Settings, tmp_path: Path) -> None:
     from outlook_support import demo_secret
 
-    app = demo_app(emu.info)
+    app = demo_app(outlook_emulator.info)
     script = tmp_path / "bot.py"
     script.write_text(_CHILD)
     out = tmp_path / "handled.txt"
-    env = {**os.environ, "HOME_DIR": str(settings.data_dir), "PROXY": str(settings.proxy),
-           "CA": str(settings.ca_bundle), "CID": app["client_id"], "TID": app["tenant_id"],
+    env = {**os.environ, "HOME_DIR": str(outlook_settings.data_dir),
+           "PROXY": str(outlook_settings.proxy),
+           "CA": str(outlook_settings.ca_bundle), "CID": app["client_id"], "TID": app["tenant_id"],
            "BOX": HANS, "SECRET": demo_secret(app),
            "START": _iso(time.time() + 30)}  # after the scenario's "Angebot"
     for i in range(1, 7):
-        _arrive(emu, f"Auftrag {i}", received=_iso(time.time() + 60 + i))
+        _arrive(outlook_emulator, f"Auftrag {i}", received=_iso(time.time() + 60 + i))
     bot = subprocess.Popen([sys.executable, str(script), str(out), "Auftrag 4"], env=env,
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 90
@@ -213,7 +214,8 @@ def test_a_process_killed_mid_batch_neither_loses_nor_repeats_an_email(
     assert handled == [f"Auftrag {i}" for i in range(1, 7)]  # each once, none lost
 
 
-def test_cli_watch_once_then_long_running_until_sigterm(emu: Any, cli: dict[str, Any]) -> None:
+def test_cli_watch_once_then_long_running_until_sigterm(outlook_emulator: Any,
+                                                        cli: dict[str, Any]) -> None:
     first = run_cli(["mail", "watch", "--start", "all", "--once", "--json", *cli["connect"]],
                     cli["env"])
     assert first.returncode == 0, first.stderr
@@ -225,7 +227,7 @@ def test_cli_watch_once_then_long_running_until_sigterm(emu: Any, cli: dict[str,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         time.sleep(1)
-        _arrive(emu, "Live 1")
+        _arrive(outlook_emulator, "Live 1")
         assert watcher.stdout is not None
         line = watcher.stdout.readline()  # printed as it arrives
         assert json.loads(line)["subject"] == "Live 1"

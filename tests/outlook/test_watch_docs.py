@@ -11,36 +11,35 @@ import time
 from typing import Any
 
 import pytest
+from docs_support import blocks, deliver, lines, save_profile, section, with_emulator
 from outlook_support import HANS, OPS, run_cli
-from test_docs_outlook import _blocks, _lines, _section, _with_emulator
-from test_mail_read_docs import deliver, profile
 
 from m365bot.sessions import Session
 
 
-def test_trigger_python_examples_run(emu: Any, hans: Session,
+def test_trigger_python_examples_run(outlook_emulator: Any, hans: Session,
                                      capsys: pytest.CaptureFixture[str]) -> None:
-    sync_block, async_block = _blocks(_section("New-mail trigger"), "python")
+    sync_block, async_block = blocks(section("New-mail trigger"), "python")
     time.sleep(1.1)  # mail of the start's own second counts as new (none lost at the edge)
     exec(compile(sync_block, "docs/outlook.md", "exec"), {"session": hans})
     # the first two watches start the cursor after "Angebot": nothing new; then start="all"
     assert capsys.readouterr().out.splitlines() == ["unread: Angebot"]
-    deliver(emu, HANS, "Neu 1")
+    deliver(outlook_emulator, HANS, "Neu 1")
     exec(compile(sync_block, "docs/outlook.md", "exec"), {"session": hans})
     assert capsys.readouterr().out.splitlines() == [
         "new: Neu 1 from vertrieb@kunde.example", "unread: Neu 1"]
     hans.folders.create("Inbox/Sales")
-    deliver(emu, HANS, "Sales 1", folder="Sales")
+    deliver(outlook_emulator, HANS, "Sales 1", folder="Sales")
     exec(compile(async_block, "docs/outlook.md", "exec"), {"session": hans})
     assert capsys.readouterr().out.splitlines() == ["async new: Sales 1", "1"]
 
 
-def test_trigger_command_lines_run(emu: Any, cli: dict[str, Any]) -> None:
-    profile(cli)
-    deliver(emu, OPS, "Auftrag 7")
+def test_trigger_command_lines_run(outlook_emulator: Any, cli: dict[str, Any]) -> None:
+    save_profile(cli)
+    deliver(outlook_emulator, OPS, "Auftrag 7")
     once_all, once_json, forever = (
-        _with_emulator(words, cli)
-        for words in _lines(_blocks(_section("New-mail trigger"), "bash")[0]))
+        with_emulator(words, cli)
+        for words in lines(blocks(section("New-mail trigger"), "bash")[0]))
     first = run_cli(once_all, cli["env"])
     assert first.returncode == 0 and "Auftrag 7" in first.stdout, first.stderr
     second = run_cli(once_json, cli["env"])

@@ -1,9 +1,11 @@
-"""Vault fixtures: a fresh vault per test, unlocked with a random raw key (fast; the
-passphrase tests use scrypt explicitly). Test values start with ``CANARY-`` so the canary
-plugin can scan every output of the run for them."""
+"""Vault fixtures. ``vault`` and ``vault_key`` come from tests/conftest.py (a fresh vault per
+test, unlocked with a random raw key); here it acts as "alice" and lives in a data folder of
+its own. Test values start with ``CANARY-`` so the canary plugin can scan every output of the
+run for them."""
 
 from __future__ import annotations
 
+import base64
 import os
 import uuid
 from collections.abc import Iterator
@@ -11,27 +13,28 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
-from vaulthelpers import canary
+from vault_support import canary
 
 from m365bot.vault import AttributeSpec, Vault
 
 
 @pytest.fixture
-def raw_key() -> bytes:
-    return os.urandom(32)
+def vault_actor() -> str:
+    """The vault tests act as "alice" (tests/conftest.py's ``vault`` acts as ``vault_actor``)."""
+    return "alice"
 
 
 @pytest.fixture
 def vault_path(tmp_path: Path) -> Path:
+    """The vault in a data folder it creates itself (tmp_path/home/vault.db), so the tests see
+    the folder's mode the vault gives it."""
     return tmp_path / "home" / "vault.db"
 
 
 @pytest.fixture
-def vault(vault_path: Path, raw_key: bytes) -> Iterator[Vault]:
-    v = Vault.open(vault_path, actor="alice")
-    v.initialize(key=raw_key)
-    yield v
-    v.close()
+def raw_key(vault_key: str) -> bytes:
+    """The 32 bytes of ``vault_key`` (the key ``vault`` is unlocked with)."""
+    return base64.b64decode(vault_key)
 
 
 @pytest.fixture

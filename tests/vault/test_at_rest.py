@@ -8,7 +8,7 @@ import sqlite3
 import stat
 from pathlib import Path
 
-from vaulthelpers import canary
+from vault_support import canary
 
 from m365bot.vault import AttributeSpec, Vault
 

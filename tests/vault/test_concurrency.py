@@ -17,7 +17,7 @@ from m365bot.vault import Vault
 
 pytestmark = pytest.mark.slow  # multi-process
 
-RACER = Path(__file__).with_name("_racer.py")
+RACER = Path(__file__).with_name("racer.py")
 PROCESSES = 4
 
 

@@ -18,7 +18,7 @@ import pytest
 
 from m365bot.vault import AttributeSpec, Vault
 
-WRITER = Path(__file__).with_name("_writer.py")
+WRITER = Path(__file__).with_name("writer.py")
 
 
 def test_sqlite_runs_wal_with_synchronous_full(vault: Vault) -> None:

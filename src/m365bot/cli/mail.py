@@ -144,7 +144,7 @@ def _fields(text: str | None) -> list[str] | None:
 def list_(folder: str, search: str | None, fields: str | None, limit: int | None,
           **opts: Any) -> None:
     """List the messages of a folder, newest first, filtered on the server."""
-    from m365bot.outlook.mail import prepare
+    from m365bot.outlook.listing import prepare
 
     args = listing_arguments(opts)
     with errors_as_lines():  # checked before signing in: nothing sent
@@ -165,7 +165,7 @@ def list_(folder: str, search: str | None, fields: str | None, limit: int | None
 @connection_options
 def get(message_id: str, html: bool, **opts: Any) -> None:
     """Show one message: headers and body."""
-    from m365bot.outlook.mail import check_id
+    from m365bot.outlook.listing import check_id
 
     with errors_as_lines():
         check_id(message_id, field="ID")
@@ -210,7 +210,7 @@ def watch(folder: str, once: bool, interval: float, start: str, **opts: Any) -> 
     """Print each new email in a folder once, across runs (the cursor is kept in the data
     folder). Runs until Ctrl-C or SIGTERM, or one poll with --once."""
     from m365bot.outlook.filters import mail_filter
-    from m365bot.outlook.mail import check_folder
+    from m365bot.outlook.listing import check_folder
     from m365bot.outlook.watch import Watcher, start_of
 
     args = listing_arguments(opts)

@@ -53,7 +53,7 @@ def run_bulk(opts: dict[str, Any], ids: tuple[str, ...], check: Callable[[], Non
              call: Callable[..., list[Any]], what: str) -> None:
     """Check the input before signing in, then run ``call(session, **kwargs)`` with a
     progress bar and report the results."""
-    from m365bot.outlook.mail import check_folder
+    from m365bot.outlook.listing import check_folder
     from m365bot.outlook.manage import email_id, listing_of
 
     folder, job = opts.pop("folder"), opts.pop("job")

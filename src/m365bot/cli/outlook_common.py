@@ -159,7 +159,7 @@ def with_profile(opts: dict[str, Any]) -> dict[str, Any]:
     name = opts.get("profile")
     if not name:
         return dict(opts)
-    from m365bot.cli.profile import load_profile
+    from m365bot.cli.profile_store import load_profile
     from m365bot.config import Settings
 
     saved = load_profile(Settings.from_env(), name)

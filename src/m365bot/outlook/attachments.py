@@ -34,7 +34,7 @@ from m365bot.outlook.manage import EmailRef, email_id, listing_of
 from m365bot.outlook.models import Attachment, Result
 
 if TYPE_CHECKING:
-    from m365bot.sessions import Session
+    from m365bot.outlook.session import OutlookSession
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +94,7 @@ class Attachments:
             print(r.path if r.ok else r.message)
     """
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: OutlookSession) -> None:
         self._session = session
         self.box = mailbox_path(session.mailbox)
 
@@ -222,7 +222,7 @@ class AsyncAttachments:
         results = await session.aio.attachments.save_all(mid, "out/")
     """
 
-    def __init__(self, session: Session, twin: Attachments) -> None:
+    def __init__(self, session: OutlookSession, twin: Attachments) -> None:
         self._twin = twin
 
     async def list(self, email: EmailRef) -> list[Attachment]:

@@ -51,12 +51,13 @@ from m365bot.outlook.bulk import (
 )
 from m365bot.outlook.folderpaths import parse_path
 from m365bot.outlook.folders import FolderPlans, FolderRef
+from m365bot.outlook.listing import Listing, check_id, prepare
 from m365bot.outlook.models import Email, Flag, MailFolder, Result
 from m365bot.outlook.plans import Call, Plan, arun, run
 
 if TYPE_CHECKING:
     from m365bot.graph.client import GraphResponse
-    from m365bot.sessions import Session
+    from m365bot.outlook.session import OutlookSession
 
 log = logging.getLogger(__name__)
 
@@ -70,8 +71,6 @@ EmailRef = str | Email
 
 def email_id(email: EmailRef, field: str = "id") -> str:
     """The id of an email given as an id or an Email; ConfigError if it cannot be one."""
-    from m365bot.outlook.mail import check_id
-
     return check_id(email.id if isinstance(email, Email) else email, field)
 
 
@@ -246,10 +245,8 @@ class ManagePlans:
 
 # -- bulk: which emails ------------------------------------------------------------------------
 
-def listing_of(folder: FolderRef, filters: dict[str, Any]) -> Any:
+def listing_of(folder: FolderRef, filters: dict[str, Any]) -> Listing:
     """The checked listing of a bulk action's emails (mail.list's filters; ids only)."""
-    from m365bot.outlook.mail import prepare
-
     args: dict[str, Any] = {"status": "all", "senders": None, "subject_contains": None,
             "received_since": None, "received_until": None, "has_attachments": None,
             "importance": None, "category": None, "search": None, "limit": None}
@@ -297,7 +294,7 @@ class BulkSpec:
         return [e.id for e in self.listing.take(items)]
 
 
-def run_bulk(session: Session, plans: ManagePlans, spec: BulkSpec,
+def run_bulk(session: OutlookSession, plans: ManagePlans, spec: BulkSpec,
              make: Callable[[str], BulkItem]) -> list[Result]:
     """List the emails (unless ids were given), then run the job (sync)."""
     keys = spec.ids
@@ -312,7 +309,7 @@ def run_bulk(session: Session, plans: ManagePlans, spec: BulkSpec,
     return run_job(session, job)
 
 
-async def arun_bulk(session: Session, plans: ManagePlans, spec: BulkSpec,
+async def arun_bulk(session: OutlookSession, plans: ManagePlans, spec: BulkSpec,
                     make: Callable[[str], BulkItem]) -> list[Result]:
     """The async twin of :func:`run_bulk`."""
     keys = spec.ids
@@ -327,7 +324,7 @@ async def arun_bulk(session: Session, plans: ManagePlans, spec: BulkSpec,
     return await arun_job(session, job)
 
 
-def plans_for(session: Session) -> ManagePlans:
+def plans_for(session: OutlookSession) -> ManagePlans:
     return ManagePlans(mailbox_path(session.mailbox), session.folders.plans)
 
 
@@ -363,7 +360,7 @@ class MailManage:
         session.mail.move_all("Archive", folder="Inbox", status="read")
     """
 
-    _session: Session
+    _session: OutlookSession
 
     @property
     def _plans(self) -> ManagePlans:
@@ -480,7 +477,7 @@ class AsyncMailManage:
         await session.aio.mail.move(mid, "Archive")
     """
 
-    _session: Session
+    _session: OutlookSession
 
     @property
     def _plans(self) -> ManagePlans:

@@ -58,7 +58,7 @@ from m365bot.outlook.upload import (
 )
 
 if TYPE_CHECKING:
-    from m365bot.sessions import Session
+    from m365bot.outlook.session import OutlookSession
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -441,9 +441,9 @@ class MailSend:
         session.mail.send(to="bob@contoso.com", subject="Hi", body="Hello")
     """
 
-    _session: Session
+    _session: OutlookSession
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: OutlookSession) -> None:
         self._session = session
 
     def send(self, *, to: Addresses = None, cc: Addresses = None, bcc: Addresses = None,
@@ -514,9 +514,9 @@ class AsyncMailSend:
         await session.aio.mail.send(to="bob@contoso.com", subject="Hi", body="Hello")
     """
 
-    _session: Session
+    _session: OutlookSession
 
-    def __init__(self, session: Session, twin: Any = None) -> None:
+    def __init__(self, session: OutlookSession, twin: Any = None) -> None:
         self._session = session
 
     async def send(self, *, to: Addresses = None, cc: Addresses = None,

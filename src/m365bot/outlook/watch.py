@@ -55,11 +55,11 @@ from m365bot.outlook.filters import (
     to_datetime,
 )
 from m365bot.outlook.folders import FolderRef
-from m365bot.outlook.mail import check_folder
+from m365bot.outlook.listing import check_folder
 from m365bot.outlook.models import Email, MailFolder, format_datetime
 
 if TYPE_CHECKING:
-    from m365bot.sessions import Session
+    from m365bot.outlook.session import OutlookSession
 
 log = logging.getLogger(__name__)
 
@@ -199,7 +199,7 @@ def arrivals(items: Iterable[Mapping[str, Any]], state: CursorState,
 
 
 class _Base:
-    def __init__(self, session: Session, folder: FolderRef, *, start: str | date | datetime,
+    def __init__(self, session: OutlookSession, folder: FolderRef, *, start: str | date | datetime,
                  **filters: Any) -> None:
         check_folder(folder)
         if "search" in filters and filters["search"] is not None:

@@ -29,7 +29,8 @@ from m365bot.emulator.graph import store
 from m365bot.emulator.graph.common import Ctx, handle
 from m365bot.emulator.graph.errors import GraphHTTPError, bad_request
 from m365bot.emulator.graph.messages import PREFIXES, SCOPES, folder_of
-from m365bot.emulator.graph.query import parse_select, to_epoch
+from m365bot.emulator.graph.query import parse_select
+from m365bot.emulator.graph.queryprops import to_epoch
 
 _FILTER = re.compile(r"^\s*receivedDateTime\s+(ge|gt)\s+(\S+)\s*$", re.I)
 _ALLOWED = frozenset({"$select", "$top", "$filter", "$orderby", "$expand", "$skiptoken",

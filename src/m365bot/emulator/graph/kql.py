@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from m365bot.emulator.graph.errors import bad_request
-from m365bot.emulator.graph.query import to_epoch
+from m365bot.emulator.graph.queryprops import to_epoch
 from m365bot.emulator.state import Message
 
 Pred = Callable[[Message], bool]

@@ -22,7 +22,7 @@ from typing import Any
 
 from m365bot.emulator.graph import store
 from m365bot.emulator.graph.errors import GraphHTTPError
-from m365bot.emulator.graph.query import to_epoch
+from m365bot.emulator.graph.queryprops import to_epoch
 from m365bot.emulator.state import Message
 
 MIME_INVALID = GraphHTTPError(400, "ErrorMimeContentInvalidBase64String",

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from m365bot.emulator.graph.errors import bad_request
-from m365bot.emulator.graph.query import _DATES, canonical_path, getter, to_epoch
+from m365bot.emulator.graph.queryprops import DATES, canonical_path, getter, to_epoch
 from m365bot.emulator.state import Message
 
 Pred = Callable[[Message], bool]
@@ -225,11 +225,11 @@ class _Parser:
 
 
 def compare(get: Callable[[Any], Any], path: str, op: str, value: Any) -> Callable[[Any], bool]:
-    if isinstance(value, tuple) or (path in _DATES and isinstance(value, str)):
+    if isinstance(value, tuple) or (path in DATES and isinstance(value, str)):
         stamp = to_epoch(value[1] if isinstance(value, tuple) else value)
         if stamp is None:
             raise syntax(f"'{value}' is not a valid date and time.")
-        if path and path not in _DATES:
+        if path and path not in DATES:
             raise syntax(f"'{path}' is not a date property.")
 
         def date_test(m: Any) -> bool:
@@ -237,7 +237,7 @@ def compare(get: Callable[[Any], Any], path: str, op: str, value: Any) -> Callab
             return got is not None and _cmp(got, op, stamp)
 
         return date_test
-    if path in _DATES:
+    if path in DATES:
         raise syntax(f"compare '{path}' with a date like 2026-11-01T00:00:00Z.")
     if isinstance(value, str):
         low = value.lower()

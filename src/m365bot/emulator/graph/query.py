@@ -18,88 +18,24 @@ import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from functools import lru_cache
 from typing import Any
 
 from m365bot.emulator.graph.errors import GraphHTTPError, bad_request
+from m365bot.emulator.graph.kql import compile_search
+from m365bot.emulator.graph.odata_filter import compile_filter
+from m365bot.emulator.graph.queryprops import DATES, canonical_path, getter, property_name, to_epoch
 from m365bot.emulator.state import Message
 
 Pred = Callable[[Message], bool]
 
 KNOWN_OPTIONS = frozenset({"$select", "$filter", "$search", "$orderby", "$top", "$skip",
                            "$count", "$expand", "$skiptoken", "$deltatoken", "$format"})
-PROPERTIES = frozenset({
-    "id", "subject", "body", "bodyPreview", "uniqueBody", "from", "sender", "toRecipients",
-    "ccRecipients", "bccRecipients", "replyTo", "receivedDateTime", "sentDateTime",
-    "createdDateTime", "lastModifiedDateTime", "isRead", "isDraft", "isDeliveryReceiptRequested",
-    "isReadReceiptRequested", "hasAttachments", "importance", "inferenceClassification", "flag",
-    "parentFolderId", "conversationId", "conversationIndex", "internetMessageId",
-    "internetMessageHeaders", "webLink", "categories", "changeKey",
-})
-_LOWER_PROPS = {p.lower(): p for p in PROPERTIES}
-_DATES = frozenset({"receivedDateTime", "sentDateTime", "createdDateTime",
-                    "lastModifiedDateTime"})
 _SORTABLE = frozenset({"receivedDateTime", "sentDateTime", "createdDateTime",
                        "lastModifiedDateTime", "subject", "importance", "isRead",
                        "hasAttachments", "from/emailAddress/address", "from/emailAddress/name",
                        "flag/flagStatus", "conversationId", "isDraft"})
 INEFFICIENT = GraphHTTPError(400, "InefficientFilter",
                              "The restriction or sort order is too complex for this operation.")
-
-
-def unknown_property(name: str) -> GraphHTTPError:
-    return bad_request(f"Could not find a property named '{name}' on type "
-                       "'microsoft.graph.message'.")
-
-
-def canonical_path(path: str) -> str:
-    """``From/EmailAddress/Address`` → ``from/emailAddress/address`` (400 if unknown)."""
-    parts = path.split("/")
-    head = _LOWER_PROPS.get(parts[0].lower())
-    if head is None:
-        raise unknown_property(parts[0])
-    rest = {"emailaddress": "emailAddress", "address": "address", "name": "name",
-            "flagstatus": "flagStatus", "contenttype": "contentType", "content": "content"}
-    tail = []
-    for p in parts[1:]:
-        if p.lower() not in rest:
-            raise unknown_property(p)
-        tail.append(rest[p.lower()])
-    return "/".join([head, *tail])
-
-
-def getter(path: str) -> Callable[[Message], Any]:
-    parts = path.split("/")
-    if parts == ["parentFolderId"]:
-        return lambda m: m.folder_id
-    if parts == ["id"]:
-        return lambda m: m.id
-
-    def get(m: Message) -> Any:
-        value: Any = m.props
-        for p in parts:
-            if not isinstance(value, dict):
-                return None
-            value = value.get(p)
-        return value
-
-    return get
-
-
-@lru_cache(maxsize=65536)
-def to_epoch(text: str) -> float | None:
-    """Seconds since the epoch of an ISO 8601 date/time (UTC when no offset), or None."""
-    value = text.strip()
-    if not value:
-        return None
-    try:
-        stamp = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    if stamp.tzinfo is None:
-        stamp = stamp.replace(tzinfo=UTC)
-    return stamp.timestamp()
 
 
 @dataclass
@@ -134,7 +70,7 @@ def sort(items: list[Message], orderby: list[tuple[str, bool]]) -> list[Message]
     out = list(items)
     for path, desc in reversed(orderby):
         get = getter(path)
-        if path in _DATES:
+        if path in DATES:
             out.sort(key=_date_key(path), reverse=desc)
         else:
             def skey(m: Message, get: Callable[[Message], Any] = get) -> tuple[int, Any]:
@@ -175,9 +111,7 @@ def parse_select(raw: str | None) -> tuple[str, ...] | None:
             raise bad_request("Syntax error: empty property name in $select.")
         if name == "*":
             return None
-        canonical = _LOWER_PROPS.get(name.lower())
-        if canonical is None:
-            raise unknown_property(name)
+        canonical = property_name(name)
         if canonical not in names:
             names.append(canonical)
     return tuple(names)
@@ -211,9 +145,6 @@ def parse_orderby(raw: str) -> list[tuple[str, bool]]:
 
 def parse(params: Mapping[str, str], *, default_top: int = 10) -> Query:
     """A :class:`Query` from the request's query string (see module docs)."""
-    from m365bot.emulator.graph.kql import compile_search
-    from m365bot.emulator.graph.odata_filter import compile_filter
-
     for key in params:
         if key.startswith("$") and key.lower() not in KNOWN_OPTIONS:
             raise bad_request(f"Query option '{key}' is not supported.")

@@ -26,7 +26,7 @@ from typing import Any
 
 from m365bot.emulator.errors import ScenarioError
 from m365bot.emulator.graph import msgmodel, store
-from m365bot.emulator.graph.query import to_epoch
+from m365bot.emulator.graph.queryprops import to_epoch
 from m365bot.emulator.state import Attachment, Folder, Mailbox, Message, State
 
 log = logging.getLogger(__name__)

@@ -1,8 +1,8 @@
 """Subprocess for the concurrency tests: waits for a start file, then races the others.
 
-    _racer.py LOCATION KEY_B64 START_FILE increments M   (read, +1, put_blob(if_version))
-    _racer.py LOCATION KEY_B64 START_FILE first-blob I   (put_blob(if_version=0) of one key)
-    _racer.py LOCATION KEY_B64 START_FILE first-cred I   (set_credential of one new name)
+    racer.py LOCATION KEY_B64 START_FILE increments M   (read, +1, put_blob(if_version))
+    racer.py LOCATION KEY_B64 START_FILE first-blob I   (put_blob(if_version=0) of one key)
+    racer.py LOCATION KEY_B64 START_FILE first-cred I   (set_credential of one new name)
 
 Prints one line per acknowledged write ("ok ...") or refused one ("conflict ...");
 any other error ends the process with its traceback (a test failure).
