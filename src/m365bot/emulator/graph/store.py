@@ -274,7 +274,7 @@ def render(msg: Message, select: tuple[str, ...] | None = None, *, immutable: bo
     return out
 
 
-_COMPUTED = frozenset({"id", "parentFolderId", "webLink", "uniqueBody"})
+_COMPUTED = frozenset({"parentFolderId", "webLink", "uniqueBody"})
 
 
 def render_page(msgs: Iterable[Message], select: tuple[str, ...] | None = None, *,
@@ -286,6 +286,7 @@ def render_page(msgs: Iterable[Message], select: tuple[str, ...] | None = None, 
     if select is None or not _COMPUTED.isdisjoint(select) or (body_type and "body" in select):
         return [render(m, select, immutable=immutable, body_type=body_type, owa_host=owa_host)
                 for m in msgs]
+    stored = [key for key in select if key != "id"]  # the id is always there
     out = []
     for msg in msgs:
         props = msg.props
@@ -295,7 +296,7 @@ def render_page(msgs: Iterable[Message], select: tuple[str, ...] | None = None, 
             item["@odata.type"] = kind
         item["@odata.etag"] = f'W/"{props.get("changeKey", "")}"'
         item["id"] = msg.immutable_id if immutable else msg.id
-        for key in select:
+        for key in stored:
             item[key] = props.get(key)
         out.append(item)
     return out
