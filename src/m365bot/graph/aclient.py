@@ -207,6 +207,8 @@ class AsyncGraph(BaseGraph):
                 if run.delay and not run.gate:
                     await self._sleep(run.delay)
                 run.settle(await self.send(req))
+                if run.refresh:  # items refused for an expired token: redone with a new one
+                    await self._token(req, True)
                 if run.gate:
                     token = await self._token(req, False)
                     self.limiter(req.mailbox, token).close_gate(run.gate)

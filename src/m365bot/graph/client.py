@@ -226,7 +226,8 @@ class Graph(BaseGraph):
 
     def batch(self, items: Sequence[bt.BatchItem]) -> list[bt.BatchResult]:
         """Run ``items`` through ``$batch`` (20 per call, ``dependsOn`` chains kept together),
-        redoing only the items that failed for a retryable reason (see
+        redoing only the items that failed for a retryable reason (429s; 401s once, after a
+        token refresh; see
         :mod:`m365bot.graph.batching`); results in the order of ``items``, each with its own
         status (a 403 is reported, not raised).
 
@@ -242,6 +243,8 @@ class Graph(BaseGraph):
                 if run.delay and not run.gate:  # a 429 waits at the mailbox's gate instead
                     self._sleep(run.delay)
                 run.settle(self.send(req))
+                if run.refresh:  # items refused for an expired token: redone with a new one
+                    self.token_provider.get_token(force_refresh=True)
                 if run.gate:
                     self.limiter(req.mailbox, self.token_provider.get_token()).close_gate(
                         run.gate)

@@ -11,7 +11,8 @@ non-idempotent action (move, copy, permanent delete), first asks Graph whether i
 (the item's *check*) before sending it again. When every item of a job succeeded the journal
 is removed; after failures it stays, so a rerun redoes only the failed items.
 
-**Retries.** The engine retries throttled (429) items; for a non-idempotent item that answered
+**Retries.** The engine retries throttled (429) items, and items refused for an expired token
+(401) once with a fresh one; for a non-idempotent item that answered
 429 it calls the item's check first (Outlook can answer 429 for an item it ran). An item that
 got no clear answer (503, 504, a lost connection) is checked here, and sent again only if the
 check says it was not applied, up to :data:`ROUNDS` times.
@@ -27,7 +28,6 @@ Example::
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import hashlib
 import json
@@ -178,13 +178,7 @@ class CheckStep:
     plan: Plan[bool]
 
 
-@dataclass(frozen=True)
-class RefreshStep:
-    """Get a fresh access token (items answered 401: the token expired mid-batch; the
-    engine refreshes on a 401 of the ``$batch`` call itself, not of its items)."""
-
-
-Step = BatchStep | CheckStep | RefreshStep
+Step = BatchStep | CheckStep
 JobPlan = Generator[Step, Any, list[Result]]
 
 
@@ -267,13 +261,9 @@ class BulkJob:
                 break
             answers: list[BatchResult] = yield BatchStep(tuple(send))
             again = []
-            if any(a.status == 401 for a in answers) and n < ROUNDS - 1:
-                yield RefreshStep()
             for item, answer in zip(send, answers, strict=True):
                 result = _result(item, answer)
-                if answer.status == 401 and n < ROUNDS - 1:
-                    again.append(item)  # refused before it ran: send it again
-                elif result.ok or answer.status not in AMBIGUOUS or n == ROUNDS - 1:
+                if result.ok or answer.status not in AMBIGUOUS or n == ROUNDS - 1:
                     final[item.key] = result
                 elif item.guarded or item.check is None:
                     again.append(item)  # the engine retried it already; one more round
@@ -314,9 +304,6 @@ def run_job(session: Session, job: BulkJob) -> list[Result]:
                 except (GraphError, TransportError) as exc:
                     answers = unanswered(items, exc)
                 step = plan.send(answers)
-            elif isinstance(step, RefreshStep):
-                session.token_provider.get_token(force_refresh=True)
-                step = plan.send(None)
             else:
                 step = plan.send(run(session, step.plan))
     except StopIteration as stop:
@@ -345,9 +332,6 @@ async def arun_job(session: Session, job: BulkJob) -> list[Result]:
                 except (GraphError, TransportError) as exc:
                     answers = unanswered(items, exc)
                 step = plan.send(answers)
-            elif isinstance(step, RefreshStep):
-                await asyncio.to_thread(session.token_provider.get_token, force_refresh=True)
-                step = plan.send(None)
             else:
                 step = plan.send(await arun(session, step.plan))
     except StopIteration as stop:
