@@ -5,11 +5,14 @@ journal that lets a crashed run resume without redoing what was done.
 **The journal** is a JSON file under ``Settings.data_dir/jobs/<job>.json`` (mode 0600, each
 write to a temporary file, flushed, then renamed over the old one, so a crash leaves the old
 or the new journal, never half of one). Before a chunk of 20 is sent, its items are written
-as *pending*; when the answers are in, as *done* with their result. A rerun with the same job
-id skips the done items (their Result has ``skipped=True``) and, for a pending item of a
-non-idempotent action (move, copy, permanent delete), first asks Graph whether it was applied
-(the item's *check*) before sending it again. When every item of a job succeeded the journal
-is removed; after failures it stays, so a rerun redoes only the failed items.
+as *pending*; when the answers are in, they are *done* with their result, written with the
+next chunk's pending items (one synced write per ``$batch`` call: the sync is most of a
+journal write's cost) or at the end. A rerun with the same job id skips the done items (their
+Result has ``skipped=True``) and, for a pending item of a non-idempotent action (move, copy,
+permanent delete), first asks Graph whether it was applied (the item's *check*) before
+sending it again: an item a crash caught between its answer and the next write is still
+pending, so it is checked, never redone blindly. When every item of a job succeeded the
+journal is removed; after failures it stays, so a rerun redoes only the failed items.
 
 **Retries.** The engine retries throttled (429) items, and items refused for an expired token
 (401) once with a fresh one; for a non-idempotent item that answered
@@ -98,6 +101,7 @@ class Journal:
     done: dict[str, dict[str, Any]] = field(default_factory=dict)
     pending: set[str] = field(default_factory=set)
     notes: dict[str, str] = field(default_factory=dict)  # e.g. the file name an item reserved
+    unsaved: bool = False  # results recorded since the last write
 
     @classmethod
     def open(cls, settings: Settings, job: str, action: str) -> Journal:
@@ -118,19 +122,23 @@ class Journal:
         data = {"version": 1, "job": self.job, "action": self.action, "done": self.done,
                 "pending": sorted(self.pending), "notes": self.notes}
         write_private(self.path, json.dumps(data).encode())
+        self.unsaved = False
 
     def begin(self, keys: Iterable[str]) -> None:
-        """Mark ``keys`` pending (written before their requests go out)."""
+        """Mark ``keys`` pending, written (with the results recorded so far) before their
+        requests go out."""
         self.pending.update(keys)
         self.save()
 
     def finish(self, results: Iterable[Result]) -> None:
-        """Record final results; a successful item is done for good."""
+        """Record final results; a successful item is done for good. They are written by
+        the next :meth:`begin` or by :meth:`close`: until then the file still has these
+        items pending, which a rerun checks before it sends them again."""
         for r in results:
             self.pending.discard(r.item_id)
             if r.ok:
                 self.done[r.item_id] = {"status": r.status, "new_id": r.new_id, "path": r.path}
-        self.save()
+        self.unsaved = True
 
     def skipped(self, key: str) -> Result | None:
         """The Result of an item done by an earlier run, or None."""
@@ -145,6 +153,8 @@ class Journal:
         if all(r.ok for r in results) and not self.pending:
             with contextlib.suppress(FileNotFoundError):
                 self.path.unlink()
+        elif self.unsaved:
+            self.save()
 
 
 # -- the plan of a job -------------------------------------------------------------------------
