@@ -104,6 +104,30 @@ def test_create_applied_then_answer_lost_makes_one_draft(emu: Any, hans: Any) ->
     assert emu.control.count("messages.create") == 1, "the draft was found, not made again"
 
 
+@pytest.mark.parametrize("kind", ["send", "reply"])
+def test_create_applied_then_throttled_leaves_no_second_draft(emu: Any, hans: Any,
+                                                              kind: str) -> None:
+    """Outlook can answer 429 to a create it carried out: the retry finds that draft by its
+    internetMessageId and uses it, so no unsent draft is left behind in Drafts."""
+    if kind == "reply":
+        first = hans.mail.send(to=HANS, subject="Ask me", body="x")
+        [original] = copies(emu, HANS, first.internet_message_id, "inbox")
+        fault_op = "messages.createReply"
+    else:
+        fault_op = "messages.create"
+    emu.control.add_fault(op=fault_op, kind="apply_then_status", status=429, retry_after=1,
+                          nth=1)
+    if kind == "reply":
+        r = hans.mail.reply(original.id, comment="Answer")
+    else:
+        r = hans.mail.send(to=ALICE, subject="Throttled create", body="x")
+    assert r.status == "sent"
+    assert emu.control.count(fault_op) == 1, "the draft was found, not made again"
+    assert copies(emu, HANS, r.internet_message_id, "drafts") == [], "no draft left behind"
+    if kind == "send":
+        _sent_once(emu, r)
+
+
 def test_attachment_post_applied_then_lost_is_not_added_twice(emu: Any, hans: Any) -> None:
     emu.control.add_fault(op="attachments.create", kind="apply_then_reset", nth=1)
     r = hans.mail.send(to=ALICE, subject="One file", body="x",

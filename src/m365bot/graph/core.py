@@ -168,8 +168,10 @@ def build_request(base_url: str, method: str, path: str, *,
                   params: dict[str, Any] | None = None, json: Any = None,
                   content: bytes | None = None, headers: dict[str, str] | None = None,
                   immutable_ids: bool = False, body_type: str | None = None,
-                  guarded: bool = False, me: str = "me") -> GraphRequest:
-    """A :class:`GraphRequest` for ``method path`` with Graph's headers.
+                  guarded: bool = False, accept: frozenset[int] = frozenset(),
+                  me: str = "me") -> GraphRequest:
+    """A :class:`GraphRequest` for ``method path`` with Graph's headers; ``accept``: error
+    statuses returned as answers instead of retried or raised.
 
     Example::
 
@@ -183,7 +185,7 @@ def build_request(base_url: str, method: str, path: str, *,
         hdrs["Prefer"] = prefer
     hdrs.update(headers or {})
     return GraphRequest(method, url, hdrs, json=json, content=content, guarded=guarded,
-                        mailbox=mailbox_of(url, me))
+                        mailbox=mailbox_of(url, me), accept=accept)
 
 
 # -- answers -------------------------------------------------------------------------------------
@@ -330,8 +332,11 @@ def decide(req: GraphRequest, outcome: Outcome, state: Attempt, *, now: float,
                 and state.attempts + 1 < policy.max_attempts):
             return Decision("retry", 0.0, reason="connection dropped")
         return Decision("fail", reason=f"network: {outcome.network}")
-    if status < 400 or status in req.accept:
+    if status < 400:
         return Decision("done")
+    if status in req.accept:  # the caller's answer; a 429 still shuts the mailbox's gate
+        wait = retry_after(outcome.headers, now) if status == 429 else None
+        return Decision("done", gate=wait or 0.0, reason=str(status))
     if status == 401 and req.auth:
         return Decision("fail" if state.refreshed else "refresh", reason="401")
     if status == 429 or (status in (503, 504) and req.retry_safe):
