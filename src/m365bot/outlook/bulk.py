@@ -7,12 +7,15 @@ write to a temporary file, flushed, then renamed over the old one, so a crash le
 or the new journal, never half of one). Before a chunk of 20 is sent, its items are written
 as *pending*; when the answers are in, they are *done* with their result, written with the
 next chunk's pending items (one synced write per ``$batch`` call: the sync is most of a
-journal write's cost) or at the end. A rerun with the same job id skips the done items (their
-Result has ``skipped=True``) and, for a pending item of a non-idempotent action (move, copy,
-permanent delete), first asks Graph whether it was applied (the item's *check*) before
-sending it again: an item a crash caught between its answer and the next write is still
-pending, so it is checked, never redone blindly. When every item of a job succeeded the
-journal is removed; after failures it stays, so a rerun redoes only the failed items.
+journal write's cost) or at the end. Each write also marks the following chunk pending ahead
+of time, so that this chunk's write can run in the background while the chunk's requests are
+out: no item is ever sent before a finished write names it. A rerun with the same job id
+skips the done items (their Result has ``skipped=True``) and, for a pending item of a
+non-idempotent action (move, copy, permanent delete), first asks Graph whether it was applied
+(the item's *check*) before sending it again: an item a crash caught between its answer and
+the next write is still pending, so it is checked, never redone blindly. When every item of
+a job succeeded the journal is removed; after failures it stays, so a rerun redoes only the
+failed items.
 
 **Retries.** The engine retries throttled (429) items, and items refused for an expired token
 (401) once with a fresh one; for a non-idempotent item that answered
@@ -37,6 +40,7 @@ import json
 import logging
 import os
 import re
+import threading
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -102,6 +106,10 @@ class Journal:
     pending: set[str] = field(default_factory=set)
     notes: dict[str, str] = field(default_factory=dict)  # e.g. the file name an item reserved
     unsaved: bool = False  # results recorded since the last write
+    resumed: set[str] = field(default_factory=set)  # pending when opened: a crashed run's
+    _written: frozenset[str] = field(default=frozenset(), repr=False)  # pending on disk
+    _writer: threading.Thread | None = field(default=None, repr=False)
+    _failure: list[BaseException] = field(default_factory=list, repr=False)
 
     @classmethod
     def open(cls, settings: Settings, job: str, action: str) -> Journal:
@@ -115,20 +123,52 @@ class Journal:
                                   advice="give this action its own job id")
             journal.done = dict(data.get("done") or {})
             journal.pending = set(data.get("pending") or ())
+            journal.resumed = set(journal.pending)
             journal.notes = dict(data.get("notes") or {})
         return journal
 
-    def save(self) -> None:
+    def _snapshot(self) -> tuple[bytes, frozenset[str]]:
         data = {"version": 1, "job": self.job, "action": self.action, "done": self.done,
                 "pending": sorted(self.pending), "notes": self.notes}
-        write_private(self.path, json.dumps(data).encode())
         self.unsaved = False
+        return json.dumps(data).encode(), frozenset(self.pending)
 
-    def begin(self, keys: Iterable[str]) -> None:
+    def _write(self, data: bytes, pending: frozenset[str]) -> None:
+        try:
+            write_private(self.path, data)
+            self._written = pending
+        except BaseException as exc:  # raised again by the next wait
+            self._failure.append(exc)
+
+    def _wait(self) -> None:
+        """Wait for a write running in the background; raise what it raised."""
+        if self._writer is not None:
+            self._writer.join()
+            self._writer = None
+        if self._failure:
+            raise self._failure.pop()
+
+    def save(self) -> None:
+        self._wait()
+        self._write(*self._snapshot())
+        self._wait()
+
+    def begin(self, keys: Iterable[str], ahead: Iterable[str] = ()) -> None:
         """Mark ``keys`` pending, written (with the results recorded so far) before their
-        requests go out."""
-        self.pending.update(keys)
-        self.save()
+        requests go out; ``ahead`` (the next chunk's keys) is marked pending too. When an
+        earlier write named every one of ``keys`` already, this write runs in the
+        background, while their requests are out."""
+        wanted = set(keys)
+        self._wait()
+        self.pending.update(wanted)
+        self.pending.update(ahead)
+        if wanted <= self._written:
+            self._writer = threading.Thread(target=self._write, args=self._snapshot(),
+                                            name="m365bot-journal")
+            self._writer.start()
+        else:
+            self._write(*self._snapshot())
+            self._wait()
 
     def finish(self, results: Iterable[Result]) -> None:
         """Record final results; a successful item is done for good. They are written by
@@ -150,6 +190,7 @@ class Journal:
 
     def close(self, results: Sequence[Result]) -> None:
         """The job ended: forget it when every item succeeded, else keep it for a rerun."""
+        self._wait()
         if all(r.ok for r in results) and not self.pending:
             with contextlib.suppress(FileNotFoundError):
                 self.path.unlink()
@@ -244,7 +285,8 @@ class BulkJob:
                      self.journal.job, done, total)
         for start in range(0, len(todo), BATCH_LIMIT):
             chunk = todo[start:start + BATCH_LIMIT]
-            for r in (yield from self._chunk(chunk)):
+            ahead = [it.key for it in todo[start + BATCH_LIMIT:start + 2 * BATCH_LIMIT]]
+            for r in (yield from self._chunk(chunk, ahead)):
                 by_key[r.item_id] = r
             done += len(chunk)
             if self.progress:
@@ -256,16 +298,17 @@ class BulkJob:
                  self.journal.job, total, failed)
         return self.results
 
-    def _chunk(self, chunk: list[BulkItem]) -> Generator[Step, Any, list[Result]]:
+    def _chunk(self, chunk: list[BulkItem], ahead: list[str]
+               ) -> Generator[Step, Any, list[Result]]:
         final: dict[str, Result] = {}
         send: list[BulkItem] = []
         for item in chunk:  # pending in a crashed run: ask before sending again
-            if item.key in self.journal.pending and item.check is not None and (
+            if item.key in self.journal.resumed and item.check is not None and (
                     yield CheckStep(item.check())):
                 final[item.key] = Result(item_id=item.key, ok=True)
             else:
                 send.append(item)
-        self.journal.begin(it.key for it in send)
+        self.journal.begin((it.key for it in send), ahead)
         for n in range(ROUNDS):
             if not send:
                 break
