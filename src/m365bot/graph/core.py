@@ -5,7 +5,9 @@ says. Nothing here ever sees a token.
 
 The retry rules (:func:`decide`):
 
-* 2xx/3xx: done.
+* 2xx/3xx: done; so is an error status the request ``accept``s (the caller's to handle: a
+  create that Outlook may have carried out although it answered 429); an accepted 429 still
+  closes the mailbox's gate.
 * 401: refresh the token once and retry; a second 401 fails (``AuthError``).
 * 429: retried for every method (a throttled request was not processed), after Retry-After
   (seconds or an HTTP date); the mailbox's gate closes for that long, pausing every request

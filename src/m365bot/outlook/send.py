@@ -4,8 +4,9 @@ Every message goes out the same way: create a draft, add the attachments, send t
 
 1. **Create the draft** (``POST messages``, or ``createReply`` / ``createReplyAll`` /
    ``createForward``) carrying a unique ``internetMessageId`` (the *marker*). If the answer
-   is lost, the marker finds the draft, so a retried create makes no second draft (up to
-   four creates in all, each after a look-up that found none).
+   is lost (or is a 429, which Outlook can send for a create it carried out), the marker
+   finds the draft, so a retried create makes no second draft (up to four creates in all,
+   each after a look-up that found none).
 2. **Add the attachments** (:mod:`m365bot.outlook.upload`): small ones inline, large ones
    through an upload session. Each lost answer is checked before anything is sent again.
 3. **Send the draft once** (``POST messages/{id}/send``; the engine never resends it
