@@ -144,7 +144,7 @@ class Session:
     def graph_request(self, method: str, path: str, **kw: Any) -> GraphResponse:
         """A raw Graph request through this session, with the engine's auth, limits, retries
         and errors: ``params`` (the query), ``json`` (the body), ``headers``,
-        ``immutable_ids``, ``body_type``, ``guarded`` (see :meth:`Graph.request
+        ``immutable_ids``, ``body_type``, ``guarded``, ``accept`` (see :meth:`Graph.request
         <m365bot.graph.client.Graph.request>`).
 
         Example::

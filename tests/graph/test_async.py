@@ -65,3 +65,25 @@ def test_async_401_refreshes_once(clean_emulator: Any, session: Session) -> None
 
     assert asyncio.run(main()) == 200
     assert [r["status"] for r in graph_records(clean_emulator)] == [401, 200]
+
+
+def test_async_batch_items_refused_for_an_expired_token_get_a_fresh_one(
+        clean_emulator: Any, session: Session) -> None:
+    ids = [m["id"] for m in session.graph.get(INBOX, params={"$top": 2,
+                                                              "$select": "id"}).body["value"]]
+    clean_emulator.control.clear()
+    clean_emulator.control.add_fault(path=f"/v1.0/users/*/messages/{ids[1]}", kind="status",
+                                     status=401, count=1, code="InvalidAuthenticationToken")
+
+    async def main() -> list[int]:
+        try:
+            results = await session.agraph.batch(
+                [BatchItem(str(i), "GET", f"/users/{OPS}/messages/{m}?$select=id")
+                 for i, m in enumerate(ids)])
+            return [r.status for r in results]
+        finally:
+            await session.agraph.aclose()
+
+    assert asyncio.run(main()) == [200, 200]
+    assert clean_emulator.control.count("token") == 1 and clean_emulator.control.count("batch") == 2
+    assert [r["status"] for r in graph_records(clean_emulator, op="messages.get")].count(401) == 1

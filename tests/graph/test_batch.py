@@ -95,3 +95,27 @@ def test_depends_on_chains_and_twenty_per_call(clean_emulator: Any, session: Ses
     assert all(r.status == 200 for r in results)
     assert clean_emulator.control.count("batch") == 3
     assert clean_emulator.control.count("messages.get") == 45
+
+
+def test_items_refused_for_an_expired_token_are_redone_once_with_a_fresh_one(
+        clean_emulator: Any, session: Session) -> None:
+    a, b, c = _ids(session, 3)
+    clean_emulator.control.add_fault(path=f"/v1.0/users/*/messages/{b}", kind="status", status=401,
+                                     count=1, code="InvalidAuthenticationToken",
+                                     message="Access token has expired or is not yet valid.")
+    tokens = clean_emulator.control.count("token")
+    items = [BatchItem(k, "GET", f"/users/{OPS}/messages/{m}?$select=id")
+             for k, m in (("a", a), ("b", b), ("c", c))]
+    results = session.graph.batch(items)
+    assert [(r.id, r.status) for r in results] == [("a", 200), ("b", 200), ("c", 200)]
+    assert clean_emulator.control.count("token") == tokens + 1  # one refresh
+    per_path = [r["path"].rsplit("/", 1)[-1]
+                for r in graph_records(clean_emulator, op="messages.get")]
+    assert sorted(per_path) == sorted([a, b, b, c])  # only the refused item went again
+    # refused again with the fresh token: reported, after that one refresh only
+    clean_emulator.control.add_fault(path=f"/v1.0/users/*/messages/{a}", kind="status", status=401,
+                                     count=5, code="InvalidAuthenticationToken")
+    [r] = session.graph.batch(items[:1])
+    assert r.status == 401 and r.error_code == "InvalidAuthenticationToken"
+    assert clean_emulator.control.count("token") == tokens + 2
+    assert clean_emulator.control.count("batch") == 4

@@ -187,6 +187,15 @@ def test_429_is_retried_for_every_method_and_closes_the_gate() -> None:
     assert got == Decision("retry", 1.0, 1.0, "429")
 
 
+def test_a_429_the_caller_accepts_is_its_answer_and_still_closes_the_gate() -> None:
+    mine = req("POST", accept=frozenset({429}))
+    assert d(mine, 429, {"retry-after": "3"}) == Decision("done", 0.0, 3.0, "429")
+    assert d(mine, 429) == Decision("done", 0.0, 0.0, "429")
+    assert d(mine, 503).action == "fail"  # only the statuses it named
+    assert build_request("https://g", "POST", "/me/messages",
+                         accept=frozenset({429})).accept == frozenset({429})
+
+
 def test_503_504_only_for_idempotent_or_guarded() -> None:
     for status in (503, 504):
         assert d(req("GET"), status) == Decision("retry", 0.375, 0.0, str(status))

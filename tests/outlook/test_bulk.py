@@ -199,3 +199,26 @@ def test_items_refused_for_an_expired_token_get_a_fresh_one(outlook_emulator: An
     assert len(outlook_emulator.control.requests(op="token")) == tokens + 1
     target = folder_id(outlook_emulator, "Projekte")
     assert all(p == [target] for p in placement(outlook_emulator, imids).values())
+
+
+def test_the_journal_names_each_chunk_before_it_goes_out(tmp_path: Path) -> None:
+    """One synced write per chunk, the next chunk's in the background: whenever ``begin``
+    returns, the file on disk already names its items (done or pending), and a rerun
+    checks whatever was pending."""
+    from m365bot.outlook.bulk import Journal
+    from m365bot.outlook.models import Result
+
+    journal = Journal.open(Settings(data_dir=tmp_path), "ahead", "move")
+    chunks = [[f"m{c}-{i}" for i in range(3)] for c in range(4)]
+    for n, chunk in enumerate(chunks):
+        journal.begin(chunk, chunks[n + 1] if n + 1 < len(chunks) else ())
+        on_disk = json.loads(journal.path.read_text())
+        assert set(chunk) <= set(on_disk["pending"]), "sent before the journal named it"
+        assert set(on_disk["done"]) <= {k for c in chunks[:n] for k in c}
+        journal.finish([Result(item_id=k, ok=True, status=201) for k in chunk[:2]] +
+                       [Result(item_id=chunk[2], ok=False, status=403)])
+    journal.close([Result(item_id="x", ok=False, status=403)])
+    final = json.loads(journal.path.read_text())
+    assert len(final["done"]) == 8 and final["pending"] == []
+    again = Journal.open(Settings(data_dir=tmp_path), "ahead", "move")
+    assert again.resumed == set() and again.skipped("m3-1") is not None

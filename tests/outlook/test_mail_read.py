@@ -63,6 +63,27 @@ def test_every_page_is_followed_newest_first_with_the_callers_fields(
     assert len(list(hans.mail.list("Inbox/Vertrieb", limit=5))) == 5
 
 
+def test_a_later_pages_error_reaches_the_caller_and_a_limit_stops_the_paging(
+        outlook_emulator: Any, hans: Session) -> None:
+    """The pages are fetched ahead on a worker thread: a page that fails still raises in the
+    caller's loop, after the pages before it, and a limit asks for no page beyond it."""
+    from m365bot.errors import GraphError
+
+    _seed(outlook_emulator)
+    hans.folders.get("Inbox/Vertrieb")
+    outlook_emulator.control.add_fault(op="messages.list", kind="status", status=403, nth=2,
+                                       code="ErrorAccessDenied")
+    seen: list[int] = []
+    with pytest.raises(GraphError) as info:
+        for e in hans.mail.list("Inbox/Vertrieb", fields=["subject"], page_size=10):
+            seen.append(int(e.subject.split()[-1]))
+    assert info.value.code == "ErrorAccessDenied" and seen == list(range(N - 1, N - 11, -1))
+    outlook_emulator.control.clear_faults()
+    since = last_seq(outlook_emulator)
+    assert len(list(hans.mail.list("Inbox/Vertrieb", page_size=10, limit=12))) == 12
+    assert _lists(outlook_emulator, since) == 2  # 10 + 10, not the third page
+
+
 def test_each_filter_runs_on_the_server(outlook_emulator: Any, hans: Session) -> None:
     _seed(outlook_emulator)
     hans.folders.get("Inbox/Vertrieb")

@@ -111,6 +111,31 @@ def test_create_applied_then_answer_lost_makes_one_draft(outlook_emulator: Any, 
         "the draft was found, not made again"
 
 
+@pytest.mark.parametrize("kind", ["send", "reply"])
+def test_create_applied_then_throttled_leaves_no_second_draft(outlook_emulator: Any, hans: Any,
+                                                              kind: str) -> None:
+    """Outlook can answer 429 to a create it carried out: the retry finds that draft by its
+    internetMessageId and uses it, so no unsent draft is left behind in Drafts."""
+    if kind == "reply":
+        first = hans.mail.send(to=HANS, subject="Ask me", body="x")
+        [original] = copies(outlook_emulator, HANS, first.internet_message_id, "inbox")
+        fault_op = "messages.createReply"
+    else:
+        fault_op = "messages.create"
+    outlook_emulator.control.add_fault(op=fault_op, kind="apply_then_status", status=429,
+                                       retry_after=1, nth=1)
+    if kind == "reply":
+        r = hans.mail.reply(original.id, comment="Answer")
+    else:
+        r = hans.mail.send(to=ALICE, subject="Throttled create", body="x")
+    assert r.status == "sent"
+    assert outlook_emulator.control.count(fault_op) == 1, "the draft was found, not made again"
+    drafts = copies(outlook_emulator, HANS, r.internet_message_id, "drafts")
+    assert drafts == [], "no draft left behind"
+    if kind == "send":
+        _sent_once(outlook_emulator, r)
+
+
 def test_attachment_post_applied_then_lost_is_not_added_twice(outlook_emulator: Any,
                                                               hans: Any) -> None:
     outlook_emulator.control.add_fault(op="attachments.create", kind="apply_then_reset", nth=1)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import bisect
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -118,6 +119,9 @@ def message_size(msg: Message) -> int:
     return len(str(content)) + 512 + sum(int(a.props.get("size") or 0) for a in msg.attachments)
 
 
+_ORDERS_KEPT = 16  # listing orders a mailbox keeps at most (folders x $orderby)
+
+
 class MessageMap(dict[str, Message]):
     """``Mailbox.messages``: a dict that keeps the running total of its messages' sizes, so
     that a quota check costs the same in an empty mailbox and in a full one, and indexes its
@@ -125,7 +129,11 @@ class MessageMap(dict[str, Message]):
     is out of the map (a move takes it out and puts it back).
 
     Adding, replacing and removing keep :attr:`total` right; a message changed in place is
-    measured again by :meth:`remeasure` (``graph.store.touch`` calls it on every change)."""
+    measured again by :meth:`remeasure` (``graph.store.touch`` calls it on every change).
+
+    It also keeps the listing orders :meth:`ordered` has built (a folder's messages sorted
+    newest first, say) until the next change of any message of the mailbox, so that the 10
+    pages of a 10,000-message listing sort the folder once, not once per page."""
 
     def __init__(self, items: dict[str, Message] | None = None) -> None:
         super().__init__()
@@ -135,6 +143,7 @@ class MessageMap(dict[str, Message]):
         self._by_folder: dict[str, dict[str, Message]] = {}
         self._immutable: dict[str, str] = {}
         self.last_removed: Message | None = None
+        self._orders: dict[Any, list[Message]] = {}
         for key, msg in (items or {}).items():
             self.restore(key, msg)
 
@@ -163,6 +172,7 @@ class MessageMap(dict[str, Message]):
         super().__delitem__(key)
 
     def _forget(self, key: str) -> None:
+        self._orders.clear()
         self.total -= self._sizes.pop(key, 0)
         old = self.get(key)
         if old is not None:
@@ -173,6 +183,17 @@ class MessageMap(dict[str, Message]):
     def in_folder(self, folder_id: str) -> list[Message]:
         """The messages of one folder, without a walk over the others."""
         return list(self._by_folder.get(folder_id, {}).values())
+
+    def ordered(self, key: Any, make: Callable[[], list[Message]]) -> list[Message]:
+        """The list ``make()`` builds (messages in a listing's order; ``key`` names which
+        folders and which order), built again only after a message was added, removed or
+        changed. Callers must not change the list they get."""
+        found = self._orders.get(key)
+        if found is None:
+            if len(self._orders) >= _ORDERS_KEPT:
+                self._orders.clear()
+            found = self._orders[key] = make()
+        return found
 
     def by_immutable_id(self, immutable_id: str) -> Message | None:
         key = self._immutable.get(immutable_id)
@@ -199,7 +220,8 @@ class MessageMap(dict[str, Message]):
 
     def clear(self) -> None:
         super().clear()
-        for index in (self._sizes, self._folder_of, self._by_folder, self._immutable):
+        for index in (self._sizes, self._folder_of, self._by_folder, self._immutable,
+                      self._orders):
             index.clear()
         self.total = 0
 
@@ -216,6 +238,7 @@ class MessageMap(dict[str, Message]):
         """Measure a message again after it was changed in place."""
         msg = self.get(key)
         if msg is not None:
+            self._orders.clear()  # a sort key (isRead, subject...) may have changed
             self.total -= self._sizes.get(key, 0)
             self._sizes[key] = message_size(msg)
             self.total += self._sizes[key]

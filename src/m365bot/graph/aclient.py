@@ -94,7 +94,8 @@ class AsyncGraph(BaseGraph):
     async def request(self, method: str, path: str, *, params: dict[str, Any] | None = None,
                       json: Any = None, headers: dict[str, str] | None = None,
                       immutable_ids: bool = False, body_type: str | None = None,
-                      guarded: bool = False) -> GraphResponse:
+                      guarded: bool = False, accept: frozenset[int] = frozenset()
+                      ) -> GraphResponse:
         """Send one Graph request; as :meth:`Graph.request <m365bot.graph.client.Graph.request>`.
 
         Example::
@@ -102,7 +103,8 @@ class AsyncGraph(BaseGraph):
             await graph.request("PATCH", f"/users/{box}/messages/{mid}", json={"isRead": True})
         """
         req = self.build(method, path, params=params, json=json, headers=headers,
-                         immutable_ids=immutable_ids, body_type=body_type, guarded=guarded)
+                         immutable_ids=immutable_ids, body_type=body_type, guarded=guarded,
+                         accept=accept)
         return await self.send(req)
 
     async def get(self, path: str, *, params: dict[str, Any] | None = None,
@@ -207,6 +209,8 @@ class AsyncGraph(BaseGraph):
                 if run.delay and not run.gate:
                     await self._sleep(run.delay)
                 run.settle(await self.send(req))
+                if run.refresh:  # items refused for an expired token: redone with a new one
+                    await self._token(req, True)
                 if run.gate:
                     token = await self._token(req, False)
                     self.limiter(req.mailbox, token).close_gate(run.gate)

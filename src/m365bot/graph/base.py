@@ -100,11 +100,12 @@ class BaseGraph:
     def build(self, method: str, path: str, *, params: dict[str, Any] | None = None,
               json: Any = None, headers: dict[str, str] | None = None,
               immutable_ids: bool = False, body_type: str | None = None,
-              guarded: bool = False) -> GraphRequest:
+              guarded: bool = False, accept: frozenset[int] = frozenset()) -> GraphRequest:
         """The :class:`GraphRequest` for a call (no token yet)."""
         return build_request(self.base_url, method, path, params=params, json=json,
                              headers=headers, immutable_ids=immutable_ids,
-                             body_type=body_type, guarded=guarded, me=self.mailbox)
+                             body_type=body_type, guarded=guarded, accept=accept,
+                             me=self.mailbox)
 
     def limiter(self, mailbox: str, token: AccessToken | None) -> Limiter:
         """The process-wide limiter of (Graph host, app, mailbox). The app is the token's

@@ -16,6 +16,8 @@ The rule for a ``$batch`` item that answered 429, 503 or 504 (:func:`sort_answer
   applied (the emulator, like Outlook, can answer 429 for an item it ran). Without a
   ``check`` the item is reported as failed with its 429: the caller decides;
 * 503/504: redone only when idempotent or guarded (the item may have been applied);
+* 401 (the token expired between the call and the item, which was refused before it ran):
+  redone once, with a fresh token (:attr:`BatchPlan.expired`); a second 401 is final;
 * 424 (a dependency failed) is redone with the dependency it waited for;
 * anything else (200, 403, 404...) is final and reported per item.
 
@@ -216,18 +218,21 @@ def parse_batch(body: Any) -> dict[str, BatchResult]:
 class BatchPlan:
     """After one ``$batch`` call: the ``final`` results, the items to ``redo`` (those that
     need their ``check`` first are in ``to_check``), and the wait before redoing
-    (``delay``, the largest Retry-After; ``throttled`` when any item answered 429)."""
+    (``delay``, the largest Retry-After; ``throttled`` when any item answered 429;
+    ``expired``: the ids redone because they answered 401, after a token refresh)."""
 
     final: dict[str, BatchResult]
     redo: list[BatchItem]
     to_check: list[BatchItem]
     delay: float | None
     throttled: bool
+    expired: frozenset[str] = frozenset()
 
 
 def sort_answers(items: Sequence[BatchItem], answers: dict[str, BatchResult],
-                 now: float | None = None) -> BatchPlan:
-    """Split one call's answers by the module's retry rule.
+                 now: float | None = None, *, refresh: bool = False) -> BatchPlan:
+    """Split one call's answers by the module's retry rule; ``refresh``: items that
+    answered 401 may be redone with a fresh token (not after one refresh already).
 
     Example::
 
@@ -239,11 +244,16 @@ def sort_answers(items: Sequence[BatchItem], answers: dict[str, BatchResult],
     to_check: list[BatchItem] = []
     delays: list[float] = []
     throttled = False
+    expired: set[str] = set()
     for it in items:
         ans = answers.get(it.id)
         if ans is None:  # Graph left it out: redo when safe, else report
             ans = BatchResult(it.id, 0, {}, None)
         status = ans.status
+        if status == 401 and refresh:  # refused before it ran: safe for any method
+            expired.add(it.id)
+            redo.append(it)
+            continue
         if status == 429:
             throttled = True
         if status == 429 or (status in (0, 503, 504) and it.retry_safe):
@@ -270,7 +280,8 @@ def sort_answers(items: Sequence[BatchItem], answers: dict[str, BatchResult],
             final[it.id] = answers[it.id]
         else:
             kept.append(it)
-    return BatchPlan(final, kept, to_check, max(delays) if delays else None, throttled)
+    return BatchPlan(final, kept, to_check, max(delays) if delays else None, throttled,
+                     frozenset(expired))
 
 
 # -- upload sessions -----------------------------------------------------------------------------

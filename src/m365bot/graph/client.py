@@ -117,10 +117,12 @@ class Graph(BaseGraph):
     def request(self, method: str, path: str, *, params: dict[str, Any] | None = None,
                 json: Any = None, headers: dict[str, str] | None = None,
                 immutable_ids: bool = False, body_type: str | None = None,
-                guarded: bool = False) -> GraphResponse:
+                guarded: bool = False, accept: frozenset[int] = frozenset()) -> GraphResponse:
         """Send one Graph request (``path`` relative to ``/v1.0``, or a full URL) with the
         engine's auth, limits and retries. ``guarded=True``: the caller checks duplicates
-        itself, so a POST may be retried after 503/504/a dropped connection.
+        itself, so a POST may be retried after 503/504/a dropped connection. ``accept``:
+        error statuses answered to the caller as they are, neither retried nor raised (a
+        create that Outlook may have carried out although it answered 429).
         Raises GraphError (NotFoundError, ThrottledError), AuthError or TransportError.
 
         Example::
@@ -128,7 +130,8 @@ class Graph(BaseGraph):
             graph.request("PATCH", f"/users/{box}/messages/{mid}", json={"isRead": True})
         """
         req = self.build(method, path, params=params, json=json, headers=headers,
-                         immutable_ids=immutable_ids, body_type=body_type, guarded=guarded)
+                         immutable_ids=immutable_ids, body_type=body_type, guarded=guarded,
+                         accept=accept)
         return self.send(req)
 
     def get(self, path: str, *, params: dict[str, Any] | None = None,
@@ -226,7 +229,8 @@ class Graph(BaseGraph):
 
     def batch(self, items: Sequence[bt.BatchItem]) -> list[bt.BatchResult]:
         """Run ``items`` through ``$batch`` (20 per call, ``dependsOn`` chains kept together),
-        redoing only the items that failed for a retryable reason (see
+        redoing only the items that failed for a retryable reason (429s; 401s once, after a
+        token refresh; see
         :mod:`m365bot.graph.batching`); results in the order of ``items``, each with its own
         status (a 403 is reported, not raised).
 
@@ -242,6 +246,8 @@ class Graph(BaseGraph):
                 if run.delay and not run.gate:  # a 429 waits at the mailbox's gate instead
                     self._sleep(run.delay)
                 run.settle(self.send(req))
+                if run.refresh:  # items refused for an expired token: redone with a new one
+                    self.token_provider.get_token(force_refresh=True)
                 if run.gate:
                     self.limiter(req.mailbox, self.token_provider.get_token()).close_gate(
                         run.gate)

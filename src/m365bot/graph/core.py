@@ -5,7 +5,9 @@ says. Nothing here ever sees a token.
 
 The retry rules (:func:`decide`):
 
-* 2xx/3xx: done.
+* 2xx/3xx: done; so is an error status the request ``accept``s (the caller's to handle: a
+  create that Outlook may have carried out although it answered 429); an accepted 429 still
+  closes the mailbox's gate.
 * 401: refresh the token once and retry; a second 401 fails (``AuthError``).
 * 429: retried for every method (a throttled request was not processed), after Retry-After
   (seconds or an HTTP date); the mailbox's gate closes for that long, pausing every request
@@ -168,8 +170,10 @@ def build_request(base_url: str, method: str, path: str, *,
                   params: dict[str, Any] | None = None, json: Any = None,
                   content: bytes | None = None, headers: dict[str, str] | None = None,
                   immutable_ids: bool = False, body_type: str | None = None,
-                  guarded: bool = False, me: str = "me") -> GraphRequest:
-    """A :class:`GraphRequest` for ``method path`` with Graph's headers.
+                  guarded: bool = False, accept: frozenset[int] = frozenset(),
+                  me: str = "me") -> GraphRequest:
+    """A :class:`GraphRequest` for ``method path`` with Graph's headers; ``accept``: error
+    statuses returned as answers instead of retried or raised.
 
     Example::
 
@@ -183,7 +187,7 @@ def build_request(base_url: str, method: str, path: str, *,
         hdrs["Prefer"] = prefer
     hdrs.update(headers or {})
     return GraphRequest(method, url, hdrs, json=json, content=content, guarded=guarded,
-                        mailbox=mailbox_of(url, me))
+                        mailbox=mailbox_of(url, me), accept=accept)
 
 
 # -- answers -------------------------------------------------------------------------------------
@@ -330,8 +334,11 @@ def decide(req: GraphRequest, outcome: Outcome, state: Attempt, *, now: float,
                 and state.attempts + 1 < policy.max_attempts):
             return Decision("retry", 0.0, reason="connection dropped")
         return Decision("fail", reason=f"network: {outcome.network}")
-    if status < 400 or status in req.accept:
+    if status < 400:
         return Decision("done")
+    if status in req.accept:  # the caller's answer; a 429 still shuts the mailbox's gate
+        wait = retry_after(outcome.headers, now) if status == 429 else None
+        return Decision("done", gate=wait or 0.0, reason=str(status))
     if status == 401 and req.auth:
         return Decision("fail" if state.refreshed else "refresh", reason="401")
     if status == 429 or (status in (503, 504) and req.retry_safe):

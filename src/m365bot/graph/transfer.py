@@ -39,6 +39,8 @@ class BatchRun:
         self.to_check: list[bt.BatchItem] = []
         self.delay = 0.0
         self.gate = 0.0  # seconds to close the mailbox's gate for (an item answered 429)
+        self.refresh = False  # items answered 401: get a fresh token before the next call
+        self._refreshed = False  # once per chunk: a second 401 is final
         self.state = Attempt(started=engine._clock())
 
     def next_call(self) -> GraphRequest | None:
@@ -69,11 +71,15 @@ class BatchRun:
         """Take one call's answers: final ones kept, retryable ones pending again."""
         answers = bt.parse_batch(resp.body)
         self.last.update(answers)
-        plan = bt.sort_answers(self.pending, answers, self.engine._clock())
+        plan = bt.sort_answers(self.pending, answers, self.engine._clock(),
+                               refresh=not self._refreshed)
         self.results.update(plan.final)
         self.pending, self.to_check = list(plan.redo), list(plan.to_check)
+        self.refresh = bool(plan.expired)
+        self._refreshed = self._refreshed or self.refresh
+        waiting = self.to_check or any(it.id not in plan.expired for it in self.pending)
         self.delay = plan.delay if plan.delay is not None else (
-            0.5 * 2 ** self.state.retries if self.pending or self.to_check else 0.0)
+            0.5 * 2 ** self.state.retries if waiting else 0.0)  # a 401 needs no backoff
         self.gate = self.delay if plan.throttled else 0.0
         self.state = replace(self.state, attempts=self.state.attempts + 1,
                              retries=self.state.retries + 1,

@@ -5,13 +5,20 @@ journal that lets a crashed run resume without redoing what was done.
 **The journal** is a JSON file under ``Settings.data_dir/jobs/<job>.json`` (mode 0600, each
 write to a temporary file, flushed, then renamed over the old one, so a crash leaves the old
 or the new journal, never half of one). Before a chunk of 20 is sent, its items are written
-as *pending*; when the answers are in, as *done* with their result. A rerun with the same job
-id skips the done items (their Result has ``skipped=True``) and, for a pending item of a
+as *pending*; when the answers are in, they are *done* with their result, written with the
+next chunk's pending items (one synced write per ``$batch`` call: the sync is most of a
+journal write's cost) or at the end. Each write also marks the following chunk pending ahead
+of time, so that this chunk's write can run in the background while the chunk's requests are
+out: no item is ever sent before a finished write names it. A rerun with the same job id
+skips the done items (their Result has ``skipped=True``) and, for a pending item of a
 non-idempotent action (move, copy, permanent delete), first asks Graph whether it was applied
-(the item's *check*) before sending it again. When every item of a job succeeded the journal
-is removed; after failures it stays, so a rerun redoes only the failed items.
+(the item's *check*) before sending it again: an item a crash caught between its answer and
+the next write is still pending, so it is checked, never redone blindly. When every item of
+a job succeeded the journal is removed; after failures it stays, so a rerun redoes only the
+failed items.
 
-**Retries.** The engine retries throttled (429) items; for a non-idempotent item that answered
+**Retries.** The engine retries throttled (429) items, and items refused for an expired token
+(401) once with a fresh one; for a non-idempotent item that answered
 429 it calls the item's check first (Outlook can answer 429 for an item it ran). An item that
 got no clear answer (503, 504, a lost connection) is checked here, and sent again only if the
 check says it was not applied, up to :data:`ROUNDS` times.
@@ -27,13 +34,13 @@ Example::
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import hashlib
 import json
 import logging
 import os
 import re
+import threading
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -98,6 +105,11 @@ class Journal:
     done: dict[str, dict[str, Any]] = field(default_factory=dict)
     pending: set[str] = field(default_factory=set)
     notes: dict[str, str] = field(default_factory=dict)  # e.g. the file name an item reserved
+    unsaved: bool = False  # results recorded since the last write
+    resumed: set[str] = field(default_factory=set)  # pending when opened: a crashed run's
+    _written: frozenset[str] = field(default=frozenset(), repr=False)  # pending on disk
+    _writer: threading.Thread | None = field(default=None, repr=False)
+    _failure: list[BaseException] = field(default_factory=list, repr=False)
 
     @classmethod
     def open(cls, settings: Settings, job: str, action: str) -> Journal:
@@ -111,26 +123,62 @@ class Journal:
                                   advice="give this action its own job id")
             journal.done = dict(data.get("done") or {})
             journal.pending = set(data.get("pending") or ())
+            journal.resumed = set(journal.pending)
             journal.notes = dict(data.get("notes") or {})
         return journal
 
-    def save(self) -> None:
+    def _snapshot(self) -> tuple[bytes, frozenset[str]]:
         data = {"version": 1, "job": self.job, "action": self.action, "done": self.done,
                 "pending": sorted(self.pending), "notes": self.notes}
-        write_private(self.path, json.dumps(data).encode())
+        self.unsaved = False
+        return json.dumps(data).encode(), frozenset(self.pending)
 
-    def begin(self, keys: Iterable[str]) -> None:
-        """Mark ``keys`` pending (written before their requests go out)."""
-        self.pending.update(keys)
-        self.save()
+    def _write(self, data: bytes, pending: frozenset[str]) -> None:
+        try:
+            write_private(self.path, data)
+            self._written = pending
+        except BaseException as exc:  # raised again by the next wait
+            self._failure.append(exc)
+
+    def _wait(self) -> None:
+        """Wait for a write running in the background; raise what it raised."""
+        if self._writer is not None:
+            self._writer.join()
+            self._writer = None
+        if self._failure:
+            raise self._failure.pop()
+
+    def save(self) -> None:
+        self._wait()
+        self._write(*self._snapshot())
+        self._wait()
+
+    def begin(self, keys: Iterable[str], ahead: Iterable[str] = ()) -> None:
+        """Mark ``keys`` pending, written (with the results recorded so far) before their
+        requests go out; ``ahead`` (the next chunk's keys) is marked pending too. When an
+        earlier write named every one of ``keys`` already, this write runs in the
+        background, while their requests are out."""
+        wanted = set(keys)
+        self._wait()
+        self.pending.update(wanted)
+        self.pending.update(ahead)
+        if wanted <= self._written:
+            self._writer = threading.Thread(target=self._write, args=self._snapshot(),
+                                            name="m365bot-journal")
+            self._writer.start()
+        else:
+            self._write(*self._snapshot())
+            self._wait()
 
     def finish(self, results: Iterable[Result]) -> None:
-        """Record final results; a successful item is done for good."""
+        """Record final results; a successful item is done for good. They are written by
+        the next :meth:`begin` or by :meth:`close`: until then the file still has these
+        items pending, which a rerun checks before it sends them again."""
         for r in results:
             self.pending.discard(r.item_id)
             if r.ok:
                 self.done[r.item_id] = {"status": r.status, "new_id": r.new_id, "path": r.path}
-        self.save()
+        self.unsaved = True
 
     def skipped(self, key: str) -> Result | None:
         """The Result of an item done by an earlier run, or None."""
@@ -142,9 +190,12 @@ class Journal:
 
     def close(self, results: Sequence[Result]) -> None:
         """The job ended: forget it when every item succeeded, else keep it for a rerun."""
+        self._wait()
         if all(r.ok for r in results) and not self.pending:
             with contextlib.suppress(FileNotFoundError):
                 self.path.unlink()
+        elif self.unsaved:
+            self.save()
 
 
 # -- the plan of a job -------------------------------------------------------------------------
@@ -178,13 +229,7 @@ class CheckStep:
     plan: Plan[bool]
 
 
-@dataclass(frozen=True)
-class RefreshStep:
-    """Get a fresh access token (items answered 401: the token expired mid-batch; the
-    engine refreshes on a 401 of the ``$batch`` call itself, not of its items)."""
-
-
-Step = BatchStep | CheckStep | RefreshStep
+Step = BatchStep | CheckStep
 JobPlan = Generator[Step, Any, list[Result]]
 
 
@@ -240,7 +285,8 @@ class BulkJob:
                      self.journal.job, done, total)
         for start in range(0, len(todo), BATCH_LIMIT):
             chunk = todo[start:start + BATCH_LIMIT]
-            for r in (yield from self._chunk(chunk)):
+            ahead = [it.key for it in todo[start + BATCH_LIMIT:start + 2 * BATCH_LIMIT]]
+            for r in (yield from self._chunk(chunk, ahead)):
                 by_key[r.item_id] = r
             done += len(chunk)
             if self.progress:
@@ -252,28 +298,25 @@ class BulkJob:
                  self.journal.job, total, failed)
         return self.results
 
-    def _chunk(self, chunk: list[BulkItem]) -> Generator[Step, Any, list[Result]]:
+    def _chunk(self, chunk: list[BulkItem], ahead: list[str]
+               ) -> Generator[Step, Any, list[Result]]:
         final: dict[str, Result] = {}
         send: list[BulkItem] = []
         for item in chunk:  # pending in a crashed run: ask before sending again
-            if item.key in self.journal.pending and item.check is not None and (
+            if item.key in self.journal.resumed and item.check is not None and (
                     yield CheckStep(item.check())):
                 final[item.key] = Result(item_id=item.key, ok=True)
             else:
                 send.append(item)
-        self.journal.begin(it.key for it in send)
+        self.journal.begin((it.key for it in send), ahead)
         for n in range(ROUNDS):
             if not send:
                 break
             answers: list[BatchResult] = yield BatchStep(tuple(send))
             again = []
-            if any(a.status == 401 for a in answers) and n < ROUNDS - 1:
-                yield RefreshStep()
             for item, answer in zip(send, answers, strict=True):
                 result = _result(item, answer)
-                if answer.status == 401 and n < ROUNDS - 1:
-                    again.append(item)  # refused before it ran: send it again
-                elif result.ok or answer.status not in AMBIGUOUS or n == ROUNDS - 1:
+                if result.ok or answer.status not in AMBIGUOUS or n == ROUNDS - 1:
                     final[item.key] = result
                 elif item.guarded or item.check is None:
                     again.append(item)  # the engine retried it already; one more round
@@ -314,9 +357,6 @@ def run_job(session: Session, job: BulkJob) -> list[Result]:
                 except (GraphError, TransportError) as exc:
                     answers = unanswered(items, exc)
                 step = plan.send(answers)
-            elif isinstance(step, RefreshStep):
-                session.token_provider.get_token(force_refresh=True)
-                step = plan.send(None)
             else:
                 step = plan.send(run(session, step.plan))
     except StopIteration as stop:
@@ -345,9 +385,6 @@ async def arun_job(session: Session, job: BulkJob) -> list[Result]:
                 except (GraphError, TransportError) as exc:
                     answers = unanswered(items, exc)
                 step = plan.send(answers)
-            elif isinstance(step, RefreshStep):
-                await asyncio.to_thread(session.token_provider.get_token, force_refresh=True)
-                step = plan.send(None)
             else:
                 step = plan.send(await arun(session, step.plan))
     except StopIteration as stop:

@@ -22,8 +22,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import queue
+import threading
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -44,22 +46,49 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 def pages_ahead(graph: Graph, path: str, listing: Listing) -> Iterator[list[dict[str, Any]]]:
-    """The items of each page, the next page asked for while the caller works through this
-    one (the nextLink is known as soon as a page arrives; turning 1,000 items into Emails
-    takes about as long as a round trip, so the two overlap)."""
+    """The items of each page. A worker thread follows the nextLinks itself, up to two pages
+    ahead of the caller: the next request goes out as soon as a page has arrived, not when
+    the caller's thread gets round to it (turning 1,000 items into Emails takes about as long
+    as a round trip, so the two overlap)."""
+    ready: queue.Queue[list[dict[str, Any]] | BaseException | None] = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def offer(page: list[dict[str, Any]] | BaseException | None) -> bool:
+        while not stop.is_set():  # the caller may stop listening (a limit, a break)
+            try:
+                ready.put(page, timeout=0.1)
+                return True
+            except queue.Full:
+                pass
+        return False
+
+    def fetch_all() -> None:
+        try:
+            url: str | None = path
+            params: dict[str, Any] | None = listing.params
+            got = 0
+            while url is not None:
+                body = graph.get(url, params=params, body_type=listing.body_type).body
+                items = page_items(body)
+                got += len(items)
+                url, params = next_link(body), None
+                if listing.limit is not None and got >= listing.limit:
+                    url = None
+                if not offer(items):
+                    return
+            offer(None)
+        except BaseException as exc:  # raised again in the caller's thread
+            offer(exc)
+
     with ThreadPoolExecutor(1, thread_name_prefix="m365bot-pages") as pool:
-        fetch: Future[GraphResponse] | None = pool.submit(
-            graph.get, path, params=listing.params, body_type=listing.body_type)
-        got = 0
-        while fetch is not None:
-            body = fetch.result().body
-            items = page_items(body)
-            got += len(items)
-            link = next_link(body)
-            fetch = None
-            if link and (listing.limit is None or got < listing.limit):
-                fetch = pool.submit(graph.get, link, body_type=listing.body_type)
-            yield items
+        pool.submit(fetch_all)
+        try:
+            while (page := ready.get()) is not None:
+                if isinstance(page, BaseException):
+                    raise page
+                yield page
+        finally:
+            stop.set()
 
 
 async def apages_ahead(graph: AsyncGraph, path: str,

@@ -33,8 +33,9 @@ T = TypeVar("T")
 class Call:
     """One Graph request of a plan: ``path`` relative to ``/v1.0`` (or a full nextLink URL),
     with the engine's options: ``immutable_ids`` (``Prefer: IdType="ImmutableId"``),
-    ``body_type`` ("text"/"html") and ``guarded`` (a POST the plan checks for duplicates
-    itself, so the engine may resend it after a 503/504 or a dropped connection)."""
+    ``body_type`` ("text"/"html"), ``guarded`` (a POST the plan checks for duplicates
+    itself, so the engine may resend it after a 503/504 or a dropped connection) and
+    ``accept`` (error statuses the plan gets as answers, not retried or raised)."""
 
     method: str
     path: str
@@ -44,12 +45,13 @@ class Call:
     immutable_ids: bool = False
     body_type: str | None = None
     guarded: bool = False
+    accept: frozenset[int] = frozenset()
 
     def options(self) -> dict[str, Any]:
         """The keyword arguments of ``session.graph_request`` for this call."""
         return {"params": self.params, "json": self.json, "headers": self.headers,
                 "immutable_ids": self.immutable_ids, "body_type": self.body_type,
-                "guarded": self.guarded}
+                "guarded": self.guarded, "accept": self.accept}
 
 
 class Step(Protocol):

@@ -4,8 +4,9 @@ Every message goes out the same way: create a draft, add the attachments, send t
 
 1. **Create the draft** (``POST messages``, or ``createReply`` / ``createReplyAll`` /
    ``createForward``) carrying a unique ``internetMessageId`` (the *marker*). If the answer
-   is lost, the marker finds the draft, so a retried create makes no second draft (up to
-   four creates in all, each after a look-up that found none).
+   is lost (or is a 429, which Outlook can send for a create it carried out), the marker
+   finds the draft, so a retried create makes no second draft (up to four creates in all,
+   each after a look-up that found none).
 2. **Add the attachments** (:mod:`m365bot.outlook.upload`): small ones inline, large ones
    through an upload session. Each lost answer is checked before anything is sent again.
 3. **Send the draft once** (``POST messages/{id}/send``; the engine never resends it
@@ -42,7 +43,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from m365bot.errors import ConfigError, M365BotError, NotFoundError
-from m365bot.graph.core import mailbox_path
+from m365bot.graph.core import error_from, mailbox_path
 from m365bot.outlook.addresses import Addresses, parse_addresses, parse_mailbox
 from m365bot.outlook.models import NOT_SENT, SENT, UNKNOWN, Email, EmailAddress, SendResult
 from m365bot.outlook.plans import Call, Plan, arun, run
@@ -288,6 +289,9 @@ def plan_reply(session_mailbox: str, message: str | Email, kind: str, *,
 # -- the delivery (a plan: yields requests, no I/O of its own) --------------------------------
 
 
+_THROTTLED = frozenset({429})
+
+
 def _find(out: Outgoing) -> Plan[list[dict[str, Any]]]:
     """The messages of the mailbox that carry the marker (the draft, or the sent copy)."""
     answer = yield Call("GET", f"{out.box}/messages", params={
@@ -297,11 +301,17 @@ def _find(out: Outgoing) -> Plan[list[dict[str, Any]]]:
 
 def _create(out: Outgoing) -> Plan[dict[str, Any]]:
     """The draft (Graph's JSON); a lost answer is looked up by the marker before the
-    create is sent once more."""
+    create is sent once more. A 429 counts as lost: Outlook can answer 429 to a create it
+    carried out, so the engine hands it back instead of sending a second create (which
+    would leave the first draft behind, unsent)."""
     for attempt in range(1, CHECKED_TRIES + 1):
         try:
-            answer = yield out.create
-            return dict(answer.body or {})
+            answer = yield replace(out.create, accept=_THROTTLED)
+            if answer.status != 429:
+                return dict(answer.body or {})
+            if attempt == CHECKED_TRIES:
+                raise error_from(429, answer.body, answer.headers)
+            log.info("the create answered 429; looking for the draft before creating it again")
         except M365BotError as exc:
             if not ambiguous(exc) or isinstance(exc, NotFoundError) or attempt == CHECKED_TRIES:
                 raise

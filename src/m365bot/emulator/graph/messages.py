@@ -149,15 +149,20 @@ async def list_messages(ctx: Ctx) -> Response:
     box = ctx.mailbox
     with ctx.emu.state.lock:
         folder_id = folder_of(ctx)
-        if folder_id is not None:
-            msgs = store.messages_in(box, (folder_id,))  # the folder's index, not a walk
-        else:
-            allowed = listed_folder_ids(box)
-            msgs = [m for m in box.messages.values() if m.folder_id in allowed]
-        page, total, more = q.apply(msgs)
-        immutable, body_type, owa = ctx.immutable, ctx.body_type, ctx.owa_host
-        value = [store.render(m, q.select, immutable=immutable, body_type=body_type,
-                              owa_host=owa) for m in page]
+        folders = {folder_id} if folder_id is not None else listed_folder_ids(box)
+
+        def in_order() -> list[Message]:
+            if folder_id is not None:
+                msgs = store.messages_in(box, folders)  # the folder's index, not a walk
+            else:
+                msgs = [m for m in box.messages.values() if m.folder_id in folders]
+            return query.sort(msgs, q.order)
+
+        # sorted once for all the pages of a listing, until a message changes
+        msgs = store.ordered(box, (frozenset(folders), tuple(q.order)), in_order)
+        page, total, more = q.apply(msgs, ordered=True)
+        value = store.render_page(page, q.select, immutable=ctx.immutable,
+                                  body_type=ctx.body_type, owa_host=ctx.owa_host)
         if expand is not None:
             value = [with_attachments(v, m, expand) for v, m in zip(value, page, strict=True)]
     tail = f"{ctx.who()}/messages"

@@ -51,14 +51,24 @@ class Query:
     skip: int = 0
     count: bool = False
 
-    def apply(self, messages: list[Message]) -> tuple[list[Message], int, bool]:
-        """(page, total matching, whether more pages follow)."""
+    @property
+    def order(self) -> list[tuple[str, bool]]:
+        """The sort order: ``$orderby``'s, else Outlook's default, newest received first."""
+        return self.orderby or [("receivedDateTime", True)]
+
+    def apply(self, messages: list[Message], *, ordered: bool = False
+              ) -> tuple[list[Message], int, bool]:
+        """(page, total matching, whether more pages follow). ``ordered``: ``messages`` are
+        already sorted in :attr:`order` (:func:`sort`, kept between pages by the mailbox).
+        Filtering a sorted list gives the same order as sorting the filtered one, as the sort
+        is stable."""
         items = messages
         if self.where is not None:
             items = [m for m in items if self.where(m)]
         if self.search is not None:
             items = [m for m in items if self.search(m)]
-        items = sort(items, self.orderby or [("receivedDateTime", True)])
+        if not ordered:
+            items = sort(items, self.order)
         if self.search is not None:
             items = items[:1000]
         total = len(items)

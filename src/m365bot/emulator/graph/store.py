@@ -20,7 +20,7 @@ import os
 import re
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from m365bot.emulator.graph.errors import GraphHTTPError, id_malformed
@@ -195,6 +195,14 @@ def messages_in(box: Mailbox, folder_ids: Iterable[str] | None) -> list[Message]
     return [m for m in box.messages.values() if m.folder_id in wanted]
 
 
+def ordered(box: Mailbox, key: Any, make: Callable[[], list[Message]]) -> list[Message]:
+    """``make()``, a listing's messages in order, kept by the mailbox until a message is
+    added, removed or changed (:meth:`MessageMap.ordered`); do not change the list."""
+    if isinstance(box.messages, MessageMap):
+        return box.messages.ordered(key, make)
+    return make()
+
+
 def tombstones_since(box: Mailbox, seq: int) -> list[tuple[int, str, str]]:
     """The mailbox's tombstones after change number ``seq`` (see :class:`Tombstones`)."""
     tombs = box.deleted_ids
@@ -263,6 +271,34 @@ def render(msg: Message, select: tuple[str, ...] | None = None, *, immutable: bo
                 out[key] = None
     if body_type and "body" in out and isinstance(out["body"], dict):
         out["body"] = convert_body(out["body"], body_type)
+    return out
+
+
+_COMPUTED = frozenset({"parentFolderId", "webLink", "uniqueBody"})
+
+
+def render_page(msgs: Iterable[Message], select: tuple[str, ...] | None = None, *,
+                immutable: bool = False, body_type: str | None = None,
+                owa_host: str = OWA_HOSTS["global"]) -> list[dict[str, Any]]:
+    """:func:`render` of each message (a listing's page). A ``$select`` of stored properties
+    only (no computed one, no body to convert) takes a short path: a page of 1,000 is most
+    of a listing's server time."""
+    if select is None or not _COMPUTED.isdisjoint(select) or (body_type and "body" in select):
+        return [render(m, select, immutable=immutable, body_type=body_type, owa_host=owa_host)
+                for m in msgs]
+    stored = [key for key in select if key != "id"]  # the id is always there
+    out = []
+    for msg in msgs:
+        props = msg.props
+        item: dict[str, Any] = {}
+        kind = props.get("@odata.type")
+        if kind is not None and kind != "#microsoft.graph.message":
+            item["@odata.type"] = kind
+        item["@odata.etag"] = f'W/"{props.get("changeKey", "")}"'
+        item["id"] = msg.immutable_id if immutable else msg.id
+        for key in stored:
+            item[key] = props.get(key)
+        out.append(item)
     return out
 
 
