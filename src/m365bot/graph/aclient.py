@@ -149,7 +149,15 @@ class AsyncGraph(BaseGraph):
                     outcome, body = self.answer(resp, streamed=consume is not None)
                 except httpx.HTTPError as e:
                     exc, outcome = e, network_outcome(e)
-            step = self.conclude(req, outcome, body, exc, state, lim)
+            try:
+                step = self.conclude(req, outcome, body, exc, state, lim)
+            except GraphError as err:
+                if self.recheck is None:
+                    raise
+                # the check is a sync request: in a worker thread, off the event loop
+                if (instead := await asyncio.to_thread(self.rechecked, err)) is None:
+                    raise
+                raise instead from None
             if isinstance(step, GraphResponse):
                 return step
             state, delay, force = advance(state, step), step.delay, step.action == "refresh"

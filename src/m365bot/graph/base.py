@@ -20,7 +20,7 @@ import httpx
 
 from m365bot.auth.tokens import AccessToken, TokenProvider
 from m365bot.config import Settings
-from m365bot.errors import AuthError, M365BotError, SessionError, ThrottledError
+from m365bot.errors import AuthError, GraphError, M365BotError, SessionError, ThrottledError
 from m365bot.graph.core import (
     Attempt,
     Decision,
@@ -96,6 +96,17 @@ class BaseGraph:
         self.timeout = self._factory.timeout
         self._clock = clock
         self._host = urlsplit(self.base_url).hostname or ""
+        # Set by Connect when it skipped its mailbox check (it passed for this token before):
+        # a 403/404 goes through it, which reruns the check once and may answer with the
+        # check's clearer error (m365bot.connect_check)
+        self.recheck: Callable[[GraphError], M365BotError] | None = None
+
+    def rechecked(self, exc: GraphError) -> M365BotError | None:
+        """The error to raise instead of ``exc`` if it goes through :attr:`recheck` (a 403 or
+        404 while Connect's skipped check is pending), else None: raise ``exc`` as it is."""
+        if self.recheck is None or exc.status not in (403, 404):
+            return None
+        return self.recheck(exc)
 
     def build(self, method: str, path: str, *, params: dict[str, Any] | None = None,
               json: Any = None, headers: dict[str, str] | None = None,
