@@ -140,3 +140,32 @@ def test_the_async_engine_runs_the_skipped_check_too(fresh_emulator: Any, vault:
     assert ei.value.code == "ErrorAccessDenied"
     assert f"cannot open mailbox {OPS}" in ei.value.message
     assert "ApplicationAccessPolicy" in ei.value.advice
+
+
+def test_a_batch_meets_the_skipped_check_too(fresh_emulator: Any, vault: Vault,
+                                             tmp_path: Path) -> None:
+    """``$batch`` reports a 403 per item rather than raising it: while the check is pending,
+    such an item runs it, and a mailbox out of reach raises Connect's error; an item's own
+    404 after the check passed stays in the results."""
+    from m365bot.graph.batching import BatchItem
+
+    emu = fresh_emulator
+    settings = Settings(data_dir=tmp_path / "home", proxy=emu.info["proxy_url"],
+                        ca_bundle=emu.info["ca_bundle"], timeout=20)
+    _connect(emu, settings, vault).close()
+    items = [BatchItem("1", "GET", f"/users/{OPS}/messages/AAMkAGno-such-message"),
+             BatchItem("2", "GET", f"/users/{OPS}/mailFolders/inbox")]
+    s = _connect(emu, settings, vault)
+    try:
+        results = s.graph.batch(items)  # the mailbox is there: the 404 is the item's own
+        assert [r.status for r in results] == [404, 200]
+    finally:
+        m365bot.disconnect(s)
+    s = _connect(emu, settings, vault)
+    _exclude_ops(emu)
+    try:
+        with pytest.raises(GraphError) as ei:
+            s.graph.batch(items)
+    finally:
+        m365bot.disconnect(s)
+    assert f"cannot open mailbox {OPS}" in ei.value.message and ei.value.status == 403

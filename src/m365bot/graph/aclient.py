@@ -220,7 +220,12 @@ class AsyncGraph(BaseGraph):
                     self.limiter(req.mailbox, token).close_gate(run.gate)
                 run.checked([(it, await _check(it)) for it in run.to_check])
             results.update(run.results)
-        return [results[it.id] for it in items]
+        out = [results[it.id] for it in items]
+        if (refusal := self.batch_refusal(out)) is not None and (
+                instead := await asyncio.to_thread(self.rechecked, refusal)) is not refusal \
+                and instead is not None:
+            raise instead  # the mailbox went away since Connect's check (see the sync twin)
+        return out
 
     # -- bodies -----------------------------------------------------------------------------
     async def download(self, path: str, dest: str | Path | IO[bytes], *,

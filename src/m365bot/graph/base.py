@@ -12,8 +12,8 @@ import logging
 import random
 import time
 import uuid
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -34,6 +34,9 @@ from m365bot.graph.core import (
 )
 from m365bot.graph.limits import Limiter, limiter_for
 from m365bot.net import HttpFactory, transport_error
+
+if TYPE_CHECKING:
+    from m365bot.graph.batching import BatchResult
 
 log = logging.getLogger("m365bot.graph")
 
@@ -107,6 +110,18 @@ class BaseGraph:
         if self.recheck is None or exc.status not in (403, 404):
             return None
         return self.recheck(exc)
+
+    def batch_refusal(self, results: Sequence[BatchResult]) -> GraphError | None:
+        """A ``$batch`` reports a 403/404 per item instead of raising it: the first such item
+        as an error for :meth:`rechecked` while Connect's skipped check is pending, else None.
+        """
+        if self.recheck is None:
+            return None
+        item = next((r for r in results if r.status in (403, 404)), None)
+        if item is None:
+            return None
+        return GraphError(f"batch item {item.id} answered {item.status} ({item.error_code})",
+                          code=item.error_code, status=item.status)
 
     def build(self, method: str, path: str, *, params: dict[str, Any] | None = None,
               json: Any = None, headers: dict[str, str] | None = None,

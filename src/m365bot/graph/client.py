@@ -253,7 +253,11 @@ class Graph(BaseGraph):
                 run.checked([(it, bool(it.check())) for it in run.to_check
                              if it.check is not None])
             results.update(run.results)
-        return [results[it.id] for it in items]
+        out = [results[it.id] for it in items]
+        if (refusal := self.batch_refusal(out)) is not None and (
+                instead := self.rechecked(refusal)) is not refusal and instead is not None:
+            raise instead  # the mailbox went away since Connect's check, which was skipped
+        return out
 
     # -- bodies -----------------------------------------------------------------------------
     def download(self, path: str, dest: str | Path | IO[bytes], *,
