@@ -12,8 +12,9 @@ its proxy mode. Prints medians.
    check skips it: the Graph requests per process are printed too.
 
 ``--latency-ms 50 --top 50`` is issue 10's B1 (a bot process: connect with a cached token,
-list the 50 newest messages). ``--src DIR`` runs the bot processes on another checkout's
-``src`` (``git archive main src | tar -x -C /tmp/main``), for a before/after figure.
+list the 50 newest messages). ``--src DIR`` also runs the bot process on another checkout's
+``src`` (``git archive main src | tar -x -C /tmp/main``), alternating with this one's so that
+the machine's load falls on both alike: a before/after figure.
 
 Usage::
 
@@ -30,6 +31,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 CHILD = r"""
 import os, sys, time
@@ -100,6 +102,27 @@ def _phases(py: str, env: dict[str, str], runs: int) -> None:
         print(f"  {statistics.median(values):6.1f} ms  {name}")
     print(f"  {sum(statistics.median(v) for v in got.values()):6.1f} ms  total after "
           "interpreter start-up")
+
+
+def _before_after(py: str, env: dict[str, str], src: Path, pycache: Path, runs: int,
+                  emu: Any) -> None:
+    """This checkout's bot process against ``src``'s, alternating, so that the machine's
+    load falls on both alike: medians, and Graph requests per process."""
+    other = dict(env, PYTHONPATH=str(src.resolve()), PYTHONPYCACHEPREFIX=str(pycache))
+    _time([py, "-c", CHILD], other)  # its bytecode
+    times: dict[str, list[float]] = {"this checkout": [], str(src): []}
+    graph: dict[str, int] = dict.fromkeys(times, 0)
+    for i in range(2 * runs):
+        name, e = (("this checkout", env), (str(src), other))[i % 2]
+        emu.control.clear()
+        times[name].append(_time([py, "-c", CHILD], e))
+        graph[name] += sum(1 for r in emu.control.requests() if r.get("role") == "graph")
+    for name, values in times.items():
+        print(f"  {name}: median {statistics.median(values):7.1f} ms (min "
+              f"{min(values):.1f}, max {max(values):.1f}), {graph[name] / runs:.1f} Graph "
+              "requests per process")
+    a, b = (statistics.median(v) for v in times.values())
+    print(f"  this checkout / {src}: {a / b:.2f}")
 
 
 def _time(argv: list[str], env: dict[str, str] | None = None) -> float:
@@ -198,9 +221,6 @@ def main() -> None:
                    M365BOT_CA_BUNDLE=info["ca_bundle"], M365BOT_VAULT_KEY=key,
                    BENCH_VAULT=str(vpath), BENCH_CID=app["client_id"], BENCH_TID=tid,
                    BENCH_TOP=str(args.top))
-        if args.src is not None:  # another checkout's code; its bytecode cached apart
-            env.update(PYTHONPATH=str(args.src.resolve()),
-                       PYTHONPYCACHEPREFIX=str(Path(tmp) / "pycache"))
         _time([py, "-c", CHILD], env)  # warm-up: bytecode and OS caches
         emu.control.clear()
         fresh = [_time([py, "-c", CHILD], env) for _ in range(runs)]
@@ -208,6 +228,8 @@ def main() -> None:
         graph = [r for r in emu.control.requests() if r.get("role") == "graph"]
         print(f"Graph requests per fresh process: {len(graph) / runs:.1f} "
               f"(latency {args.latency_ms:g} ms each)")
+        if args.src is not None:
+            _before_after(py, env, args.src, Path(tmp) / "pycache", runs, emu)
         f_med = statistics.median(fresh)
         floor = p_med + cold  # a bare interpreter + the one request a bot needs (cold)
         print(f"fresh processes with a cached token: {len(identity)} identity-platform "
