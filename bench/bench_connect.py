@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -107,22 +108,29 @@ def _phases(py: str, env: dict[str, str], runs: int) -> None:
 def _before_after(py: str, env: dict[str, str], src: Path, pycache: Path, runs: int,
                   emu: Any) -> None:
     """This checkout's bot process against ``src``'s, alternating, so that the machine's
-    load falls on both alike: medians, and Graph requests per process."""
+    load falls on both alike: medians of wall time and of the process's CPU time (user +
+    system, which a busy machine stretches less), and Graph requests per process."""
     other = dict(env, PYTHONPATH=str(src.resolve()), PYTHONPYCACHEPREFIX=str(pycache))
     _time([py, "-c", CHILD], other)  # its bytecode
-    times: dict[str, list[float]] = {"this checkout": [], str(src): []}
-    graph: dict[str, int] = dict.fromkeys(times, 0)
+    walls: dict[str, list[float]] = {"this checkout": [], str(src): []}
+    cpus: dict[str, list[float]] = {name: [] for name in walls}
+    graph: dict[str, int] = dict.fromkeys(walls, 0)
     for i in range(2 * runs):
         name, e = (("this checkout", env), (str(src), other))[i % 2]
         emu.control.clear()
-        times[name].append(_time([py, "-c", CHILD], e))
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        walls[name].append(_time([py, "-c", CHILD], e))
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpus[name].append((after.ru_utime - before.ru_utime + after.ru_stime
+                           - before.ru_stime) * 1000)
         graph[name] += sum(1 for r in emu.control.requests() if r.get("role") == "graph")
-    for name, values in times.items():
-        print(f"  {name}: median {statistics.median(values):7.1f} ms (min "
-              f"{min(values):.1f}, max {max(values):.1f}), {graph[name] / runs:.1f} Graph "
+    for name, values in walls.items():
+        print(f"  {name}: wall median {statistics.median(values):7.1f} ms (min "
+              f"{min(values):.1f}, max {max(values):.1f}), CPU median "
+              f"{statistics.median(cpus[name]):6.1f} ms, {graph[name] / runs:.1f} Graph "
               "requests per process")
-    a, b = (statistics.median(v) for v in times.values())
-    print(f"  this checkout / {src}: {a / b:.2f}")
+    (a, b), (c, d) = ((statistics.median(v) for v in m.values()) for m in (walls, cpus))
+    print(f"  this checkout / {src}: wall {a / b:.2f}, CPU {c / d:.2f}")
 
 
 def _time(argv: list[str], env: dict[str, str] | None = None) -> float:
