@@ -4,6 +4,8 @@ Connect resolves every field (Credential / Variable / insecure string), gets a t
 chosen mode, checks the granted permissions from the token itself (naming the missing one
 before Graph is asked), then makes exactly ONE Graph request (the mailbox's Inbox id) so that
 a mailbox the identity cannot reach fails now, with advice, rather than in the first action.
+That check is remembered with the token cache: a later Connect with the same cached token
+skips it, and its session runs it on its first 403/404 instead (m365bot.connect_check).
 
 Example::
 
@@ -29,7 +31,7 @@ from m365bot._version import __version__
 from m365bot.bots.run import BotRun
 from m365bot.clouds import Cloud
 from m365bot.config import Settings
-from m365bot.errors import AuthError, ConfigError, GraphError, M365BotError, SessionError
+from m365bot.errors import AuthError, ConfigError, M365BotError, SessionError
 from m365bot.outlook.session import OutlookSession
 from m365bot.protocols import BlobStore
 from m365bot.protocols import Vault as VaultLike
@@ -203,7 +205,7 @@ def connect(
                                     settings=settings, store=store)
     data["cache_key"] = getattr(provider, "cache_key", getattr(provider, "key", ""))
     try:
-        s = _open(provider, cl, md, user, box, settings, data, spec)
+        s = _open(provider, cl, md, user, box, settings, data, spec, vault)
     except BaseException:
         close_provider = getattr(provider, "close", None)
         if callable(close_provider):
@@ -310,7 +312,9 @@ def _control_room_provider(connection: Mapping[str, str] | None, user: str,
 
 
 def _open(provider: TokenProvider, cl: Cloud, md: str, user: str, box: str, settings: Settings,
-          data: dict[str, Any], spec: SessionSpec) -> OutlookSession:
+          data: dict[str, Any], spec: SessionSpec, store: BlobStore | None) -> OutlookSession:
+    """Get the token, check it, and check the mailbox (unless that passed for this token
+    before: m365bot.connect_check); ``store`` remembers the check (None: it is not)."""
     tok = provider.get_token()
     claims = tok.claims
     _check_audience(claims, cl)
@@ -326,15 +330,18 @@ def _open(provider: TokenProvider, cl: Cloud, md: str, user: str, box: str, sett
                             "account that signed in")
     _check_permissions(perms, app_only=app_only, own=box.lower() == user.lower() or app_only,
                        box=box, cl=cl, md=md)
+    from m365bot.connect_check import MailboxCheck
     from m365bot.graph.client import GraphClient
-    from m365bot.graph.core import mailbox_path
 
     client = GraphClient(cl.graph_url, provider, settings, mailbox=box)
+    check = MailboxCheck(store, str(data.get("cache_key") or ""), box, tok, identity=identity,
+                         app_only=app_only)
     try:
-        client.get(mailbox_path(box) + "/mailFolders/inbox", params={"$select": "id"})
-    except GraphError as exc:
-        client.close()
-        raise _mailbox_error(exc, box, identity, app_only) from None
+        if check.remembered():  # it passed for this very token: the first 403/404 reruns it
+            check.defer(client)
+            log.info("Connect: the mailbox check passed for this token before; skipped")
+        else:
+            check.run(client)
     except M365BotError:
         client.close()
         raise
@@ -376,28 +383,6 @@ def _check_permissions(perms: list[str], *, app_only: bool, own: bool, box: str,
             code="missing_permission",
             advice=f"add the delegated permission {need[1]} to the app registration, grant "
             "consent, and sign in again")
-
-
-def _mailbox_error(exc: GraphError, box: str, identity: str, app_only: bool) -> GraphError:
-    who = f"the app {identity}" if app_only else f"user {identity}"
-    if exc.code == "ErrorAccessDenied" or exc.status == 403:
-        advice = ("an application access policy may exclude this mailbox: have an Exchange "
-                  "administrator add it to the policy's group (New-ApplicationAccessPolicy / "
-                  "Test-ApplicationAccessPolicy)" if app_only else
-                  "have an Exchange administrator give the user FullAccess to the mailbox, "
-                  "and consent to Mail.ReadWrite.Shared")
-        cause = f"{who} cannot open mailbox {box} ({exc.code})"
-    elif exc.code == "MailboxNotEnabledForRESTAPI":
-        cause = f"mailbox {box} is not enabled for Graph (MailboxNotEnabledForRESTAPI)"
-        advice = ("use an Exchange Online mailbox: this one is on-premises, inactive, "
-                  "soft-deleted or unlicensed")
-    elif exc.status == 404 or exc.code in ("ErrorInvalidUser", "ResourceNotFound"):
-        cause = f"there is no mailbox {box} in this tenant ({exc.code})"
-        advice = "check the username (for a shared mailbox, its email address)"
-    else:
-        return exc
-    return GraphError(cause, code=exc.code, status=exc.status, request_id=exc.request_id,
-                      advice=advice)
 
 
 def reconnect(data: dict[str, Any], *, settings: Settings | None = None,
@@ -444,7 +429,7 @@ def reconnect(data: dict[str, Any], *, settings: Settings | None = None,
         provider = _child_app_provider(data, cl, settings, store, vault, variables)
     else:
         raise _bad_descriptor(f"its mode {md!r} is not known")
-    return _open(provider, cl, md, user, box, settings, dict(data), VARIABLE)
+    return _open(provider, cl, md, user, box, settings, dict(data), VARIABLE, vault)
 
 
 def _descriptor_text(data: dict[str, Any], key: str) -> str:

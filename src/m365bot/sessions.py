@@ -135,6 +135,7 @@ class Session:
 
             self._agraph = AsyncGraph(client.base_url, client.token_provider, client.settings,
                                       mailbox=client.mailbox, policy=client.policy)
+            self._agraph.recheck = client.recheck  # Connect's skipped check, shared
         return self._agraph
 
     def graph_get(self, path: str, *, params: dict[str, Any] | None = None) -> GraphResponse:

@@ -9,8 +9,9 @@ from pathlib import Path
 import m365bot
 
 PACKAGE = Path(m365bot.__file__).parent
-# the package's own metadata, and floor 1's settings (the one data-folder rule) and errors
-SHARED = {"m365bot", "m365bot._version", "m365bot.config", "m365bot.errors"}
+# the package's own metadata, and floor 1's settings (the one data-folder rule), errors and
+# extras (which packages the emulator's extra brings: its "pip install" line)
+SHARED = {"m365bot", "m365bot._version", "m365bot.config", "m365bot.errors", "m365bot.extras"}
 
 
 def _imports(path: Path) -> set[str]:

@@ -21,7 +21,7 @@ import logging
 import sys
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from m365bot.auth.advice import IdentityUnavailable, error_from_result, reauth_required
 from m365bot.auth.cache import (
@@ -37,14 +37,15 @@ from m365bot.auth.cache import (
 )
 from m365bot.auth.credentials import CertificateCredential, SecretCredential
 from m365bot.auth.http import LazyHttpClient, MsalHttpClient, import_msal, pause_before_retry
-from m365bot.auth.loopback import parse_redirect
-from m365bot.auth.signin import SignInOptions, sign_in
 from m365bot.auth.tokens import REFRESH_MARGIN, AccessToken, make_access_token
 from m365bot.clouds import Cloud
 from m365bot.config import Settings
 from m365bot.errors import AuthError, ConfigError, ReauthRequired, TransportError
 from m365bot.net import HttpFactory
 from m365bot.values import Secret
+
+if TYPE_CHECKING:
+    from m365bot.auth.signin import SignInOptions
 
 log = logging.getLogger(__name__)
 
@@ -373,8 +374,13 @@ class AuthCodePkce(_MsalProvider):
         if not username or "@" not in username:
             raise ConfigError("username must be the mailbox user's email address",
                               field="username", advice="give e.g. alice@contoso.com")
+        # the attended sign-in's modules load with the first auth-code provider only: an
+        # unattended client-credentials bot never imports them
+        from m365bot.auth.loopback import parse_redirect
+        from m365bot.auth.signin import SignInOptions
+
         parse_redirect(redirect_url)
-        self.signin = SignInOptions(method=signin, timeout=signin_timeout,
+        self.signin: SignInOptions = SignInOptions(method=signin, timeout=signin_timeout,
                                     open_browser=open_browser, prompt=prompt)
         super().__init__(cloud=cloud, tenant=tenant, client_id=client_id, user=username,
                          settings=settings, store=store, clock=clock, http_client=http_client)
@@ -442,6 +448,8 @@ class AuthCodePkce(_MsalProvider):
     def sign_in(self) -> AccessToken:
         """Run the attended sign-in now (``signin``: browser, url or device-code) and persist
         the result."""
+        from m365bot.auth.signin import sign_in
+
         return sign_in(self, self.signin)
 
 

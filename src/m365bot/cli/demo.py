@@ -115,8 +115,11 @@ def demo(data_dir: Path | None) -> None:
     """Run the first demo on the built-in emulator (nothing leaves this machine)."""
     from rich.console import Console
 
+    from m365bot.extras import require_extra
+
     console = Console(highlight=False, soft_wrap=True)
     try:
+        require_extra("emulator", "m365bot demo")
         if data_dir is None:
             with tempfile.TemporaryDirectory(prefix="m365bot-demo-") as tmp:
                 run_demo(Path(tmp), console)

@@ -67,6 +67,9 @@ def serve(host: str, port: int, proxy_port: int, scenario: str, state_dir: Path 
           handshake_timeout: float | None, idle_timeout: float | None,
           connect_head_timeout: float | None, verbose: bool) -> None:
     """Serve the emulator until interrupted (Ctrl-C or SIGTERM)."""
+    from m365bot.extras import require_extra
+
+    require_extra("emulator", "m365bot emulator serve")  # ConfigError: main() prints its fix
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from m365bot.emulator.errors import EmulatorError

@@ -1,4 +1,5 @@
-"""The ``m365bot`` command. Subcommands load lazily so ``m365bot --help`` stays fast."""
+"""The ``m365bot`` command. Subcommands load lazily so ``m365bot --help`` stays fast, and a
+subcommand whose optional packages are not installed says which extra to install."""
 
 from __future__ import annotations
 
@@ -23,6 +24,10 @@ _SUBCOMMANDS = {
     "attachment": "m365bot.cli.attachment:attachment",
     "calendar": "m365bot.cli.calendar:calendar",
 }
+
+
+# subcommand -> the extra (m365bot.extras) its optional parts come from
+_EXTRA_OF = {"emulator": "emulator", "demo": "emulator", "controlroom": "server"}
 
 
 class _LazyGroup(click.Group):
@@ -51,11 +56,23 @@ def cli() -> None:
 
 
 def main(argv: list[str] | None = None) -> Any:
-    """Entry point of the console script; turns m365bot errors into one clear line."""
+    """Entry point of the console script; turns m365bot errors, and a package of an extra
+    that is not installed, into one clear line (exit 2)."""
     from m365bot.errors import M365BotError
 
+    args = sys.argv[1:] if argv is None else list(argv)
     try:
-        return cli.main(args=argv, prog_name="m365bot", standalone_mode=True)
+        return cli.main(args=args, prog_name="m365bot", standalone_mode=True)
     except M365BotError as exc:  # pragma: no cover - standalone_mode handles click errors
         click.echo(f"Error: {exc}", err=True)
+        sys.exit(2)
+    except ModuleNotFoundError as exc:
+        from m365bot.extras import extra_error, extra_for_module
+
+        command = next((a for a in args if not a.startswith("-")), "")
+        found = extra_for_module(exc.name or "", _EXTRA_OF.get(command))
+        if found is None:
+            raise
+        click.echo(f"Error: {extra_error(found[0], f'm365bot {command}', [found[1]])}",
+                   err=True)
         sys.exit(2)

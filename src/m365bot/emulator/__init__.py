@@ -7,7 +7,8 @@ Example::
     with Emulator.start(scenario="demo") as emu:
         info = emu.info     # ports, proxy URL, CA bundle, tenants, apps, users
 
-Heavy parts (Hypercorn, cryptography) load only when :class:`Emulator` is first used.
+Heavy parts (Hypercorn, cryptography) load only when :class:`Emulator` is first used; without
+the ``m365bot[emulator]`` extra that first use raises one ConfigError saying how to install it.
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ __all__ = ["Emulator"]
 
 def __getattr__(name: str) -> Any:
     if name == "Emulator":
+        from m365bot.extras import require_extra
+
+        require_extra("emulator", "m365bot.emulator.Emulator")
         from m365bot.emulator.runtime import Emulator
 
         return Emulator

@@ -14,6 +14,10 @@ Example::
     def test_sends_once(emulator):
         emulator.reset()
         assert emulator.control.count("sendMail") == 0
+
+The plugin loads with m365bot alone, so pytest keeps working for a bot runner without the
+``m365bot[emulator]`` extra; a test that asks for an emulator fixture then fails with the
+``pip install`` line.
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ def emulator_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def emulator(emulator_data_dir: Path) -> Iterator[Emulator]:
     """A demo-scenario emulator for the whole session."""
-    from m365bot.emulator.runtime import Emulator
+    from m365bot.emulator import Emulator
 
     with Emulator.start(scenario="demo", data_dir=emulator_data_dir) as emu:
         yield emu
@@ -52,7 +56,7 @@ def emulator_info(emulator: Emulator) -> dict[str, Any]:
 @pytest.fixture
 def fresh_emulator(emulator_data_dir: Path) -> Iterator[Emulator]:
     """An emulator of its own for one test, in the demo scenario's initial state."""
-    from m365bot.emulator.runtime import Emulator
+    from m365bot.emulator import Emulator
 
     with Emulator.start(scenario="demo", data_dir=emulator_data_dir) as emu:
         yield emu

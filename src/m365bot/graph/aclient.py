@@ -151,7 +151,15 @@ class AsyncGraph(BaseGraph):
                     outcome, body = self.answer(resp, streamed=consume is not None)
                 except httpx.HTTPError as e:
                     exc, outcome = e, network_outcome(e)
-            step = self.conclude(req, outcome, body, exc, state, lim)
+            try:
+                step = self.conclude(req, outcome, body, exc, state, lim)
+            except GraphError as err:
+                if self.recheck is None:
+                    raise
+                # the check is a sync request: in a worker thread, off the event loop
+                if (instead := await asyncio.to_thread(self.rechecked, err)) is None:
+                    raise
+                raise instead from None
             if isinstance(step, GraphResponse):
                 return step
             state, delay, force = advance(state, step), step.delay, step.action == "refresh"
@@ -216,7 +224,12 @@ class AsyncGraph(BaseGraph):
                     self.limiter(req.mailbox, token).close_gate(run.gate)
                 run.checked([(it, await _check(it)) for it in run.to_check])
             results.update(run.results)
-        return [results[it.id] for it in items]
+        out = [results[it.id] for it in items]
+        if (refusal := self.batch_refusal(out)) is not None and (
+                instead := await asyncio.to_thread(self.rechecked, refusal)) is not refusal \
+                and instead is not None:
+            raise instead  # the mailbox went away since Connect's check (see the sync twin)
+        return out
 
     # -- bodies -----------------------------------------------------------------------------
     async def download(self, path: str, dest: str | Path | IO[bytes], *,

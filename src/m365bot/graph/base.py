@@ -12,15 +12,15 @@ import logging
 import random
 import time
 import uuid
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import httpx
 
 from m365bot.auth.tokens import AccessToken, TokenProvider
 from m365bot.config import Settings
-from m365bot.errors import AuthError, M365BotError, SessionError, ThrottledError
+from m365bot.errors import AuthError, GraphError, M365BotError, SessionError, ThrottledError
 from m365bot.graph.core import (
     Attempt,
     Decision,
@@ -34,6 +34,9 @@ from m365bot.graph.core import (
 )
 from m365bot.graph.limits import Limiter, limiter_for
 from m365bot.net import HttpFactory, transport_error
+
+if TYPE_CHECKING:
+    from m365bot.graph.batching import BatchResult
 
 log = logging.getLogger("m365bot.graph")
 
@@ -96,6 +99,29 @@ class BaseGraph:
         self.timeout = self._factory.timeout
         self._clock = clock
         self._host = urlsplit(self.base_url).hostname or ""
+        # Set by Connect when it skipped its mailbox check (it passed for this token before):
+        # a 403/404 goes through it, which reruns the check once and may answer with the
+        # check's clearer error (m365bot.connect_check)
+        self.recheck: Callable[[GraphError], M365BotError] | None = None
+
+    def rechecked(self, exc: GraphError) -> M365BotError | None:
+        """The error to raise instead of ``exc`` if it goes through :attr:`recheck` (a 403 or
+        404 while Connect's skipped check is pending), else None: raise ``exc`` as it is."""
+        if self.recheck is None or exc.status not in (403, 404):
+            return None
+        return self.recheck(exc)
+
+    def batch_refusal(self, results: Sequence[BatchResult]) -> GraphError | None:
+        """A ``$batch`` reports a 403/404 per item instead of raising it: the first such item
+        as an error for :meth:`rechecked` while Connect's skipped check is pending, else None.
+        """
+        if self.recheck is None:
+            return None
+        item = next((r for r in results if r.status in (403, 404)), None)
+        if item is None:
+            return None
+        return GraphError(f"batch item {item.id} answered {item.status} ({item.error_code})",
+                          code=item.error_code, status=item.status)
 
     def build(self, method: str, path: str, *, params: dict[str, Any] | None = None,
               json: Any = None, headers: dict[str, str] | None = None,

@@ -172,7 +172,12 @@ class Graph(BaseGraph):
                     outcome, body = self.answer(resp, streamed=consume is not None)
                 except httpx.HTTPError as e:
                     exc, outcome = e, network_outcome(e)
-            step = self.conclude(req, outcome, body, exc, state, lim)
+            try:
+                step = self.conclude(req, outcome, body, exc, state, lim)
+            except GraphError as err:
+                if (instead := self.rechecked(err)) is None:
+                    raise
+                raise instead from None
             if isinstance(step, GraphResponse):
                 return step
             state, delay, force = advance(state, step), step.delay, step.action == "refresh"
@@ -254,7 +259,11 @@ class Graph(BaseGraph):
                 run.checked([(it, bool(it.check())) for it in run.to_check
                              if it.check is not None])
             results.update(run.results)
-        return [results[it.id] for it in items]
+        out = [results[it.id] for it in items]
+        if (refusal := self.batch_refusal(out)) is not None and (
+                instead := self.rechecked(refusal)) is not refusal and instead is not None:
+            raise instead  # the mailbox went away since Connect's check, which was skipped
+        return out
 
     # -- bodies -----------------------------------------------------------------------------
     def download(self, path: str, dest: str | Path | IO[bytes], *,
