@@ -54,12 +54,12 @@ def _connect(emu: Any, settings: Settings, vault: Vault | None) -> Any:
 
 
 def test_second_process_with_the_cached_token_skips_the_check(
-        clean_emulator: Any, settings: Settings, vault: Vault, vault_key: str) -> None:
+        clean_emulator: Any, settings: Settings, demo_vault: Vault, vault_key: str) -> None:
     clean_emulator.control.clear()
-    first = _bot(clean_emulator, settings, vault, vault_key)
+    first = _bot(clean_emulator, settings, demo_vault, vault_key)
     assert _paths(clean_emulator) == ["inbox", "messages"]  # the check, then the list
     clean_emulator.control.clear()
-    second = _bot(clean_emulator, settings, vault, vault_key)
+    second = _bot(clean_emulator, settings, demo_vault, vault_key)
     assert _paths(clean_emulator) == ["messages"]  # one round trip fewer
     assert login_requests(clean_emulator) == []  # the same cached token
     assert second["subjects"] == first["subjects"] and len(first["subjects"]) >= 1
@@ -75,7 +75,7 @@ def _disable_ops(emu: Any) -> None:
 
 @pytest.mark.parametrize("take_away", [_exclude_ops, _disable_ops])
 def test_a_skipped_check_fails_on_the_first_request_with_connects_error(
-        fresh_emulator: Any, vault: Vault, vault_key: str, tmp_path: Path,
+        fresh_emulator: Any, demo_vault: Vault, vault_key: str, tmp_path: Path,
         take_away: Any) -> None:
     """The mailbox leaves the app's access policy (403) or stops being enabled for Graph
     (404) after a check passed: the next bot fails on its first request, with the clear
@@ -83,28 +83,28 @@ def test_a_skipped_check_fails_on_the_first_request_with_connects_error(
     emu = fresh_emulator
     settings = Settings(data_dir=tmp_path / "home", proxy=emu.info["proxy_url"],
                         ca_bundle=emu.info["ca_bundle"], timeout=20)
-    assert "subjects" in _bot(emu, settings, vault, vault_key)
+    assert "subjects" in _bot(emu, settings, demo_vault, vault_key)
     take_away(emu)
     with pytest.raises(GraphError) as at_connect:  # what Connect says with nothing cached
         _connect(emu, Settings(data_dir=tmp_path / "other", proxy=settings.proxy,
                                ca_bundle=settings.ca_bundle, timeout=20), None)
     emu.control.clear()
-    skipped = _bot(emu, settings, vault, vault_key)
+    skipped = _bot(emu, settings, demo_vault, vault_key)
     assert skipped == {"error": str(at_connect.value), "step": "list"}
     assert OPS in skipped["error"] and "Fix:" in skipped["error"]
     assert _paths(emu) == ["messages", "inbox"]  # the request, then the check it skipped
     emu.control.clear()
-    again = _bot(emu, settings, vault, vault_key)
+    again = _bot(emu, settings, demo_vault, vault_key)
     assert again == {"error": str(at_connect.value), "step": "connect"}
     assert _paths(emu) == ["inbox"]
 
 
 def test_a_skipped_check_leaves_other_errors_as_they_are(
-        clean_emulator: Any, settings: Settings, vault: Vault) -> None:
+        clean_emulator: Any, settings: Settings, demo_vault: Vault) -> None:
     """A 404 for an item is the item's error, not the mailbox's: the check that was skipped
     runs once, passes, and the NotFoundError stands; the next 404 costs no extra request."""
-    _connect(clean_emulator, settings, vault).close()
-    s = _connect(clean_emulator, settings, vault)
+    _connect(clean_emulator, settings, demo_vault).close()
+    s = _connect(clean_emulator, settings, demo_vault)
     clean_emulator.control.clear()
     try:
         for _ in range(2):
@@ -117,13 +117,13 @@ def test_a_skipped_check_leaves_other_errors_as_they_are(
                                       "AAMkAGno-such-message"]
 
 
-def test_the_async_engine_runs_the_skipped_check_too(fresh_emulator: Any, vault: Vault,
+def test_the_async_engine_runs_the_skipped_check_too(fresh_emulator: Any, demo_vault: Vault,
                                                      tmp_path: Path) -> None:
     emu = fresh_emulator
     settings = Settings(data_dir=tmp_path / "home", proxy=emu.info["proxy_url"],
                         ca_bundle=emu.info["ca_bundle"], timeout=20)
-    _connect(emu, settings, vault).close()
-    s = _connect(emu, settings, vault)  # the check skipped
+    _connect(emu, settings, demo_vault).close()
+    s = _connect(emu, settings, demo_vault)  # the check skipped
     _exclude_ops(emu)
 
     async def first_request() -> None:
@@ -142,7 +142,7 @@ def test_the_async_engine_runs_the_skipped_check_too(fresh_emulator: Any, vault:
     assert "ApplicationAccessPolicy" in ei.value.advice
 
 
-def test_a_batch_meets_the_skipped_check_too(fresh_emulator: Any, vault: Vault,
+def test_a_batch_meets_the_skipped_check_too(fresh_emulator: Any, demo_vault: Vault,
                                              tmp_path: Path) -> None:
     """``$batch`` reports a 403 per item rather than raising it: while the check is pending,
     such an item runs it, and a mailbox out of reach raises Connect's error; an item's own
@@ -152,16 +152,16 @@ def test_a_batch_meets_the_skipped_check_too(fresh_emulator: Any, vault: Vault,
     emu = fresh_emulator
     settings = Settings(data_dir=tmp_path / "home", proxy=emu.info["proxy_url"],
                         ca_bundle=emu.info["ca_bundle"], timeout=20)
-    _connect(emu, settings, vault).close()
+    _connect(emu, settings, demo_vault).close()
     items = [BatchItem("1", "GET", f"/users/{OPS}/messages/AAMkAGno-such-message"),
              BatchItem("2", "GET", f"/users/{OPS}/mailFolders/inbox")]
-    s = _connect(emu, settings, vault)
+    s = _connect(emu, settings, demo_vault)
     try:
         results = s.graph.batch(items)  # the mailbox is there: the 404 is the item's own
         assert [r.status for r in results] == [404, 200]
     finally:
         m365bot.disconnect(s)
-    s = _connect(emu, settings, vault)
+    s = _connect(emu, settings, demo_vault)
     _exclude_ops(emu)
     try:
         with pytest.raises(GraphError) as ei:
