@@ -145,7 +145,7 @@ def list_keys(db: Database) -> list[ApiKey]:
 def revoke(db: Database, name: str, *, by: str, ip: str = "") -> ApiKey:
     """Revoke a key: from now on every request with it gets 401."""
     with db.write() as conn:
-        row = conn.execute(select(api_keys).where(api_keys.c.name == name)).first()
+        row = conn.execute(select(api_keys).where(api_keys.c.name == name.lower())).first()
         if row is None:
             raise NotFound(f"there is no API key named {name[:100]!r}", field="key",
                            advice="pick a key from Administration > API keys")

@@ -13,7 +13,6 @@ changes when a form fails.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -22,30 +21,10 @@ from starlette.routing import BaseRoute, Route
 from m365bot.controlroom import accounts, apikeys, audit
 from m365bot.controlroom.errors import BadInput, status_of
 from m365bot.controlroom.server.app import render
+from m365bot.controlroom.server.forms import answer, checkbox
 from m365bot.controlroom.server.security import client_ip, form_of, require_admin, state
 from m365bot.errors import ConfigError
 from m365bot.values import Secret
-
-
-def _answer(request: Request, page: Callable[..., Response],
-            action: Callable[[], str | tuple[str, Secret]]) -> Response:
-    """Run a form's action; answer the page with its note, or with its error and status."""
-    try:
-        done = action()
-    except ConfigError as exc:
-        return page(request, error=str(exc), status=status_of(exc))
-    if isinstance(done, tuple):
-        return page(request, flash=done[0], new_key=done[1].reveal(), status=201)
-    return page(request, flash=done)
-
-
-def _checkbox(form: dict[str, str], name: str) -> bool:
-    value = form.get(name, "")
-    if value not in ("", "on", "yes", "true", "1"):
-        raise BadInput(f"the field {name} must be a checkbox (on or absent)", field=name,
-                       advice="tick or untick the box")
-    return value != ""
-
 
 # -- users ------------------------------------------------------------------------------
 
@@ -70,11 +49,11 @@ def create_user(request: Request) -> Response:
                            advice="type the same password twice")
         user = accounts.create_user(state(request).db, form.get("name", ""),
                                     Secret(form.get("password", "")),
-                                    is_admin=_checkbox(form, "is_admin"), by=admin.name,
+                                    is_admin=checkbox(form, "is_admin"), by=admin.name,
                                     ip=client_ip(request))
         return f"User {user.name} created."
 
-    return _answer(request, users_page, act)
+    return answer(request, users_page, act)
 
 
 _USER_ACTIONS = ("make_admin", "remove_admin", "disable", "enable", "unlock", "password",
@@ -115,7 +94,7 @@ def change_user(request: Request) -> Response:
         accounts.update_user(db, name, by=admin.name, ip=ip, **flags)  # type: ignore[arg-type]
         return f"User {name} changed ({action.replace('_', ' ')})."
 
-    return _answer(request, users_page, act)
+    return answer(request, users_page, act)
 
 
 # -- roles ------------------------------------------------------------------------------
@@ -139,7 +118,7 @@ def create_role(request: Request) -> Response:
                              ip=client_ip(request))
         return f"Role {form.get('name', '').strip()} created."
 
-    return _answer(request, roles_page, act)
+    return answer(request, roles_page, act)
 
 
 # -- API keys ---------------------------------------------------------------------------
@@ -167,7 +146,7 @@ def create_key(request: Request) -> Response:
                                    ip=client_ip(request))
         return (f"API key {info.name} created. Copy it now: it is not shown again.", key)
 
-    return _answer(request, keys_page, act)
+    return answer(request, keys_page, act)
 
 
 def revoke_key(request: Request) -> Response:
@@ -179,7 +158,7 @@ def revoke_key(request: Request) -> Response:
                              ip=client_ip(request))
         return f"API key {key.name} revoked."
 
-    return _answer(request, keys_page, act)
+    return answer(request, keys_page, act)
 
 
 # -- audit ------------------------------------------------------------------------------
