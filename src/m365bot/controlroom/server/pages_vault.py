@@ -31,7 +31,7 @@ from starlette.routing import BaseRoute, Route
 from m365bot.controlroom import accounts
 from m365bot.controlroom.accounts import User
 from m365bot.controlroom.errors import BadInput, NotFound
-from m365bot.controlroom.server.app import render
+from m365bot.controlroom.server.app import error_page, render
 from m365bot.controlroom.server.config import ServerConfig
 from m365bot.controlroom.server.forms import answer, checkbox, required
 from m365bot.controlroom.server.security import (
@@ -139,7 +139,14 @@ def _locker_action(request: Request, action: Callable[[Any, dict[str, str], str]
     def act() -> str:
         return action(vault, form, locker)
 
-    return answer(request, locker_page, act, locker=locker)
+    def page(request: Request, *, error: str = "", status: int = 200, **kw: Any) -> Response:
+        try:
+            return locker_page(request, error=error, status=status, **kw)
+        except M365BotError:
+            # Not a member (any more): the page cannot be shown; the refusal still is.
+            return error_page(request, status, error)
+
+    return answer(request, page, act, locker=locker)
 
 
 def _member(form: dict[str, str], request: Request) -> str:
