@@ -89,8 +89,7 @@ def check_name(name: object, what: str = "name") -> str:
     """A user, role or runner name: 1-100 letters, digits and ``. _ @ + -``, lower-cased
     (names are case-insensitive, as the Credential Vault's locker members are)."""
     if not isinstance(name, str) or not name.strip():
-        raise BadInput(f"the {what} is missing", field=what,
-                       advice=f"fill in the {what}, e.g. alice@contoso.com")
+        raise BadInput(f"the {what} is missing", field=what, advice=f"fill in the {what}")
     name = name.strip()
     if not NAME_RE.match(name):
         raise BadInput(f"the {what} {name[:40]!r} is not valid", field=what,

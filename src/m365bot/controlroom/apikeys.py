@@ -96,7 +96,7 @@ def parse_bots(value: object) -> tuple[str, ...]:
     out = []
     for b in items:
         if b != "*":
-            check_name(b, "bots")
+            check_name(b, "bot name")
         out.append(str(b))
     return tuple(dict.fromkeys(out))
 
@@ -111,7 +111,7 @@ def create(db: Database, name: str, *, run_as: str, bots: object, roles_: object
     if not isinstance(role_list, list | tuple):
         raise BadInput("roles must be a list of role names", field="roles",
                        advice="give role names separated by commas")
-    role_names = tuple(dict.fromkeys(check_name(r, "roles") for r in role_list))
+    role_names = tuple(dict.fromkeys(check_name(r, "role name") for r in role_list))
     prefix = "".join(secrets.choice(_ALNUM) for _ in range(12))
     secret = secrets.token_urlsafe(32)
     with db.write() as conn:
