@@ -15,6 +15,7 @@ from controlroom_support import (
     Server,
     alert_of,
     served_controlroom,
+    stock_users,
 )
 from m365bot.controlroom import accounts, apikeys
 from m365bot.controlroom.db import Database
@@ -26,9 +27,11 @@ OTHERS = "CANARY-others-pass-93"
 
 
 @pytest.fixture
-def vault_server(cr_db: str, tmp_path: Path) -> Iterator[tuple[Server, Database]]:
-    """A served Control Room with its vault unlocked; users bob (role payroll-bots) and
-    carol; the database open for direct set-up."""
+def vault_server(cr_db_any: str, tmp_path: Path) -> Iterator[tuple[Server, Database]]:
+    """A served Control Room (on SQLite, then on PostgreSQL) with its vault unlocked; users
+    admin, alice, bob (role payroll-bots) and carol; the database open for direct set-up."""
+    stock_users(cr_db_any)
+    cr_db = cr_db_any
     db = Database.open(cr_db)
     for name in ("bob", "carol"):
         accounts.create_user(db, name, OTHERS, by="test")

@@ -37,6 +37,7 @@ from m365bot.controlroom.errors import BadInput, Conflict, NotFound
 from m365bot.values import Secret
 
 KEY_RE = re.compile(r"^m365cr_([A-Za-z0-9]{12})_([A-Za-z0-9_-]{43})$")
+_TOUCH_EVERY = dt.timedelta(seconds=60)
 _ALNUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 
 
@@ -167,7 +168,15 @@ def check(db: Database, presented: str) -> ApiKey | None:
     if row is None or not hmac.compare_digest(str(row.key_hash), _digest(m.group(2))):
         return None
     key = _of(row)
-    return None if key.revoked else key
+    if key.revoked:
+        return None
+    t = now()
+    if key.last_used_at is None or t - key.last_used_at > _TOUCH_EVERY:
+        # At most one write a minute per key: the token broker checks keys on every call.
+        with db.write() as conn:
+            conn.execute(update(api_keys).where(api_keys.c.id == key.id)
+                         .values(last_used_at=t))
+    return key
 
 
 def prefix_of(presented: str) -> str:
