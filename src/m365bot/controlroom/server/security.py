@@ -246,9 +246,9 @@ def _load_session(st: ServerState, session_id: str) -> WebSession | None:
 
 
 def csp_allowing_form_action(*origins: str) -> str:
-    """The CSP with ``form-action`` widened to ``origins`` (Chromium applies form-action to
-    the redirect a form's POST answers with: a form that redirects to an OAuth provider's
-    authorization URL needs that origin). Set it as the response's
+    """The CSP with ``form-action`` widened to ``origins``. Browsers apply the form's page
+    form-action to the redirect a form's POST answers with, so a page whose form redirects
+    to an OAuth provider's authorization URL needs that origin. Set it as that page's
     ``Content-Security-Policy`` header; the middleware then leaves it as it is.
 
     Example::
