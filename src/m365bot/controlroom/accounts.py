@@ -246,8 +246,11 @@ def authenticate(db: Database, name: str, password: str, *, ip: str = "",
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         ok = False
     with db.write() as conn:
-        # Re-read under the write lock: concurrent failures on other processes count too.
-        cur = _user_row(conn, name)
+        # Re-read under the lock (SQLite: the write lock; PostgreSQL: the row's lock), so
+        # concurrent failures on other processes all count.
+        locked = conn.execute(select(users).where(users.c.name == name.lower())
+                              .with_for_update()).first()
+        cur = dict(locked._mapping) if locked else None
         if cur is None:
             raise wrong
         if not ok:
