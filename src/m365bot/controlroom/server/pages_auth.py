@@ -64,16 +64,9 @@ def signin(request: Request) -> Response:
             response.headers["retry-after"] = str(exc.retry_after)
         return response
     session_id = start_session(request, user)
-    accounts_audit(request, user.name)
     response = RedirectResponse(target, status_code=303)
     set_session_cookie(response, request, session_id)
     return response
-
-
-def accounts_audit(request: Request, name: str) -> None:
-    from m365bot.controlroom import audit
-
-    audit.record(state(request).db, action="signin", actor=name, ip=client_ip(request))
 
 
 def signout(request: Request) -> Response:

@@ -183,7 +183,9 @@ def form_lists(request: Request, name: str) -> list[str]:
 
 def start_session(request: Request, user: User) -> str:
     """Sign ``user`` in: a fresh session id (the old session, if any, is deleted:
-    rotation on sign-in). Returns the cookie value; set it with :func:`set_session_cookie`."""
+    rotation on sign-in), and the ``signin`` audit entry in the same transaction (no
+    session without its entry). Returns the cookie value; set it with
+    :func:`set_session_cookie`."""
     st = state(request)
     old = current_session(request)
     session_id = secrets.token_urlsafe(32)
@@ -197,6 +199,7 @@ def start_session(request: Request, user: User) -> str:
             expires_at=t + dt.timedelta(seconds=st.config.session_max), ip=client_ip(request)))
         # Sessions past their end are swept at each sign-in.
         conn.execute(delete(web_sessions).where(web_sessions.c.expires_at < t))
+        audit.record(conn, action="signin", actor=user.name, ip=client_ip(request))
     return session_id
 
 
