@@ -165,3 +165,18 @@ def test_no_session_without_its_audit_entry(cr_server: Server) -> None:
             assert conn.execute(select(func.count()).select_from(web_sessions)).scalar() == 0
     finally:
         db.dispose()
+
+
+def test_a_user_changes_their_password_and_is_signed_out_everywhere(
+        cr_server: Server) -> None:
+    new = "CANARY-alice-new-pass-8181"
+    here, elsewhere = (cr_server.sign_in("alice", USER_PASSWORD) for _ in range(2))
+    r = here.post_form("/settings/password", {"current_password": USER_PASSWORD,
+                                              "password": new, "password2": new},
+                       from_page="/settings/password")
+    assert r.status_code == 303 and r.headers["location"] == "/signin"
+    assert here.get("/").status_code == 303 and elsewhere.get("/").status_code == 303
+    old = cr_server.client().post_form("/signin", {"name": "alice", "password": USER_PASSWORD},
+                                       from_page="/signin")
+    assert old.status_code == 401
+    assert cr_server.sign_in("alice", new).get("/").status_code == 200
