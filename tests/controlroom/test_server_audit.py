@@ -49,3 +49,15 @@ def test_a_bad_filter_is_a_400_that_names_it(cr_server: Server) -> None:
     admin = cr_server.sign_in("admin", ADMIN_PASSWORD)
     r = admin.get("/admin/audit?until=31/12/2026")
     assert r.status_code == 400 and "until" in alert_of(r.text)
+
+
+def test_a_flood_of_made_up_api_keys_is_recorded_once_a_minute(cr_server: Server) -> None:
+    import httpx
+
+    for i in range(5):
+        r = httpx.get(f"{cr_server.url}/api/v1/credentials/a/b/c?bot=x",
+                      headers={"authorization": f"Bearer m365cr_{'A' * 12}_{str(i) * 43}"})
+        assert r.status_code == 401
+    admin = cr_server.sign_in("admin", ADMIN_PASSWORD)
+    rows = _rows(admin.get("/admin/audit?action=apikey.refused").text)
+    assert len(rows) == 1 and rows[0][1:3] == [f"key-prefix:{'A' * 12}", "127.0.0.1"]
