@@ -178,6 +178,22 @@ def test_empty_fields_are_config_errors(settings: Settings, vault: Any) -> None:
     assert e.value.field == "cloud"
 
 
+def test_unreadable_certificate_files_are_config_errors(tmp_path: Path) -> None:
+    key, cert = tmp_path / "app.key", tmp_path / "app.crt"
+    key.write_text("not a key\n")
+    cert.write_text("not a certificate\n")
+    for key_file, cert_file in [(key, cert), (tmp_path / "missing.key", cert)]:
+        with pytest.raises(ConfigError) as e:
+            CertificateCredential.from_pem(key_file, cert_file)
+        assert (e.value.field, e.value.message, e.value.advice) == (
+            "certificate", "the certificate or its key could not be read as PEM",
+            "give a PEM private key file and a PEM certificate file (or a PFX)")
+    with pytest.raises(ConfigError) as e:
+        CertificateCredential.from_pfx(tmp_path / "missing.pfx")
+    assert (e.value.field, e.value.message, e.value.advice) == (
+        "certificate", "the PFX file does not exist", "give the path of the .pfx file")
+
+
 def test_cache_is_encrypted_in_the_vault(emu: Any, settings: Settings, vault: Any,
                                          tmp_path: Any) -> None:
     tok = provider(emu.info, settings, vault).get_token()

@@ -45,7 +45,11 @@ def test_a_read_fails_when_its_audit_record_cannot_be_written(
     with pytest.raises(VaultError) as err:
         result = vault.get("bots", "o365", "client_secret")
     assert result is None
-    assert "audit record could not be written" in str(err.value)
+    assert err.value.message == (
+        "the read was refused because its audit record could not be written (the vault "
+        "database failed while reading a credential: IntegrityError: audit store is full)")
+    assert err.value.advice == ("fix the vault database (disk full, read-only, or a trigger on "
+                                "vault_audit) and retry")
     assert values["client_secret"] not in str(err.value)
     with sqlite3.connect(vault_path) as db:
         db.execute("DROP TRIGGER no_audit")
