@@ -16,6 +16,7 @@ import certifi
 import httpx
 import pytest
 
+from auth_support import expire_cached_tokens
 from m365bot.auth.advice import UNAVAILABLE_FIX, IdentityUnavailable
 from m365bot.auth.http import MsalHttpClient
 from m365bot.auth.modes import CertificateCredential, ClientCredentials, SecretCredential
@@ -87,6 +88,17 @@ def test_fresh_provider_with_cached_token_sends_nothing(emu: Any, settings: Sett
     # A cache hit writes nothing back.
     assert vault.blob_version("token_cache", p.cache_key) == written
     assert vault.blob_version("http_cache", p.http_key) == http_written
+
+
+def test_a_fresh_provider_whose_token_expired_asks_only_for_a_token(emu: Any,
+                                                                     settings: Settings,
+                                                                     vault: Any) -> None:
+    p = provider(emu.info, settings, vault)
+    p.get_token()
+    assert expire_cached_tokens(vault, p.cache_key) == 1
+    emu.control.clear()
+    assert provider(emu.info, settings, vault).get_token().source == "identity_provider"
+    assert [r["op"] for r in login_requests(emu)] == ["token"]  # discovery came from the vault
 
 
 def test_force_refresh_gets_a_new_token(emu: Any, settings: Settings, vault: Any) -> None:

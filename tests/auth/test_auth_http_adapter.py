@@ -4,6 +4,9 @@ the factory shows of a proxy."""
 
 from __future__ import annotations
 
+import logging
+import re
+
 import httpx
 import pytest
 
@@ -41,6 +44,16 @@ def test_form_posts_reach_the_wire_as_msal_meant_them() -> None:
     assert seen[1].content == b"raw=body"
     client.get("https://login.microsoftonline.com/t/v2.0/.well-known/openid-configuration")
     assert seen[2].method == "GET" and seen[2].url.query == b""
+
+
+def test_the_debug_log_shows_method_host_path_status_and_time_only(
+        caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="m365bot.auth.http")
+    _adapter([]).post(TOKEN_URL + "?dc=ESTS-PUB", data={"client_secret": "s3cret-canary"})
+    (line,) = [r.getMessage() for r in caplog.records if r.name == "m365bot.auth.http"]
+    shown = re.fullmatch(r"POST login\.microsoftonline\.com/t/oauth2/v2\.0/token -> 200 "
+                         r"\((\d+) ms\)", line)
+    assert shown and int(shown[1]) < 60_000, line  # an in-memory answer: milliseconds
 
 
 def test_4xx_answers_go_back_to_msal_and_raise_for_status_says_what_failed() -> None:

@@ -3,13 +3,14 @@ read whose audit record cannot be written fails."""
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from pathlib import Path
 
 import pytest
 
 from m365bot.errors import VaultAccessDenied, VaultError
-from m365bot.vault import Vault
+from m365bot.vault import AttributeSpec, Vault
 
 
 def test_reads_are_audited_without_values(
@@ -54,3 +55,22 @@ def test_a_read_fails_when_its_audit_record_cannot_be_written(
     with sqlite3.connect(vault_path) as db:
         db.execute("DROP TRIGGER no_audit")
     assert vault.get("bots", "o365", "client_secret").reveal() == values["client_secret"]
+
+
+def test_each_vault_action_logs_one_line_naming_it_never_the_value(
+        vault: Vault, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="m365bot.vault")
+    vault.create_locker("bots")
+    vault.add_member("bots", "role:runners", "consumer")
+    vault.set_credential("bots", "o365", {"client_secret": AttributeSpec("CANARY-log-1"),
+                                          "tenant": AttributeSpec("CANARY-log-2")})
+    vault.set_attribute("bots", "o365", "client_secret", "CANARY-log-3")
+    vault.get("bots", "o365", "client_secret")
+    assert [r.getMessage() for r in caplog.records if r.name == "m365bot.vault.lockers"] == [
+        "vault locker bots created",
+        "vault locker bots: role:runners is now consumer",
+        "vault credential bots/o365 written (2 attributes)",
+        "vault attribute bots/o365/client_secret written",
+        "vault value bots/o365/client_secret read",
+    ]
+    assert "CANARY" not in caplog.text
