@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import logging
 import re
+from pathlib import Path
 
 import httpx
 import pytest
 
 from m365bot.auth.http import HttpResponse, LazyHttpClient, MsalHttpClient
 from m365bot.config import Settings
-from m365bot.errors import TransportError
+from m365bot.errors import ConfigError, TransportError
 from m365bot.net import HttpFactory, transport_error
 
 TOKEN_URL = "https://login.microsoftonline.com/t/oauth2/v2.0/token"
@@ -115,3 +116,24 @@ def test_a_lazy_client_is_made_once_and_closed_on_request() -> None:
     assert first._client.is_closed
     assert s.http_client is not first  # a later request opens a new one
     s.close()
+
+
+def test_an_injected_transport_is_used_without_the_proxy(tmp_path: Path) -> None:
+    seen: list[httpx.Request] = []
+    factory = HttpFactory(Settings(proxy="http://127.0.0.1:9"))  # nothing listens there
+    mock = httpx.MockTransport(lambda req: seen.append(req) or httpx.Response(204))
+    with factory.client(transport=mock) as client:
+        assert client.get("https://graph.microsoft.com/v1.0/me").status_code == 204
+    assert len(seen) == 1
+
+
+def test_a_ca_bundle_without_a_certificate_says_what_to_give(tmp_path: Path) -> None:
+    notes = tmp_path / "notes.txt"
+    notes.write_text("remember to buy milk\n")
+    with pytest.raises(ConfigError) as ei:
+        HttpFactory(Settings(ca_bundle=str(notes))).ssl_context()
+    assert (ei.value.field, ei.value.message, ei.value.advice) == (
+        "ca_bundle", f"ca_bundle {str(notes)!r} holds no usable CA certificate",
+        "give a PEM file with the CA certificates to trust (-----BEGIN CERTIFICATE----- "
+        "blocks) in --ca-bundle / M365BOT_CA_BUNDLE, or leave it unset to trust the "
+        "system's CAs")

@@ -45,6 +45,17 @@ def test_wrong_types_and_values_name_the_field(stocked: tuple[Vault, dict[str, s
     assert _call(vault.set_credential, "bots", "o365",
                  {"password": AttributeSpec("")}).field == "value"
     assert _call(vault.put_blob, "t", "k", b"x", if_version=-1).field == "if_version"
+    for kind, key, data, shown in [
+        ("t", "k", "text", ("data", "blob data must be bytes", "")),
+        ("credential", "k", b"x", ("kind", "the blob kind 'credential' is reserved or empty",
+                                   "use your module's own kind, e.g. 'token_cache'")),
+        ("vault.keys", "k", b"x", ("kind", "the blob kind 'vault.keys' is reserved or empty",
+                                   "use your module's own kind, e.g. 'token_cache'")),
+        ("t", "", b"x", ("key", "the blob key must be 1-500 characters", "")),
+        ("t", "k" * 501, b"x", ("key", "the blob key must be 1-500 characters", "")),
+    ]:
+        err = _call(vault.put_blob, kind, key, data)
+        assert (err.field, err.message, err.advice) == shown
     assert _call(vault.initialize, passphrase="CANARY-p", kdf="md5").field == "kdf"  # type: ignore[arg-type]
     # Nothing changed.
     assert vault.get("bots", "o365", "password").reveal() == values["password"]
