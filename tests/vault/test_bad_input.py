@@ -56,7 +56,9 @@ def test_wrong_types_and_values_name_the_field(stocked: tuple[Vault, dict[str, s
     ]:
         err = _call(vault.put_blob, kind, key, data)
         assert (err.field, err.message, err.advice) == shown
-    assert _call(vault.initialize, passphrase="CANARY-p", kdf="md5").field == "kdf"  # type: ignore[arg-type]
+    err = _call(vault.initialize, passphrase="CANARY-p", kdf="md5")  # type: ignore[arg-type]
+    assert (err.field, err.message, err.advice) == (
+        "kdf", "unknown key derivation 'md5'", "use kdf='scrypt' or kdf='argon2id'")
     # Nothing changed.
     assert vault.get("bots", "o365", "password").reveal() == values["password"]
 
@@ -65,8 +67,12 @@ def test_wrong_types_and_values_name_the_field(stocked: tuple[Vault, dict[str, s
                                   " bot", "x" * 201, "\u2028"])
 def test_actor_and_role_names_with_control_characters_are_refused(vault_path: Path,
                                                                   name: str) -> None:
-    assert _call(Vault.open, vault_path, actor=name).field == "actor"
-    assert _call(Vault.open, vault_path, actor="bot", roles=(name,)).field == "role"
+    for what, err in [("actor", _call(Vault.open, vault_path, actor=name)),
+                      ("role", _call(Vault.open, vault_path, actor="bot", roles=(name,)))]:
+        assert (err.field, err.message, err.advice) == (
+            what, f"the {what} name {name!r} is not valid",
+            f"use 1-200 characters for the {what} name, without control characters (such as "
+            "newlines) or surrounding spaces")
 
 
 def test_a_role_member_needs_a_role_name(stocked: tuple[Vault, dict[str, str]]) -> None:
@@ -129,7 +135,8 @@ def test_a_folder_or_foreign_file_at_the_vault_path_is_refused_untouched(tmp_pat
     assert stat.S_IMODE(other.stat().st_mode) == 0o644
     # A new vault file is created 0600; an existing vault keeps the mode it has.
     new = tmp_path / "new" / "v.db"
-    Vault.open(new, actor="a").close()
+    with Vault.open(new, actor="a") as v:  # 'vault init' prints this path
+        assert v.path == new and repr(v) == f"<Vault {new} actor='a' locked>"
     assert stat.S_IMODE(new.stat().st_mode) == 0o600
     os.chmod(new, 0o640)
     Vault.open(new, actor="a").close()
