@@ -143,6 +143,18 @@ def test_a_folder_or_foreign_file_at_the_vault_path_is_refused_untouched(tmp_pat
     assert stat.S_IMODE(new.stat().st_mode) == 0o640
 
 
+def test_a_vault_path_that_cannot_be_read_is_refused(tmp_path: Path) -> None:
+    import socket
+
+    path = tmp_path / "vault.db"
+    with socket.socket(socket.AF_UNIX) as sock:  # exists, is no folder, and open() fails
+        sock.bind(str(path))
+        err = _call(Vault.open, path, actor="a")
+    assert (err.field, err.message, err.advice) == (
+        "vault", f"cannot read --vault {path}: No such device or address",
+        "check the path and its permissions")
+
+
 def test_an_unknown_database_url_is_a_config_error() -> None:
     for url in ("bogus://x", "mysql+nosuchdriver://h/db"):
         err = _call(Vault.open, url, actor="a")
