@@ -74,3 +74,6 @@ def test_each_vault_action_logs_one_line_naming_it_never_the_value(
         "vault value bots/o365/client_secret read",
     ]
     assert "CANARY" not in caplog.text
+    assert [(e.action, e.attribute, e.outcome) for e in vault.audit_log(limit=4)] == [
+        ("value.read", "client_secret", "ok"), ("value.write", "client_secret", "ok"),
+        ("value.write", "tenant", "ok"), ("value.write", "client_secret", "ok")]

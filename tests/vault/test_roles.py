@@ -113,10 +113,18 @@ def test_locker_keeps_an_owner_and_names_are_checked(
     with pytest.raises(ConfigError) as err:
         owner.add_member("bots", "bob", "admin")
     assert err.value.field == "role"
-    with pytest.raises(VaultNotFoundError, match="no locker named"):
-        owner.get("nope", "o365", "client_secret")
-    with pytest.raises(VaultNotFoundError, match="no attribute"):
-        owner.get("bots", "o365", "nope")
+    for args, shown in [
+        (("nope", "o365", "client_secret"),
+         ("no locker named 'nope'", "check the locker name with 'm365bot vault list'")),
+        (("bots", "nope", "client_secret"),
+         ("no credential 'nope' in locker 'bots'", "list them with 'm365bot vault list LOCKER'")),
+        (("bots", "o365", "nope"),
+         ("no attribute 'nope' in credential 'o365'",
+          "list them with 'm365bot vault attributes LOCKER CREDENTIAL'")),
+    ]:
+        with pytest.raises(VaultNotFoundError) as missing:
+            owner.get(*args)
+        assert (missing.value.message, missing.value.advice) == shown
     infos = owner.list_credentials("bots")[0].attributes
     assert {a.name: a.has_value for a in infos} == {"client_secret": True, "password": True}
     assert "CANARY" not in repr(owner.list_credentials("bots"))
