@@ -16,6 +16,7 @@ import certifi
 import httpx
 import pytest
 
+from auth_support import expire_cached_tokens
 from m365bot.auth.advice import UNAVAILABLE_FIX, IdentityUnavailable
 from m365bot.auth.http import MsalHttpClient
 from m365bot.auth.modes import CertificateCredential, ClientCredentials, SecretCredential
@@ -89,6 +90,18 @@ def test_fresh_provider_with_cached_token_sends_nothing(clean_emulator: Any, set
     # A cache hit writes nothing back.
     assert vault.blob_version("token_cache", p.cache_key) == written
     assert vault.blob_version("http_cache", p.http_key) == http_written
+
+
+def test_a_fresh_provider_whose_token_expired_asks_only_for_a_token(
+        clean_emulator: Any, settings: Settings, vault: Any) -> None:
+    p = provider(clean_emulator.info, settings, vault)
+    p.get_token()
+    assert expire_cached_tokens(vault, p.cache_key) == 1
+    clean_emulator.control.clear()
+    fresh = provider(clean_emulator.info, settings, vault)
+    assert fresh.get_token().source == "identity_provider"
+    # discovery came from the vault
+    assert [r["op"] for r in login_requests(clean_emulator)] == ["token"]
 
 
 def test_force_refresh_gets_a_new_token(clean_emulator: Any, settings: Settings,
@@ -180,6 +193,22 @@ def test_empty_fields_are_config_errors(settings: Settings, vault: Any) -> None:
         ClientCredentials(cloud="mars", tenant="t", client_id="c",
                           credential=SecretCredential(Secret("x")), settings=settings, store=vault)
     assert e.value.field == "cloud"
+
+
+def test_unreadable_certificate_files_are_config_errors(tmp_path: Path) -> None:
+    key, cert = tmp_path / "app.key", tmp_path / "app.crt"
+    key.write_text("not a key\n")
+    cert.write_text("not a certificate\n")
+    for key_file, cert_file in [(key, cert), (tmp_path / "missing.key", cert)]:
+        with pytest.raises(ConfigError) as e:
+            CertificateCredential.from_pem(key_file, cert_file)
+        assert (e.value.field, e.value.message, e.value.advice) == (
+            "certificate", "the certificate or its key could not be read as PEM",
+            "give a PEM private key file and a PEM certificate file (or a PFX)")
+    with pytest.raises(ConfigError) as e:
+        CertificateCredential.from_pfx(tmp_path / "missing.pfx")
+    assert (e.value.field, e.value.message, e.value.advice) == (
+        "certificate", "the PFX file does not exist", "give the path of the .pfx file")
 
 
 def test_cache_is_encrypted_in_the_vault(clean_emulator: Any, settings: Settings, vault: Any,

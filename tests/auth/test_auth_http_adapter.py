@@ -4,12 +4,16 @@ the factory shows of a proxy."""
 
 from __future__ import annotations
 
+import logging
+import re
+from pathlib import Path
+
 import httpx
 import pytest
 
 from m365bot.auth.http import HttpResponse, LazyHttpClient, MsalHttpClient
 from m365bot.config import Settings
-from m365bot.errors import TransportError
+from m365bot.errors import ConfigError, TransportError
 from m365bot.net import HttpFactory, transport_error
 
 TOKEN_URL = "https://login.microsoftonline.com/t/oauth2/v2.0/token"
@@ -43,6 +47,16 @@ def test_form_posts_reach_the_wire_as_msal_meant_them() -> None:
     assert seen[2].method == "GET" and seen[2].url.query == b""
 
 
+def test_the_debug_log_shows_method_host_path_status_and_time_only(
+        caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="m365bot.auth.http")
+    _adapter([]).post(TOKEN_URL + "?dc=ESTS-PUB", data={"client_secret": "s3cret-canary"})
+    (line,) = [r.getMessage() for r in caplog.records if r.name == "m365bot.auth.http"]
+    shown = re.fullmatch(r"POST login\.microsoftonline\.com/t/oauth2/v2\.0/token -> 200 "
+                         r"\((\d+) ms\)", line)
+    assert shown and int(shown[1]) < 60_000, line  # an in-memory answer: milliseconds
+
+
 def test_4xx_answers_go_back_to_msal_and_raise_for_status_says_what_failed() -> None:
     client = _adapter([], status=400)
     resp = client.post(TOKEN_URL, data={"a": "b"})
@@ -68,14 +82,16 @@ def test_network_failures_are_transport_errors_naming_the_host() -> None:
 
 def test_each_kind_of_network_failure_has_its_own_advice() -> None:
     url = "https://graph.microsoft.com/v1.0/me?$select=secret-looking"
-    timeout = transport_error(httpx.ReadTimeout("slow"), url, 7)
-    assert timeout.message == "no answer from graph.microsoft.com within 7 s"
-    assert "raise the timeout" in timeout.advice
+    timeout = transport_error(httpx.ReadTimeout("slow"), url, 7.5)
+    assert timeout.message == "no answer from graph.microsoft.com within 7.5 s"
+    assert timeout.advice == "check the network and proxy settings, or raise the timeout"
     proxy = transport_error(httpx.ProxyError("403"), url, 7)
     assert proxy.message == "the proxy refused the connection to graph.microsoft.com"
-    assert "M365BOT_PROXY" in proxy.advice
-    cert = transport_error(httpx.ConnectError("[SSL: CERTIFICATE_VERIFY_FAILED]"), url, 7)
-    assert "CA bundle" in cert.advice and "secret-looking" not in str(cert)
+    assert proxy.advice == "check the proxy setting (M365BOT_PROXY / --proxy)"
+    cert = transport_error(httpx.ConnectError("[SSL: certificate_verify_failed]"), url, 7)
+    assert cert.message == "could not reach graph.microsoft.com: ConnectError"
+    assert cert.advice == "check the CA bundle setting (ca_bundle)"
+    assert "secret-looking" not in str(cert)
 
 
 def test_the_factory_shows_the_proxy_without_its_password() -> None:
@@ -100,3 +116,24 @@ def test_a_lazy_client_is_made_once_and_closed_on_request() -> None:
     assert first._client.is_closed
     assert s.http_client is not first  # a later request opens a new one
     s.close()
+
+
+def test_an_injected_transport_is_used_without_the_proxy(tmp_path: Path) -> None:
+    seen: list[httpx.Request] = []
+    factory = HttpFactory(Settings(proxy="http://127.0.0.1:9"))  # nothing listens there
+    mock = httpx.MockTransport(lambda req: seen.append(req) or httpx.Response(204))
+    with factory.client(transport=mock) as client:
+        assert client.get("https://graph.microsoft.com/v1.0/me").status_code == 204
+    assert len(seen) == 1
+
+
+def test_a_ca_bundle_without_a_certificate_says_what_to_give(tmp_path: Path) -> None:
+    notes = tmp_path / "notes.txt"
+    notes.write_text("remember to buy milk\n")
+    with pytest.raises(ConfigError) as ei:
+        HttpFactory(Settings(ca_bundle=str(notes))).ssl_context()
+    assert (ei.value.field, ei.value.message, ei.value.advice) == (
+        "ca_bundle", f"ca_bundle {str(notes)!r} holds no usable CA certificate",
+        "give a PEM file with the CA certificates to trust (-----BEGIN CERTIFICATE----- "
+        "blocks) in --ca-bundle / M365BOT_CA_BUNDLE, or leave it unset to trust the "
+        "system's CAs")

@@ -15,7 +15,7 @@ from auth_support import expire_cached_tokens, signed_in_alice
 from m365bot.auth.modes import AuthCodePkce
 from m365bot.auth.refresh import RefreshTokenSource, VaultTokenState
 from m365bot.config import Settings
-from m365bot.errors import AuthError, ReauthRequired
+from m365bot.errors import AuthError, ConfigError, ReauthRequired
 from m365bot.redact import install_log_filter, redact
 from world_support import login_requests
 
@@ -71,6 +71,13 @@ def test_refresh_token_source_8_processes_strict_one_refresh(
     assert all(r["ok"] for r in results), results
     assert len({r["hash"] for r in results}) == 1
     assert clean_emulator.control.count("token") == 1
+
+
+def test_a_token_url_that_is_not_https_is_refused(settings: Settings, vault: Any) -> None:
+    with pytest.raises(ConfigError) as e:
+        RefreshTokenSource(key="k", client_id="c", token_url="http://login.example/token",
+                           state=VaultTokenState(vault, "k"), settings=settings)
+    assert (e.value.field, e.value.message) == ("token_url", "the token URL must be https")
 
 
 def test_refresh_token_source_invalid_grant_backs_off(clean_emulator: Any, settings: Settings,

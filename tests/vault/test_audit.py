@@ -3,13 +3,14 @@ read whose audit record cannot be written fails."""
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from pathlib import Path
 
 import pytest
 
 from m365bot.errors import VaultAccessDenied, VaultError
-from m365bot.vault import Vault
+from m365bot.vault import AttributeSpec, Vault
 
 
 def test_reads_are_audited_without_values(
@@ -45,8 +46,34 @@ def test_a_read_fails_when_its_audit_record_cannot_be_written(
     with pytest.raises(VaultError) as err:
         result = vault.get("bots", "o365", "client_secret")
     assert result is None
-    assert "audit record could not be written" in str(err.value)
+    assert err.value.message == (
+        "the read was refused because its audit record could not be written (the vault "
+        "database failed while reading a credential: IntegrityError: audit store is full)")
+    assert err.value.advice == ("fix the vault database (disk full, read-only, or a trigger on "
+                                "vault_audit) and retry")
     assert values["client_secret"] not in str(err.value)
     with sqlite3.connect(vault_path) as db:
         db.execute("DROP TRIGGER no_audit")
     assert vault.get("bots", "o365", "client_secret").reveal() == values["client_secret"]
+
+
+def test_each_vault_action_logs_one_line_naming_it_never_the_value(
+        vault: Vault, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="m365bot.vault")
+    vault.create_locker("bots")
+    vault.add_member("bots", "role:runners", "consumer")
+    vault.set_credential("bots", "o365", {"client_secret": AttributeSpec("CANARY-log-1"),
+                                          "tenant": AttributeSpec("CANARY-log-2")})
+    vault.set_attribute("bots", "o365", "client_secret", "CANARY-log-3")
+    vault.get("bots", "o365", "client_secret")
+    assert [r.getMessage() for r in caplog.records if r.name == "m365bot.vault.lockers"] == [
+        "vault locker bots created",
+        "vault locker bots: role:runners is now consumer",
+        "vault credential bots/o365 written (2 attributes)",
+        "vault attribute bots/o365/client_secret written",
+        "vault value bots/o365/client_secret read",
+    ]
+    assert "CANARY" not in caplog.text
+    assert [(e.action, e.attribute, e.outcome) for e in vault.audit_log(limit=4)] == [
+        ("value.read", "client_secret", "ok"), ("value.write", "client_secret", "ok"),
+        ("value.write", "tenant", "ok"), ("value.write", "client_secret", "ok")]

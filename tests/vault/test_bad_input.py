@@ -45,7 +45,20 @@ def test_wrong_types_and_values_name_the_field(stocked: tuple[Vault, dict[str, s
     assert _call(vault.set_credential, "bots", "o365",
                  {"password": AttributeSpec("")}).field == "value"
     assert _call(vault.put_blob, "t", "k", b"x", if_version=-1).field == "if_version"
-    assert _call(vault.initialize, passphrase="CANARY-p", kdf="md5").field == "kdf"  # type: ignore[arg-type]
+    for kind, key, data, shown in [
+        ("t", "k", "text", ("data", "blob data must be bytes", "")),
+        ("credential", "k", b"x", ("kind", "the blob kind 'credential' is reserved or empty",
+                                   "use your module's own kind, e.g. 'token_cache'")),
+        ("vault.keys", "k", b"x", ("kind", "the blob kind 'vault.keys' is reserved or empty",
+                                   "use your module's own kind, e.g. 'token_cache'")),
+        ("t", "", b"x", ("key", "the blob key must be 1-500 characters", "")),
+        ("t", "k" * 501, b"x", ("key", "the blob key must be 1-500 characters", "")),
+    ]:
+        err = _call(vault.put_blob, kind, key, data)
+        assert (err.field, err.message, err.advice) == shown
+    err = _call(vault.initialize, passphrase="CANARY-p", kdf="md5")  # type: ignore[arg-type]
+    assert (err.field, err.message, err.advice) == (
+        "kdf", "unknown key derivation 'md5'", "use kdf='scrypt' or kdf='argon2id'")
     # Nothing changed.
     assert vault.get("bots", "o365", "password").reveal() == values["password"]
 
@@ -54,8 +67,12 @@ def test_wrong_types_and_values_name_the_field(stocked: tuple[Vault, dict[str, s
                                   " bot", "x" * 201, "\u2028"])
 def test_actor_and_role_names_with_control_characters_are_refused(vault_path: Path,
                                                                   name: str) -> None:
-    assert _call(Vault.open, vault_path, actor=name).field == "actor"
-    assert _call(Vault.open, vault_path, actor="bot", roles=(name,)).field == "role"
+    for what, err in [("actor", _call(Vault.open, vault_path, actor=name)),
+                      ("role", _call(Vault.open, vault_path, actor="bot", roles=(name,)))]:
+        assert (err.field, err.message, err.advice) == (
+            what, f"the {what} name {name!r} is not valid",
+            f"use 1-200 characters for the {what} name, without control characters (such as "
+            "newlines) or surrounding spaces")
 
 
 def test_a_role_member_needs_a_role_name(stocked: tuple[Vault, dict[str, str]]) -> None:
@@ -118,11 +135,24 @@ def test_a_folder_or_foreign_file_at_the_vault_path_is_refused_untouched(tmp_pat
     assert stat.S_IMODE(other.stat().st_mode) == 0o644
     # A new vault file is created 0600; an existing vault keeps the mode it has.
     new = tmp_path / "new" / "v.db"
-    Vault.open(new, actor="a").close()
+    with Vault.open(new, actor="a") as v:  # 'vault init' prints this path
+        assert v.path == new and repr(v) == f"<Vault {new} actor='a' locked>"
     assert stat.S_IMODE(new.stat().st_mode) == 0o600
     os.chmod(new, 0o640)
     Vault.open(new, actor="a").close()
     assert stat.S_IMODE(new.stat().st_mode) == 0o640
+
+
+def test_a_vault_path_that_cannot_be_read_is_refused(tmp_path: Path) -> None:
+    import socket
+
+    path = tmp_path / "vault.db"
+    with socket.socket(socket.AF_UNIX) as sock:  # exists, is no folder, and open() fails
+        sock.bind(str(path))
+        err = _call(Vault.open, path, actor="a")
+    assert (err.field, err.message, err.advice) == (
+        "vault", f"cannot read --vault {path}: No such device or address",
+        "check the path and its permissions")
 
 
 def test_an_unknown_database_url_is_a_config_error() -> None:

@@ -26,6 +26,16 @@ def as_user(vault_path: Path, raw_key: bytes) -> Iterator:
         v.close()
 
 
+ASK_OWNER = "ask a locker owner to add you with a role that allows it"
+
+
+def _denied(call, *args) -> tuple[str, str]:  # type: ignore[no-untyped-def]
+    """What a refused caller reads: the message and the fix."""
+    with pytest.raises(VaultAccessDenied) as err:
+        call(*args)
+    return err.value.message, err.value.advice
+
+
 def test_roles(stocked: tuple[Vault, dict[str, str]], as_user) -> None:  # type: ignore[no-untyped-def]
     owner, values = stocked
     owner.set_credential("bots", "mail", {
@@ -40,8 +50,8 @@ def test_roles(stocked: tuple[Vault, dict[str, str]], as_user) -> None:  # type:
 
     # Strangers see nothing and read nothing.
     assert stranger.list_lockers() == []
-    with pytest.raises(VaultAccessDenied):
-        stranger.get("bots", "o365", "client_secret")
+    assert _denied(stranger.get, "bots", "o365", "client_secret") == (
+        "'eve' may not read credentials in locker 'bots' (role: not a member)", ASK_OWNER)
     # Consumers (by role) read standard values and fill in their own user-provided ones.
     assert bot.get("bots", "o365", "client_secret").reveal() == values["client_secret"]
     with pytest.raises(VaultNotFoundError, match="has no value for you"):
@@ -50,25 +60,39 @@ def test_roles(stocked: tuple[Vault, dict[str, str]], as_user) -> None:  # type:
     assert bot.get("bots", "mail", "password").reveal() == "CANARY-bot1-pw"
     with pytest.raises(VaultNotFoundError):
         owner.get("bots", "mail", "password")  # the owner has not given theirs
-    with pytest.raises(VaultAccessDenied):
-        bot.set_attribute("bots", "o365", "client_secret", "CANARY-nope")
-    with pytest.raises(VaultAccessDenied):
-        bot.set_credential("bots", "x", {"a": AttributeSpec("CANARY-x")})
-    with pytest.raises(VaultAccessDenied):
-        bot.add_member("bots", "eve", "consumer")
+    assert _denied(bot.set_attribute, "bots", "o365", "client_secret", "CANARY-nope") == (
+        "'bot1' may not change standard attribute 'client_secret' of bots/o365 "
+        "(role: consumer)",
+        "owners and managers set standard values; consumers fill in user-provided ones")
+    assert _denied(bot.set_credential, "bots", "x", {"a": AttributeSpec("CANARY-x")}) == (
+        "'bot1' may not write credentials in locker 'bots' (role: consumer)", ASK_OWNER)
+    assert _denied(bot.add_member, "bots", "eve", "consumer") == (
+        "'bot1' may not add members in locker 'bots' (role: consumer)", ASK_OWNER)
     # Managers add consumers only.
     mgr.add_member("bots", "eve", "consumer")
     for role in ("owner", "manager", "participant"):
-        with pytest.raises(VaultAccessDenied):
-            mgr.add_member("bots", "zed", role)
+        assert _denied(mgr.add_member, "bots", "zed", role) == (
+            "a manager may add only consumers to locker 'bots'",
+            "ask a locker owner to add owners, managers or participants")
+    assert _denied(mgr.remove_member, "bots", "eve") == (
+        "'mgr' may not remove members in locker 'bots' (role: manager)", ASK_OWNER)
     mgr.set_attribute("bots", "o365", "client_secret", "CANARY-rotated")
     # Participants add their own credentials and see only those.
     pat.set_credential("bots", "mine", {"token": AttributeSpec("CANARY-pat")})
     assert [c.name for c in pat.list_credentials("bots")] == ["mine"]
-    with pytest.raises(VaultAccessDenied):
-        pat.get("bots", "o365", "client_secret")
-    with pytest.raises(VaultAccessDenied):
-        pat.set_credential("bots", "o365", {"client_secret": AttributeSpec("CANARY-hijack")})
+    assert _denied(pat.get, "bots", "o365", "client_secret") == (
+        "credential 'o365' belongs to another participant",
+        "participants may read only their own credentials")
+    assert _denied(pat.set_credential, "bots", "o365",
+                   {"client_secret": AttributeSpec("CANARY-hijack")}) == (
+        "credential 'o365' in locker 'bots' belongs to another participant",
+        "participants may change only their own credentials")
+    assert _denied(pat.set_attribute, "bots", "o365", "client_secret", "CANARY-hijack") == (
+        "'pat' may not change standard attribute 'client_secret' of bots/o365 "
+        "(role: participant)",
+        "owners and managers set standard values; consumers fill in user-provided ones")
+    pat.set_attribute("bots", "mine", "token", "CANARY-pat-2")  # their own: allowed
+    assert pat.get("bots", "mine", "token").reveal() == "CANARY-pat-2"
     assert owner.get("bots", "o365", "client_secret").reveal() == "CANARY-rotated"
     assert {c.name for c in owner.list_credentials("bots")} == {"mail", "mine", "o365"}
     roles = {lk.name: lk.role for lk in bot.list_lockers()}
@@ -89,13 +113,31 @@ def test_locker_keeps_an_owner_and_names_are_checked(
     with pytest.raises(ConfigError) as err:
         owner.add_member("bots", "bob", "admin")
     assert err.value.field == "role"
-    with pytest.raises(VaultNotFoundError, match="no locker named"):
-        owner.get("nope", "o365", "client_secret")
-    with pytest.raises(VaultNotFoundError, match="no attribute"):
-        owner.get("bots", "o365", "nope")
+    for args, shown in [
+        (("nope", "o365", "client_secret"),
+         ("no locker named 'nope'", "check the locker name with 'm365bot vault list'")),
+        (("bots", "nope", "client_secret"),
+         ("no credential 'nope' in locker 'bots'", "list them with 'm365bot vault list LOCKER'")),
+        (("bots", "o365", "nope"),
+         ("no attribute 'nope' in credential 'o365'",
+          "list them with 'm365bot vault attributes LOCKER CREDENTIAL'")),
+    ]:
+        with pytest.raises(VaultNotFoundError) as missing:
+            owner.get(*args)
+        assert (missing.value.message, missing.value.advice) == shown
     infos = owner.list_credentials("bots")[0].attributes
     assert {a.name: a.has_value for a in infos} == {"client_secret": True, "password": True}
     assert "CANARY" not in repr(owner.list_credentials("bots"))
+    with pytest.raises(VaultError) as lone:  # nor may its last owner step down
+        owner.add_member("bots", "alice", "consumer")
+    assert lone.value.message == "locker 'bots' must keep at least one owner"
+    assert lone.value.advice == "add another owner first"
+    with pytest.raises(VaultNotFoundError) as absent:
+        owner.remove_member("bots", "bob")
+    assert absent.value.message == "'bob' is not a member of locker 'bots'"
+    owner.add_member("bots", "bob", "owner")
+    owner.add_member("bots", "alice", "consumer")  # with another owner, it may
+    assert owner.list_lockers()[0].members == {"alice": "consumer", "bob": "owner"}
 
 
 def test_delete_credential_removes_its_values_and_nothing_else(  # type: ignore[no-untyped-def]

@@ -96,3 +96,24 @@ def test_rotation_under_concurrent_writes(vault: Vault, vault_path: Path, raw_ke
             assert fresh.get_blob("writes", key) == data
         assert fresh.get("bots", "c", "a").reveal() == "CANARY-seed"
         assert len(acknowledged) >= 4 * 30
+
+
+def test_a_rotation_stopped_after_the_key_switch_leaves_every_value_readable(
+    stocked: tuple[Vault, dict[str, str]], vault_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    vault, values = stocked
+    new_key = os.urandom(32)
+
+    def process_killed(self: Vault) -> int:  # before any data key is rewrapped
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Vault, "_rewrap_all", process_killed)
+    with pytest.raises(KeyboardInterrupt):
+        vault.rotate_master_key(key=new_key)
+    monkeypatch.undo()
+    with Vault.open(vault_path, actor="alice") as fresh:
+        fresh.unlock(key=new_key)  # the older key comes from the key table, wrapped by this one
+        assert fresh.key_versions_in_use() == {1: 2}
+        for name, value in values.items():
+            assert fresh.get("bots", "o365", name).reveal() == value
+        assert fresh.rotate_master_key(key=os.urandom(32)) == 2  # and a rotation finishes it
