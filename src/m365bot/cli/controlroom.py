@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from m365bot.cli import controlroom_server as _server_commands
 from m365bot.cli.options import network_options, vault_options
 from m365bot.errors import M365BotError
 
@@ -149,5 +150,8 @@ def login(store: ConnectionStore, settings: Settings, *, provider_type: str, nam
     return ({"connection": name, "token_type": token_type, "user": user, "status": got},
             f"{name}: {token_type} token {got}")
 
+
+# serve, migrate, user: the Control Room server's commands (their own module).
+_server_commands.register(controlroom)
 
 __all__ = ["controlroom"]

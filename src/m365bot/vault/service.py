@@ -71,6 +71,7 @@ class Vault(LockerOps):
         self._ring: crypto.Keyring | None = None
         self._vault_id = ""
         self._write_lock = threading.RLock()
+        self._view = False
 
     @classmethod
     def open(
@@ -95,9 +96,28 @@ class Vault(LockerOps):
         return vault
 
     def close(self) -> None:
-        """Lock the vault and release its database connections."""
+        """Lock the vault and release its database connections (a view from
+        :meth:`acting_as` leaves both to the vault it came from)."""
+        if self._view:
+            return
         self.lock()
         self._store.dispose()
+
+    def acting_as(self, actor: str, *, roles: Iterable[str] = ()) -> Vault:
+        """A view of this vault for another actor: the same database and keys, while the
+        locker roles and the audit log see ``actor`` with ``roles``. The Control Room server
+        opens one vault and takes a view per signed-in user or runner.
+
+        Example::
+
+            alice = server_vault.acting_as("alice", roles=("finance",))
+            alice.list_lockers()        # only alice's lockers
+        """
+        view = Vault(self._store, actor=check_label(actor, "actor"), roles=_roles(roles))
+        view._ring, view._vault_id, view._write_lock = self._ring, self._vault_id, \
+            self._write_lock
+        view._view = True
+        return view
 
     def __enter__(self) -> Vault:
         return self
@@ -215,6 +235,8 @@ class Vault(LockerOps):
 
     def lock(self) -> None:
         """Forget the master keys; every decrypting call raises VaultLockedError after this."""
+        if self._view:
+            return
         if self._ring is not None:
             self._ring.forget()
         self._ring = None

@@ -1,0 +1,358 @@
+"""The Control Room server's database: its tables, one engine per URL, migrations, and
+transactions. SQLite (a file under the data folder) by default, PostgreSQL for teams.
+
+Every piece of state the web app and the API use lives here (users, roles, API keys,
+web sessions, the audit log), so several server processes on one or several machines
+can share one PostgreSQL: nothing breaks when a user's requests land on different
+processes.
+
+Writers never interleave on SQLite: a write transaction starts with ``BEGIN IMMEDIATE``
+(WAL mode, ``synchronous=FULL``, a busy timeout), so a read-check-write inside
+:meth:`Database.write` is atomic. On PostgreSQL take a row lock (``SELECT ... FOR UPDATE``)
+or ``pg_advisory_xact_lock`` inside the transaction where one is needed.
+
+Example::
+
+    from m365bot.controlroom.db import Database, users
+    db = Database.open("postgresql+psycopg://cr@db.corp/controlroom")   # or a file path
+    with db.write() as conn:
+        conn.execute(users.insert().values(...))
+    with db.read() as conn:
+        conn.execute(select(users.c.name)).scalars().all()
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    Engine,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    event,
+    text,
+)
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
+from sqlalchemy.pool import NullPool
+
+from m365bot.config import data_dir_from_env
+from m365bot.errors import ConfigError, M365BotError
+from m365bot.vault.paths import SQLITE_PRAGMAS
+
+log = logging.getLogger(__name__)
+
+VERSION_TABLE = "m365bot_controlroom_alembic_version"
+READ_ONLY = "m365bot_controlroom_read_only"
+# Held by `migrate` on PostgreSQL so two servers starting at once do not race.
+MIGRATE_LOCK_ID = 736523190
+_MIGRATIONS = Path(__file__).with_name("migrations")
+_TS = DateTime(timezone=True)
+
+metadata = MetaData()
+
+users = Table(
+    "cr_users", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("password_hash", String(200), nullable=False),  # argon2id, PHC string
+    Column("is_admin", Boolean, nullable=False, default=False),
+    Column("disabled", Boolean, nullable=False, default=False),
+    Column("failed_count", Integer, nullable=False, default=0),
+    Column("locked_until", _TS, nullable=True),
+    Column("created_at", _TS, nullable=False),
+    Column("created_by", String(200), nullable=False),
+)
+
+roles = Table(
+    "cr_roles", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("description", Text, nullable=False, default=""),
+    Column("created_at", _TS, nullable=False),
+)
+
+user_roles = Table(
+    "cr_user_roles", metadata,
+    Column("user_id", Integer, ForeignKey("cr_users.id", ondelete="CASCADE"),
+           primary_key=True),
+    Column("role_id", Integer, ForeignKey("cr_roles.id", ondelete="CASCADE"),
+           primary_key=True),
+)
+
+api_keys = Table(
+    "cr_api_keys", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(200), nullable=False, unique=True),  # the runner's name
+    Column("prefix", String(32), nullable=False, unique=True),  # shown; looks the key up
+    Column("key_hash", String(128), nullable=False),  # SHA-256 of the secret part
+    Column("run_as", String(200), nullable=False),  # the user the runner's bots run as
+    Column("bots", Text, nullable=False),  # bot names it may run, one a line; "*" = any
+    Column("roles", Text, nullable=False),  # role names it acts with, one a line
+    Column("created_at", _TS, nullable=False),
+    Column("created_by", String(200), nullable=False),
+    Column("revoked_at", _TS, nullable=True),
+    Column("last_used_at", _TS, nullable=True),
+)
+
+web_sessions = Table(
+    "cr_web_sessions", metadata,
+    Column("id_hash", String(64), primary_key=True),  # SHA-256 of the cookie value
+    Column("user_id", Integer, ForeignKey("cr_users.id", ondelete="CASCADE"),
+           nullable=False),
+    Column("csrf_token", String(64), nullable=False),
+    Column("created_at", _TS, nullable=False),
+    Column("last_seen", _TS, nullable=False),
+    Column("expires_at", _TS, nullable=False),
+    Column("ip", String(64), nullable=False, default=""),
+)
+
+audit = Table(
+    "cr_audit", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("at", _TS, nullable=False, index=True),
+    Column("actor", String(200), nullable=False),  # user name, "key:NAME", or "-"
+    Column("action", String(60), nullable=False, index=True),
+    Column("target", String(500), nullable=False),
+    Column("outcome", String(40), nullable=False),
+    Column("ip", String(64), nullable=False),
+    Column("detail", Text, nullable=False),
+)
+
+
+def default_db_path(environ: Mapping[str, str]) -> Path:
+    """``<data dir>/controlroom.db`` (the data folder rule is
+    :func:`m365bot.config.data_dir_from_env`)."""
+    return data_dir_from_env(environ) / "controlroom.db"
+
+
+def _bad_url(reason: str) -> ConfigError:
+    return ConfigError(f"the Control Room database given to --db is not usable ({reason})",
+                       field="--db", advice="give --db a file path, or a URL like "
+                       "postgresql+psycopg://user@host/controlroom")
+
+
+def to_url(url_or_path: str | os.PathLike[str]) -> tuple[str, Path | None]:
+    """A SQLAlchemy URL for a path or URL, and the SQLite file (None for a server)."""
+    raw = os.fspath(url_or_path)
+    if "://" not in raw:
+        path = Path(raw).expanduser().resolve()
+        return f"sqlite+pysqlite:///{path}", path
+    try:
+        url = make_url(raw)
+    except ArgumentError:
+        raise _bad_url("not a database URL") from None
+    backend = url.get_backend_name()
+    if backend == "sqlite":
+        if not url.database or url.database == ":memory:":
+            raise _bad_url("an in-memory database is lost when the server stops")
+        path = Path(url.database).expanduser().resolve()
+        return f"sqlite+pysqlite:///{path}", path
+    if backend != "postgresql":
+        raise _bad_url(f"{backend} is not supported; use SQLite or PostgreSQL")
+    return raw, None
+
+
+def engine_for(url_or_path: str | os.PathLike[str]) -> Engine:
+    """An engine for a file path or URL with the durability settings on every connection.
+
+    Example::
+
+        engine_for("/srv/cr/controlroom.db")
+        engine_for("postgresql+psycopg://cr@127.0.0.1/controlroom")
+    """
+    url, path = to_url(url_or_path)
+    if path is not None:
+        if path.is_dir():
+            raise _bad_url(f"{path} is a folder")
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if not path.exists():
+            fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
+            os.close(fd)
+    try:
+        # hide_parameters: SQL logging never shows bound values (hashes, addresses).
+        if path is None:
+            engine = create_engine(url, pool_pre_ping=True, hide_parameters=True,
+                                   pool_size=10, max_overflow=20)
+        else:
+            engine = create_engine(url, poolclass=NullPool, hide_parameters=True)
+    except NoSuchModuleError:
+        raise _bad_url(f"no database driver for {url.split('://', 1)[0]}://") from None
+    except (ArgumentError, ImportError, ValueError) as exc:
+        raise _bad_url(type(exc).__name__) from None
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_on_connect)
+        event.listen(engine, "begin", _sqlite_on_begin)
+    return engine
+
+
+def _sqlite_on_connect(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
+    # Take transactions out of pysqlite's hands so BEGIN IMMEDIATE is ours to issue.
+    dbapi_conn.isolation_level = None
+    cur = dbapi_conn.cursor()
+    for pragma in SQLITE_PRAGMAS:
+        cur.execute(pragma)
+    cur.close()
+
+
+def _sqlite_on_begin(conn: Connection) -> None:
+    # Writers take the write lock up front (no lock upgrade, no SQLITE_BUSY mid-way);
+    # readers start a plain snapshot and never wait for writers (WAL).
+    if conn.get_execution_options().get(READ_ONLY):
+        conn.exec_driver_sql("BEGIN")
+    else:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _alembic_config() -> Any:
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(_MIGRATIONS))
+    return cfg
+
+
+def head_revision() -> str:
+    """The newest migration's revision id (``cr0001``, then the next one added)."""
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
+    return str(head)
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The database's schema revision, or None for an empty database."""
+    with engine.execution_options(**{READ_ONLY: True}).connect() as conn:
+        if conn.dialect.name == "postgresql":
+            exists = conn.execute(text("SELECT to_regclass(:t)"),
+                                  {"t": VERSION_TABLE}).scalar() is not None
+        else:
+            exists = conn.execute(text("SELECT 1 FROM sqlite_master WHERE type='table' "
+                                       "AND name=:t"), {"t": VERSION_TABLE}).first() is not None
+        row = (conn.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).first()
+               if exists else None)
+        conn.rollback()
+    return str(row[0]) if row else None
+
+
+def migrate(engine: Engine) -> tuple[str | None, str]:
+    """Create or upgrade the schema to the newest revision with alembic; returns
+    (revision before, revision after). A no-op when current.
+
+    Example::
+
+        migrate(engine_for("/srv/cr/controlroom.db"))   # (None, 'cr0001')
+    """
+    from alembic import command
+
+    before = current_revision(engine)
+    head = head_revision()
+    if before == head:
+        return before, head
+    cfg = _alembic_config()
+    try:
+        with engine.begin() as conn:  # a writer: concurrent first starts queue
+            if conn.dialect.name == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": MIGRATE_LOCK_ID})
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+    except SQLAlchemyError as exc:
+        raise M365BotError(
+            f"cannot create or upgrade the Control Room database ({type(exc).__name__})",
+            advice="check that the database is reachable, writable and not another "
+            "program's") from None
+    log.info("controlroom schema upgraded from %s to %s", before or "empty", head)
+    return before, head
+
+
+class Database:
+    """The server's database: an engine whose schema is at the newest revision, and
+    read and write transactions.
+
+    Example::
+
+        db = Database.open(path_or_url)
+        with db.read() as conn:
+            ...
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        reader: dict[str, Any] = {READ_ONLY: True}
+        self._reader = engine.execution_options(**reader)
+
+    @classmethod
+    def open(cls, url_or_path: str | os.PathLike[str], *, upgrade: bool = True) -> Database:
+        """Open the database; with ``upgrade`` (the default) bring its schema to the
+        newest revision first, else refuse a database that is not current."""
+        engine = engine_for(url_or_path)
+        try:
+            if upgrade:
+                migrate(engine)
+            else:
+                current, head = current_revision(engine), head_revision()
+                if current != head:
+                    raise M365BotError(
+                        f"the Control Room database is at revision {current or 'none'}, "
+                        f"not {head}", advice="run 'm365bot controlroom migrate --db ...'")
+        except SQLAlchemyError as exc:
+            engine.dispose()
+            raise _bad_url(f"cannot connect: {type(exc).__name__}") from None
+        except BaseException:
+            engine.dispose()
+            raise
+        return cls(engine)
+
+    @property
+    def dialect(self) -> str:
+        """``sqlite`` or ``postgresql``."""
+        return self.engine.dialect.name
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A write transaction (SQLite: ``BEGIN IMMEDIATE``, writers queue)."""
+        with self.engine.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A read transaction (a snapshot; never waits for writers on SQLite)."""
+        with self._reader.begin() as conn:
+            yield conn
+
+    def dispose(self) -> None:
+        """Release the database connections."""
+        self.engine.dispose()
+
+
+__all__ = [
+    "VERSION_TABLE",
+    "Database",
+    "api_keys",
+    "audit",
+    "current_revision",
+    "default_db_path",
+    "engine_for",
+    "head_revision",
+    "metadata",
+    "migrate",
+    "roles",
+    "to_url",
+    "user_roles",
+    "users",
+    "web_sessions",
+]

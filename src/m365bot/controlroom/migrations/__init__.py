@@ -1,0 +1,1 @@
+"""Alembic migrations of the Control Room server's database (revision ids ``crNNNN``)."""
