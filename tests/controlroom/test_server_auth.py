@@ -1,0 +1,84 @@
+"""Sign-in, sessions and lockout on a served Control Room (real uvicorn process, httpx)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from controlroom_support import (
+    ADMIN_PASSWORD,
+    USER_PASSWORD,
+    Server,
+    alert_of,
+    served_controlroom,
+)
+
+
+def _cookie_header(response) -> str:  # type: ignore[no-untyped-def]
+    return "; ".join(v for k, v in response.headers.multi_items() if k == "set-cookie")
+
+
+def test_sign_in_sets_a_new_httponly_samesite_session_and_sign_out_ends_it(
+        cr_server: Server) -> None:
+    c = cr_server.client()
+    assert c.get("/").status_code == 303  # signed out: to the sign-in page
+    c.get("/signin")
+    before = c.cookies.get("cr_session")
+    r = c.post_form("/signin", {"name": "alice", "password": USER_PASSWORD, "next": "/"})
+    assert r.status_code == 303 and r.headers["location"] == "/"
+    cookie = _cookie_header(r)
+    assert "cr_session=" in cookie and "HttpOnly" in cookie and "SameSite=lax" in cookie
+    assert "Secure" not in cookie  # plain HTTP: a Secure cookie would never come back
+    first = c.cookies.get("cr_session")
+    assert first and first != before
+    home = c.get("/")
+    assert home.status_code == 200 and "Signed in as <strong>alice</strong>" in home.text
+
+    # Signing in again rotates the id; the old id no longer works.
+    c.post_form("/signin", {"name": "alice", "password": USER_PASSWORD}, from_page="/signin")
+    second = c.cookies.get("cr_session")
+    assert second and second != first
+    stale = cr_server.client()
+    stale.cookies.set("cr_session", first)
+    assert stale.get("/").status_code == 303
+
+    r = c.post_form("/signout", {}, from_page="/")
+    assert r.status_code == 303 and r.headers["location"] == "/signin"
+    replay = cr_server.client()
+    replay.cookies.set("cr_session", second)
+    assert replay.get("/").status_code == 303  # the session is gone on the server too
+
+
+def test_wrong_password_and_unknown_user_get_the_same_401(cr_server: Server) -> None:
+    c = cr_server.client()
+    wrong = c.post_form("/signin", {"name": "alice", "password": "not her password"},
+                        from_page="/signin")
+    unknown = c.post_form("/signin", {"name": "nobody", "password": "whatever it is"},
+                          from_page="/signin")
+    assert wrong.status_code == unknown.status_code == 401
+    assert alert_of(wrong.text) == alert_of(unknown.text)
+    assert "wrong user name or password" in alert_of(wrong.text)
+    assert "cr_session" not in c.cookies
+
+
+def test_lockout_with_backoff_holds_across_two_server_processes(cr_db: str,
+                                                               tmp_path: Path) -> None:
+    with served_controlroom(cr_db, tmp_path / "a") as a, \
+            served_controlroom(cr_db, tmp_path / "b") as b:
+        for i in range(5):  # the threshold: 5 failures in a row, alternating servers
+            server = a if i % 2 else b
+            r = server.client().post_form("/signin", {"name": "alice", "password": f"bad {i}"},
+                                          from_page="/signin")
+            assert r.status_code == 401
+        # Now even the right password is refused, on either process, with Retry-After.
+        for server in (a, b):
+            r = server.client().post_form("/signin", {"name": "alice",
+                                                      "password": USER_PASSWORD},
+                                          from_page="/signin")
+            assert r.status_code == 429
+            assert 1 <= int(r.headers["retry-after"]) <= 31
+            assert "locked" in alert_of(r.text)
+        # Other users are not affected.
+        assert a.sign_in("admin", ADMIN_PASSWORD).get("/").status_code == 200
+        # The admin audit page shows the failures and the lockout.
+        log = a.sign_in("admin", ADMIN_PASSWORD).get("/admin/audit?actor=alice").text
+        assert log.count("signin.failed") >= 5 and "signin.locked" in log
