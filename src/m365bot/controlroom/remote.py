@@ -43,7 +43,6 @@ ENV_API_KEY = "M365BOT_CONTROLROOM_API_KEY"
 ENV_CA_BUNDLE = "M365BOT_CONTROLROOM_CA_BUNDLE"
 ENV_PROXY = "M365BOT_CONTROLROOM_PROXY"
 TOKEN_PATH = "/api/v1/oauth/token"
-API_KEY_HEADER = "X-API-Key"
 
 
 def _env_value(text: str) -> Value:
@@ -124,8 +123,8 @@ class RemoteControlRoom:
                 self._client = self.factory.client()
             client = self._client
         with network_errors(url, self.factory.timeout):
-            resp = client.post(url, json=body, headers={API_KEY_HEADER: self._key.reveal(),
-                                                        "Accept": "application/json"})
+            resp = client.post(url, json=body, headers={
+                "Authorization": "Bearer " + self._key.reveal(), "Accept": "application/json"})
         try:
             data = resp.json()
         except ValueError:
@@ -146,14 +145,34 @@ class RemoteControlRoom:
         return f"<RemoteControlRoom {self.url}>"
 
 
+def connections_for(environ: Mapping[str, str], *, vault: Any = None,
+                    variables: Mapping[str, Any] | None = None) -> Any:
+    """What Connect's Control Room managed mode uses: the Control Room server named by
+    ``M365BOT_CONTROLROOM_URL``, else the embedded store next to the vault (None without
+    a vault). Called at the edge (the CLI), where the environment is read.
+
+    Example::
+
+        connect(..., connections=connections_for(os.environ, vault=vault))
+    """
+    remote = RemoteControlRoom.from_env(environ, vault=vault, variables=variables)
+    if remote is not None:
+        return remote
+    if vault is None:
+        return None
+    from m365bot.controlroom.store import ConnectionStore
+
+    return ConnectionStore(vault)
+
+
 def _token_type(value: str) -> str:
     return "User-specific" if token_type(value) == "user" else "Shared"
 
 
 def _error(status: int, data: dict[str, Any], pick: dict[str, str]) -> M365BotError:
-    message = str(data.get("message") or f"the Control Room answered HTTP {status}")
-    advice = str(data.get("advice") or "")
-    code = str(data.get("error") or status)
+    message = str(data.get("error") or f"the Control Room answered HTTP {status}")
+    advice = str(data.get("fix") or "")
+    code = str(data.get("code") or status)
     if status == 409 and code != "token_missing":
         return ReauthRequired(message, code=code, advice=advice)
     if status in (400, 404, 422):
@@ -202,5 +221,11 @@ class RemoteTokenSource:
         return f"<RemoteTokenSource {self.pick['connection_name']} {self.pick['token_type']}>"
 
 
-__all__ = ["API_KEY_HEADER", "ENV_API_KEY", "ENV_URL", "TOKEN_PATH", "RemoteControlRoom",
-           "RemoteTokenSource"]
+__all__ = [
+    "ENV_API_KEY",
+    "ENV_URL",
+    "TOKEN_PATH",
+    "RemoteControlRoom",
+    "RemoteTokenSource",
+    "connections_for",
+]

@@ -3,9 +3,10 @@ Credential Vault's envelope encryption (:mod:`m365bot.vault.crypto`): a fresh da
 value, wrapped by a 32-byte key, and the value's place bound as associated data, so a
 sealed token copied onto another connection's row does not open.
 
-The key is the server key (``M365BOT_CONTROLROOM_KEY``, base64 of 32 random bytes, or a key
-file) on a server, and a random key kept in the Credential Vault on one machine
-(:meth:`TokenSealer.from_vault`).
+On a server the key is derived (HKDF-SHA256) from the master key the server starts with
+(``--vault-key-file`` / ``M365BOT_VAULT_KEY``; :meth:`TokenSealer.from_master`), so every
+server process of a team derives the same key and none is stored. On one machine it is a
+random key kept in the Credential Vault (:meth:`TokenSealer.from_vault`).
 
 Example::
 
@@ -24,10 +25,12 @@ import struct
 from m365bot.errors import ConfigError, VaultIntegrityError
 from m365bot.protocols import BlobStore
 from m365bot.vault import crypto
+from m365bot.vault.keys import MasterKeySource
 
-KEY_ENV = "M365BOT_CONTROLROOM_KEY"
+KEY_ENV = "M365BOT_VAULT_KEY"
 _VAULT_KIND, _VAULT_KEY = "controlroom_key", "oauth"
-_HEAD = struct.Struct(">HB")  # key version, nonce length
+_HEAD = struct.Struct(">HB")
+_SALT = b"m365bot controlroom sealing v1"  # key version, nonce length
 
 
 class TokenSealer:
@@ -55,6 +58,22 @@ class TokenSealer:
         except (binascii.Error, ValueError):
             key = b""
         return cls(key)
+
+    @classmethod
+    def from_master(cls, source: MasterKeySource) -> TokenSealer:
+        """The server's sealer, derived from its vault master key (a passphrase is
+        stretched with scrypt first)."""
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+        from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
+
+        if source.kind == "raw":
+            material = source.raw_key()
+        else:
+            material = Scrypt(salt=_SALT, length=32, n=2**15, r=8, p=1).derive(
+                source.material.reveal().encode())
+        return cls(HKDF(algorithm=hashes.SHA256(), length=crypto.KEY_BYTES, salt=_SALT,
+                        info=b"oauth connections and tokens").derive(material))
 
     @classmethod
     def from_vault(cls, vault: BlobStore) -> TokenSealer:

@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from m365bot.auth.tokens import TokenProvider
     from m365bot.controlroom.db import Database
     from m365bot.controlroom.oauth_repo import StoredConnection
+    from m365bot.controlroom.sealing import TokenSealer
     from m365bot.net import HttpFactory
 
 log = logging.getLogger(__name__)
@@ -89,16 +90,20 @@ class ConnectionStore:
         ConnectionStore(vault).status("Microsoft Entra", "ops")    # 'Not connected'
     """
 
-    def __init__(self, vault: BlobStore, *, db: Database | str | os.PathLike[str] | None = None
-                 ) -> None:
+    def __init__(self, vault: BlobStore | None, *,
+                 db: Database | str | os.PathLike[str] | None = None,
+                 sealer: TokenSealer | None = None) -> None:
         from m365bot.controlroom.db import Database
         from m365bot.controlroom.oauth_repo import OAuthRepo
         from m365bot.controlroom.sealing import TokenSealer
 
+        if vault is None and (db is None or sealer is None):
+            raise ConfigError("the embedded Control Room needs the Credential Vault",
+                              field="vault", advice="pass ConnectionStore(vault)")
         self.vault = vault
-        where = beside_vault(vault) if db is None else db
+        where = beside_vault(vault) if db is None else db  # type: ignore[arg-type]
         self.db = where if isinstance(where, Database) else Database.open(where)
-        self.repo = OAuthRepo(self.db, TokenSealer.from_vault(vault))
+        self.repo = OAuthRepo(self.db, sealer or TokenSealer.from_vault(vault))  # type: ignore[arg-type]
 
     def add(self, conn: OAuthConnection) -> None:
         """Create or replace a connection (its tokens are kept)."""
