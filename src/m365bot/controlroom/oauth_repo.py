@@ -90,10 +90,14 @@ class OAuthRepo:
     # -- connections -----------------------------------------------------------------------
 
     def save(self, conn: OAuthConnection, *, actor: str = "", connection_id: int | None = None,
-             keep_secret: bool = False) -> int:
+             keep_secret: bool = False, roles: Iterable[str] | None = None,
+             replace: bool = True) -> int:
         """Create a connection, or replace the one with this provider type and name (or with
         ``connection_id``, which may rename it). ``keep_secret``: an edit that leaves the
-        secret field empty keeps the stored one. Tokens are kept. Returns the id."""
+        secret field empty keeps the stored one. ``roles``: invite exactly these (None:
+        leave them). ``replace=False``: a new connection may not take an existing name. Tokens
+        are kept. One transaction: a refusal saves nothing. Returns
+        the id."""
         values: dict[str, Any] = {
             "key": conn.key, "provider_type": conn.provider_type, "name": conn.name,
             "cloud": conn.cloud, "grant_type": conn.grant_type, "client_id": conn.client_id,
@@ -101,7 +105,7 @@ class OAuthRepo:
             "scopes": " ".join(conn.scopes), "updated_at": _now(), "updated_by": actor}
         with self.db.write() as c:
             clash = c.execute(select(_C.id).where(_C.key == conn.key)).scalar()
-            if connection_id is None:
+            if connection_id is None and replace:
                 connection_id = clash
             elif clash is not None and clash != connection_id:
                 raise ConfigError(f"there is already a {conn.provider_type} connection named "
@@ -125,6 +129,8 @@ class OAuthRepo:
                     select(_C.client_secret).where(_C.id == connection_id)).scalar() is None:
                 raise ConfigError("a client_credentials connection needs its client secret",
                                   field="client_secret", advice="give the client secret")
+            if roles is not None:
+                self._set_roles(c, connection_id, roles)
         return connection_id
 
     def get(self, provider_type: str, name: str, *, secret: bool = True) -> StoredConnection:
@@ -210,20 +216,24 @@ class OAuthRepo:
 
     def set_roles(self, connection_id: int, names: Iterable[str]) -> None:
         """Invite exactly these roles (by name); ConfigError naming an unknown role."""
-        wanted = sorted({n.strip() for n in names if n.strip()})
         with self.db.write() as c:
-            found = dict(c.execute(select(roles.c.name, roles.c.id)
-                                   .where(roles.c.name.in_(wanted))).all())
-            missing = [n for n in wanted if n not in found]
-            if missing:
-                raise ConfigError(f"there is no role named {missing[0]!r}", field="roles",
-                                  advice="create the role under Manage > Roles first, or "
-                                  "pick one of the listed roles")
-            c.execute(delete(connection_roles)
-                      .where(connection_roles.c.connection_id == connection_id))
-            if wanted:
-                c.execute(insert(connection_roles), [{"connection_id": connection_id,
-                                                      "role_id": found[n]} for n in wanted])
+            self._set_roles(c, connection_id, names)
+
+    @staticmethod
+    def _set_roles(c: Connection, connection_id: int, names: Iterable[str]) -> None:
+        wanted = sorted({n.strip() for n in names if n.strip()})
+        found = dict(c.execute(select(roles.c.name, roles.c.id)
+                               .where(roles.c.name.in_(wanted))).all())
+        missing = [n for n in wanted if n not in found]
+        if missing:
+            raise ConfigError(f"there is no role named {missing[0]!r}", field="roles",
+                              advice="create the role under Administration > Roles first, or "
+                              "pick one of the listed roles")
+        c.execute(delete(connection_roles)
+                  .where(connection_roles.c.connection_id == connection_id))
+        if wanted:
+            c.execute(insert(connection_roles), [{"connection_id": connection_id,
+                                                  "role_id": found[n]} for n in wanted])
 
     def role_ids_of_user(self, user_name: str) -> list[int]:
         """The role ids of a Control Room user (by name)."""
