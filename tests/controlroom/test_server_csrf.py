@@ -38,4 +38,4 @@ def test_every_answer_carries_the_security_headers(cr_server: Server) -> None:
         assert "frame-ancestors 'none'" in h["content-security-policy"], path
         assert "default-src 'none'" in h["content-security-policy"], path
         assert h["x-content-type-options"] == "nosniff", path
-        assert h["referrer-policy"] == "no-referrer", path
+        assert h["referrer-policy"] == "same-origin", path

@@ -49,6 +49,7 @@ from m365bot.controlroom.pkce import PkceFlow
 from m365bot.controlroom.server.app import render
 from m365bot.controlroom.server.oauth_common import OAuthParts, oauth_parts
 from m365bot.controlroom.server.security import (
+    CSP,
     audit_here,
     form_lists,
     form_of,
@@ -68,6 +69,27 @@ LOGIN_TTL = 600.0
 CLOUDS = [(c.key, c.label) for c in Cloud]
 _FORM_FIELDS = ("provider_type", "name", "cloud", "tenant", "grant_type", "client_id",
                 "authorization_url", "token_url", "scopes")
+
+
+# the built-in provider's sign-in hosts: the create and edit forms may lead there
+_CLOUD_ORIGINS = tuple(sorted({f"https://{c.login_host}" for c in Cloud}))
+
+
+def _origins(rows: list[StoredConnection]) -> set[str]:
+    return {f"{u.scheme}://{u.netloc}" for u in
+            (urlsplit(r.conn.authorization_url) for r in rows
+             if r.conn.grant_type == "authorization_code") if u.netloc}
+
+
+def _with_providers(response: Response, rows: list[StoredConnection], *,
+                    clouds: bool = False) -> Response:
+    """Let this page's forms lead to the providers' sign-in pages: a Login form answers
+    with a redirect there, which CSP's form-action would otherwise block."""
+    origins = sorted(_origins(rows) | (set(_CLOUD_ORIGINS) if clouds else set()))
+    if origins:
+        response.headers["content-security-policy"] = CSP.replace(
+            "form-action 'self'", "form-action 'self' " + " ".join(origins))
+    return response
 
 
 def _filters(request: Request) -> tuple[str, str]:
@@ -125,7 +147,8 @@ def new_form(request: Request) -> Response:
     """The create form."""
     require_admin(request)
     oauth_parts(request)
-    return _edit_page(request, _form_values(None), connection_id=None)
+    return _with_providers(_edit_page(request, _form_values(None), connection_id=None), [],
+                           clouds=True)
 
 
 def edit_form(request: Request) -> Response:
@@ -133,8 +156,9 @@ def edit_form(request: Request) -> Response:
     require_admin(request)
     parts = oauth_parts(request)
     stored = _stored(parts, request)
-    return _edit_page(request, _form_values(stored), connection_id=stored.id,
-                      shared_status=parts.repo.status(stored, ""))
+    return _with_providers(_edit_page(request, _form_values(stored), connection_id=stored.id,
+                                      shared_status=parts.repo.status(stored, "")), [stored],
+                           clouds=True)
 
 
 def _stored(parts: OAuthParts, request: Request) -> StoredConnection:
@@ -176,8 +200,11 @@ def save(request: Request) -> Response:
     invited = form_lists(request, "roles")
     values: dict[str, Any] = {k: form.get(k, "") for k in _FORM_FIELDS} | {
         "roles": invited, "has_secret": False}
+    allowed = set(_CLOUD_ORIGINS)
     if cid is not None:
-        values["has_secret"] = _stored(parts, request).has_secret
+        before = _stored(parts, request)
+        values["has_secret"] = before.has_secret
+        allowed |= _origins([before])
     try:
         conn = _connection_from(form)
         # one transaction: a bad role leaves nothing saved
@@ -191,7 +218,13 @@ def save(request: Request) -> Response:
                target=f"{conn.provider_type}/{conn.name}",
                detail="roles=" + ",".join(sorted(invited)))
     if form.get("action") == "test":
-        return _test(request, parts, parts.repo.get_by_id(new_id))
+        saved = parts.repo.get_by_id(new_id)
+        if _origins([saved]) - allowed:
+            # the form's page did not allow this provider as a form target: one more click
+            return RedirectResponse(f"{MANAGE}/{new_id}?flash=" + quote(
+                "Saved. Click 'Sign in for the Shared token' to test the connection."),
+                status_code=303)
+        return _test(request, parts, saved)
     return RedirectResponse(f"{MANAGE}/{new_id}?flash=" + quote("Saved."), status_code=303)
 
 
@@ -251,10 +284,11 @@ def mine(request: Request) -> Response:
     parts = oauth_parts(request)
     q, provider = _filters(request)
     rows = _visible(parts, request, search=q, provider=provider)
-    return render(request, "oauth_mine.html", rows=rows, q=q, provider=provider,
-                  providers=PROVIDERS, shared=parts.repo.statuses(rows, ""),
-                  own=parts.repo.statuses(rows, user.name), grants=GRANT_LABELS,
-                  flash=_flash(request))
+    return _with_providers(render(request, "oauth_mine.html", rows=rows, q=q,
+                                  provider=provider, providers=PROVIDERS,
+                                  shared=parts.repo.statuses(rows, ""),
+                                  own=parts.repo.statuses(rows, user.name),
+                                  grants=GRANT_LABELS, flash=_flash(request)), rows)
 
 
 def user_login(request: Request) -> Response:

@@ -11,7 +11,10 @@ server process can serve any request), CSRF on every form, security headers, and
   before any route, so no form can forget it. ``/api/`` routes take API keys in the
   ``Authorization`` header and never cookies, so cross-site requests cannot use them.
 * Headers on every response: CSP (``default-src 'none'``, ``frame-ancestors 'none'``, no
-  script), ``X-Content-Type-Options: nosniff``, ``Referrer-Policy: no-referrer``,
+  script; a page may widen ``form-action`` to the OAuth providers its Login forms lead to),
+  ``X-Content-Type-Options: nosniff``, ``Referrer-Policy: same-origin`` (with
+  ``no-referrer`` Chromium sends ``Origin: null`` on our own forms, which the origin check
+  would refuse),
   ``X-Frame-Options: DENY``, ``Cache-Control: no-store`` on pages.
 
 Example (a route)::
@@ -369,9 +372,10 @@ class SecurityHeadersMiddleware:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 h = MutableHeaders(scope=message)
-                h["content-security-policy"] = CSP
+                if "content-security-policy" not in h:  # a page may widen form-action
+                    h["content-security-policy"] = CSP
                 h["x-content-type-options"] = "nosniff"
-                h["referrer-policy"] = "no-referrer"
+                h["referrer-policy"] = "same-origin"
                 h["x-frame-options"] = "DENY"
                 h["cross-origin-opener-policy"] = "same-origin"
                 if not scope["path"].startswith("/static/"):
