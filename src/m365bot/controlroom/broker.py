@@ -81,6 +81,9 @@ SERVER_HINTS = Hints(
     "connection")
 
 
+_UNREAD: Any = object()
+
+
 class _Refused(Exception):
     def __init__(self, error: AuthError) -> None:
         self.error = error
@@ -101,14 +104,19 @@ class TokenBroker:
         self.hints = hints
         self.clock = clock
 
-    def issue(self, stored: StoredConnection, owner: str, *, stale: str = "") -> AccessToken:
-        """A valid access token for the slot (``owner`` ``""``: the Shared token)."""
+    def issue(self, stored: StoredConnection, owner: str, *, stale: str = "",
+              row: Any = _UNREAD) -> AccessToken:
+        """A valid access token for the slot (``owner`` ``""``: the Shared token). ``row``:
+        the slot's row if the caller has just read it."""
         owner = owner.lower()
-        with self.repo.db.read() as c:
-            row = self.repo.slot_row(c, stored.id, owner)
+        if row is _UNREAD:
+            with self.repo.db.read() as c:
+                row = self.repo.slot_row(c, stored.id, owner)
         tok = self._usable(stored, owner, row, stale)
         if tok is not None:
             return tok
+        if stored.has_secret and stored.conn.client_secret is None:
+            stored = self.repo.get_by_id(stored.id)  # renewing needs the secret
         refused: AuthError | None = None
         with self.repo.db.write() as c:
             row = self.repo.slot_row(c, stored.id, owner, lock=True)

@@ -137,12 +137,16 @@ class OAuthRepo:
         """A connection by provider type and name; ConfigError naming it if unknown."""
         found = self._select(_C.key == f"{provider_type.lower()}|{name.lower()}", secret)
         if not found:
-            raise ConfigError(f"there is no {provider_type} OAuth connection named {name!r}",
-                              field="connection",
-                              advice="create it with 'm365bot controlroom connection add' (or "
-                              "under Manage > OAuth connections), or check the provider type "
-                              "and name")
+            raise self._missing(provider_type, name)
         return found[0]
+
+    @staticmethod
+    def _missing(provider_type: str, name: str) -> ConfigError:
+        return ConfigError(f"there is no {provider_type} OAuth connection named {name!r}",
+                           field="connection",
+                           advice="create it with 'm365bot controlroom connection add' (or "
+                           "under Manage > OAuth connections), or check the provider type "
+                           "and name")
 
     def get_by_id(self, connection_id: int, *, secret: bool = True) -> StoredConnection:
         """A connection by id; ConfigError if there is none."""
@@ -170,24 +174,33 @@ class OAuthRepo:
 
     def _select(self, where: Any, secret: bool) -> list[StoredConnection]:
         with self.db.read() as c:
-            rows = c.execute(select(oauth_connections).where(where)
-                             .order_by(func.lower(_C.name), _C.provider_type)).all()
-            names = self._role_names(c, [r.id for r in rows])
+            return self._select_in(c, where, secret)
+
+    def _select_in(self, c: Connection, where: Any, secret: bool, *,
+                   with_roles: bool = True) -> list[StoredConnection]:
+        cols = [_C.id, _C.provider_type, _C.name, _C.client_id, _C.token_url,
+                _C.authorization_url, _C.grant_type, _C.scopes, _C.cloud, _C.updated_by,
+                _C.client_secret.isnot(None).label("has_secret")]
+        if secret:
+            cols += [_C.client_secret, _C.updated_at]
+        rows = c.execute(select(*cols).where(where)
+                         .order_by(func.lower(_C.name), _C.provider_type)).all()
+        names = self._role_names(c, [r.id for r in rows]) if with_roles else {}
         out = []
+        new, trusted = object.__new__, OAuthConnection
         for r in rows:
             sec = (Secret(self.sealer.open(r.client_secret, "secret", r.id).decode())
                    if secret and r.client_secret is not None else None)
-            conn = OAuthConnection.__new__(OAuthConnection)
-            # stored rows were checked when saved: skip re-validation (a page of 1,000)
-            for k, v in {"provider_type": r.provider_type, "name": r.name,
-                         "client_id": r.client_id, "token_url": r.token_url,
-                         "authorization_url": r.authorization_url, "grant_type": r.grant_type,
-                         "client_secret": sec, "scopes": r.scopes.split(),
-                         "cloud": r.cloud}.items():
-                object.__setattr__(conn, k, v)
+            # stored rows were checked when saved: no re-validation (a page of 1,000)
+            conn = new(trusted)
+            conn.__dict__.update(provider_type=r.provider_type, name=r.name,
+                                 client_id=r.client_id, token_url=r.token_url,
+                                 authorization_url=r.authorization_url,
+                                 grant_type=r.grant_type, client_secret=sec,
+                                 scopes=r.scopes.split(), cloud=r.cloud)
             out.append(StoredConnection(r.id, conn, tuple(names.get(r.id, ())),
-                                        r.client_secret is not None, r.updated_at,
-                                        r.updated_by))
+                                        bool(r.has_secret),
+                                        r.updated_at if secret else None, r.updated_by))
         return out
 
     @staticmethod
@@ -259,6 +272,29 @@ class OAuthRepo:
             return c.execute(select(connection_roles.c.role_id).where(
                 connection_roles.c.connection_id == connection_id,
                 connection_roles.c.role_id.in_(ids)).limit(1)).first() is not None
+
+    def runner_view(self, provider_type: str, name: str, *, roles_: Iterable[str],
+                    run_as: str, owner: str) -> tuple[StoredConnection, bool, Any]:
+        """What the broker needs for a runner, in one read: the connection (no secret
+        opened), whether it is shared with the key's roles or the run-as user's, and the
+        token slot's row (None before the first login)."""
+        key = f"{provider_type.lower()}|{name.lower()}"
+        role_list = [r for r in roles_ if r]
+        with self.db.read() as c:
+            found = self._select_in(c, _C.key == key, False, with_roles=False)
+            if not found:
+                raise self._missing(provider_type, name)
+            stored = found[0]
+            user_roles_q = (select(user_roles.c.role_id)
+                            .join(users, users.c.id == user_roles.c.user_id)
+                            .where(func.lower(users.c.name) == run_as.lower()))
+            by_key = select(roles.c.id).where(roles.c.name.in_(role_list))
+            shared = c.execute(select(connection_roles.c.role_id).where(
+                connection_roles.c.connection_id == stored.id,
+                or_(connection_roles.c.role_id.in_(user_roles_q),
+                    connection_roles.c.role_id.in_(by_key))).limit(1)).first() is not None
+            row = self.slot_row(c, stored.id, owner)
+        return stored, shared, row
 
     # -- token slots -----------------------------------------------------------------------
 

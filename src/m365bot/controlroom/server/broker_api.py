@@ -90,20 +90,21 @@ def _issue(request: Request, raw: bytes) -> Response:
         pick = _pick(raw)
         tt = token_type(pick["token_type"] or "Shared")
         parts = oauth_parts(request)
+        owner = "" if tt == SHARED else key.run_as
         try:
-            stored = parts.repo.get(pick["provider_type"], pick["connection_name"])
+            stored, shared, row = parts.repo.runner_view(
+                pick["provider_type"], pick["connection_name"], roles_=key.roles,
+                run_as=key.run_as, owner=owner)
         except ConfigError as exc:
             exc.status = 404  # type: ignore[attr-defined]
             raise
-        owner = "" if tt == SHARED else key.run_as
         target = f"{stored.conn.provider_type}/{stored.conn.name} " + (
             "Shared" if tt == SHARED else f"User-specific:{owner}")
-        role_ids = parts.repo.role_ids(key.roles) + parts.repo.role_ids_of_user(key.run_as)
-        if not parts.repo.shared_with(stored.id, role_ids):
+        if not shared:
             raise _Forbidden(f"connection {stored.conn.name!r} is not shared with this "
                              "runner's roles", advice="an administrator invites one of the "
                              "runner's roles under Manage > OAuth connections")
-        tok = parts.broker.issue(stored, owner, stale=pick["stale"])
+        tok = parts.broker.issue(stored, owner, stale=pick["stale"], row=row)
     except M365BotError as exc:
         status = _status(exc)
         audit.record(st.db, action="token.refused", actor=key.actor, target=target,
