@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
+
+import httpx
 
 from controlroom_support import (
     ADMIN_PASSWORD,
     USER_PASSWORD,
+    PageClient,
     Server,
     alert_of,
     served_controlroom,
+    start_server,
+    stock_users,
 )
 
 
@@ -60,10 +66,11 @@ def test_wrong_password_and_unknown_user_get_the_same_401(cr_server: Server) -> 
     assert "cr_session" not in c.cookies
 
 
-def test_lockout_with_backoff_holds_across_two_server_processes(cr_db: str,
+def test_lockout_with_backoff_holds_across_two_server_processes(cr_db_any: str,
                                                                tmp_path: Path) -> None:
-    with served_controlroom(cr_db, tmp_path / "a") as a, \
-            served_controlroom(cr_db, tmp_path / "b") as b:
+    stock_users(cr_db_any)  # on SQLite, then on PostgreSQL
+    with served_controlroom(cr_db_any, tmp_path / "a") as a, \
+            served_controlroom(cr_db_any, tmp_path / "b") as b:
         for i in range(5):  # the threshold: 5 failures in a row, alternating servers
             server = a if i % 2 else b
             r = server.client().post_form("/signin", {"name": "alice", "password": f"bad {i}"},
@@ -82,3 +89,31 @@ def test_lockout_with_backoff_holds_across_two_server_processes(cr_db: str,
         # The admin audit page shows the failures and the lockout.
         log = a.sign_in("admin", ADMIN_PASSWORD).get("/admin/audit?actor=alice").text
         assert log.count("signin.failed") >= 5 and "signin.locked" in log
+
+
+def test_with_tls_the_session_cookie_is_secure_and_host_bound(cr_db: str,
+                                                               tmp_path: Path) -> None:
+    from m365bot.emulator.tls import LocalCA
+
+    ca = LocalCA.open(tmp_path / "ca")
+    extra = ("--tls-cert", str(ca.server_cert_file), "--tls-key", str(ca.server_key_file))
+    server = start_server(cr_db, tmp_path / "tls", extra=extra)
+    try:
+        c = PageClient(base_url=server.url, verify=str(ca.ca_file), timeout=30)
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                page = c.get("/signin")
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, server.log.read_text()
+                time.sleep(0.2)
+        assert "max-age=" in page.headers["strict-transport-security"]
+        assert "Secure" in _cookie_header(page)  # the pre-sign-in form token too
+        r = c.post_form("/signin", {"name": "alice", "password": USER_PASSWORD})
+        assert r.status_code == 303
+        cookie = _cookie_header(r)
+        assert "__Host-cr_session=" in cookie and "Secure" in cookie and "HttpOnly" in cookie
+        assert c.get("/").status_code == 200
+    finally:
+        server.stop()

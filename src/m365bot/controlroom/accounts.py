@@ -86,16 +86,16 @@ def _dummy_hash() -> str:
 
 
 def check_name(name: object, what: str = "name") -> str:
-    """A user, role or runner name: 1-100 letters, digits and ``. _ @ + -``."""
+    """A user, role or runner name: 1-100 letters, digits and ``. _ @ + -``, lower-cased
+    (names are case-insensitive, as the Credential Vault's locker members are)."""
     if not isinstance(name, str) or not name.strip():
-        raise BadInput(f"the {what} is missing", field=what,
-                       advice=f"fill in the {what}, e.g. alice@contoso.com")
+        raise BadInput(f"the {what} is missing", field=what, advice=f"fill in the {what}")
     name = name.strip()
     if not NAME_RE.match(name):
         raise BadInput(f"the {what} {name[:40]!r} is not valid", field=what,
                        advice="use 1 to 100 letters, digits and . _ @ + - "
                        "(starting with a letter or digit)")
-    return name
+    return name.lower()
 
 
 def check_password(password: object) -> str:
@@ -112,7 +112,7 @@ def check_password(password: object) -> str:
 
 
 def _user_row(conn: Connection, name: str) -> dict[str, object] | None:
-    row = conn.execute(select(users).where(users.c.name == name)).first()
+    row = conn.execute(select(users).where(users.c.name == name.lower())).first()
     return dict(row._mapping) if row else None
 
 
@@ -307,11 +307,11 @@ def role_names(db: Database) -> set[str]:
 
 
 def _ids(conn: Connection, user: str, role: str) -> tuple[int, int]:
-    uid = conn.execute(select(users.c.id).where(users.c.name == user)).scalar()
+    uid = conn.execute(select(users.c.id).where(users.c.name == user.lower())).scalar()
     if uid is None:
         raise NotFound(f"there is no user named {user[:100]!r}", field="user",
                        advice="pick a user from Administration > Users")
-    rid = conn.execute(select(roles.c.id).where(roles.c.name == role)).scalar()
+    rid = conn.execute(select(roles.c.id).where(roles.c.name == role.lower())).scalar()
     if rid is None:
         raise NotFound(f"there is no role named {role[:100]!r}", field="role",
                        advice="create the role first under Administration > Roles")

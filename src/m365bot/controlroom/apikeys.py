@@ -37,6 +37,7 @@ from m365bot.controlroom.errors import BadInput, Conflict, NotFound
 from m365bot.values import Secret
 
 KEY_RE = re.compile(r"^m365cr_([A-Za-z0-9]{12})_([A-Za-z0-9_-]{43})$")
+_TOUCH_EVERY = dt.timedelta(seconds=60)
 _ALNUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 
 
@@ -96,7 +97,7 @@ def parse_bots(value: object) -> tuple[str, ...]:
     out = []
     for b in items:
         if b != "*":
-            check_name(b, "bots")
+            check_name(b, "bot name")
         out.append(str(b))
     return tuple(dict.fromkeys(out))
 
@@ -111,7 +112,7 @@ def create(db: Database, name: str, *, run_as: str, bots: object, roles_: object
     if not isinstance(role_list, list | tuple):
         raise BadInput("roles must be a list of role names", field="roles",
                        advice="give role names separated by commas")
-    role_names = tuple(dict.fromkeys(check_name(r, "roles") for r in role_list))
+    role_names = tuple(dict.fromkeys(check_name(r, "role name") for r in role_list))
     prefix = "".join(secrets.choice(_ALNUM) for _ in range(12))
     secret = secrets.token_urlsafe(32)
     with db.write() as conn:
@@ -145,7 +146,7 @@ def list_keys(db: Database) -> list[ApiKey]:
 def revoke(db: Database, name: str, *, by: str, ip: str = "") -> ApiKey:
     """Revoke a key: from now on every request with it gets 401."""
     with db.write() as conn:
-        row = conn.execute(select(api_keys).where(api_keys.c.name == name)).first()
+        row = conn.execute(select(api_keys).where(api_keys.c.name == name.lower())).first()
         if row is None:
             raise NotFound(f"there is no API key named {name[:100]!r}", field="key",
                            advice="pick a key from Administration > API keys")
@@ -167,7 +168,15 @@ def check(db: Database, presented: str) -> ApiKey | None:
     if row is None or not hmac.compare_digest(str(row.key_hash), _digest(m.group(2))):
         return None
     key = _of(row)
-    return None if key.revoked else key
+    if key.revoked:
+        return None
+    t = now()
+    if key.last_used_at is None or t - key.last_used_at > _TOUCH_EVERY:
+        # At most one write a minute per key: the token broker checks keys on every call.
+        with db.write() as conn:
+            conn.execute(update(api_keys).where(api_keys.c.id == key.id)
+                         .values(last_used_at=t))
+    return key
 
 
 def prefix_of(presented: str) -> str:

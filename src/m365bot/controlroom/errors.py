@@ -10,7 +10,15 @@ Example::
 
 from __future__ import annotations
 
-from m365bot.errors import ConfigError, M365BotError
+from m365bot.errors import (
+    ConfigError,
+    M365BotError,
+    VaultAccessDenied,
+    VaultError,
+    VaultIntegrityError,
+    VaultLockedError,
+    VaultNotFoundError,
+)
 
 
 class BadInput(ConfigError):
@@ -48,10 +56,22 @@ class SignInRefused(M365BotError):
 
 
 def status_of(exc: M365BotError) -> int:
-    """The HTTP status for an error: its ``status``, else 400 for bad input, else 500."""
+    """The HTTP status for an error: its ``status``; else for the Credential Vault's
+    errors 403 denied, 404 not found, 503 locked, 500 integrity, 409 the other refusals
+    (name taken, a locker's last owner); else 400 for bad input, else 500."""
     status = getattr(exc, "status", None)
     if isinstance(status, int):
         return status
+    if isinstance(exc, VaultAccessDenied):
+        return 403
+    if isinstance(exc, VaultNotFoundError):
+        return 404
+    if isinstance(exc, VaultLockedError):
+        return 503
+    if isinstance(exc, VaultIntegrityError):
+        return 500
+    if isinstance(exc, VaultError):
+        return 409
     return 400 if isinstance(exc, ConfigError) else 500
 
 

@@ -126,7 +126,9 @@ def _current_revision(conn: Connection) -> str | None:
         names = {str(n) for n in conn.execute(
             text("SELECT name FROM sqlite_master WHERE type='table'")).scalars()}
         exists = VERSION_TABLE in names
-        if not exists and names:
+        # The Control Room server keeps its own tables (cr_*) in the same database.
+        others = {n for n in names if not n.startswith(("cr_", "m365bot_controlroom_"))}
+        if not exists and others:
             raise ConfigError(
                 "the file given to --vault is another program's SQLite database, not a vault",
                 field="vault", advice="give --vault the path of a vault file, or a new path")

@@ -11,11 +11,9 @@ server process can serve any request), CSRF on every form, security headers, and
   before any route, so no form can forget it. ``/api/`` routes take API keys in the
   ``Authorization`` header and never cookies, so cross-site requests cannot use them.
 * Headers on every response: CSP (``default-src 'none'``, ``frame-ancestors 'none'``, no
-  script; a page may widen ``form-action`` to the OAuth providers its Login forms lead to),
-  ``X-Content-Type-Options: nosniff``, ``Referrer-Policy: same-origin`` (with
-  ``no-referrer`` Chromium sends ``Origin: null`` on our own forms, which the origin check
-  would refuse),
-  ``X-Frame-Options: DENY``, ``Cache-Control: no-store`` on pages.
+  script), ``X-Content-Type-Options: nosniff``, ``Referrer-Policy: same-origin`` (not
+  ``no-referrer``: with it browsers send ``Origin: null`` on a form POST, which the origin
+  check refuses), ``X-Frame-Options: DENY``, ``Cache-Control: no-store`` on pages.
 
 Example (a route)::
 
@@ -247,6 +245,21 @@ def _load_session(st: ServerState, session_id: str) -> WebSession | None:
     return WebSession(id_hash=id_hash, user=user, csrf_token=str(row.csrf_token))
 
 
+def csp_allowing_form_action(*origins: str) -> str:
+    """The CSP with ``form-action`` widened to ``origins``. Browsers apply the form's page
+    form-action to the redirect a form's POST answers with, so a page whose form redirects
+    to an OAuth provider's authorization URL needs that origin. Set it as that page's
+    ``Content-Security-Policy`` header; the middleware then leaves it as it is.
+
+    Example::
+
+        response.headers["content-security-policy"] = csp_allowing_form_action(
+            "https://login.microsoftonline.us")
+    """
+    extra = " ".join(o for o in origins if o and all(c not in o for c in " ;,'\"\n"))
+    return CSP.replace("form-action 'self'", f"form-action 'self' {extra}".rstrip())
+
+
 def _same_origin(headers: Headers, scope: Scope) -> bool:
     # Browsers send Origin with every cross-site POST; a request without one (a script,
     # curl) still needs the CSRF token below.
@@ -372,7 +385,7 @@ class SecurityHeadersMiddleware:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 h = MutableHeaders(scope=message)
-                if "content-security-policy" not in h:  # a page may widen form-action
+                if "content-security-policy" not in h:  # a route may widen form-action
                     h["content-security-policy"] = CSP
                 h["x-content-type-options"] = "nosniff"
                 h["referrer-policy"] = "same-origin"
@@ -411,6 +424,7 @@ __all__ = [
     "clear_session_cookie",
     "client_ip",
     "cookie_name",
+    "csp_allowing_form_action",
     "csrf_token",
     "current_session",
     "current_user",

@@ -1,0 +1,87 @@
+"""The Control Room database on SQLite and on real PostgreSQL: migrations, the append-only
+audit log, lockout counted in the database."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from sqlalchemy import delete, text, update
+from sqlalchemy.exc import DBAPIError
+
+from m365bot.controlroom import accounts, audit
+from m365bot.controlroom.accounts import Lockout
+from m365bot.controlroom.db import Database, current_revision, engine_for, head_revision
+from m365bot.controlroom.db import audit as audit_table
+from m365bot.controlroom.errors import SignInRefused
+
+PASSWORD = "CANARY-db-pass-445566"
+
+
+def test_migrate_command_creates_then_reports_current(cr_db_any: str) -> None:
+    def run() -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "m365bot", "controlroom", "migrate",
+                               "--db", cr_db_any], capture_output=True, text=True, timeout=60)
+
+    first = run()
+    assert first.returncode == 0, first.stderr
+    assert "upgraded from empty to revision cr0001" in first.stdout
+    second = run()
+    assert second.returncode == 0 and "is current (revision cr0001)" in second.stdout
+    engine = engine_for(cr_db_any)
+    try:
+        assert current_revision(engine) == head_revision()
+    finally:
+        engine.dispose()
+
+
+def test_audit_rows_cannot_be_updated_or_deleted(cr_db_any: str) -> None:
+    db = Database.open(cr_db_any)
+    try:
+        audit.record(db, action="signin", actor="alice", ip="10.1.2.3")
+        for stmt in (update(audit_table).values(actor="mallory"), delete(audit_table)):
+            with pytest.raises(DBAPIError, match="append-only"), db.write() as conn:
+                conn.execute(stmt)
+        if db.dialect == "postgresql":
+            with pytest.raises(DBAPIError, match="append-only"), db.write() as conn:
+                conn.execute(text("TRUNCATE cr_audit"))
+        rows = audit.query(db)
+        assert [(r.actor, r.action, r.ip) for r in rows] == [("alice", "signin", "10.1.2.3")]
+    finally:
+        db.dispose()
+
+
+def test_audit_query_filters_and_strips_control_characters(cr_db_any: str) -> None:
+    db = Database.open(cr_db_any)
+    try:
+        audit.record(db, action="signin.failed", actor="eve\nforged line", ip="10.0.0.9")
+        audit.record(db, action="signin", actor="alice", target="web")
+        audit.record(db, action="apikey.create", actor="admin", target="runner-1")
+        assert {r.action for r in audit.query(db, action="signin")} == {"signin",
+                                                                          "signin.failed"}
+        assert [r.target for r in audit.query(db, target="runner")] == ["runner-1"]
+        assert [r.actor for r in audit.query(db, action="signin.failed")] == [
+            "eve?forged line"]
+    finally:
+        db.dispose()
+
+
+def test_lockout_counts_failures_in_the_database_and_backs_off(cr_db_any: str) -> None:
+    db = Database.open(cr_db_any)
+    policy = Lockout(threshold=2, base=30, maximum=60)
+    try:
+        accounts.create_user(db, "bob", PASSWORD, by="test")
+        for _ in range(2):
+            with pytest.raises(SignInRefused) as wrong:
+                accounts.authenticate(db, "bob", "wrong password!", lockout=policy)
+            assert wrong.value.status == 401
+        with pytest.raises(SignInRefused) as locked:
+            accounts.authenticate(db, "bob", PASSWORD, lockout=policy)
+        assert locked.value.status == 429 and 1 <= locked.value.retry_after <= 31
+        assert policy.seconds(3) == 60 and policy.seconds(10) == 60  # doubled, capped
+        accounts.update_user(db, "bob", by="admin", unlock=True)
+        assert accounts.authenticate(db, "bob", PASSWORD, lockout=policy).name == "bob"
+        assert accounts.get_user(db, "bob").locked_until is None
+    finally:
+        db.dispose()
