@@ -33,6 +33,7 @@ from m365bot.auth.tokens import REFRESH_MARGIN, AccessToken, make_access_token
 from m365bot.controlroom.connections import (
     SHARED,
     USER,
+    HeldTokenSource,
     OAuthConnection,
     post_token,
     slot_name,
@@ -212,7 +213,7 @@ class TokenBroker:
         raise AssertionError("unreachable")
 
 
-class BrokerTokenSource:
+class BrokerTokenSource(HeldTokenSource):
     """The token provider Connect uses for a Control Room connection on this machine: it asks
     the broker (in process) and keeps the token until it nears expiry.
 
@@ -221,26 +222,15 @@ class BrokerTokenSource:
         BrokerTokenSource(broker, stored, owner="").get_token().expires_on
     """
 
-    kind = "connection"
-
     def __init__(self, broker: TokenBroker, stored: StoredConnection, owner: str) -> None:
         self._broker = broker
         self._stored = stored
         self._owner = owner
         self.http_factory = broker.http  # the masked proxy: never the Settings' text
-        self._mem: AccessToken | None = None
 
-    def get_token(self, *, force_refresh: bool = False) -> AccessToken:
-        """A valid access token; ``force_refresh`` after Graph refused the one given."""
-        mem = self._mem
-        if not force_refresh and mem is not None and mem.expires_in() > REFRESH_MARGIN:
-            return mem
-        stale = token_fingerprint(mem.token.reveal()) if force_refresh and mem else ""
-        self._mem = self._broker.issue(self._stored, self._owner, stale=stale)
-        return self._mem
-
-    def close(self) -> None:
-        """Nothing stays open between token requests."""
+    def fetch(self, stale: str) -> AccessToken:
+        """The broker's token for this slot."""
+        return self._broker.issue(self._stored, self._owner, stale=stale)
 
     def __repr__(self) -> str:
         c = self._stored.conn

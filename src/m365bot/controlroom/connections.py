@@ -34,6 +34,7 @@ from m365bot.errors import ConfigError
 from m365bot.values import Secret
 
 if TYPE_CHECKING:
+    from m365bot.auth.tokens import AccessToken
     from m365bot.net import HttpFactory
 
 OUTLOOK = "Microsoft 365 Outlook"
@@ -242,6 +243,40 @@ def token_fingerprint(access_token: str) -> str:
     return hashlib.sha256(access_token.encode()).hexdigest()[:32]
 
 
+class HeldTokenSource:
+    """A token provider that holds the access token it was given until it nears expiry, and
+    after Graph refused it asks again with its fingerprint (``stale``), so whoever renews
+    does so only if the slot still holds that token. Subclasses say where tokens come from
+    (:meth:`fetch`): the broker in process, or a Control Room server.
+
+    Example::
+
+        class Source(HeldTokenSource):
+            def fetch(self, stale: str) -> AccessToken: ...
+    """
+
+    kind = "connection"
+    _held: AccessToken | None = None
+
+    def fetch(self, stale: str) -> AccessToken:
+        """A token from the source (``stale``: the fingerprint of a refused one, or "")."""
+        raise NotImplementedError
+
+    def get_token(self, *, force_refresh: bool = False) -> AccessToken:
+        """A valid access token; ``force_refresh`` after Graph refused the one given."""
+        from m365bot.auth.tokens import REFRESH_MARGIN
+
+        held = self._held
+        if not force_refresh and held is not None and held.expires_in() > REFRESH_MARGIN:
+            return held
+        stale = token_fingerprint(held.token.reveal()) if force_refresh and held else ""
+        self._held = self.fetch(stale)
+        return self._held
+
+    def close(self) -> None:
+        """Nothing stays open between token requests."""
+
+
 def post_token(conn: OAuthConnection, settings: Settings | HttpFactory,
                data: dict[str, str]) -> dict[str, Any]:
     """POST to the connection's token URL (through the settings' or the factory's proxy and
@@ -273,7 +308,26 @@ def post_token(conn: OAuthConnection, settings: Settings | HttpFactory,
     return body
 
 
-__all__ = ["ACTIVE", "CUSTOM", "ENTRA", "EXPIRED", "GRANTS", "GRANT_LABELS", "NOT_CONNECTED",
-           "OUTLOOK", "PROVIDERS", "SHARED", "USER", "OAuthConnection", "outlook_scopes",
-           "outlook_urls", "post_token", "slot_name", "slot_status", "split_scopes",
-           "token_fingerprint", "token_type"]
+__all__ = [
+    "ACTIVE",
+    "CUSTOM",
+    "ENTRA",
+    "EXPIRED",
+    "GRANTS",
+    "GRANT_LABELS",
+    "NOT_CONNECTED",
+    "OUTLOOK",
+    "PROVIDERS",
+    "SHARED",
+    "USER",
+    "HeldTokenSource",
+    "OAuthConnection",
+    "outlook_scopes",
+    "outlook_urls",
+    "post_token",
+    "slot_name",
+    "slot_status",
+    "split_scopes",
+    "token_fingerprint",
+    "token_type",
+]

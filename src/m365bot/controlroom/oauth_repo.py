@@ -248,13 +248,6 @@ class OAuthRepo:
             c.execute(insert(connection_roles), [{"connection_id": connection_id,
                                                   "role_id": found[n]} for n in wanted])
 
-    def role_ids_of_user(self, user_name: str) -> list[int]:
-        """The role ids of a Control Room user (by name)."""
-        with self.db.read() as c:
-            return list(c.execute(select(user_roles.c.role_id).join(
-                users, users.c.id == user_roles.c.user_id)
-                .where(func.lower(users.c.name) == user_name.lower())).scalars())
-
     def role_ids(self, names: Iterable[str]) -> list[int]:
         """Role ids by name (unknown names are left out)."""
         wanted = [n for n in names if n]
@@ -262,16 +255,6 @@ class OAuthRepo:
             return []
         with self.db.read() as c:
             return list(c.execute(select(roles.c.id).where(roles.c.name.in_(wanted))).scalars())
-
-    def shared_with(self, connection_id: int, role_ids: Iterable[int]) -> bool:
-        """Whether the connection is shared with one of these roles."""
-        ids = list(role_ids)
-        if not ids:
-            return False
-        with self.db.read() as c:
-            return c.execute(select(connection_roles.c.role_id).where(
-                connection_roles.c.connection_id == connection_id,
-                connection_roles.c.role_id.in_(ids)).limit(1)).first() is not None
 
     def runner_view(self, provider_type: str, name: str, *, roles_: Iterable[str],
                     run_as: str, owner: str) -> tuple[StoredConnection, bool, Any]:
@@ -341,12 +324,6 @@ class OAuthRepo:
                  "refresh_token": result.get("refresh_token")}
         with self.db.write() as c:
             self.write_slot(c, connection_id, owner, state)
-
-    def load_slot(self, connection_id: int, owner: str) -> dict[str, Any] | None:
-        """A slot's state (tokens opened), or None before the first login."""
-        with self.db.read() as c:
-            row = self.slot_row(c, connection_id, owner)
-        return None if row is None else self.unseal(row)
 
     def set_slot(self, connection_id: int, owner: str, **changes: Any) -> None:
         """Change a slot's readable columns (an administrator's repair; tests move expiry)."""

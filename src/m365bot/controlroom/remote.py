@@ -29,9 +29,9 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from m365bot.auth.tokens import REFRESH_MARGIN, AccessToken, make_access_token
+from m365bot.auth.tokens import AccessToken, make_access_token
 from m365bot.config import Settings
-from m365bot.controlroom.connections import token_fingerprint, token_type
+from m365bot.controlroom.connections import HeldTokenSource, token_type
 from m365bot.errors import AuthError, ConfigError, M365BotError, ReauthRequired, TransportError
 from m365bot.net import HttpFactory, network_errors
 from m365bot.values import Insecure, Secret, Value, parse_value, resolve
@@ -185,7 +185,7 @@ def _error(status: int, data: dict[str, Any], pick: dict[str, str]) -> M365BotEr
                           "Room's administrator")
 
 
-class RemoteTokenSource:
+class RemoteTokenSource(HeldTokenSource):
     """A token provider backed by the Control Room's broker: the runner keeps the access
     token until it nears expiry and asks again (with the refused token's fingerprint when
     Graph refused it).
@@ -196,26 +196,15 @@ class RemoteTokenSource:
                                "token_type": "Shared"}).get_token()
     """
 
-    kind = "connection"
-
     def __init__(self, room: RemoteControlRoom, pick: dict[str, str]) -> None:
         self._room = room
         self.pick = pick
         self.http_factory = room.factory
-        self._mem: AccessToken | None = None
 
-    def get_token(self, *, force_refresh: bool = False) -> AccessToken:
-        """A valid access token from the Control Room."""
-        mem = self._mem
-        if not force_refresh and mem is not None and mem.expires_in() > REFRESH_MARGIN:
-            return mem
-        stale = token_fingerprint(mem.token.reveal()) if force_refresh and mem else ""
-        self._mem = self._room.request_token(self.pick, stale=stale)
+    def fetch(self, stale: str) -> AccessToken:
+        """A token from the Control Room (the client stays open for other sessions)."""
         log.debug("token for %s from the Control Room", self.pick["connection_name"])
-        return self._mem
-
-    def close(self) -> None:
-        """The Control Room client stays open for other sessions; nothing to close here."""
+        return self._room.request_token(self.pick, stale=stale)
 
     def __repr__(self) -> str:
         return f"<RemoteTokenSource {self.pick['connection_name']} {self.pick['token_type']}>"

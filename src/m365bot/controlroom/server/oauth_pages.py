@@ -49,8 +49,8 @@ from m365bot.controlroom.pkce import PkceFlow
 from m365bot.controlroom.server.app import render
 from m365bot.controlroom.server.oauth_common import OAuthParts, oauth_parts
 from m365bot.controlroom.server.security import (
-    CSP,
     audit_here,
+    csp_allowing_form_action,
     form_lists,
     form_of,
     require_admin,
@@ -87,8 +87,7 @@ def _with_providers(response: Response, rows: list[StoredConnection], *,
     with a redirect there, which CSP's form-action would otherwise block."""
     origins = sorted(_origins(rows) | (set(_CLOUD_ORIGINS) if clouds else set()))
     if origins:
-        response.headers["content-security-policy"] = CSP.replace(
-            "form-action 'self'", "form-action 'self' " + " ".join(origins))
+        response.headers["content-security-policy"] = csp_allowing_form_action(*origins)
     return response
 
 
