@@ -9,7 +9,8 @@ and gets ``{"access_token", "token_type": "Bearer", "expires_in", "expires_on"}`
 refresh token or a client secret. A User-specific token is the one of the user the runner's
 bots run as (the key's *run as* user). The connection must be shared with one of the key's
 roles or of that user's roles. Every token handed out is audited (``token.issued``: who,
-which connection, from where; never the token).
+which connection, from where; never the token); a runner asking the same server process again
+for the token it already holds is not written twice.
 
 Errors are JSON ``{"error": message, "fix": advice, "code": ..., "field": ...}``: 400 bad
 input, 401 no or a revoked key, 403 not shared, 404 no such connection, 409 the token is Not
@@ -29,7 +30,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from m365bot.controlroom import audit
-from m365bot.controlroom.connections import SHARED, token_type
+from m365bot.controlroom.connections import SHARED, token_fingerprint, token_type
 from m365bot.controlroom.errors import status_of
 from m365bot.controlroom.server.oauth_common import oauth_parts
 from m365bot.controlroom.server.security import client_ip, require_api_key, state
@@ -110,8 +111,15 @@ def _issue(request: Request, raw: bytes) -> Response:
         audit.record(st.db, action="token.refused", actor=key.actor, target=target,
                      outcome=str(status), ip=client_ip(request))
         return _answer(exc, status)
-    audit.record(st.db, action="token.issued", actor=key.actor, target=target,
-                 ip=client_ip(request))
+    seen = (key.id, stored.id, owner, token_fingerprint(tok.token.reveal()),
+            client_ip(request))
+    if parts.audited.first(seen):  # a runner asking again for the same token: written once
+        try:
+            audit.record(st.db, action="token.issued", actor=key.actor, target=target,
+                         ip=client_ip(request))
+        except BaseException:
+            parts.audited.forget(seen)
+            raise
     return JSONResponse({"access_token": tok.token.reveal(), "token_type": "Bearer",
                          "expires_in": int(tok.expires_in()), "expires_on": int(tok.expires_on)},
                         headers={"cache-control": "no-store"})

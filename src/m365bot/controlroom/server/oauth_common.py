@@ -11,7 +11,8 @@ Example::
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from collections import OrderedDict
+from dataclasses import dataclass, field
 
 from starlette.requests import Request
 
@@ -30,6 +31,40 @@ class VaultLocked(M365BotError):
     status = 503
 
 
+class AuditedTokens:
+    """Which (runner key, slot, token, address) this process has written a ``token.issued``
+    entry for: a runner asking again for the token it was already given is not written
+    twice by the same process (another process writes its own first entry). Bounded; only
+    saves writes, decides nothing.
+
+    Example::
+
+        if audited.first(item): audit.record(...)
+    """
+
+    LIMIT = 10_000
+
+    def __init__(self) -> None:
+        self._seen: OrderedDict[tuple[object, ...], None] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def first(self, item: tuple[object, ...]) -> bool:
+        """True the first time ``item`` is seen (and remembers it)."""
+        with self._lock:
+            if item in self._seen:
+                self._seen.move_to_end(item)
+                return False
+            self._seen[item] = None
+            if len(self._seen) > self.LIMIT:
+                self._seen.popitem(last=False)
+            return True
+
+    def forget(self, item: tuple[object, ...]) -> None:
+        """Forget ``item`` (its audit entry could not be written)."""
+        with self._lock:
+            self._seen.pop(item, None)
+
+
 @dataclass(frozen=True)
 class OAuthParts:
     """The repository, the broker and the HTTP factory of this server process."""
@@ -37,6 +72,7 @@ class OAuthParts:
     repo: OAuthRepo
     broker: TokenBroker
     http: HttpFactory
+    audited: AuditedTokens = field(default_factory=AuditedTokens)
 
 
 def oauth_parts(request: Request) -> OAuthParts:
@@ -62,4 +98,4 @@ def oauth_parts(request: Request) -> OAuthParts:
     return parts
 
 
-__all__ = ["OAuthParts", "VaultLocked", "oauth_parts"]
+__all__ = ["AuditedTokens", "OAuthParts", "VaultLocked", "oauth_parts"]
