@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from pathlib import Path
 
 import httpx
+from sqlalchemy import func, select, text, update
 
 from controlroom_support import (
     ADMIN_PASSWORD,
@@ -17,6 +19,8 @@ from controlroom_support import (
     start_server,
     stock_users,
 )
+from m365bot.controlroom import accounts
+from m365bot.controlroom.db import Database, web_sessions
 
 
 def _cookie_header(response) -> str:  # type: ignore[no-untyped-def]
@@ -117,3 +121,62 @@ def test_with_tls_the_session_cookie_is_secure_and_host_bound(cr_db: str,
         assert c.get("/").status_code == 200
     finally:
         server.stop()
+
+
+def test_an_idle_or_ended_session_no_longer_signs_in(cr_server: Server) -> None:
+    alice = cr_server.sign_in("alice", USER_PASSWORD)
+    admin = cr_server.sign_in("admin", ADMIN_PASSWORD)
+    db = Database.open(cr_server.db)
+    try:
+        hour_ago = accounts.now() - dt.timedelta(hours=1)
+        with db.write() as conn:  # alice idle for an hour; admin's session past its end
+            conn.execute(update(web_sessions).where(web_sessions.c.user_id == accounts.get_user(
+                db, "alice").id).values(last_seen=hour_ago))
+            conn.execute(update(web_sessions).where(web_sessions.c.user_id == accounts.get_user(
+                db, "admin").id).values(expires_at=hour_ago))
+    finally:
+        db.dispose()
+    assert alice.get("/").status_code == 303
+    assert admin.get("/").status_code == 303
+
+
+def test_sign_in_goes_back_only_to_a_page_of_this_server(cr_server: Server) -> None:
+    for target, landing in (("/vault/requests", "/vault/requests"),
+                            ("//evil.example/x", "/"), ("https://evil.example/", "/"),
+                            ("/\\evil.example", "/")):
+        c = cr_server.client()
+        r = c.post_form("/signin", {"name": "alice", "password": USER_PASSWORD,
+                                    "next": target}, from_page="/signin")
+        assert r.status_code == 303 and r.headers["location"] == landing, target
+
+
+def test_no_session_without_its_audit_entry(cr_server: Server) -> None:
+    db = Database.open(cr_server.db)
+    try:
+        with db.write() as conn:  # the audit log cannot take entries any more
+            conn.execute(text("CREATE TRIGGER cr_audit_full BEFORE INSERT ON cr_audit "
+                              "BEGIN SELECT RAISE(ABORT, 'disk full'); END"))
+        c = cr_server.client()
+        r = c.post_form("/signin", {"name": "alice", "password": USER_PASSWORD},
+                        from_page="/signin")
+        assert r.status_code == 503 and "disk full" in alert_of(r.text)
+        assert "cr_session" not in c.cookies
+        with db.read() as conn:
+            assert conn.execute(select(func.count()).select_from(web_sessions)).scalar() == 0
+    finally:
+        db.dispose()
+
+
+def test_a_user_changes_their_password_and_is_signed_out_everywhere(
+        cr_server: Server) -> None:
+    new = "CANARY-alice-new-pass-8181"
+    here, elsewhere = (cr_server.sign_in("alice", USER_PASSWORD) for _ in range(2))
+    r = here.post_form("/settings/password", {"current_password": USER_PASSWORD,
+                                              "password": new, "password2": new},
+                       from_page="/settings/password")
+    assert r.status_code == 303 and r.headers["location"] == "/signin"
+    assert here.get("/").status_code == 303 and elsewhere.get("/").status_code == 303
+    old = cr_server.client().post_form("/signin", {"name": "alice", "password": USER_PASSWORD},
+                                       from_page="/signin")
+    assert old.status_code == 401
+    assert cr_server.sign_in("alice", new).get("/").status_code == 200

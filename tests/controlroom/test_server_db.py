@@ -8,13 +8,12 @@ import sys
 
 import pytest
 from sqlalchemy import delete, text, update
-from sqlalchemy.exc import DBAPIError
 
 from m365bot.controlroom import accounts, audit
 from m365bot.controlroom.accounts import Lockout
-from m365bot.controlroom.db import Database, current_revision, engine_for, head_revision
+from m365bot.controlroom.db import Database, current_revision, engine_for, head_revision, users
 from m365bot.controlroom.db import audit as audit_table
-from m365bot.controlroom.errors import SignInRefused
+from m365bot.controlroom.errors import Conflict, DatabaseUnavailable, SignInRefused
 
 PASSWORD = "CANARY-db-pass-445566"
 
@@ -43,10 +42,12 @@ def test_audit_rows_cannot_be_updated_or_deleted(cr_db_any: str) -> None:
     try:
         audit.record(db, action="signin", actor="alice", ip="10.1.2.3")
         for stmt in (update(audit_table).values(actor="mallory"), delete(audit_table)):
-            with pytest.raises(DBAPIError, match="append-only"), db.write() as conn:
+            with pytest.raises(DatabaseUnavailable, match="append-only"), \
+                    db.write() as conn:
                 conn.execute(stmt)
         if db.dialect == "postgresql":
-            with pytest.raises(DBAPIError, match="append-only"), db.write() as conn:
+            with pytest.raises(DatabaseUnavailable, match="append-only"), \
+                    db.write() as conn:
                 conn.execute(text("TRUNCATE cr_audit"))
         rows = audit.query(db)
         assert [(r.actor, r.action, r.ip) for r in rows] == [("alice", "signin", "10.1.2.3")]
@@ -85,5 +86,19 @@ def test_lockout_counts_failures_in_the_database_and_backs_off(cr_db_any: str) -
         accounts.update_user(db, "bob", by="admin", unlock=True)
         assert accounts.authenticate(db, "bob", PASSWORD, lockout=policy).name == "bob"
         assert accounts.get_user(db, "bob").locked_until is None
+    finally:
+        db.dispose()
+
+
+def test_a_name_taken_meanwhile_is_a_conflict_not_a_crash(cr_db_any: str) -> None:
+    db = Database.open(cr_db_any)
+    try:
+        accounts.create_user(db, "bob", PASSWORD, by="test")
+        # As if another process inserted "bob" between our check and our insert.
+        with pytest.raises(Conflict, match="saved first"), db.write() as conn:
+            conn.execute(users.insert().values(
+                name="bob", password_hash="x", is_admin=False, disabled=False, failed_count=0,
+                created_at=accounts.now(), created_by="test"))
+        assert [u.name for u in accounts.list_users(db)] == ["bob"]
     finally:
         db.dispose()

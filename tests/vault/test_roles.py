@@ -126,3 +126,21 @@ def test_delete_credential_removes_its_values_and_nothing_else(  # type: ignore[
     assert [(e.actor, e.action, e.credential) for e in owner.audit_log(limit=20)
             if e.action == "credential.delete"] == [("pat", "credential.delete", "mine"),
                                                     ("alice", "credential.delete", "mail")]
+
+
+def test_a_view_acts_as_another_user_on_the_same_keys_and_closing_it_keeps_the_vault_open(
+        stocked: tuple[Vault, dict[str, str]]) -> None:
+    owner, values = stocked
+    owner.add_member("bots", "role:runners", "consumer")
+    bot = owner.acting_as("Bot1", roles=("runners",))
+    assert bot.actor == "bot1" and [lk.role for lk in bot.list_lockers()] == ["consumer"]
+    assert bot.get("bots", "o365", "client_secret").reveal() == values["client_secret"]
+    stranger = owner.acting_as("eve")
+    assert stranger.list_lockers() == []
+    with pytest.raises(VaultAccessDenied):
+        stranger.get("bots", "o365", "client_secret")
+    bot.close()
+    stranger.lock()
+    assert owner.unlocked  # a view never locks the vault it came from
+    assert owner.get("bots", "o365", "password").reveal() == values["password"]
+    assert any(e.actor == "bot1" and e.action == "value.read" for e in owner.audit_log())

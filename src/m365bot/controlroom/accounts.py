@@ -24,7 +24,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.engine import Connection
 
 from m365bot.controlroom import audit
-from m365bot.controlroom.db import Database, roles, user_roles, users
+from m365bot.controlroom.db import Database, roles, user_roles, users, web_sessions
 from m365bot.controlroom.errors import BadInput, Conflict, NotFound, SignInRefused
 from m365bot.values import Secret
 
@@ -205,13 +205,28 @@ def update_user(db: Database, name: str, *, by: str, ip: str = "",
             conn.execute(update(users).where(users.c.id == row["id"]).values(**values))
             audit.record(conn, action="user.update", actor=by, target=name, ip=ip,
                          detail=", ".join(changed))
-        if disabled:
-            from m365bot.controlroom.db import web_sessions
-
+        if disabled or password is not None:
+            # A disabled user, or one whose password changed, is signed out everywhere.
             conn.execute(delete(web_sessions).where(web_sessions.c.user_id == row["id"]))
         new = _user_row(conn, name)
         assert new is not None
         return _user(conn, new)
+
+
+def change_own_password(db: Database, name: str, current: str, new: str | Secret, *,
+                        ip: str = "") -> None:
+    """A user changes their own password: the current one must match (BadInput naming
+    ``current_password`` otherwise; a failure counts towards the lockout like a failed
+    sign-in). Every session of the user ends; sign in again afterwards."""
+    check_password(new)
+    try:
+        authenticate(db, name, current, ip=ip)
+    except SignInRefused as exc:
+        if exc.retry_after:
+            raise
+        raise BadInput("the current password is wrong", field="current_password",
+                       advice="type your current password again") from None
+    update_user(db, name, by=name, ip=ip, password=new)
 
 
 def authenticate(db: Database, name: str, password: str, *, ip: str = "",
@@ -246,8 +261,11 @@ def authenticate(db: Database, name: str, password: str, *, ip: str = "",
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         ok = False
     with db.write() as conn:
-        # Re-read under the write lock: concurrent failures on other processes count too.
-        cur = _user_row(conn, name)
+        # Re-read under the lock (SQLite: the write lock; PostgreSQL: the row's lock), so
+        # concurrent failures on other processes all count.
+        locked = conn.execute(select(users).where(users.c.name == name.lower())
+                              .with_for_update()).first()
+        cur = dict(locked._mapping) if locked else None
         if cur is None:
             raise wrong
         if not ok:
@@ -348,6 +366,7 @@ __all__ = [
     "User",
     "assign_role",
     "authenticate",
+    "change_own_password",
     "check_name",
     "check_password",
     "create_role",

@@ -90,6 +90,22 @@ def record(
         where.execute(audit_table.insert().values(**row))
 
 
+def recent(db: Database, *, action: str, ip: str, within: float) -> bool:
+    """Whether an entry for ``action`` from ``ip`` was recorded in the last ``within``
+    seconds (to record a flood of refusals once).
+
+    Example::
+
+        if not audit.recent(db, action="apikey.refused", ip=ip, within=60): ...
+    """
+    since = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=within)
+    stmt = (select(audit_table.c.id).where(audit_table.c.action == action,
+                                           audit_table.c.ip == _clip(ip, "ip"),
+                                           audit_table.c.at >= since).limit(1))
+    with db.read() as conn:
+        return conn.execute(stmt).first() is not None
+
+
 def query(
     db: Database,
     *,
@@ -123,4 +139,4 @@ def query(
         return [AuditRow(**dict(r._mapping)) for r in conn.execute(stmt)]
 
 
-__all__ = ["AuditRow", "query", "record"]
+__all__ = ["AuditRow", "query", "recent", "record"]

@@ -47,10 +47,11 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.pool import QueuePool
 
 from m365bot.config import data_dir_from_env
+from m365bot.controlroom.errors import Conflict, DatabaseUnavailable
 from m365bot.errors import ConfigError, M365BotError
 from m365bot.vault.paths import SQLITE_PRAGMAS
 
@@ -283,6 +284,23 @@ def migrate(engine: Engine) -> tuple[str | None, str]:
     return before, head
 
 
+def _unique_violation(exc: IntegrityError) -> bool:
+    # PostgreSQL: SQLSTATE 23505; SQLite: "UNIQUE constraint failed" (a trigger's RAISE
+    # is an IntegrityError too, and is no conflict).
+    orig = exc.orig
+    return getattr(orig, "sqlstate", None) == "23505" or "UNIQUE constraint" in str(orig)
+
+
+def _unavailable(exc: SQLAlchemyError) -> DatabaseUnavailable:
+    # The driver's first line only: statements' parameters are never shown
+    # (hide_parameters), and no value of the vault is in these tables anyway.
+    orig = getattr(exc, "orig", None) or exc
+    first = str(orig).splitlines()[0][:200] if str(orig) else type(orig).__name__
+    return DatabaseUnavailable(f"the Control Room database refused the change ({first})",
+                               advice="try again; if it keeps failing, tell the "
+                               "administrator (the database may be down or full)")
+
+
 class Database:
     """The server's database: an engine whose schema is at the newest revision, and
     read and write transactions.
@@ -328,15 +346,28 @@ class Database:
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
-        """A write transaction (SQLite: ``BEGIN IMMEDIATE``, writers queue)."""
-        with self.engine.begin() as conn:
-            yield conn
+        """A write transaction (SQLite: ``BEGIN IMMEDIATE``, writers queue). A unique name
+        taken meanwhile by another process becomes Conflict (409); any other database
+        failure DatabaseUnavailable (503). Either way the transaction is rolled back."""
+        try:
+            with self.engine.begin() as conn:
+                yield conn
+        except IntegrityError as exc:
+            if not _unique_violation(exc):
+                raise _unavailable(exc) from None
+            raise Conflict("another change to the same name was saved first",
+                           field="name", advice="reload the page and try again") from None
+        except SQLAlchemyError as exc:
+            raise _unavailable(exc) from None
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
         """A read transaction (a snapshot; never waits for writers on SQLite)."""
-        with self._reader.begin() as conn:
-            yield conn
+        try:
+            with self._reader.begin() as conn:
+                yield conn
+        except SQLAlchemyError as exc:
+            raise _unavailable(exc) from None
 
     def dispose(self) -> None:
         """Release the database connections."""

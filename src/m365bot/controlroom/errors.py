@@ -45,6 +45,12 @@ class Forbidden(M365BotError):
     status = 403
 
 
+class DatabaseUnavailable(M365BotError):
+    """503: the database refused or could not be reached (nothing was changed)."""
+
+    status = 503
+
+
 class SignInRefused(M365BotError):
     """401 (wrong name or password, disabled user) or 429 (locked out for a while:
     ``retry_after`` seconds)."""
@@ -75,4 +81,5 @@ def status_of(exc: M365BotError) -> int:
     return 400 if isinstance(exc, ConfigError) else 500
 
 
-__all__ = ["BadInput", "Conflict", "Forbidden", "NotFound", "SignInRefused", "status_of"]
+__all__ = ["BadInput", "Conflict", "DatabaseUnavailable", "Forbidden", "NotFound", "SignInRefused",
+           "status_of"]

@@ -5,6 +5,8 @@
   answers 401 with the same message for an unknown user; a locked account 429 with
   ``Retry-After``.
 * ``POST /signout``: ends the session (CSRF-checked like every form).
+* ``GET/POST /settings/password``: My settings > Password (current, new, new again); every
+  session of the user ends, so they sign in again.
 * ``GET /``: the home page with the sections the user may open.
 * ``GET /api/v1/health``: ``{"status": "ok"}`` for load balancers (no sign-in).
 """
@@ -16,7 +18,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from m365bot.controlroom import accounts
-from m365bot.controlroom.errors import SignInRefused
+from m365bot.controlroom.errors import BadInput, SignInRefused, status_of
 from m365bot.controlroom.server.app import render
 from m365bot.controlroom.server.security import (
     clear_session_cookie,
@@ -29,6 +31,8 @@ from m365bot.controlroom.server.security import (
     start_session,
     state,
 )
+from m365bot.errors import M365BotError
+from m365bot.values import Secret
 
 
 def _local_next(target: str) -> str:
@@ -64,16 +68,9 @@ def signin(request: Request) -> Response:
             response.headers["retry-after"] = str(exc.retry_after)
         return response
     session_id = start_session(request, user)
-    accounts_audit(request, user.name)
     response = RedirectResponse(target, status_code=303)
     set_session_cookie(response, request, session_id)
     return response
-
-
-def accounts_audit(request: Request, name: str) -> None:
-    from m365bot.controlroom import audit
-
-    audit.record(state(request).db, action="signin", actor=name, ip=client_ip(request))
 
 
 def signout(request: Request) -> Response:
@@ -96,6 +93,34 @@ def home(request: Request) -> Response:
     return render(request, "home.html")
 
 
+def password_page(request: Request, *, error: str = "", flash: str = "",
+                  status: int = 200) -> Response:
+    """My settings > Password."""
+    require_user(request)
+    return render(request, "password.html", status=status, error=error, flash=flash)
+
+
+def change_password(request: Request) -> Response:
+    """Change my own password (current, new, new again); then sign in again."""
+    user = require_user(request)
+    form = form_of(request)
+    new = form.get("password", "")
+    try:
+        if new != form.get("password2", ""):
+            raise BadInput("the two new passwords differ", field="password2",
+                           advice="type the same new password twice")
+        accounts.change_own_password(state(request).db, user.name,
+                                     form.get("current_password", ""), Secret(new),
+                                     ip=client_ip(request))
+    except M365BotError as exc:
+        if status_of(exc) >= 500:
+            raise
+        return password_page(request, error=str(exc), status=status_of(exc))
+    response = RedirectResponse("/signin", status_code=303)
+    clear_session_cookie(response, request)
+    return response
+
+
 def health(request: Request) -> Response:
     """Liveness for load balancers: no sign-in, no detail."""
     return JSONResponse({"status": "ok"})
@@ -106,5 +131,7 @@ routes: list[BaseRoute] = [
     Route("/signin", signin_form, methods=["GET"]),
     Route("/signin", signin, methods=["POST"]),
     Route("/signout", signout, methods=["POST"]),
+    Route("/settings/password", password_page, methods=["GET"]),
+    Route("/settings/password", change_password, methods=["POST"]),
     Route("/api/v1/health", health, methods=["GET"]),
 ]

@@ -136,7 +136,7 @@ def require_admin(request: Request) -> User:
 def require_api_key(request: Request) -> ApiKey:
     """The API key of the request (``Authorization: Bearer m365cr_...``); raises
     ApiKeyRefused (401) when it is missing, unknown or revoked. A refused key is audited
-    by its public prefix only.
+    by its public prefix only, once a minute per client address.
 
     Example::
 
@@ -152,9 +152,15 @@ def require_api_key(request: Request) -> ApiKey:
     key = apikeys.check(state(request).db, presented.strip())
     if key is None:
         prefix = apikeys.prefix_of(presented.strip())
-        audit.record(state(request).db, action="apikey.refused",
-                     actor=f"key-prefix:{prefix}" if prefix else "-",
-                     ip=client_ip(request), target=request.url.path, outcome="refused")
+        if not audit.recent(state(request).db, action="apikey.refused",
+                            ip=client_ip(request), within=60):
+            # One entry a minute per address: a flood of made-up keys cannot fill the
+            # append-only log (a key check costs a hash, unlike a password's argon2id).
+            audit.record(state(request).db, action="apikey.refused",
+                         actor=f"key-prefix:{prefix}" if prefix else "-",
+                         ip=client_ip(request), target=request.url.path, outcome="refused",
+                         detail="further refusals from this address within a minute are "
+                         "not recorded")
         raise ApiKeyRefused("the API key is unknown or revoked",
                             advice="ask an administrator for a new key")
     return key
@@ -183,7 +189,9 @@ def form_lists(request: Request, name: str) -> list[str]:
 
 def start_session(request: Request, user: User) -> str:
     """Sign ``user`` in: a fresh session id (the old session, if any, is deleted:
-    rotation on sign-in). Returns the cookie value; set it with :func:`set_session_cookie`."""
+    rotation on sign-in), and the ``signin`` audit entry in the same transaction (no
+    session without its entry). Returns the cookie value; set it with
+    :func:`set_session_cookie`."""
     st = state(request)
     old = current_session(request)
     session_id = secrets.token_urlsafe(32)
@@ -197,6 +205,7 @@ def start_session(request: Request, user: User) -> str:
             expires_at=t + dt.timedelta(seconds=st.config.session_max), ip=client_ip(request)))
         # Sessions past their end are swept at each sign-in.
         conn.execute(delete(web_sessions).where(web_sessions.c.expires_at < t))
+        audit.record(conn, action="signin", actor=user.name, ip=client_ip(request))
     return session_id
 
 
