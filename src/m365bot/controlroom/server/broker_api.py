@@ -31,7 +31,7 @@ from starlette.routing import BaseRoute, Route
 
 from m365bot.controlroom import audit
 from m365bot.controlroom.connections import SHARED, token_fingerprint, token_type
-from m365bot.controlroom.errors import status_of
+from m365bot.controlroom.errors import NotFound, status_of
 from m365bot.controlroom.server.oauth_common import oauth_parts
 from m365bot.controlroom.server.security import client_ip, require_api_key, state
 from m365bot.errors import AuthError, ConfigError, M365BotError, TransportError
@@ -97,8 +97,7 @@ def _issue(request: Request, raw: bytes) -> Response:
                 pick["provider_type"], pick["connection_name"], roles_=key.roles,
                 run_as=key.run_as, owner=owner)
         except ConfigError as exc:
-            exc.status = 404  # type: ignore[attr-defined]
-            raise
+            raise NotFound(exc.message, field="connection", advice=exc.advice) from None
         target = f"{stored.conn.provider_type}/{stored.conn.name} " + (
             "Shared" if tt == SHARED else f"User-specific:{owner}")
         if not shared:
