@@ -52,7 +52,7 @@ def test_admin_creates_gcc_high_connection_and_user_logs_in(
         assert 'value="https://login.microsoftonline.us/' in edit  # the URLs filled in
         listing = admin.get("/manage/oauth-connections?q=gov").text
         row = _row(listing, "gov-mail")
-        assert "Microsoft 365 Outlook" in row and "gcchigh" in row and ROLE in row
+        assert "Microsoft 365 Outlook" in row and "Azure US GCC High" in row and ROLE in row
         assert "Not connected" in row
 
         alice = server.sign_in(room.alice, USER_PASSWORD)

@@ -115,7 +115,7 @@ def manage_list(request: Request) -> Response:
     statuses = parts.repo.statuses(rows, "")
     return render(request, "oauth_manage.html", rows=rows, statuses=statuses, q=q,
                   provider=provider, providers=PROVIDERS, grants=GRANT_LABELS,
-                  flash=_flash(request))
+                  clouds=dict(CLOUDS), flash=_flash(request))
 
 
 def _form_values(stored: StoredConnection | None) -> dict[str, Any]:
