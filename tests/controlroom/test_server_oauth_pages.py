@@ -10,9 +10,10 @@ import re
 from pathlib import Path
 from typing import Any
 
+from oauth_support import ROLE, oauth_server, pkce_app, stock_oauth
+
 from auth_support import sign_in_location
 from controlroom_support import ADMIN_PASSWORD, USER_PASSWORD, PageClient, alert_of
-from oauth_support import ROLE, oauth_server, pkce_app, stock_oauth
 from world_support import app, secret_of, tenant, user
 
 
