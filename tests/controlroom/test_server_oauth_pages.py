@@ -97,3 +97,25 @@ def test_client_credentials_connection_saved_and_tested(
         r = admin.post_form(edit, dict(form, client_secret=wrong), from_page=edit)
         assert r.status_code == 400 and "its test failed" in alert_of(r.text)
         assert "7000215" in alert_of(r.text) or "secret" in alert_of(r.text).lower()
+
+        # a Custom connection whose secret comes from the Credential Vault, read as the admin
+        from m365bot.vault import AttributeSpec, Vault
+
+        vault = Vault.open(room.db, actor="admin")
+        vault.unlock(key=vault_key)
+        vault.create_locker("apps")
+        vault.set_credential("apps", "demo", {"client_secret": AttributeSpec(secret_of(a))})
+        vault.close()
+        token_url = f"https://login.microsoftonline.com/{a['tenant_id']}/oauth2/v2.0/token"
+        custom = {"provider_type": "Custom", "name": "custom-app", "token_url": token_url,
+                  "grant_type": "client_credentials", "client_id": a["client_id"],
+                  "scopes": "https://graph.microsoft.com/.default", "roles": ROLE,
+                  "action": "test"}
+        r = admin.post_form("/manage/oauth-connections/new",
+                            dict(custom, client_secret_credential="apps/demo/nope"),
+                            from_page="/manage/oauth-connections/new")
+        assert r.status_code == 400 and "Credential Vault" in alert_of(r.text)
+        r = admin.post_form("/manage/oauth-connections/new",
+                            dict(custom, client_secret_credential="apps/demo/client_secret"))
+        assert r.status_code == 303, alert_of(r.text)
+        assert "Active" in _row(admin.get("/manage/oauth-connections").text, "custom-app")

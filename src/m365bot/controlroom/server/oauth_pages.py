@@ -122,7 +122,8 @@ def _form_values(stored: StoredConnection | None) -> dict[str, Any]:
     if stored is None:
         return {"provider_type": OUTLOOK, "name": "", "cloud": "global", "tenant": "",
                 "grant_type": "authorization_code", "client_id": "", "authorization_url": "",
-                "token_url": "", "scopes": "", "roles": [], "has_secret": False}
+                "token_url": "", "scopes": "", "roles": [], "has_secret": False,
+                "client_secret_credential": ""}
     c = stored.conn
     tenant = urlsplit(c.token_url).path.strip("/").split("/")[0] if c.provider_type == OUTLOOK \
         else ""
@@ -130,7 +131,7 @@ def _form_values(stored: StoredConnection | None) -> dict[str, Any]:
             "tenant": tenant, "grant_type": c.grant_type, "client_id": c.client_id,
             "authorization_url": c.authorization_url, "token_url": c.token_url,
             "scopes": " ".join(c.scopes), "roles": list(stored.roles),
-            "has_secret": stored.has_secret}
+            "has_secret": stored.has_secret, "client_secret_credential": ""}
 
 
 def _edit_page(request: Request, values: dict[str, Any], *, connection_id: int | None,
@@ -167,9 +168,32 @@ def _stored(parts: OAuthParts, request: Request) -> StoredConnection:
         raise NotFound(exc.message, field="connection", advice=exc.advice) from None
 
 
-def _connection_from(form: dict[str, str]) -> OAuthConnection:
+def _vault_secret(request: Request, ref: str) -> Secret:
+    """The client secret read from the Credential Vault (``LOCKER/CREDENTIAL/ATTRIBUTE``) as
+    the signed-in administrator: their locker roles decide, and the vault audits the read."""
+    from m365bot.values import CredentialRef, parse_value
+
+    found = parse_value("credential:" + ref.strip(), field="client_secret_credential")
+    assert isinstance(found, CredentialRef)
+    vault = state(request).vault
+    if vault is None:
+        raise BadInput("the Credential Vault is locked, so the client secret cannot be read "
+                       "from it", field="client_secret_credential",
+                       advice="type the secret, or start the server with the vault key")
+    admin = require_admin(request)
+    try:
+        secret: Secret = vault.acting_as(admin.name, roles=admin.roles).get(*found)
+    except M365BotError as exc:
+        raise BadInput(f"the client secret could not be read from the Credential Vault: "
+                       f"{exc.message}", field="client_secret_credential",
+                       advice=exc.advice or "check the locker, credential and attribute "
+                       "names and that you may use the locker") from None
+    return secret
+
+
+def _connection_from(form: dict[str, str], request: Request) -> OAuthConnection:
     """The connection the form describes; ConfigError naming the field otherwise."""
-    for name in _FORM_FIELDS:
+    for name in (*_FORM_FIELDS, "client_secret_credential"):
         if len(form.get(name, "")) > 2000:
             raise BadInput(f"{name} is longer than 2000 characters", field=name,
                            advice=f"shorten {name}")
@@ -177,6 +201,9 @@ def _connection_from(form: dict[str, str]) -> OAuthConnection:
     grant = form.get("grant_type", "")
     secret_text = form.get("client_secret", "")
     secret = Secret(secret_text) if secret_text.strip() else None
+    ref = form.get("client_secret_credential", "")
+    if secret is None and ref.strip():
+        secret = _vault_secret(request, ref)
     scopes = split_scopes(form.get("scopes", ""))
     name, client_id = form.get("name", "").strip(), form.get("client_id", "").strip()
     if provider == OUTLOOK:
@@ -198,14 +225,15 @@ def save(request: Request) -> Response:
     cid = int(request.path_params["cid"]) if "cid" in request.path_params else None
     invited = form_lists(request, "roles")
     values: dict[str, Any] = {k: form.get(k, "") for k in _FORM_FIELDS} | {
-        "roles": invited, "has_secret": False}
+        "roles": invited, "has_secret": False,
+        "client_secret_credential": form.get("client_secret_credential", "")[:300]}
     allowed = set(_CLOUD_ORIGINS)
     if cid is not None:
         before = _stored(parts, request)
         values["has_secret"] = before.has_secret
         allowed |= _origins([before])
     try:
-        conn = _connection_from(form)
+        conn = _connection_from(form, request)
         # one transaction: a bad role leaves nothing saved
         new_id = parts.repo.save(conn, actor=admin.name, connection_id=cid,
                                  keep_secret=cid is not None, roles=invited,
