@@ -39,3 +39,23 @@ def test_every_answer_carries_the_security_headers(cr_server: Server) -> None:
         assert "default-src 'none'" in h["content-security-policy"], path
         assert h["x-content-type-options"] == "nosniff", path
         assert h["referrer-policy"] == "same-origin", path
+
+
+def test_a_broken_database_gives_a_503_page_with_the_headers_and_no_traceback(
+        cr_server: Server) -> None:
+    from pathlib import Path
+
+    alice = cr_server.sign_in("alice", USER_PASSWORD)
+    db = Path(cr_server.db)
+    for extra in (Path(f"{db}-wal"), Path(f"{db}-shm")):
+        extra.unlink(missing_ok=True)
+    db.write_bytes(b"this is no database any more" * 100)
+    for path in ("/", "/signin"):
+        r = alice.get(path)
+        assert r.status_code == 503, path
+        assert "database" in alert_of(r.text) and "Traceback" not in r.text
+        assert "frame-ancestors 'none'" in r.headers["content-security-policy"]
+    r = alice.get("/api/v1/credentials/a/b/c?bot=x",
+                  headers={"authorization": "Bearer m365cr_AAAAAAAAAAAA_" + "b" * 43})
+    assert r.status_code == 503 and "database" in r.json()["error"]
+    assert "Traceback" not in cr_server.stop()

@@ -29,6 +29,7 @@ from urllib.parse import quote
 
 import jinja2
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -36,6 +37,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from m365bot.controlroom.db import Database
 from m365bot.controlroom.errors import status_of
@@ -124,6 +126,35 @@ def _on_error(request: Request, exc: Exception) -> Response:
                       "try again; if it keeps failing, tell the administrator the time")
 
 
+class FailSafeMiddleware:
+    """An unexpected failure, or a refusal raised before the routes (the session lookup
+    meeting a broken database), becomes an error page inside the security headers
+    (Starlette's own last-resort handler sits outside every middleware)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            if started:
+                raise
+            request = Request(scope, receive)
+            response = await run_in_threadpool(_on_error, request, exc)
+            await response(scope, receive, send)
+
+
 def _templates() -> Jinja2Templates:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(_HERE / "templates"),
                              autoescape=True, undefined=jinja2.StrictUndefined)
@@ -166,9 +197,9 @@ def create_app(config: ServerConfig, *, db: Database | None = None) -> Starlette
 
     app = Starlette(
         routes=collect_routes(),
-        middleware=[Middleware(SecurityHeadersMiddleware), Middleware(SessionMiddleware)],
-        exception_handlers={Exception: _on_error, HTTPException: _on_error,
-                            M365BotError: _on_error},
+        middleware=[Middleware(SecurityHeadersMiddleware), Middleware(FailSafeMiddleware),
+                    Middleware(SessionMiddleware)],
+        exception_handlers={HTTPException: _on_error, M365BotError: _on_error},
         lifespan=lifespan,
     )
     app.state.cr = state

@@ -29,7 +29,6 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from m365bot.controlroom import accounts
-from m365bot.controlroom.accounts import User
 from m365bot.controlroom.errors import BadInput, NotFound
 from m365bot.controlroom.server.app import error_page, render
 from m365bot.controlroom.server.config import ServerConfig
@@ -83,9 +82,10 @@ def vault_as(request: Request, name: str, roles: tuple[str, ...]) -> Any:
     return vault.acting_as(name, roles=roles)
 
 
-def _mine(request: Request) -> tuple[User, Any]:
+def _mine(request: Request) -> Any:
+    """The vault seen by the signed-in user, with their roles."""
     user = require_user(request)
-    return user, vault_as(request, user.name, user.roles)
+    return vault_as(request, user.name, user.roles)
 
 
 # -- lockers ----------------------------------------------------------------------------
@@ -93,14 +93,14 @@ def _mine(request: Request) -> tuple[User, Any]:
 def lockers_page(request: Request, *, error: str = "", flash: str = "",
                  status: int = 200) -> Response:
     """My lockers and my role in each."""
-    _, vault = _mine(request)
+    vault = _mine(request)
     return render(request, "vault_lockers.html", status=status, error=error, flash=flash,
                   lockers=vault.list_lockers())
 
 
 def create_locker(request: Request) -> Response:
     """Create a locker; the signed-in user becomes its owner."""
-    _, vault = _mine(request)
+    vault = _mine(request)
     form = form_of(request)
 
     def act() -> str:
@@ -115,7 +115,7 @@ def create_locker(request: Request) -> Response:
 def locker_page(request: Request, *, locker: str = "", error: str = "", flash: str = "",
                 status: int = 200) -> Response:
     """One locker: its credentials (the ones my role may see) and its members."""
-    _, vault = _mine(request)
+    vault = _mine(request)
     name = locker or request.query_params.get("name", "")
     if not name:
         raise BadInput("no locker named", field="name",
@@ -132,7 +132,7 @@ def locker_page(request: Request, *, locker: str = "", error: str = "", flash: s
 
 def _locker_action(request: Request, action: Callable[[Any, dict[str, str], str], str]
                    ) -> Response:
-    _, vault = _mine(request)
+    vault = _mine(request)
     form = form_of(request)
     locker = required(form, "locker", "locker name")
 
@@ -255,14 +255,14 @@ def _requests(vault: Any) -> list[tuple[str, str, Any]]:
 def requests_page(request: Request, *, error: str = "", flash: str = "",
                   status: int = 200) -> Response:
     """Credential requests: the user-provided attributes waiting for my own value."""
-    _, vault = _mine(request)
+    vault = _mine(request)
     return render(request, "vault_requests.html", status=status, error=error, flash=flash,
                   requests=_requests(vault))
 
 
 def fill_request(request: Request) -> Response:
     """Fill in my own value of a user-provided attribute."""
-    _, vault = _mine(request)
+    vault = _mine(request)
     form = form_of(request)
 
     def act() -> str:
