@@ -48,7 +48,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, SQLAlchemyError
-from sqlalchemy.pool import QueuePool
+from sqlalchemy.pool import NullPool
 
 from m365bot.config import data_dir_from_env
 from m365bot.controlroom.errors import Conflict, DatabaseUnavailable
@@ -190,11 +190,7 @@ def engine_for(url_or_path: str | os.PathLike[str]) -> Engine:
             engine = create_engine(url, pool_pre_ping=True, hide_parameters=True,
                                    pool_size=10, max_overflow=20)
         else:
-            # Pooled: opening a SQLite connection (pragmas) and closing the last one (a WAL
-            # checkpoint) cost more than the token broker's whole cached answer.
-            engine = create_engine(url, poolclass=QueuePool, pool_size=10, max_overflow=30,
-                                   hide_parameters=True,
-                                   connect_args={"check_same_thread": False})
+            engine = create_engine(url, poolclass=NullPool, hide_parameters=True)
     except NoSuchModuleError:
         raise _bad_url(f"no database driver for {url.split('://', 1)[0]}://") from None
     except (ArgumentError, ImportError, ValueError) as exc:
