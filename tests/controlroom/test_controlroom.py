@@ -1,5 +1,5 @@
 """Control Room managed: the local OAuth connection store, Shared and User-specific tokens
-(login through the emulator's sign-in pages), status Active / Expired / Missing, and Connect
+(login through the emulator's sign-in pages), status Active / Expired / Not connected, and Connect
 in "Control Room managed" mode; plus the controlroom CLI."""
 
 from __future__ import annotations
@@ -58,13 +58,13 @@ def test_shared_and_user_specific_tokens(clean_emulator: Any, settings: Settings
     info = clean_emulator.info
     store = ConnectionStore(vault)
     store.add(_conn(info))
-    assert store.status(PROVIDER, "ops") == "Missing"
+    assert store.status(PROVIDER, "ops") == "Not connected"
     alice, bob = user(info, "alice")["upn"], user(info, "bob")["upn"]
     assert store.login(PROVIDER, "ops", token_type="shared", settings=settings,
                        open_browser=_browser(info, "alice"), timeout=30) == "Active"
     assert store.login(PROVIDER, "ops", token_type="user", user=bob, settings=settings,
                        open_browser=_browser(info, "bob"), timeout=30) == "Active"
-    assert store.status(PROVIDER, "ops", token_type="user", user=alice) == "Missing"
+    assert store.status(PROVIDER, "ops", token_type="user", user=alice) == "Not connected"
 
     s = m365bot.connect(cloud="global", mode="Control Room managed", username=alice,
                         connection={"provider_type": PROVIDER, "connection_name": "ops",
@@ -80,7 +80,7 @@ def test_shared_and_user_specific_tokens(clean_emulator: Any, settings: Settings
     with pytest.raises(AuthError) as ei:
         m365bot.connect(cloud="global", mode="control-room", username=alice,
                         connection=user_pick, settings=settings, connections=ConnectionStore(vault))
-    assert "Missing" in ei.value.message and "controlroom connection login" in ei.value.advice
+    assert "Not connected" in ei.value.message and "controlroom connection login" in ei.value.advice
     with pytest.raises(ConfigError) as ce:
         m365bot.connect(cloud="global", mode="control-room", username=alice,
                         connection={"connection_name": "nope"}, settings=settings,
@@ -140,9 +140,9 @@ def test_cli_add_list_status(clean_emulator: Any, settings: Settings, vault: Any
     assert ConnectionStore(vault).get(PROVIDER, "cli-conn").client_secret.reveal() == secret
     r = runner.invoke(cli, ["controlroom", "connection", "status", "--name", "cli-conn",
                             "--user", "bob@contoso.onmicrosoft.com", "--json"], env=env)
-    assert json.loads(r.output) == {"connection": "cli-conn", "shared": "Missing",
+    assert json.loads(r.output) == {"connection": "cli-conn", "shared": "Not connected",
                                     "user": "bob@contoso.onmicrosoft.com",
-                                    "user_specific": "Missing"}
+                                    "user_specific": "Not connected"}
     r = runner.invoke(cli, ["controlroom", "connection", "status", "--name", "nope"], env=env)
     assert r.exit_code == 2 and "no Microsoft Entra OAuth connection named 'nope'" in r.output
     assert "Traceback" not in r.output
@@ -210,7 +210,7 @@ def test_user_specific_login_by_another_account_stores_nothing(
         store.login(PROVIDER, "ops", token_type="user", user=bob, settings=settings,
                     open_browser=browser, timeout=30)
     assert ei.value.code == "wrong_account" and bob in ei.value.message
-    assert store.status(PROVIDER, "ops", token_type="user", user=bob) == "Missing"
+    assert store.status(PROVIDER, "ops", token_type="user", user=bob) == "Not connected"
     browser.join()
     assert browser.status == 400 and "Sign-in finished" not in browser.page
     assert "Sign-in failed" in browser.page and f"but the User-specific token is for {bob}" \
@@ -238,13 +238,14 @@ def test_login_with_a_failing_browser_command_ends_at_once(clean_emulator: Any, 
         store.login(PROVIDER, "ops", token_type="shared", settings=failing, timeout=300)
     assert time.monotonic() - started < 60
     assert ei.value.field == "browser" and "'false' exited with status 1" in str(ei.value)
-    assert login_requests(clean_emulator) == [] and store.status(PROVIDER, "ops") == "Missing"
+    assert login_requests(clean_emulator) == []
+    assert store.status(PROVIDER, "ops") == "Not connected"
 
 
 def _tamper(vault: Any, conn: OAuthConnection, **changes: Any) -> None:
-    key = f"controlroom|{conn.key}|shared"
-    state = json.loads(vault.get_blob("oauth_token", key))
-    vault.put_blob("oauth_token", key, json.dumps(dict(state, **changes)).encode())
+    """Change the Shared token slot's readable columns (its expiry) in the embedded database."""
+    store = ConnectionStore(vault)
+    store.repo.set_slot(store.repo.get(conn.provider_type, conn.name).id, "", **changes)
 
 
 def _connect_shared(settings: Settings, vault: Any, name: str, who: str) -> Any:
@@ -425,8 +426,7 @@ def test_no_control_room_token_provider_holds_the_proxy_password(
     store.login(PROVIDER, "app-ops", token_type="shared", settings=proxied)
     providers = [store.token_source(PROVIDER, name, token_type="shared", user="",
                                     settings=proxied) for name in ("ops", "app-ops")]
-    assert {type(p).__name__ for p in providers} == {"RefreshTokenSource",
-                                                     "ClientCredentialsSource"}
+    assert {type(p).__name__ for p in providers} == {"BrokerTokenSource"}  # both grant types
     for p in providers:
         texts = _texts_reachable({k: v for k, v in vars(p).items() if k != "_store"})
         assert not [t for t in texts if password in t], type(p).__name__

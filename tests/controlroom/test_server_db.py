@@ -25,9 +25,11 @@ def test_migrate_command_creates_then_reports_current(cr_db_any: str) -> None:
 
     first = run()
     assert first.returncode == 0, first.stderr
-    assert "upgraded from empty to revision cr0001" in first.stdout
+    head = head_revision()  # cr0002 since the OAuth tables
+    assert head == "cr0002"
+    assert f"upgraded from empty to revision {head}" in first.stdout
     second = run()
-    assert second.returncode == 0 and "is current (revision cr0001)" in second.stdout
+    assert second.returncode == 0 and f"is current (revision {head})" in second.stdout
     engine = engine_for(cr_db_any)
     try:
         assert current_revision(engine) == head_revision()

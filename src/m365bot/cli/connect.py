@@ -194,7 +194,7 @@ def _secret_arg(text: str | None) -> Value | None:
 def _run(o: dict[str, Any]) -> dict[str, Any]:
     from m365bot.connection import connect as do_connect
     from m365bot.connection import disconnect
-    from m365bot.controlroom import ConnectionStore
+    from m365bot.controlroom.remote import ENV_API_KEY, ENV_URL, connections_for
     from m365bot.values import CredentialRef, parse_value
 
     settings = build_settings(o["proxy"], o["ca_bundle"], o["emulator_info"])
@@ -211,7 +211,10 @@ def _run(o: dict[str, Any]) -> dict[str, Any]:
         "redirect_url": o["redirect_url"],
     }
     needs_vault = any(isinstance(v, CredentialRef) for v in fields.values()) or (
-        o["mode"].replace("_", "-").lower().startswith("control"))
+        o["mode"].replace("_", "-").lower().startswith("control")
+        # a remote Control Room needs the vault only for a key kept there
+        and (not os.environ.get(ENV_URL)
+             or os.environ.get(ENV_API_KEY, "").startswith("credential:")))
     vault = open_vault(settings, o["vault_loc"], o["key_file"], needs_vault, o["actor"])
     try:
         connection = None
@@ -230,7 +233,7 @@ def _run(o: dict[str, Any]) -> dict[str, Any]:
             vault=vault, variables=dict(os.environ), interactive=interactive,
             signin=o["signin"] or "browser", signin_timeout=signin_timeout,
             prompt=lambda text: click.echo(text, err=True),
-            connections=ConnectionStore(vault) if vault is not None else None)
+            connections=connections_for(os.environ, vault=vault, variables=dict(os.environ)))
         info = session.info()
         disconnect(session)
         return info

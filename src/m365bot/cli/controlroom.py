@@ -60,7 +60,8 @@ def _common(fn: F) -> F:
 
 @click.group()
 def controlroom() -> None:
-    """Control Room features kept locally: OAuth connections."""
+    """The Control Room: OAuth connections kept on this machine (embedded, next to the
+    vault), and the server (serve, migrate, user)."""
 
 
 @controlroom.group()
@@ -70,20 +71,24 @@ def connection() -> None:
 
 @connection.command("add")
 @click.option("--provider", "provider_type", default="Microsoft Entra", show_default=True,
-              type=click.Choice(["Microsoft Entra", "Custom"]))
+              type=click.Choice(["Microsoft 365 Outlook", "Microsoft Entra", "Custom"]))
 @click.option("--name", required=True)
 @click.option("--grant-type", default="authorization_code", show_default=True,
               type=click.Choice(["authorization_code", "client_credentials"]))
 @click.option("--client-id", required=True)
 @click.option("--client-secret-stdin", is_flag=True, help="Read the client secret from stdin.")
+@click.option("--cloud", default="global", show_default=True,
+              help="Microsoft 365 Outlook: the Azure cloud (global, gcc, gcchigh, dod, china).")
+@click.option("--tenant", default="", help="Microsoft 365 Outlook: the tenant id or domain.")
 @click.option("--authorization-url", default="")
-@click.option("--token-url", required=True)
+@click.option("--token-url", default="", help="Required except for Microsoft 365 Outlook.")
 @click.option("--scope", "scopes", multiple=True, help="Repeatable; or space/comma separated.")
 @_common
 def add(store: ConnectionStore, settings: Settings, *, provider_type: str, name: str,
-        grant_type: str, client_id: str, client_secret_stdin: bool, authorization_url: str,
-        token_url: str, scopes: tuple[str, ...]) -> tuple[Any, str]:
-    """Create or replace an OAuth connection."""
+        grant_type: str, client_id: str, client_secret_stdin: bool, cloud: str, tenant: str,
+        authorization_url: str, token_url: str, scopes: tuple[str, ...]) -> tuple[Any, str]:
+    """Create or replace an OAuth connection (Microsoft 365 Outlook: the URLs are filled in
+    from --cloud and --tenant)."""
     from m365bot.controlroom import OAuthConnection
     from m365bot.errors import ConfigError
     from m365bot.values import Secret
@@ -98,9 +103,14 @@ def add(store: ConnectionStore, settings: Settings, *, provider_type: str, name:
                               "controlroom connection add ... --client-secret-stdin")
         secret = Secret(text)
     flat = [s for part in scopes for s in part.replace(",", " ").split() if s]
-    conn = OAuthConnection(provider_type, name, client_id=client_id, token_url=token_url,
-                           authorization_url=authorization_url, grant_type=grant_type,
-                           client_secret=secret, scopes=flat)
+    if provider_type == "Microsoft 365 Outlook":
+        conn = OAuthConnection.outlook(name, cloud=cloud, tenant=tenant, client_id=client_id,
+                                       grant_type=grant_type, client_secret=secret,
+                                       scopes=flat or None)
+    else:
+        conn = OAuthConnection(provider_type, name, client_id=client_id, token_url=token_url,
+                               authorization_url=authorization_url, grant_type=grant_type,
+                               client_secret=secret, scopes=flat)
     store.add(conn)
     return conn.public(), f"Saved {provider_type} connection {name!r}."
 
@@ -122,7 +132,8 @@ def list_(store: ConnectionStore, settings: Settings) -> tuple[Any, str]:
 @_common
 def status(store: ConnectionStore, settings: Settings, *, provider_type: str, name: str,
            user: str) -> tuple[Any, str]:
-    """Shared token status, and a user's User-specific status: Active, Expired or Missing."""
+    """Shared token status, and a user's User-specific status: Active, Expired or Not
+    connected."""
     data = {"connection": name, "shared": store.status(provider_type, name, token_type="shared")}
     if user:
         data["user"] = user
