@@ -10,12 +10,6 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select
-
-import m365bot
-from m365bot.controlroom import RemoteControlRoom
-from m365bot.controlroom.db import Database, audit
-from m365bot.errors import ReauthRequired
 from oauth_support import (
     PROVIDER,
     app_connection,
@@ -24,6 +18,12 @@ from oauth_support import (
     outlook_connection,
     stock_oauth,
 )
+from sqlalchemy import select
+
+import m365bot
+from m365bot.controlroom import RemoteControlRoom
+from m365bot.controlroom.db import Database, audit
+from m365bot.errors import ReauthRequired
 from world_support import login_requests
 
 

@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from oauth_support import PROVIDER, browser_for, oauth_server, outlook_connection, stock_oauth
 
 from controlroom_support import postgres_database
-from oauth_support import PROVIDER, browser_for, oauth_server, outlook_connection, stock_oauth
 from plugins.canary import scan_output
 from world_support import login_requests
 

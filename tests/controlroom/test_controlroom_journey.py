@@ -16,12 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from oauth_support import PROVIDER, ROLE, oauth_server, pkce_app, stock_oauth
 
 from browser_support import launch_options
 from controlroom_support import ADMIN_PASSWORD, USER_PASSWORD
 from m365bot.controlroom import apikeys
 from m365bot.controlroom.db import Database
-from oauth_support import PROVIDER, ROLE, oauth_server, pkce_app, stock_oauth
 from plugins.canary import scan_output
 from world_support import tenant, user
 

@@ -10,13 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from oauth_support import ROLE, app_connection, oauth_server, outlook_connection, stock_oauth
 from sqlalchemy import select
 
 from controlroom_support import ADMIN_PASSWORD, USER_PASSWORD, alert_of
 from m365bot.controlroom import apikeys
 from m365bot.controlroom.db import Database
 from m365bot.controlroom.oauth_tables import connection_roles, oauth_connections, oauth_tokens
-from oauth_support import ROLE, app_connection, oauth_server, outlook_connection, stock_oauth
 from world_support import tenant
 
 

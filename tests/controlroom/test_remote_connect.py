@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from oauth_support import PROVIDER, app_connection, oauth_server, stock_oauth
 
 import m365bot
 from m365bot.controlroom import RemoteControlRoom, apikeys
@@ -22,7 +23,6 @@ from m365bot.controlroom.store import ConnectionStore
 from m365bot.errors import AuthError
 from m365bot.values import CredentialRef, VariableRef
 from m365bot.vault import AttributeSpec
-from oauth_support import PROVIDER, app_connection, oauth_server, stock_oauth
 from plugins.canary import scan_output
 
 OPS = "ops@contoso.onmicrosoft.com"
