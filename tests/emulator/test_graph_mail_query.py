@@ -157,14 +157,14 @@ def test_bad_query_options_are_400(gx: GX, lab: str, params: dict[str, str]) -> 
     assert err(r) == "BadRequest" and r.json()["error"]["message"]
 
 
-def test_listing_order_follows_every_change(mail: GX, emulator: Any) -> None:
+def test_listing_order_follows_every_change(gx: GX, emulator: Any) -> None:
     """A folder's sorted order is kept between the pages of a listing, but never outlives a
     change: new mail, a changed sort property, a move out and a delete show on the next page
     asked for."""
     from m365bot.emulator.graph.seed import seed_message
 
     name = unique("OrderLab")
-    r = mail.post(f"/users/{ALICE}/mailFolders", json={"displayName": name})
+    r = gx.post(f"/users/{ALICE}/mailFolders", json={"displayName": name})
     url = f"/users/{ALICE}/mailFolders/{r.json()['id']}/messages"
     box = emulator.state.mailbox(ALICE)
 
@@ -176,26 +176,26 @@ def test_listing_order_follows_every_change(mail: GX, emulator: Any) -> None:
 
     for day in range(1, 6):
         arrive(f"Day {day}", day)
-    first = mail.get(url, params={"$top": "2", "$select": "subject"})
+    first = gx.get(url, params={"$top": "2", "$select": "subject"})
     assert _subjects(first) == ["Day 5", "Day 4"]
-    rest = mail.get(first.json()["@odata.nextLink"])
+    rest = gx.get(first.json()["@odata.nextLink"])
     assert _subjects(rest) == ["Day 3", "Day 2"]
 
     arrive("Day 9", 9)  # new mail: first on the next listing
-    assert _subjects(mail.get(url, params={"$top": "3", "$select": "subject"})) == [
+    assert _subjects(gx.get(url, params={"$top": "3", "$select": "subject"})) == [
         "Day 9", "Day 5", "Day 4"]
     by_read = {"$orderby": "isRead desc,receivedDateTime asc", "$select": "subject,isRead"}
-    assert _subjects(mail.get(url, params=by_read))[0] == "Day 1"
-    day3 = next(m for m in mail.get(url, params=by_read).json()["value"]
+    assert _subjects(gx.get(url, params=by_read))[0] == "Day 1"
+    day3 = next(m for m in gx.get(url, params=by_read).json()["value"]
                 if m["subject"] == "Day 3")
-    assert mail.patch(f"/users/{ALICE}/messages/{day3['id']}",
+    assert gx.patch(f"/users/{ALICE}/messages/{day3['id']}",
                       json={"isRead": True}).status_code == 200
-    assert _subjects(mail.get(url, params=by_read))[0] == "Day 3"  # the changed sort key
+    assert _subjects(gx.get(url, params=by_read))[0] == "Day 3"  # the changed sort key
 
-    assert mail.post(f"/users/{ALICE}/messages/{day3['id']}/move",
+    assert gx.post(f"/users/{ALICE}/messages/{day3['id']}/move",
                      json={"destinationId": "archive"}).status_code == 201
-    ids = {m["subject"]: m["id"] for m in mail.get(url, params={"$select": "subject"})
+    ids = {m["subject"]: m["id"] for m in gx.get(url, params={"$select": "subject"})
            .json()["value"]}
-    assert mail.delete(f"/users/{ALICE}/messages/{ids['Day 9']}").status_code == 204
-    assert _subjects(mail.get(url, params={"$select": "subject"})) == [
+    assert gx.delete(f"/users/{ALICE}/messages/{ids['Day 9']}").status_code == 204
+    assert _subjects(gx.get(url, params={"$select": "subject"})) == [
         "Day 5", "Day 4", "Day 2", "Day 1"]
