@@ -31,6 +31,7 @@ import argparse
 import json
 import os
 import platform
+import signal
 import statistics
 import subprocess
 import sys
@@ -105,23 +106,32 @@ class Runner:
         return home
 
     def run_peer(self, contender: str, cfg: dict[str, Any], emu_env: dict[str, str],
-                 timeout: float = 3600) -> tuple[float, dict[str, Any]]:
+                 timeout: float | None = None) -> tuple[float, dict[str, Any]]:
         """Run one contender program; (wall seconds of the process, its figures)."""
         _, program, extra = CONTENDERS[contender]
         home = self.home(contender, cfg["case"])
         full = {**cfg, **extra, "home": str(home)}
         path = self.work / f"cfg-{contender}.json"
         path.write_text(json.dumps(full))
-        env = {**clean_env(), **emu_env, "HOME": str(home), "M365BOT_HOME": str(home / "m365bot")}
+        env = {**clean_env(), **emu_env, "HOME": str(home), "M365BOT_HOME": str(home / "m365bot"),
+               "PYTHONFAULTHANDLER": "1"}
+        timeout = timeout or self.args.peer_timeout
         t0 = time.perf_counter()
-        done = subprocess.run([str(self.python(contender)), str(PEERS / program), str(path)],
-                              env=env, capture_output=True, text=True, timeout=timeout,
-                              check=False)
+        proc = subprocess.Popen([str(self.python(contender)), str(PEERS / program), str(path)],
+                                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True)
+        try:
+            stdout, stderr = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGABRT)      # faulthandler prints where it hangs
+            stdout, stderr = proc.communicate()
+            raise SystemExit(f"bench: {contender} {cfg['case']} took over {timeout:g} s:\n"
+                             f"{stderr[-4000:]}") from None
         wall = time.perf_counter() - t0
-        if done.returncode != 0 or not done.stdout.strip():
+        if proc.returncode != 0 or not stdout.strip():
             raise SystemExit(f"bench: {contender} {cfg['case']} failed (exit "
-                             f"{done.returncode}):\n{done.stderr[-4000:]}")
-        return wall, json.loads(done.stdout.strip().splitlines()[-1])
+                             f"{proc.returncode}):\n{stderr[-4000:]}")
+        return wall, json.loads(stdout.strip().splitlines()[-1])
 
     def case_config(self, case: str, contender: str, latency: float, world: World,
                     run: int) -> tuple[dict[str, Any], Any]:
@@ -243,11 +253,14 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--out", default=None,
                     help="folder for results.json/.md and ratios.png "
                          "(default docs/benchmarks; smoke: a temporary folder)")
+    ap.add_argument("--peer-timeout", type=float, default=None,
+                    help="seconds one contender run may take (default 900; smoke 120)")
     ap.add_argument("--report-only", action="store_true")
     ap.add_argument("--no-m365bot-size", action="store_true",
                     help="skip building a venv with m365bot installed for B6's size")
     args = ap.parse_args(argv)
     args.runs = args.runs or (1 if args.smoke else 5)
+    args.peer_timeout = args.peer_timeout or (120.0 if args.smoke else 900.0)
     args.latencies = [float(x) for x in args.latency_ms.split(",") if x.strip()]
     args.case_list = [c.strip().upper() for c in args.cases.split(",") if c.strip()]
     args.contender_list = [c.strip() for c in args.contenders.split(",") if c.strip()]

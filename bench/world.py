@@ -94,6 +94,7 @@ class Served:
             path.write_text(json.dumps(spec))
             source = str(path)
         info_file = work / "emu.json"
+        info_file.unlink(missing_ok=True)
         self.log = (work / "stderr.txt").open("wb")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "m365bot", "emulator", "serve", "--port", "0",
