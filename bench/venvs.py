@@ -20,7 +20,8 @@ from pathlib import Path
 # Pinned so that a rerun measures the same code; bump deliberately.
 PEERS: dict[str, list[str]] = {
     "o365": ["O365==2.1.10"],
-    "msgraph": ["msgraph-sdk==1.65.0", "azure-identity==1.27.0"],
+    # msgraph-core 1.5.2 imports ``deprecated`` in its $batch module but does not declare it
+    "msgraph": ["msgraph-sdk==1.65.0", "azure-identity==1.27.0", "Deprecated==1.3.1"],
     "naive": ["requests==2.34.2", "msal==1.39.0"],
 }
 
