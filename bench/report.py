@@ -201,7 +201,8 @@ def markdown(results: dict[str, Any]) -> str:
     if b6:
         lines += ["", "## B6: import time, peak RSS, installed size", "",
                   "Import: a fresh `python -c \"<import>\"` less `python -c pass` (what a user "
-                  "imports first: `import m365bot`; `from O365 import Account`; "
+                  "imports first: m365bot's package, Connect, sessions, mail and the Graph "
+                  "client (`import m365bot` alone is lazy); `from O365 import Account`; "
                   "`from msgraph import GraphServiceClient` + azure-identity's credential; "
                   "`import requests, msal`). Installed: the site-packages of a venv with "
                   "only that library and what it requires, less pip and setuptools "

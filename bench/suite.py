@@ -57,9 +57,12 @@ CONTENDERS: dict[str, tuple[str | None, str, dict[str, Any]]] = {
     "naive": ("naive", "naive_peer.py", {}),
 }
 # what a user of each writes first (B6's import time)
+# (``import m365bot`` alone is lazy: a bot's Connect and first mail action import the rest)
+BOT_IMPORTS = ("import m365bot, m365bot.connection, m365bot.sessions, m365bot.outlook.mail, "
+               "m365bot.graph.client")
 IMPORTS = {
-    "m365bot-sync": "import m365bot",
-    "m365bot-async": "import m365bot",
+    "m365bot-sync": BOT_IMPORTS,
+    "m365bot-async": BOT_IMPORTS,
     "o365": "from O365 import Account",
     "msgraph": "from msgraph import GraphServiceClient; "
                "from azure.identity.aio import ClientSecretCredential",
