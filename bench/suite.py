@@ -109,12 +109,30 @@ class Runner:
         home.mkdir(parents=True, exist_ok=True)
         return home
 
+    def vault(self, home: Path, cfg: dict[str, Any]) -> dict[str, str]:
+        """A Credential Vault in ``home`` with the app's secret (m365bot reads it from there,
+        as a bot does); made once per home."""
+        from m365bot.vault import AttributeSpec, Vault, new_raw_key
+
+        path, keyfile = home / "vault.db", home / "vault.key"
+        if not path.exists():
+            key = new_raw_key()
+            with Vault.open(path, actor="bench") as v:
+                v.initialize(key=key)
+                v.create_locker("bench")
+                v.set_credential("bench", "o365",
+                                 {"client_secret": AttributeSpec(cfg["client_secret"])})
+            keyfile.write_text(key)
+        return {"vault": str(path), "vault_key": keyfile.read_text()}
+
     def run_peer(self, contender: str, cfg: dict[str, Any], emu_env: dict[str, str],
                  timeout: float | None = None) -> tuple[float, dict[str, Any]]:
         """Run one contender program; (wall seconds of the process, its figures)."""
         _, program, extra = CONTENDERS[contender]
         home = self.home(contender, cfg["case"])
         full = {**cfg, **extra, "home": str(home)}
+        if CONTENDERS[contender][0] is None:
+            full.update(self.vault(home, cfg))
         path = self.work / f"cfg-{contender}.json"
         path.write_text(json.dumps(full))
         env = {**clean_env(), **emu_env, "HOME": str(home), "M365BOT_HOME": str(home / "m365bot"),

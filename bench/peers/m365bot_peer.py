@@ -24,16 +24,22 @@ from _peer import emit, load, timed
 
 import m365bot
 from m365bot.config import Settings
-from m365bot.values import Secret
+from m365bot.values import CredentialRef
+from m365bot.vault import Vault
 
 FIELDS = ["subject", "from", "received", "is_read", "has_attachments"]
 
 
 def connect(cfg: dict[str, Any]) -> Any:
+    """Connect as README.md's bot does: the secret from the Credential Vault (the runner
+    stocked it), so the token comes from m365bot's shared token cache in a new process."""
+    vault = Vault.open(cfg["vault"], actor="bench")
+    vault.unlock(key=cfg["vault_key"])
     return m365bot.connect(cloud="global", mode="client-credentials",
                            client_id=cfg["client_id"], tenant_id=cfg["tenant_id"],
-                           username=cfg["mailbox"], client_secret=Secret(cfg["client_secret"]),
-                           settings=Settings.from_env())
+                           username=cfg["mailbox"],
+                           client_secret=CredentialRef("bench", "o365", "client_secret"),
+                           settings=Settings.from_env(), vault=vault)
 
 
 def warm(session: Any) -> None:
