@@ -187,6 +187,8 @@ def markdown(results: dict[str, Any]) -> str:
     if results["smoke"]:
         lines += ["", "**Smoke run**: small sizes and one run; the figures only show that "
                   "the suite works."]
+    for note in results.get("notes", []):
+        lines += ["", note]
     lines += ["", f"`python -c pass`: median {f.pass_s * 1000:.0f} ms.", "",
               "## Cases and floors", "", "| case | what | floor at 50 ms |", "|---|---|---|"]
     for case in f.cases():
