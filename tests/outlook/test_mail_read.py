@@ -84,6 +84,34 @@ def test_a_later_pages_error_reaches_the_caller_and_a_limit_stops_the_paging(
     assert _lists(outlook_emulator, since) == 2  # 10 + 10, not the third page
 
 
+def test_a_well_known_folder_is_listed_without_a_lookup(outlook_emulator: Any,
+                                                       hans: Session) -> None:
+    """A bot's first listing of its Inbox is one round trip: Graph takes the well-known name
+    where the folder id goes (in any locale: Hans's Inbox is "Posteingang")."""
+    since = last_seq(outlook_emulator)
+    by_name = list(hans.mail.list("Inbox", fields=["subject"]))
+    calls = graph_calls(outlook_emulator, since)
+    assert [c.get("op") for c in calls] == ["messages.list"], "no folder lookup first"
+    by_id = list(hans.mail.list(hans.folders.get("Inbox"), fields=["subject"]))
+    assert [e.id for e in by_name] == [e.id for e in by_id] and by_name
+
+
+def test_a_missing_well_known_folder_says_which_and_how_to_fix(outlook_emulator: Any,
+                                                               hans: Session) -> None:
+    outlook_emulator.control.add_fault(op="messages.list", kind="status", status=404,
+                                       code="ErrorItemNotFound", count=2)
+    for listing in (lambda: list(hans.mail.list("Archive")),
+                    lambda: asyncio.run(_alist(hans, "Archive"))):
+        with pytest.raises(NotFoundError) as info:
+            listing()
+        assert "there is no folder 'archive' at the top of the mailbox" in str(info.value)
+        assert "m365bot folder list" in (info.value.advice or "")
+
+
+async def _alist(session: Session, folder: str) -> list[Any]:
+    return [e async for e in session.aio.mail.list(folder)]
+
+
 def test_each_filter_runs_on_the_server(outlook_emulator: Any, hans: Session) -> None:
     _seed(outlook_emulator)
     hans.folders.get("Inbox/Vertrieb")

@@ -28,6 +28,21 @@ def well_known_name(segment: str) -> str | None:
     return key if key in WELL_KNOWN_FOLDERS else None
 
 
+def well_known_ref(folder: object) -> str | None:
+    """Graph's well-known name when ``folder`` is a path of one well-known folder (``"Inbox"``,
+    ``"Sent Items"``), else None. Graph takes that name wherever a folder id goes, so a listing
+    of such a folder needs no lookup first. Example: ``well_known_ref("inbox")`` -> ``inbox``."""
+    if isinstance(folder, str):
+        segments = folder.strip().split("/")
+    elif isinstance(folder, (list, tuple)):
+        segments = list(folder)
+    else:
+        return None
+    if len(segments) != 1 or not isinstance(segments[0], str):
+        return None
+    return well_known_name(segments[0])
+
+
 def parse_path(path: str | Sequence[str], *, field: str = "folder") -> tuple[str, ...]:
     """The segments of a folder path; ConfigError naming ``field`` for a path that cannot be
     a folder. Example: ``parse_path("Inbox/Sales")`` -> ``("Inbox", "Sales")``."""

@@ -29,8 +29,10 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
+from m365bot.errors import NotFoundError
 from m365bot.graph.batching import next_link, page_items
 from m365bot.graph.core import mailbox_path
+from m365bot.outlook.folderpaths import is_missing, missing, well_known_ref
 from m365bot.outlook.folders import FolderRef
 from m365bot.outlook.listing import Listing, get_request, prepare
 from m365bot.outlook.manage import AsyncMailManage, MailManage
@@ -44,6 +46,15 @@ if TYPE_CHECKING:
     from m365bot.outlook.watch import AsyncWatcher, Watcher
 
 log = logging.getLogger(__name__)
+
+def _no_such_well_known(exc: NotFoundError, wk: str | None) -> NotFoundError:
+    """The error for a listing that Graph answered 404: when the folder was named by its
+    well-known name (no lookup first) and Graph says it does not exist (an archive that was
+    never set up), the same error a lookup gives; any other 404 as it came."""
+    if wk is None or not is_missing(exc):
+        return exc
+    return missing("folder", wk, None)
+
 
 def pages_ahead(graph: Graph, path: str, listing: Listing) -> Iterator[list[dict[str, Any]]]:
     """The items of each page. A worker thread follows the nextLinks itself, up to two pages
@@ -153,11 +164,15 @@ class Mail(MailSend, MailManage):
         return self._list(listing)
 
     def _list(self, listing: Listing) -> Iterator[Email]:
-        folder_id = self._session.folders.resolve_id(listing.folder, field="folder")
+        wk = well_known_ref(listing.folder)  # Graph takes it in place of the id: no lookup
+        folder_id = wk or self._session.folders.resolve_id(listing.folder, field="folder")
         listing.started(folder_id)
-        yield from listing.take(item for page in pages_ahead(
-            self._session.graph, listing.path(self.box, folder_id), listing)
-            for item in page)
+        try:
+            yield from listing.take(item for page in pages_ahead(
+                self._session.graph, listing.path(self.box, folder_id), listing)
+                for item in page)
+        except NotFoundError as exc:
+            raise _no_such_well_known(exc, wk) from None
 
     def get(self, message_id: str, *, fields: Sequence[str] | None = None,
             body_type: str | None = "text") -> Email:
@@ -221,8 +236,17 @@ class AsyncMail(AsyncMailSend, AsyncMailManage):
         return self._list(listing)
 
     async def _list(self, listing: Listing) -> AsyncIterator[Email]:
-        folder_id = await self._session.aio.folders.resolve_id(listing.folder, field="folder")
+        wk = well_known_ref(listing.folder)  # Graph takes it in place of the id: no lookup
+        folder_id = wk or await self._session.aio.folders.resolve_id(listing.folder,
+                                                                     field="folder")
         listing.started(folder_id)
+        try:
+            async for email in self._emails(listing, folder_id):
+                yield email
+        except NotFoundError as exc:
+            raise _no_such_well_known(exc, wk) from None
+
+    async def _emails(self, listing: Listing, folder_id: str) -> AsyncIterator[Email]:
         n = 0
         async for page in apages_ahead(self._session.agraph,
                                        listing.path(self.box, folder_id), listing):
