@@ -228,7 +228,7 @@ def _alembic_config() -> Any:
 
 
 def head_revision() -> str:
-    """The newest migration's revision id (``cr0001``, then the next one added)."""
+    """The newest migration's revision id (``cr0002`` today)."""
     from alembic.script import ScriptDirectory
 
     head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
@@ -256,7 +256,7 @@ def migrate(engine: Engine) -> tuple[str | None, str]:
 
     Example::
 
-        migrate(engine_for("/srv/cr/controlroom.db"))   # (None, 'cr0001')
+        migrate(engine_for("/srv/cr/controlroom.db"))   # (None, 'cr0002')
     """
     from alembic import command
 
