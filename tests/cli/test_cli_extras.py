@@ -47,6 +47,18 @@ def test_emulator_serve_without_the_extra_names_it() -> None:
         "installed. Fix: pip install 'm365bot[emulator]'")
 
 
+def test_controlroom_serve_without_the_extra_names_it_before_opening_a_database(
+        tmp_path: Path) -> None:
+    db = tmp_path / "cr.db"
+    got = _run_without(["uvicorn", "argon2"], "from m365bot.cli.main import main\n"
+                       f"main(['controlroom', 'serve', '--port', '1', '--db', {str(db)!r}])")
+    assert got.returncode == 2 and "Traceback" not in got.stderr
+    assert got.stderr.strip() == (
+        "Error: m365bot controlroom serve needs m365bot's server extra, and uvicorn, "
+        "argon2-cffi are not installed. Fix: pip install 'm365bot[server]'")
+    assert not db.exists()
+
+
 def test_a_command_meeting_a_missing_package_of_an_extra_names_the_extra() -> None:
     """The net under every command (the Control Room server's too): an import of an extra's
     package that fails inside a command becomes the fix line of the command's extra."""

@@ -3,8 +3,10 @@ audit log, lockout counted in the database."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from sqlalchemy import delete, text, update
@@ -100,5 +102,30 @@ def test_a_name_taken_meanwhile_is_a_conflict_not_a_crash(cr_db_any: str) -> Non
                 name="bob", password_hash="x", is_admin=False, disabled=False, failed_count=0,
                 created_at=accounts.now(), created_by="test"))
         assert [u.name for u in accounts.list_users(db)] == ["bob"]
+    finally:
+        db.dispose()
+
+
+def test_a_sqlite_file_replaced_under_the_server_is_read_afresh(tmp_path: Path) -> None:
+    """SQLite connections are pooled; one opened on the old file must not keep answering
+    from it once a restored copy sits at the path (nor from a file overwritten in place)."""
+    live, restored = tmp_path / "cr.db", tmp_path / "restore.db"
+    other = Database.open(restored)
+    accounts.create_user(other, "restored", PASSWORD, by="test")
+    other.dispose()
+    db = Database.open(live)
+    try:
+        accounts.create_user(db, "live", PASSWORD, by="test")
+        for _ in range(3):  # the pool now holds connections opened on the live file
+            assert [u.name for u in accounts.list_users(db)] == ["live"]
+        for extra in ("-wal", "-shm"):
+            Path(f"{live}{extra}").unlink(missing_ok=True)
+        os.replace(restored, live)
+        assert [u.name for u in accounts.list_users(db)] == ["restored"]
+        for extra in ("-wal", "-shm"):
+            Path(f"{live}{extra}").unlink(missing_ok=True)
+        live.write_bytes(b"overwritten" * 1000)
+        with pytest.raises(DatabaseUnavailable):
+            accounts.list_users(db)
     finally:
         db.dispose()

@@ -67,7 +67,12 @@ def serve(db: str | None, host: str, port: int, tls_cert: Path | None, tls_key: 
           public_url: str, vault_key_file: Path | None) -> None:
     """Run the Control Room web app and API (uvicorn). Start several, on one or several
     machines, on one PostgreSQL database for a team."""
+    from m365bot.extras import require_extra
+
     try:
+        # First: a bot runner without the server extra gets the pip line, and no database
+        # file is created or opened.
+        require_extra("server", "m365bot controlroom serve")
         config = _server_config(_db_location(db), tls_cert, tls_key, public_url,
                                 vault_key_file)
         from m365bot.controlroom.server.app import create_app

@@ -27,7 +27,7 @@ import re
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.engine import Row
 
 from m365bot.controlroom import audit
@@ -38,6 +38,8 @@ from m365bot.values import Secret
 
 KEY_RE = re.compile(r"^m365cr_([A-Za-z0-9]{12})_([A-Za-z0-9_-]{43})$")
 _TOUCH_EVERY = dt.timedelta(seconds=60)
+# Built once: every broker call checks its key.
+_BY_PREFIX = select(api_keys).where(api_keys.c.prefix == bindparam("prefix"))
 _ALNUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 
 
@@ -164,7 +166,7 @@ def check(db: Database, presented: str) -> ApiKey | None:
     if not m:
         return None
     with db.read() as conn:
-        row = conn.execute(select(api_keys).where(api_keys.c.prefix == m.group(1))).first()
+        row = conn.execute(_BY_PREFIX, {"prefix": m.group(1)}).first()
     if row is None or not hmac.compare_digest(str(row.key_hash), _digest(m.group(2))):
         return None
     key = _of(row)

@@ -47,8 +47,13 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, SQLAlchemyError
-from sqlalchemy.pool import NullPool
+from sqlalchemy.exc import (
+    ArgumentError,
+    DisconnectionError,
+    IntegrityError,
+    NoSuchModuleError,
+    SQLAlchemyError,
+)
 
 from m365bot.config import data_dir_from_env
 from m365bot.controlroom.errors import Conflict, DatabaseUnavailable
@@ -186,19 +191,63 @@ def engine_for(url_or_path: str | os.PathLike[str]) -> Engine:
             os.close(fd)
     try:
         # hide_parameters: SQL logging never shows bound values (hashes, addresses).
-        if path is None:
-            engine = create_engine(url, pool_pre_ping=True, hide_parameters=True,
-                                   pool_size=10, max_overflow=20)
-        else:
-            engine = create_engine(url, poolclass=NullPool, hide_parameters=True)
+        # SQLite connections are pooled too (opening one, with its pragmas, was most of a
+        # cached token broker call); a pooled one is used only while the file it opened
+        # is still the file at the path (see _FileIdentity).
+        engine = create_engine(url, pool_pre_ping=path is None, hide_parameters=True,
+                               pool_size=10, max_overflow=20)
     except NoSuchModuleError:
         raise _bad_url(f"no database driver for {url.split('://', 1)[0]}://") from None
     except (ArgumentError, ImportError, ValueError) as exc:
         raise _bad_url(type(exc).__name__) from None
-    if engine.dialect.name == "sqlite":
-        event.listen(engine, "connect", _sqlite_on_connect)
+    if path is not None:
+        identity = _FileIdentity(path)
+        event.listen(engine, "connect", identity.on_connect)
+        event.listen(engine, "checkout", identity.on_checkout)
         event.listen(engine, "begin", _sqlite_on_begin)
     return engine
+
+
+class _FileIdentity:
+    """Keeps a pooled SQLite connection from serving a database file that was replaced
+    under it (a restored backup, a file overwritten or deleted, its ``-shm`` removed).
+
+    SQLite cannot notice that: a connection keeps its open file and its mapped ``-shm``
+    wal-index, sees no change there, and goes on answering from its page cache. So each
+    connection remembers what the path pointed at when it was opened (device, inode and
+    modification time of the file, device and inode of its ``-shm``), and a checkout
+    that finds anything else there discards the connection and opens a new one, which
+    then meets the file as it is now (a damaged file: 503). A checkpoint also moves the
+    file's modification time: that costs one reconnect, never a stale answer. Three
+    ``stat`` calls a checkout (microseconds) against a reconnect's milliseconds.
+    """
+
+    KEY = "m365bot_cr_file"
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.shm = Path(f"{path}-shm")
+
+    def now(self) -> tuple[object, ...]:
+        """What the path and its ``-shm`` point at now."""
+        parts: list[object] = []
+        for p, with_time in ((self.path, True), (self.shm, False)):
+            try:
+                st = p.stat()
+            except OSError:
+                parts.append(None)
+                continue
+            parts.append((st.st_dev, st.st_ino, st.st_mtime_ns if with_time else 0))
+        return tuple(parts)
+
+    def on_connect(self, dbapi_conn: sqlite3.Connection, record: Any) -> None:
+        _sqlite_on_connect(dbapi_conn, record)  # the pragmas open the file and its -shm
+        record.info[self.KEY] = self.now()
+
+    def on_checkout(self, _dbapi_conn: sqlite3.Connection, record: Any, _proxy: Any) -> None:
+        if record.info.get(self.KEY) != self.now():
+            # The pool closes this connection and checks out a new one.
+            raise DisconnectionError("the database file was replaced or changed outside")
 
 
 def _sqlite_on_connect(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
@@ -228,7 +277,7 @@ def _alembic_config() -> Any:
 
 
 def head_revision() -> str:
-    """The newest migration's revision id (``cr0001``, then the next one added)."""
+    """The newest migration's revision id (``cr0002`` today)."""
     from alembic.script import ScriptDirectory
 
     head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
@@ -256,7 +305,7 @@ def migrate(engine: Engine) -> tuple[str | None, str]:
 
     Example::
 
-        migrate(engine_for("/srv/cr/controlroom.db"))   # (None, 'cr0001')
+        migrate(engine_for("/srv/cr/controlroom.db"))   # (None, 'cr0002')
     """
     from alembic import command
 

@@ -23,7 +23,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, func, insert, or_, select, update
+from sqlalchemy import (
+    Connection,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 
 from m365bot.auth.refresh import REFUSED
 from m365bot.controlroom.connections import (
@@ -39,6 +49,23 @@ from m365bot.errors import ConfigError
 from m365bot.values import Secret
 
 _C, _T = oauth_connections.c, oauth_tokens.c
+# A connection's columns without its secret (pages and the broker).
+_VIEW_COLS = [_C.id, _C.provider_type, _C.name, _C.client_id, _C.token_url,
+              _C.authorization_url, _C.grant_type, _C.scopes, _C.cloud, _C.updated_by,
+              _C.client_secret.isnot(None).label("has_secret")]
+_SLOT = select(oauth_tokens).where(_T.connection_id == bindparam("cid"),
+                                   _T.owner == bindparam("owner"))
+_SLOT_FOR_UPDATE = _SLOT.with_for_update()
+_RUNNER_CONNECTION = select(*_VIEW_COLS).where(_C.key == bindparam("key"))
+# Shared with one of the run-as user's roles, or one of the API key's own roles.
+_RUNNER_SHARED = select(connection_roles.c.role_id).where(
+    connection_roles.c.connection_id == bindparam("cid"),
+    or_(connection_roles.c.role_id.in_(
+        select(user_roles.c.role_id).join(users, users.c.id == user_roles.c.user_id)
+        .where(func.lower(users.c.name) == bindparam("run_as"))),
+        connection_roles.c.role_id.in_(
+            select(roles.c.id).where(roles.c.name.in_(bindparam("roles", expanding=True)))),
+        )).limit(1)
 
 
 @dataclass(frozen=True)
@@ -176,16 +203,14 @@ class OAuthRepo:
         with self.db.read() as c:
             return self._select_in(c, where, secret)
 
-    def _select_in(self, c: Connection, where: Any, secret: bool, *,
-                   with_roles: bool = True) -> list[StoredConnection]:
-        cols = [_C.id, _C.provider_type, _C.name, _C.client_id, _C.token_url,
-                _C.authorization_url, _C.grant_type, _C.scopes, _C.cloud, _C.updated_by,
-                _C.client_secret.isnot(None).label("has_secret")]
-        if secret:
-            cols += [_C.client_secret, _C.updated_at]
+    def _select_in(self, c: Connection, where: Any, secret: bool) -> list[StoredConnection]:
+        cols = [*_VIEW_COLS, _C.client_secret, _C.updated_at] if secret else _VIEW_COLS
         rows = c.execute(select(*cols).where(where)
                          .order_by(func.lower(_C.name), _C.provider_type)).all()
-        names = self._role_names(c, [r.id for r in rows]) if with_roles else {}
+        return self._stored(rows, self._role_names(c, [r.id for r in rows]), secret)
+
+    def _stored(self, rows: Iterable[Any], names: dict[int, list[str]],
+                secret: bool) -> list[StoredConnection]:
         out = []
         new, trusted = object.__new__, OAuthConnection
         for r in rows:
@@ -263,20 +288,15 @@ class OAuthRepo:
         token slot's row (None before the first login)."""
         key = f"{provider_type.lower()}|{name.lower()}"
         role_list = [r for r in roles_ if r]
+        # Statements built once (_RUNNER_*): a cached-token call is mostly these reads.
         with self.db.read() as c:
-            found = self._select_in(c, _C.key == key, False, with_roles=False)
+            found = self._stored(c.execute(_RUNNER_CONNECTION, {"key": key}), {}, False)
             if not found:
                 raise self._missing(provider_type, name)
             stored = found[0]
-            user_roles_q = (select(user_roles.c.role_id)
-                            .join(users, users.c.id == user_roles.c.user_id)
-                            .where(func.lower(users.c.name) == run_as.lower()))
-            by_key = select(roles.c.id).where(roles.c.name.in_(role_list))
-            shared = c.execute(select(connection_roles.c.role_id).where(
-                connection_roles.c.connection_id == stored.id,
-                or_(connection_roles.c.role_id.in_(user_roles_q),
-                    connection_roles.c.role_id.in_(by_key))).limit(1)).first() is not None
-            row = self.slot_row(c, stored.id, owner)
+            shared = c.execute(_RUNNER_SHARED, {"cid": stored.id, "run_as": run_as.lower(),
+                                                "roles": role_list}).first() is not None
+            row = c.execute(_SLOT, {"cid": stored.id, "owner": owner.lower()}).first()
         return stored, shared, row
 
     # -- token slots -----------------------------------------------------------------------
@@ -284,9 +304,8 @@ class OAuthRepo:
     def slot_row(self, c: Connection, connection_id: int, owner: str, *,
                  lock: bool = False) -> Any:
         """The token slot's row (locked ``FOR UPDATE`` on PostgreSQL when ``lock``)."""
-        q = select(oauth_tokens).where(_T.connection_id == connection_id,
-                                       _T.owner == owner.lower())
-        return c.execute(q.with_for_update() if lock else q).first()
+        return c.execute(_SLOT_FOR_UPDATE if lock else _SLOT,
+                         {"cid": connection_id, "owner": owner.lower()}).first()
 
     def unseal(self, row: Any) -> dict[str, Any]:
         """A slot row's tokens and readable columns as one state dict."""
