@@ -61,6 +61,15 @@ class SignInRefused(M365BotError):
         self.status = 429 if retry_after else 401
 
 
+class Refused(M365BotError):
+    """A request refused before any page sees it (a missing CSRF token, a form too large),
+    with the HTTP ``status`` of that refusal."""
+
+    def __init__(self, status: int, message: str, *, advice: str = "") -> None:
+        super().__init__(message, advice=advice)
+        self.status = status
+
+
 def status_of(exc: M365BotError) -> int:
     """The HTTP status for an error: its ``status``; else for the Credential Vault's
     errors 403 denied, 404 not found, 503 locked, 500 integrity, 409 the other refusals

@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.templating import Jinja2Templates
 
 from m365bot.config import Settings
 from m365bot.controlroom.accounts import Lockout
+from m365bot.controlroom.db import Database
 from m365bot.vault.keys import MasterKeySource
 
 
@@ -44,6 +48,22 @@ class ServerConfig:
                 f"public_url={self.public_url!r}, vault_key={'set' if self.vault_key else None})")
 
 
+@dataclass
+class ServerState:
+    """What every request handler shares: ``request.app.state.cr``.
+
+    ``extras`` is free for a part of the server to keep its own shared objects (keyed by
+    its module name); nothing kept there may be per-user state, since several server
+    processes serve one user.
+    """
+
+    config: ServerConfig
+    db: Database
+    templates: Jinja2Templates
+    vault: Any = None  # m365bot.vault.Vault, unlocked, or None (see pages_vault)
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
 def _mask_db(db: str | os.PathLike[str]) -> str:
     """The database URL with any password masked."""
     text = os.fspath(db)
@@ -55,4 +75,4 @@ def _mask_db(db: str | os.PathLike[str]) -> str:
     return text
 
 
-__all__ = ["ServerConfig"]
+__all__ = ["ServerConfig", "ServerState"]

@@ -46,8 +46,8 @@ from m365bot.controlroom.connections import (
 from m365bot.controlroom.errors import BadInput, NotFound
 from m365bot.controlroom.oauth_repo import StoredConnection
 from m365bot.controlroom.pkce import PkceFlow
-from m365bot.controlroom.server.app import render
 from m365bot.controlroom.server.oauth_common import OAuthParts, oauth_parts
+from m365bot.controlroom.server.pages import render
 from m365bot.controlroom.server.security import (
     audit_here,
     csp_allowing_form_action,

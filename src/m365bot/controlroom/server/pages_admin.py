@@ -20,8 +20,8 @@ from starlette.routing import BaseRoute, Route
 
 from m365bot.controlroom import accounts, apikeys, audit
 from m365bot.controlroom.errors import BadInput, status_of
-from m365bot.controlroom.server.app import render
 from m365bot.controlroom.server.forms import answer, checkbox
+from m365bot.controlroom.server.pages import render
 from m365bot.controlroom.server.security import client_ip, form_of, require_admin, state
 from m365bot.errors import ConfigError
 from m365bot.values import Secret

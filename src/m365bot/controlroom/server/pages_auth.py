@@ -19,7 +19,7 @@ from starlette.routing import BaseRoute, Route
 
 from m365bot.controlroom import accounts
 from m365bot.controlroom.errors import BadInput, SignInRefused, status_of
-from m365bot.controlroom.server.app import render
+from m365bot.controlroom.server.pages import render
 from m365bot.controlroom.server.security import (
     clear_session_cookie,
     client_ip,

@@ -30,9 +30,9 @@ from starlette.routing import BaseRoute, Route
 
 from m365bot.controlroom import accounts
 from m365bot.controlroom.errors import BadInput, NotFound
-from m365bot.controlroom.server.app import error_page, render
 from m365bot.controlroom.server.config import ServerConfig
 from m365bot.controlroom.server.forms import answer, checkbox, required
+from m365bot.controlroom.server.pages import error_page, render
 from m365bot.controlroom.server.security import (
     audit_here,
     form_of,

@@ -44,11 +44,11 @@ from m365bot.controlroom import apikeys, audit
 from m365bot.controlroom.accounts import User, aware, now, user_by_id
 from m365bot.controlroom.apikeys import ApiKey
 from m365bot.controlroom.db import web_sessions
-from m365bot.controlroom.errors import Forbidden
+from m365bot.controlroom.errors import Forbidden, Refused
 from m365bot.errors import M365BotError
 
 if TYPE_CHECKING:
-    from m365bot.controlroom.server.app import ServerState
+    from m365bot.controlroom.server.config import ServerState
 
 ANON_CSRF_COOKIE = "cr_csrf"
 MAX_FORM_BYTES = 64 * 1024
@@ -310,9 +310,9 @@ class SessionMiddleware:
         scope["state"]["cr_anon_csrf"] = anon
         if scope["method"] in UNSAFE:
             refusal, body = await self._check(scope, receive, headers, session, anon)
-            if refusal is not None:
-                await self._refuse(scope, receive, send, *refusal)
-                return
+            if refusal is not None:  # the error page comes from FailSafeMiddleware, outside
+                status, message, advice = refusal
+                raise Refused(status, message, advice=advice)
             receive = _replay(body)
 
         async def send_with_cookie(message: Message) -> None:
@@ -358,13 +358,6 @@ class SessionMiddleware:
                     "reload the page and submit the form again"), b""
         return None, body
 
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send, status: int,
-                      message: str, advice: str) -> None:
-        from m365bot.controlroom.server.app import error_page
-
-        response = await run_in_threadpool(error_page, Request(scope, receive), status,
-                                           message, advice)
-        await response(scope, receive, send)
 
 
 def _replay(body: bytes) -> Receive:
