@@ -100,15 +100,15 @@ def _listen(host: str, port: int, option: str) -> socket.socket:
     return sock
 
 
-# the most of an unread request body drained before an HTTP/2 answer ends: a 4 MiB upload
-# chunk or a 4 MB JSON body; past it the connection may drop, as it would have anyway
+# the most of an unread request body drained before an answer ends: a 4 MiB upload chunk or
+# a 4 MB JSON body; past it the connection may drop, as it would have anyway
 DRAIN_LIMIT = 8 * 1024 * 1024
 
 
 def _tagged(app: ASGIApp, connection: Connection) -> ASGIWrapper:
     async def tagged(scope: Scope, receive: Receive, send: Send) -> None:
         scope[CONNECTION] = connection
-        if scope["type"] != "http" or scope.get("http_version") != "2":
+        if scope["type"] != "http":
             await app(scope, receive, send)
             return
         body_done = False
@@ -121,9 +121,12 @@ def _tagged(app: ASGIApp, connection: Connection) -> ASGIWrapper:
             return message
 
         async def drained_send(message: Message) -> None:
-            # Hypercorn 0.18's HTTP/2 drops the whole connection (KeyError in _handle_events,
-            # pgjones/hypercorn#329) when request data arrives after the response ended: a
-            # fault, 401 or 429 answered before the body was read. Read the rest first.
+            # An answer given before the body was read (a fault, 401, 413 or 429) must not
+            # lose the connection under the client, which is still sending: Hypercorn 0.18's
+            # HTTP/2 drops the whole connection when request data arrives after the response
+            # ended (KeyError in _handle_events, pgjones/hypercorn#329), and over HTTP/1.1 it
+            # closes the socket with the body unread, so the client's next write meets a
+            # reset and the answer is lost with it. Read the rest first.
             if (message["type"] == "http.response.body" and not message.get("more_body")
                     and not body_done):
                 drained = 0
