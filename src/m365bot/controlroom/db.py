@@ -58,12 +58,11 @@ from sqlalchemy.exc import (
 from m365bot.config import data_dir_from_env
 from m365bot.controlroom.errors import Conflict, DatabaseUnavailable
 from m365bot.errors import ConfigError, M365BotError
-from m365bot.vault.paths import SQLITE_PRAGMAS
+from m365bot.vault.store import READ_ONLY, sqlite_on_begin, sqlite_on_connect
 
 log = logging.getLogger(__name__)
 
 VERSION_TABLE = "m365bot_controlroom_alembic_version"
-READ_ONLY = "m365bot_controlroom_read_only"
 # Held by `migrate` on PostgreSQL so two servers starting at once do not race.
 MIGRATE_LOCK_ID = 736523190
 _MIGRATIONS = Path(__file__).with_name("migrations")
@@ -204,7 +203,7 @@ def engine_for(url_or_path: str | os.PathLike[str]) -> Engine:
         identity = _FileIdentity(path)
         event.listen(engine, "connect", identity.on_connect)
         event.listen(engine, "checkout", identity.on_checkout)
-        event.listen(engine, "begin", _sqlite_on_begin)
+        event.listen(engine, "begin", sqlite_on_begin)
     return engine
 
 
@@ -241,7 +240,7 @@ class _FileIdentity:
         return tuple(parts)
 
     def on_connect(self, dbapi_conn: sqlite3.Connection, record: Any) -> None:
-        _sqlite_on_connect(dbapi_conn, record)  # the pragmas open the file and its -shm
+        sqlite_on_connect(dbapi_conn, record)  # the pragmas open the file and its -shm
         record.info[self.KEY] = self.now()
 
     def on_checkout(self, _dbapi_conn: sqlite3.Connection, record: Any, _proxy: Any) -> None:
@@ -250,22 +249,6 @@ class _FileIdentity:
             raise DisconnectionError("the database file was replaced or changed outside")
 
 
-def _sqlite_on_connect(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
-    # Take transactions out of pysqlite's hands so BEGIN IMMEDIATE is ours to issue.
-    dbapi_conn.isolation_level = None
-    cur = dbapi_conn.cursor()
-    for pragma in SQLITE_PRAGMAS:
-        cur.execute(pragma)
-    cur.close()
-
-
-def _sqlite_on_begin(conn: Connection) -> None:
-    # Writers take the write lock up front (no lock upgrade, no SQLITE_BUSY mid-way);
-    # readers start a plain snapshot and never wait for writers (WAL).
-    if conn.get_execution_options().get(READ_ONLY):
-        conn.exec_driver_sql("BEGIN")
-    else:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def _alembic_config() -> Any:

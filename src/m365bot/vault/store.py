@@ -80,8 +80,8 @@ def open_engine(url_or_path: str | os.PathLike[str]) -> tuple[Engine, Path | Non
     except (ArgumentError, ImportError, ValueError) as exc:
         raise _bad_location(type(exc).__name__) from None
     if engine.dialect.name == "sqlite":
-        event.listen(engine, "connect", _sqlite_on_connect)
-        event.listen(engine, "begin", _sqlite_on_begin)
+        event.listen(engine, "connect", sqlite_on_connect)
+        event.listen(engine, "begin", sqlite_on_begin)
     elif engine.dialect.name == "postgresql":
         event.listen(engine, "begin", _postgresql_on_begin)
     else:
@@ -91,7 +91,7 @@ def open_engine(url_or_path: str | os.PathLike[str]) -> tuple[Engine, Path | Non
     return engine, path
 
 
-def _sqlite_on_connect(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
+def sqlite_on_connect(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
     # Take transactions out of pysqlite's hands so BEGIN IMMEDIATE is ours to issue.
     dbapi_conn.isolation_level = None
     cur = dbapi_conn.cursor()
@@ -100,7 +100,7 @@ def _sqlite_on_connect(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
     cur.close()
 
 
-def _sqlite_on_begin(conn: Connection) -> None:
+def sqlite_on_begin(conn: Connection) -> None:
     # Writers take the write lock up front (no deadlock-prone lock upgrade); readers
     # start a plain snapshot and never wait for writers (WAL).
     if conn.get_execution_options().get(READ_ONLY):
