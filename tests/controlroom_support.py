@@ -1,6 +1,5 @@
 """Running the Control Room server for tests: a real ``m365bot controlroom serve`` process
-on a free port, signed-in httpx clients that carry the CSRF token, and throw-away
-PostgreSQL databases.
+on a free port, and signed-in httpx clients that carry the CSRF token.
 
 Example::
 
@@ -18,21 +17,17 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import create_engine, text
 
 from m365bot.controlroom import accounts
 from m365bot.controlroom.db import Database
 from plugins.canary import scan_output
 
-PG_ADMIN_URL = os.environ.get(
-    "M365BOT_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 ADMIN_PASSWORD = "CANARY-admin-pass-0d1e2f"
 USER_PASSWORD = "CANARY-user-pass-3a4b5c"
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -168,17 +163,3 @@ def stock_users(db: str) -> None:
         database.dispose()
 
 
-@contextmanager
-def postgres_database(prefix: str = "m365bot_cr") -> Iterator[str]:
-    """A new, uniquely named PostgreSQL database (dropped afterwards); yields its URL."""
-    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    base, _, _ = PG_ADMIN_URL.rpartition("/")
-    try:
-        yield f"{base}/{name}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()

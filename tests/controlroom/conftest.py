@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from controlroom_support import Server, postgres_database, served_controlroom, stock_users
+from controlroom_support import Server, served_controlroom, stock_users
 from m365bot.bots.run import BotRun
+from postgres_support import postgres_database
 
 
 @pytest.fixture(autouse=True)
@@ -26,7 +27,7 @@ def cr_db_any(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield str(tmp_path / "controlroom.db")
     else:
-        with postgres_database() as url:
+        with postgres_database("m365bot_cr") as url:
             yield url
 
 

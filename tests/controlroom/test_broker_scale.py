@@ -21,8 +21,8 @@ from typing import Any
 import pytest
 from oauth_support import PROVIDER, browser_for, oauth_server, outlook_connection, stock_oauth
 
-from controlroom_support import postgres_database
 from plugins.canary import scan_output
+from postgres_support import postgres_database
 from world_support import login_requests
 
 pytestmark = pytest.mark.slow
@@ -57,7 +57,7 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[st
     if request.param == "sqlite":
         yield str(tmp_path / "cr.db"), 1
     else:
-        with postgres_database() as url:
+        with postgres_database("m365bot_cr") as url:
             yield url, 2
 
 

@@ -6,16 +6,14 @@ run for them."""
 from __future__ import annotations
 
 import base64
-import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
 from vault_support import canary
 
 from m365bot.vault import AttributeSpec, Vault
+from postgres_support import postgres_database
 
 
 @pytest.fixture
@@ -48,21 +46,8 @@ def stocked(vault: Vault) -> tuple[Vault, dict[str, str]]:
     return vault, values
 
 
-ADMIN_URL = os.environ.get(
-    "M365BOT_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
-
-
 @pytest.fixture
 def pg_url() -> Iterator[str]:
-    name = f"m365bot_vault_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    base, _, _ = ADMIN_URL.rpartition("/")
-    try:
-        yield f"{base}/{name}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    """A throw-away PostgreSQL database for the vault (dropped afterwards)."""
+    with postgres_database("m365bot_vault") as url:
+        yield url
