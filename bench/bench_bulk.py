@@ -39,7 +39,6 @@ import base64
 import json
 import math
 import os
-import signal
 import statistics
 import subprocess
 import sys
@@ -48,10 +47,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from emu_harness import Served, open_session
+
 import m365bot
-from m365bot.config import Settings
 from m365bot.sessions import Session
-from m365bot.values import Secret
 
 DOMAIN = "contoso.onmicrosoft.com"
 MOVER, SAVER = "alice", "bob"
@@ -81,34 +80,10 @@ def scenario(messages: int, rounds: int, save_mb: int) -> dict[str, Any]:
     return spec
 
 
-def serve(tmp: Path, spec: dict[str, Any], latency_ms: float) -> tuple[Any, dict[str, Any]]:
+def serve(tmp: Path, spec: dict[str, Any], latency_ms: float) -> Served:
     path = tmp / "scenario.json"
     path.write_text(json.dumps(spec))
-    info_file = tmp / "emu.json"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "m365bot", "emulator", "serve", "--port", "0", "--proxy-port",
-         "0", "--scenario", str(path), "--data-dir", str(tmp / "emu"), "--info-file",
-         str(info_file), "--latency-ms", str(latency_ms)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 900
-    while not info_file.exists() or not info_file.read_text().strip():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise SystemExit("the emulator did not start")
-        time.sleep(0.2)
-    time.sleep(0.5)
-    return proc, json.loads(info_file.read_text())
-
-
-def open_session(info: dict[str, Any], home: Path, user: str) -> Session:
-    tenant = next(t for t in info["tenants"] if t["cloud"] == "global")
-    app = next(a for a in info["apps"]
-               if a["tenant_id"] == tenant["id"] and a["name"] == "m365bot-demo")
-    settings = Settings(data_dir=home, proxy=info["proxy_url"], ca_bundle=info["ca_bundle"],
-                        timeout=300)
-    return m365bot.connect(cloud="global", mode="client-credentials",
-                           client_id=app["client_id"], tenant_id=tenant["id"],
-                           username=f"{user}@{DOMAIN}",
-                           client_secret=Secret(app["secrets"][0]["value"]), settings=settings)
+    return Served(scenario=path, latency_ms=latency_ms, start_timeout=900)
 
 
 def count_429(info: dict[str, Any]) -> int:
@@ -156,7 +131,7 @@ _CHILD = """
 import json, resource, sys
 from pathlib import Path
 sys.path.insert(0, sys.argv[3])
-from bench_bulk import open_session
+from emu_harness import open_session
 info = json.loads(Path(sys.argv[1]).read_text())
 s = open_session(info, Path(sys.argv[2]) / "home", "bob")
 out = Path(sys.argv[2]) / "saved"
@@ -200,10 +175,10 @@ def main() -> None:
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
-        proc, info = serve(tmp, scenario(args.messages, args.rounds + 1, args.save_mb),
-                           args.latency_ms)
-        try:
-            session = open_session(info, tmp / "home", MOVER)
+        with serve(tmp, scenario(args.messages, args.rounds + 1, args.save_mb),
+                   args.latency_ms) as srv:
+            info = srv.info
+            session = open_session(info, tmp / "home", MOVER, timeout=300)
             server = batch_server_ms(session, args.latency_ms)  # round 0's messages
             before = count_429(info)
             times = [move_round(session, r, args.messages)
@@ -221,8 +196,7 @@ def main() -> None:
             print(f"  service time per $batch of 20 moves: {server:.1f} ms -> floor + service "
                   f"= {batches} x ({args.latency_ms:g} + {server:.1f}) ms = "
                   f"{batches * (args.latency_ms + server) / 1000:.2f} s")
-            info_file = tmp / "emu.json"
-            runs = save_child(tmp, info_file, args.save_rounds)
+            runs = save_child(tmp, srv.info_file, args.save_rounds)
             rss = statistics.median(r["peak_rss_mb"] for r in runs)
             secs = statistics.median(r["seconds"] for r in runs)
             print(f"save {runs[0]['files']} attachments, {runs[0]['bytes'] / MB:.0f} MB: "
@@ -230,9 +204,6 @@ def main() -> None:
                   f"{', '.join(str(round(r['peak_rss_mb'])) for r in runs)}; ru_maxrss "
                   f"{', '.join(str(round(r['ru_maxrss_mb'])) for r in runs)}), "
                   f"median {secs:.1f} s")
-        finally:
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(30)
 
 
 if __name__ == "__main__":

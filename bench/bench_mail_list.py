@@ -40,19 +40,15 @@ import asyncio
 import json
 import math
 import os
-import signal
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-import m365bot
-from m365bot.config import Settings
+from emu_harness import Served, open_session
+
 from m365bot.sessions import Session
-from m365bot.values import Secret
 
 DOMAIN = "contoso.onmicrosoft.com"
 BOXES = ("alice", "bob", "carol", "dave")
@@ -81,35 +77,10 @@ def scenario(n: int) -> dict[str, Any]:
     return spec
 
 
-def serve(tmp: Path, n: int, latency_ms: float) -> tuple[subprocess.Popen[bytes], dict[str, Any]]:
+def serve(tmp: Path, n: int, latency_ms: float) -> Served:
     path = tmp / "scenario.json"
     path.write_text(json.dumps(scenario(n)))
-    info_file = tmp / "emu.json"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "m365bot", "emulator", "serve", "--port", "0", "--proxy-port",
-         "0", "--scenario", str(path), "--data-dir", str(tmp / "emu"), "--info-file",
-         str(info_file), "--latency-ms", str(latency_ms)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 600
-    while not info_file.exists() or not info_file.read_text().strip():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise SystemExit(f"the emulator did not start: {proc.stderr.read()[-2000:]!r}"
-                             if proc.stderr else "the emulator did not start")
-        time.sleep(0.2)
-    time.sleep(0.5)
-    return proc, json.loads(info_file.read_text())
-
-
-def open_session(info: dict[str, Any], home: Path, user: str) -> Session:
-    tenant = next(t for t in info["tenants"] if t["cloud"] == "global")
-    app = next(a for a in info["apps"]
-               if a["tenant_id"] == tenant["id"] and a["name"] == "m365bot-demo")
-    settings = Settings(data_dir=home, proxy=info["proxy_url"], ca_bundle=info["ca_bundle"],
-                        timeout=120)
-    return m365bot.connect(cloud="global", mode="client-credentials",
-                           client_id=app["client_id"], tenant_id=tenant["id"],
-                           username=f"{user}@{DOMAIN}",
-                           client_secret=Secret(app["secrets"][0]["value"]), settings=settings)
+    return Served(scenario=path, latency_ms=latency_ms, start_timeout=600)
 
 
 def cpu_seconds(pid: int) -> float:
@@ -178,22 +149,18 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=5)
     args = ap.parse_args()
     n, latency = args.messages, args.latency_ms / 1000
-    with tempfile.TemporaryDirectory() as tmp:
-        proc, info = serve(Path(tmp), n, args.latency_ms)
-        try:
-            sessions = [open_session(info, Path(tmp) / "home", u) for u in BOXES]
-            list_sync(sessions[0], n)                     # warm-up: connection and token
-            list_async(sessions, n)
-            one_sync = [list_sync(sessions[0], n) for _ in range(args.rounds)]
-            one_async = [list_async(sessions[:1], n) for _ in range(args.rounds)]
-            cpu = CpuMeter(proc.pid)
-            four_async = [cpu.run(list_async, sessions, n) for _ in range(args.rounds)]
-            server = server_ms(sessions[0], args.latency_ms)
-            for s in sessions:
-                s.close()
-        finally:
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(30)
+    with tempfile.TemporaryDirectory() as tmp, serve(Path(tmp), n, args.latency_ms) as srv:
+        info = srv.info
+        sessions = [open_session(info, Path(tmp) / "home", u) for u in BOXES]
+        list_sync(sessions[0], n)                     # warm-up: connection and token
+        list_async(sessions, n)
+        one_sync = [list_sync(sessions[0], n) for _ in range(args.rounds)]
+        one_async = [list_async(sessions[:1], n) for _ in range(args.rounds)]
+        cpu = CpuMeter(srv.proc.pid)
+        four_async = [cpu.run(list_async, sessions, n) for _ in range(args.rounds)]
+        server = server_ms(sessions[0], args.latency_ms)
+        for s in sessions:
+            s.close()
     pages = math.ceil(n / 1000)
     floor = pages * latency
     with_server = pages * (latency + server / 1000)

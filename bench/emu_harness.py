@@ -28,6 +28,11 @@ from typing import Any
 
 import httpx
 
+import m365bot
+from m365bot.config import Settings
+from m365bot.sessions import Session
+from m365bot.values import Secret
+
 ALICE = "alice@contoso.onmicrosoft.com"
 BOB = "bob@contoso.onmicrosoft.com"
 CLI = str(Path(sys.executable).with_name("m365bot"))
@@ -37,7 +42,8 @@ class Served:
     """``m365bot emulator serve`` on ephemeral loopback ports, stopped with SIGTERM."""
 
     def __init__(self, *, state_dir: Path | None = None, latency_ms: float = 0,
-                 data_dir: Path | None = None, scenario: Path | None = None) -> None:
+                 data_dir: Path | None = None, scenario: Path | None = None,
+                 start_timeout: float = 60) -> None:
         self._tmp = tempfile.TemporaryDirectory(prefix="m365bot-bench-")
         work = Path(self._tmp.name)
         self.info_file = work / "info.json"
@@ -52,7 +58,7 @@ class Served:
         self.stderr = (work / "stderr.txt").open("w+b")
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=self.stderr)
         self.info: dict[str, Any] = {}
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + start_timeout  # a large scenario takes minutes
         while time.monotonic() < deadline and self.proc.poll() is None:
             if self.info_file.exists():
                 try:
@@ -125,6 +131,21 @@ class Served:
     def __exit__(self, et: type[BaseException] | None, ev: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.stop()
+
+
+def open_session(info: dict[str, Any], home: Path, user: str, *,
+                 timeout: float = 120) -> Session:
+    """A Connect session (client credentials, contoso's ``m365bot-demo`` app) to
+    ``user@contoso...``'s mailbox on the emulator ``info`` describes, through its proxy."""
+    tenant = next(t for t in info["tenants"] if t["cloud"] == "global")
+    app = next(a for a in info["apps"]
+               if a["tenant_id"] == tenant["id"] and a["name"] == "m365bot-demo")
+    settings = Settings(data_dir=home, proxy=info["proxy_url"], ca_bundle=info["ca_bundle"],
+                        timeout=timeout)
+    return m365bot.connect(cloud="global", mode="client-credentials",
+                           client_id=app["client_id"], tenant_id=tenant["id"],
+                           username=f"{user}@{tenant['domain']}",
+                           client_secret=Secret(app["secrets"][0]["value"]), settings=settings)
 
 
 def mail(subject: str, to: str = BOB, size: int = 200) -> dict[str, Any]:
