@@ -1,7 +1,8 @@
 """Bulk actions over the emulator: every matching email, 20 per $batch, one Result each; a
-403 reported per item, a 429 or 504 that was applied not applied twice; the journal (0600,
-kept after failures so a rerun redoes only those); and a real process killed mid-run whose
-rerun finishes with every email in its target folder exactly once."""
+403 reported per item, a 429 or 504 that was applied not applied twice (nor, in the last
+round, reported failed); the journal (0600, kept after failures so a rerun redoes only
+those); and a real process killed mid-run whose rerun finishes with every email in its
+target folder exactly once."""
 
 from __future__ import annotations
 
@@ -101,6 +102,43 @@ def test_applied_429_and_504_items_are_checked_not_moved_twice(outlook_emulator:
     assert len(moves) == 20 and set(moves.values()) == {1}, moves
     target = folder_id(outlook_emulator, "Projekte")
     assert all(p == [target] for p in placement(outlook_emulator, imids).values())
+
+
+def test_a_last_round_answer_lost_after_the_move_is_checked_not_reported_failed(
+        outlook_emulator: Any, hans: Session) -> None:
+    """One email meets a 503 in the first three rounds and in the last its move is applied,
+    then answered 504: it is reported moved. Another meets a 503 in every round: it is
+    reported failed, is still in the Inbox, and a rerun of the job moves it (and only it)."""
+    from m365bot.outlook.bulk import ROUNDS
+
+    imids = seed(outlook_emulator, 2, prefix="Lost")
+    lost, busy = (e.id for e in hans.mail.list("Inbox", subject_contains="Lost"))
+    hans.folders.get("Projekte")
+    faults = outlook_emulator.control
+    faults.add_fault(path=f"*/messages/{lost}/move", kind="status", status=503, retry_after=0,
+                     probability=1.0, count=ROUNDS - 1)
+    faults.add_fault(path=f"*/messages/{lost}/move", kind="apply_then_status", status=504,
+                     nth=ROUNDS)
+    faults.add_fault(path=f"*/messages/{busy}/move", kind="status", status=503, retry_after=0,
+                     probability=1.0, count=ROUNDS)
+    since = last_seq(outlook_emulator)
+    first = {r.item_id: r for r in hans.mail.move_all("Projekte", ids=[lost, busy],
+                                                      job="lost-answer")}
+    assert first[lost].ok, first[lost]
+    assert not first[busy].ok and first[busy].status == 503 and first[busy].code
+    assert _moves(outlook_emulator, since) == {f"/v1.0/users/{HANS}/messages/{lost}/move": 1}
+    target, inbox = folder_id(outlook_emulator, "Projekte"), folder_id(outlook_emulator, "inbox")
+    assert sorted(placement(outlook_emulator, imids).values()) == sorted([[target], [inbox]])
+
+    outlook_emulator.control.clear_faults()
+    since = last_seq(outlook_emulator)
+    again = {r.item_id: r for r in hans.mail.move_all("Projekte", ids=[lost, busy],
+                                                      job="lost-answer")}
+    assert again[lost].ok and again[lost].skipped  # done by the first run
+    assert again[busy].ok and not again[busy].skipped
+    assert list(_moves(outlook_emulator, since).values()) == [1]  # the failed one, once
+    assert all(p == [target] for p in placement(outlook_emulator, imids).values())
+    assert not list((hans.graph.settings.data_dir / "jobs").glob("*.json"))
 
 
 def test_the_async_bulk_twin(outlook_emulator: Any, hans: Session) -> None:

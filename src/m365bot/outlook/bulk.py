@@ -21,7 +21,8 @@ failed items.
 (401) once with a fresh one; for a non-idempotent item that answered
 429 it calls the item's check first (Outlook can answer 429 for an item it ran). An item that
 got no clear answer (503, 504, a lost connection) is checked here, and sent again only if the
-check says it was not applied, up to :data:`ROUNDS` times.
+check says it was not applied, up to :data:`ROUNDS` times; the last round's unclear answer is
+checked too, so an item reported failed was not applied (and a rerun sends it).
 
 The runner is written once as a plan of :class:`BatchStep` / :class:`CheckStep` steps and
 driven by :func:`run_job` (sync) or :func:`arun_job` (async).
@@ -316,14 +317,15 @@ class BulkJob:
             again = []
             for item, answer in zip(send, answers, strict=True):
                 result = _result(item, answer)
-                if result.ok or answer.status not in AMBIGUOUS or n == ROUNDS - 1:
+                if result.ok or answer.status not in AMBIGUOUS:
                     final[item.key] = result
-                elif item.guarded or item.check is None:
-                    again.append(item)  # the engine retried it already; one more round
-                elif (yield CheckStep(item.check())):
+                elif not item.guarded and item.check is not None and (
+                        yield CheckStep(item.check())):  # the last round's answer too
                     final[item.key] = Result(item_id=item.key, ok=True, status=answer.status)
+                elif n == ROUNDS - 1:
+                    final[item.key] = result  # unclear in every round (checked: not applied)
                 else:
-                    again.append(item)
+                    again.append(item)  # not applied, or the engine retried it already
             send = again
         results = [final[it.key] for it in chunk]
         self.journal.finish(results)
