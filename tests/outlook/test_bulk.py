@@ -141,6 +141,29 @@ def test_a_last_round_answer_lost_after_the_move_is_checked_not_reported_failed(
     assert not list((hans.graph.settings.data_dir / "jobs").glob("*.json"))
 
 
+def test_an_unclear_failure_is_checked_again_by_a_rerun_before_it_is_sent(
+        outlook_emulator: Any, hans: Session) -> None:
+    """A copy that met a 503 in every round is reported failed (the check said: not
+    applied), and Graph applies it afterwards, as a 504'd request can still finish. A rerun
+    of the job checks it again before sending: it finds the copy and makes no second one."""
+    from m365bot.outlook.bulk import ROUNDS
+
+    seed(outlook_emulator, 1, prefix="Late")
+    (late,) = (e.id for e in hans.mail.list("Inbox", subject_contains="Late"))
+    hans.folders.get("Projekte")
+    outlook_emulator.control.add_fault(path=f"*/messages/{late}/copy", kind="status",
+                                       status=503, retry_after=0, probability=1.0,
+                                       count=ROUNDS)
+    (first,) = hans.mail.copy_all("Projekte", ids=[late], job="late-copy")
+    assert not first.ok and first.status == 503 and first.code
+    outlook_emulator.control.clear_faults()
+    hans.mail.copy(late, "Projekte")  # Graph finishes the copy after all
+    (again,) = hans.mail.copy_all("Projekte", ids=[late], job="late-copy")
+    assert again.ok
+    copies = list(hans.mail.list("Projekte", subject_contains="Late"))
+    assert len(copies) == 1, "a copy made twice"
+
+
 def test_the_async_bulk_twin(outlook_emulator: Any, hans: Session) -> None:
     imids = seed(outlook_emulator, 25, prefix="Bulk")
 

@@ -172,13 +172,18 @@ class Journal:
             self._wait()
 
     def finish(self, results: Iterable[Result]) -> None:
-        """Record final results; a successful item is done for good. They are written by
-        the next :meth:`begin` or by :meth:`close`: until then the file still has these
-        items pending, which a rerun checks before it sends them again."""
+        """Record final results; a successful item is done for good. A failed one with no
+        clear answer (503, 504, a lost connection) stays pending: Graph may still apply it
+        after the check said it had not, so a rerun checks it again before sending it. The
+        results are written by the next :meth:`begin` or by :meth:`close`: until then the
+        file still has these items pending, which a rerun checks before it sends them
+        again."""
         for r in results:
-            self.pending.discard(r.item_id)
             if r.ok:
+                self.pending.discard(r.item_id)
                 self.done[r.item_id] = {"status": r.status, "new_id": r.new_id, "path": r.path}
+            elif r.status not in AMBIGUOUS:
+                self.pending.discard(r.item_id)  # a clear refusal: a rerun sends it again
         self.unsaved = True
 
     def skipped(self, key: str) -> Result | None:
