@@ -1,9 +1,11 @@
 """The blob API other modules use (token caches, Control Room tokens), and the schema that
-alembic creates matching the ORM models."""
+alembic creates matching the vault's tables."""
 
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,8 +14,8 @@ from alembic.migration import MigrationContext
 from sqlalchemy import create_engine
 
 from m365bot.errors import ConfigError
-from m365bot.vault import BlobConflict, Vault
-from m365bot.vault.models import Base
+from m365bot.vault import AttributeSpec, BlobConflict, Vault
+from m365bot.vault.models import metadata
 from m365bot.vault.store import HEAD_REVISION
 
 
@@ -37,7 +39,7 @@ def test_blob_round_trip_versions_and_conflicts(vault: Vault) -> None:
         assert err.value.field == "kind"
 
 
-def test_schema_is_created_by_alembic_and_matches_the_models(tmp_path: Path) -> None:
+def test_schema_is_created_by_alembic_and_matches_the_tables(tmp_path: Path) -> None:
     path = tmp_path / "v.db"
     Vault.open(path, actor="a").close()
     with sqlite3.connect(path) as db:
@@ -47,7 +49,7 @@ def test_schema_is_created_by_alembic_and_matches_the_models(tmp_path: Path) -> 
     with engine.connect() as conn:
         ctx = MigrationContext.configure(
             conn, opts={"version_table": "m365bot_vault_alembic_version"})
-        assert compare_metadata(ctx, Base.metadata) == []
+        assert compare_metadata(ctx, metadata) == []
     engine.dispose()
     # Opening again is a no-op upgrade and keeps the data.
     with Vault.open(path, actor="a") as v:
@@ -56,6 +58,27 @@ def test_schema_is_created_by_alembic_and_matches_the_models(tmp_path: Path) -> 
     with Vault.open(path, actor="a") as v:
         v.unlock(key=b"k" * 32)
         assert v.get_blob("t", "k") == b"CANARY-keep"
+
+
+def test_a_bot_reading_its_vault_never_imports_the_orm(tmp_path: Path) -> None:
+    """The vault is SQLAlchemy Core only: importing sqlalchemy.orm would add about 100 ms to
+    every bot's start-up, which opens the vault for its secret and its token cache."""
+    path = tmp_path / "v.db"
+    with Vault.open(path, actor="bot") as v:
+        v.initialize(key=b"k" * 32)
+        v.create_locker("bots")
+        v.set_credential("bots", "o365", {"client_secret": AttributeSpec("CANARY-orm-s")})
+        v.put_blob("token_cache", "k", b"CANARY-orm-t")
+    code = ("import sys\n"
+            "from m365bot.vault import Vault\n"
+            f"with Vault.open({str(path)!r}, actor='bot') as v:\n"
+            "    v.unlock(key=b'k' * 32)\n"
+            "    assert v.get('bots', 'o365', 'client_secret').reveal() == 'CANARY-orm-s'\n"
+            "    assert v.get_blob('token_cache', 'k') == b'CANARY-orm-t'\n"
+            "print(sorted(m for m in sys.modules if m.startswith('sqlalchemy.orm')))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    assert out == "[]"
 
 
 def test_in_memory_or_bad_locations_are_refused(tmp_path: Path) -> None:

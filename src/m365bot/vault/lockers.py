@@ -25,9 +25,10 @@ import threading
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import Row, select
+from sqlalchemy.engine import Connection
 
 from m365bot.errors import (
     ConfigError,
@@ -39,7 +40,7 @@ from m365bot.errors import (
 )
 from m365bot.values import Secret
 from m365bot.vault import crypto
-from m365bot.vault.models import Attribute, Blob, Credential, Locker, Member
+from m365bot.vault.models import attributes, blobs, credentials, lockers, members
 from m365bot.vault.roles import ROLES, can_see, strongest_role
 from m365bot.vault.types import (
     AttributeInfo,
@@ -82,9 +83,9 @@ def _value_bytes(value: object, field: str = "value") -> bytes:
                           ) from None
 
 
-def _value_key(locker: Locker, cred: Credential, attr: Attribute, user: str) -> str:
+def _value_key(locker_id: int, cred_id: int, attr_id: int, user: str) -> str:
     # Ids, not names: the AEAD binds the value to this exact locker/credential/attribute/user.
-    return f"{locker.id}/{cred.id}/{attr.id}/{user}"
+    return f"{locker_id}/{cred_id}/{attr_id}/{user}"
 
 
 class LockerOps:
@@ -95,26 +96,26 @@ class LockerOps:
     roles: tuple[str, ...]
     _write_lock: threading.RLock
 
-    def _tx(self, doing: str, *, write: bool = True) -> AbstractContextManager[Session]:
+    def _tx(self, doing: str, *, write: bool = True) -> AbstractContextManager[Connection]:
         raise NotImplementedError
 
     def _require_ring(self) -> crypto.Keyring:
         raise NotImplementedError
 
-    def _audit(self, s: Session, action: str, *, outcome: str, **where: str) -> None:
+    def _audit(self, conn: Connection, action: str, *, outcome: str, **where: str) -> None:
         raise NotImplementedError
 
     def _audit_best_effort(self, action: str, outcome: str, **where: str) -> None:
         raise NotImplementedError
 
-    def _write_blob(self, s: Session, kind: str, key: str, data: bytes, *,
+    def _write_blob(self, conn: Connection, kind: str, key: str, data: bytes, *,
                     if_version: int | None = None) -> int:
         raise NotImplementedError
 
-    def _read_blob(self, s: Session, kind: str, key: str) -> bytes | None:
+    def _read_blob(self, conn: Connection, kind: str, key: str) -> bytes | None:
         raise NotImplementedError
 
-    def _delete_blobs(self, s: Session, kind: str, prefix: str) -> int:
+    def _delete_blobs(self, conn: Connection, kind: str, prefix: str) -> int:
         raise NotImplementedError
 
     # -- lookups ----------------------------------------------------------------------
@@ -122,21 +123,23 @@ class LockerOps:
     def _principals(self) -> set[str]:
         return {self.actor} | {f"role:{r}" for r in self.roles}
 
-    def _locker(self, s: Session, name: str) -> Locker:
-        row = s.scalar(select(Locker).where(Locker.name == check_name(name, "locker")))
+    def _locker(self, conn: Connection, name: str) -> Row[Any]:
+        row = conn.execute(select(lockers).where(
+            lockers.c.name == check_name(name, "locker"))).first()
         if row is None:
             raise VaultNotFoundError(f"no locker named {name!r}", advice="check the locker name "
                                 "with 'm365bot vault list'")
         return row
 
-    def _role(self, s: Session, locker: Locker) -> str | None:
-        rows = s.scalars(select(Member).where(Member.locker_id == locker.id))
+    def _role(self, conn: Connection, locker: Row[Any]) -> str | None:
+        rows = conn.execute(select(members.c.principal, members.c.role)
+                            .where(members.c.locker_id == locker.id))
         return strongest_role(m.role for m in rows if m.principal in self._principals())
 
     def _require_role(
-        self, s: Session, locker: Locker, allowed: tuple[str, ...], doing: str
+        self, conn: Connection, locker: Row[Any], allowed: tuple[str, ...], doing: str
     ) -> str:
-        role = self._role(s, locker)
+        role = self._role(conn, locker)
         if role not in allowed:
             raise VaultAccessDenied(
                 f"{self.actor!r} may not {doing} in locker {locker.name!r} "
@@ -146,24 +149,26 @@ class LockerOps:
         assert role is not None
         return role
 
-    def _credential(self, s: Session, locker: Locker, name: str) -> Credential:
-        row = s.scalar(select(Credential).where(Credential.locker_id == locker.id,
-                                                Credential.name == check_name(name, "credential")))
+    def _credential(self, conn: Connection, locker: Row[Any], name: str) -> Row[Any]:
+        row = conn.execute(select(credentials).where(
+            credentials.c.locker_id == locker.id,
+            credentials.c.name == check_name(name, "credential"))).first()
         if row is None:
             raise VaultNotFoundError(f"no credential {name!r} in locker {locker.name!r}",
                                 advice="list them with 'm365bot vault list LOCKER'")
         return row
 
-    def _attribute(self, s: Session, cred: Credential, name: str) -> Attribute:
-        row = s.scalar(select(Attribute).where(Attribute.credential_id == cred.id,
-                                               Attribute.name == check_name(name, "attribute")))
+    def _attribute(self, conn: Connection, cred: Row[Any], name: str) -> Row[Any]:
+        row = conn.execute(select(attributes).where(
+            attributes.c.credential_id == cred.id,
+            attributes.c.name == check_name(name, "attribute"))).first()
         if row is None:
             raise VaultNotFoundError(f"no attribute {name!r} in credential {cred.name!r}",
                                 advice="list them with 'm365bot vault attributes LOCKER "
                                 "CREDENTIAL'")
         return row
 
-    def _can_see(self, role: str, cred: Credential) -> bool:
+    def _can_see(self, role: str, cred: Row[Any]) -> bool:
         return can_see(role, cred.owner, self.actor)
 
     # -- lockers and members ----------------------------------------------------------
@@ -172,15 +177,18 @@ class LockerOps:
         """Create a locker; the caller becomes its owner."""
         self._require_ring()
         lname = check_name(name, "locker")
-        with self._write_lock, self._tx("creating a locker") as s:
-            if s.scalar(select(Locker).where(Locker.name == lname)) is not None:
+        with self._write_lock, self._tx("creating a locker") as conn:
+            if conn.execute(select(lockers.c.id)
+                            .where(lockers.c.name == lname)).first() is not None:
                 raise VaultError(f"a locker named {lname!r} already exists",
                                  advice="pick another name")
-            locker = Locker(name=lname, created_by=self.actor, created_at=datetime.now(UTC))
-            s.add(locker)
-            s.flush()
-            s.add(Member(locker_id=locker.id, principal=self.actor, role="owner"))
-            self._audit(s, "locker.create", locker=lname, outcome="ok")
+            pk = conn.execute(lockers.insert().values(
+                name=lname, created_by=self.actor,
+                created_at=datetime.now(UTC))).inserted_primary_key
+            assert pk is not None
+            conn.execute(members.insert().values(locker_id=pk[0], principal=self.actor,
+                                                 role="owner"))
+            self._audit(conn, "locker.create", locker=lname, outcome="ok")
         log.info("vault locker %s created", lname)
 
     def add_member(self, locker: str, member: str, role: str) -> None:
@@ -191,29 +199,35 @@ class LockerOps:
                               advice=f"use one of: {', '.join(ROLES)}")
         self._require_ring()
         principal = _principal(member)
-        with self._write_lock, self._tx("adding a locker member") as s:
-            lk = self._locker(s, locker)
-            mine = self._require_role(s, lk, ("owner", "manager"), "add members")
+        check_name(locker, "locker")  # a bad name fails before the write lock is taken
+        with self._write_lock, self._tx("adding a locker member") as conn:
+            lk = self._locker(conn, locker)
+            mine = self._require_role(conn, lk, ("owner", "manager"), "add members")
             if mine == "manager" and role != "consumer":
                 raise VaultAccessDenied(
                     f"a manager may add only consumers to locker {lk.name!r}",
                     advice="ask a locker owner to add owners, managers or participants",
                 )
-            row = s.scalar(select(Member).where(Member.locker_id == lk.id,
-                                                Member.principal == principal))
+            row = self._member(conn, lk, principal)
             if row is not None and row.role == "owner" and role != "owner":
-                self._keep_an_owner(s, lk, principal)
+                self._keep_an_owner(conn, lk, principal)
             if row is None:
-                s.add(Member(locker_id=lk.id, principal=principal, role=role))
-            else:
-                row.role = role
-            self._audit(s, "member.add", locker=lk.name, subject=f"{principal}={role}",
+                conn.execute(members.insert().values(locker_id=lk.id, principal=principal,
+                                                     role=role))
+            elif row.role != role:
+                conn.execute(members.update().where(members.c.id == row.id).values(role=role))
+            self._audit(conn, "member.add", locker=lk.name, subject=f"{principal}={role}",
                         outcome="ok")
         log.info("vault locker %s: %s is now %s", lk.name, principal, role)
 
-    def _keep_an_owner(self, s: Session, lk: Locker, leaving: str) -> None:
-        owners = [m.principal for m in s.scalars(select(Member).where(
-            Member.locker_id == lk.id, Member.role == "owner"))]
+    @staticmethod
+    def _member(conn: Connection, lk: Row[Any], principal: str) -> Row[Any] | None:
+        return conn.execute(select(members).where(members.c.locker_id == lk.id,
+                                                  members.c.principal == principal)).first()
+
+    def _keep_an_owner(self, conn: Connection, lk: Row[Any], leaving: str) -> None:
+        owners = list(conn.execute(select(members.c.principal).where(
+            members.c.locker_id == lk.id, members.c.role == "owner")).scalars())
         if owners == [leaving]:
             raise VaultError(f"locker {lk.name!r} must keep at least one owner",
                              advice="add another owner first")
@@ -222,29 +236,30 @@ class LockerOps:
         """Remove a member (owners only); a locker always keeps one owner."""
         self._require_ring()
         principal = _principal(member)
-        with self._write_lock, self._tx("removing a locker member") as s:
-            lk = self._locker(s, locker)
-            self._require_role(s, lk, ("owner",), "remove members")
-            row = s.scalar(select(Member).where(Member.locker_id == lk.id,
-                                                Member.principal == principal))
+        check_name(locker, "locker")  # a bad name fails before the write lock is taken
+        with self._write_lock, self._tx("removing a locker member") as conn:
+            lk = self._locker(conn, locker)
+            self._require_role(conn, lk, ("owner",), "remove members")
+            row = self._member(conn, lk, principal)
             if row is None:
                 raise VaultNotFoundError(f"{principal!r} is not a member of locker {lk.name!r}")
             if row.role == "owner":
-                self._keep_an_owner(s, lk, principal)
-            s.delete(row)
-            self._audit(s, "member.remove", locker=lk.name, subject=principal, outcome="ok")
+                self._keep_an_owner(conn, lk, principal)
+            conn.execute(members.delete().where(members.c.id == row.id))
+            self._audit(conn, "member.remove", locker=lk.name, subject=principal, outcome="ok")
 
     def list_lockers(self) -> list[LockerInfo]:
         """The lockers the caller belongs to, with the caller's role and the members."""
         out = []
-        with self._tx("listing lockers", write=False) as s:
-            for lk in s.scalars(select(Locker).order_by(Locker.name)):
-                role = self._role(s, lk)
+        with self._tx("listing lockers", write=False) as conn:
+            for lk in conn.execute(select(lockers).order_by(lockers.c.name)).all():
+                role = self._role(conn, lk)
                 if role is None:
                     continue
-                members = {m.principal: m.role for m in s.scalars(
-                    select(Member).where(Member.locker_id == lk.id).order_by(Member.principal))}
-                out.append(LockerInfo(lk.name, role, members))
+                who = {m.principal: m.role for m in conn.execute(
+                    select(members.c.principal, members.c.role)
+                    .where(members.c.locker_id == lk.id).order_by(members.c.principal))}
+                out.append(LockerInfo(lk.name, role, who))
         return out
 
     # -- credentials ------------------------------------------------------------------
@@ -274,43 +289,48 @@ class LockerOps:
                                   advice="pass {'name': AttributeSpec(value)}")
             if spec.value is not None:
                 _value_bytes(spec.value)
-        with self._write_lock, self._tx("writing a credential") as s:
-            lk = self._locker(s, locker)
-            role = self._require_role(s, lk, ("owner", "manager", "participant"),
+        check_name(locker, "locker")  # a bad name fails before the write lock is taken
+        with self._write_lock, self._tx("writing a credential") as conn:
+            lk = self._locker(conn, locker)
+            role = self._require_role(conn, lk, ("owner", "manager", "participant"),
                                       "write credentials")
             cname = check_name(name, "credential")
-            cred = s.scalar(select(Credential).where(Credential.locker_id == lk.id,
-                                                     Credential.name == cname))
+            cred = conn.execute(select(credentials).where(
+                credentials.c.locker_id == lk.id, credentials.c.name == cname)).first()
             if cred is None:
-                cred = Credential(locker_id=lk.id, name=cname, owner=self.actor,
-                                  description=description, created_at=datetime.now(UTC))
-                s.add(cred)
-                s.flush()
+                conn.execute(credentials.insert().values(
+                    locker_id=lk.id, name=cname, owner=self.actor, description=description,
+                    created_at=datetime.now(UTC)))
+                cred = self._credential(conn, lk, cname)
             elif not self._can_see(role, cred):
                 raise VaultAccessDenied(
                     f"credential {cname!r} in locker {lk.name!r} belongs to another participant",
                     advice="participants may change only their own credentials")
             elif description:
-                cred.description = description
+                conn.execute(credentials.update().where(credentials.c.id == cred.id)
+                             .values(description=description))
             for aname, spec in specs.items():
-                self._put_attribute(s, lk, cred, aname, spec)
+                self._put_attribute(conn, lk, cred, aname, spec)
         log.info("vault credential %s/%s written (%d attributes)", lk.name, cname, len(specs))
 
-    def _put_attribute(self, s: Session, lk: Locker, cred: Credential, aname: str,
+    def _put_attribute(self, conn: Connection, lk: Row[Any], cred: Row[Any], aname: str,
                        spec: AttributeSpec) -> None:
-        attr = s.scalar(select(Attribute).where(Attribute.credential_id == cred.id,
-                                                Attribute.name == aname))
-        if attr is None:
-            attr = Attribute(credential_id=cred.id, name=aname)
-            s.add(attr)
-        attr.masked, attr.user_provided = spec.masked, spec.user_provided
-        attr.description = spec.description
-        s.flush()
+        attr_id = conn.execute(select(attributes.c.id).where(
+            attributes.c.credential_id == cred.id, attributes.c.name == aname)).scalar()
+        values = {"masked": spec.masked, "user_provided": spec.user_provided,
+                  "description": spec.description}
+        if attr_id is None:
+            pk = conn.execute(attributes.insert().values(
+                credential_id=cred.id, name=aname, **values)).inserted_primary_key
+            assert pk is not None
+            attr_id = pk[0]
+        else:
+            conn.execute(attributes.update().where(attributes.c.id == attr_id).values(**values))
         if spec.value is not None:
-            user = self.actor if attr.user_provided else ""
-            self._write_blob(s, CREDENTIAL_KIND, _value_key(lk, cred, attr, user),
+            user = self.actor if spec.user_provided else ""
+            self._write_blob(conn, CREDENTIAL_KIND, _value_key(lk.id, cred.id, attr_id, user),
                              _value_bytes(spec.value))
-            self._audit(s, "value.write", locker=lk.name, credential=cred.name,
+            self._audit(conn, "value.write", locker=lk.name, credential=cred.name,
                         attribute=aname, subject=user, outcome="ok")
 
     def set_attribute(self, locker: str, credential: str, attribute: str,
@@ -320,11 +340,12 @@ class LockerOps:
         """
         data = _value_bytes(value)
         self._require_ring()
-        with self._write_lock, self._tx("writing an attribute") as s:
-            lk = self._locker(s, locker)
-            role = self._require_role(s, lk, ROLES, "use credentials")
-            cred = self._credential(s, lk, credential)
-            attr = self._attribute(s, cred, attribute)
+        check_name(locker, "locker")  # a bad name fails before the write lock is taken
+        with self._write_lock, self._tx("writing an attribute") as conn:
+            lk = self._locker(conn, locker)
+            role = self._require_role(conn, lk, ROLES, "use credentials")
+            cred = self._credential(conn, lk, credential)
+            attr = self._attribute(conn, cred, attribute)
             if not attr.user_provided and (role == "consumer" or not self._can_see(role, cred)):
                 raise VaultAccessDenied(
                     f"{self.actor!r} may not change standard attribute {attr.name!r} "
@@ -332,8 +353,9 @@ class LockerOps:
                     advice="owners and managers set standard values; consumers fill in "
                     "user-provided ones")
             user = self.actor if attr.user_provided else ""
-            self._write_blob(s, CREDENTIAL_KIND, _value_key(lk, cred, attr, user), data)
-            self._audit(s, "value.write", locker=lk.name, credential=cred.name,
+            self._write_blob(conn, CREDENTIAL_KIND, _value_key(lk.id, cred.id, attr.id, user),
+                             data)
+            self._audit(conn, "value.write", locker=lk.name, credential=cred.name,
                         attribute=attr.name, subject=user, outcome="ok")
         log.info("vault attribute %s/%s/%s written", lk.name, cred.name, attr.name)
 
@@ -352,17 +374,18 @@ class LockerOps:
                  "attribute": check_name(attribute, "attribute")}
         stage = "lookup"
         try:
-            with self._write_lock, self._tx("reading a credential") as s:
-                lk = self._locker(s, locker)
-                role = self._require_role(s, lk, ROLES, "read credentials")
-                cred = self._credential(s, lk, credential)
+            with self._write_lock, self._tx("reading a credential") as conn:
+                lk = self._locker(conn, locker)
+                role = self._require_role(conn, lk, ROLES, "read credentials")
+                cred = self._credential(conn, lk, credential)
                 if not self._can_see(role, cred):
                     raise VaultAccessDenied(
                         f"credential {cred.name!r} belongs to another participant",
                         advice="participants may read only their own credentials")
-                attr = self._attribute(s, cred, attribute)
+                attr = self._attribute(conn, cred, attribute)
                 user = self.actor if attr.user_provided else ""
-                data = self._read_blob(s, CREDENTIAL_KIND, _value_key(lk, cred, attr, user))
+                data = self._read_blob(conn, CREDENTIAL_KIND,
+                                       _value_key(lk.id, cred.id, attr.id, user))
                 if data is None:
                     mine = " for you" if user else ""
                     raise VaultNotFoundError(
@@ -370,7 +393,7 @@ class LockerOps:
                         advice="set it with 'm365bot vault set "
                         f"{lk.name} {cred.name} {attr.name}'")
                 stage = "audit"
-                self._audit(s, "value.read", outcome="ok", subject=user, **where)
+                self._audit(conn, "value.read", outcome="ok", subject=user, **where)
         except (VaultAccessDenied, VaultIntegrityError) as exc:
             outcome = "denied" if isinstance(exc, VaultAccessDenied) else "integrity-error"
             self._audit_best_effort("value.read", outcome, **where)
@@ -390,41 +413,44 @@ class LockerOps:
     def list_credentials(self, locker: str) -> list[CredentialInfo]:
         """Credential names and attribute metadata the caller may see; never values."""
         out = []
-        with self._tx("listing credentials", write=False) as s:
-            lk = self._locker(s, locker)
-            role = self._require_role(s, lk, ROLES, "list credentials")
-            creds = s.scalars(select(Credential).where(Credential.locker_id == lk.id)
-                              .order_by(Credential.name))
+        check_name(locker, "locker")  # a bad name fails before a connection is taken
+        with self._tx("listing credentials", write=False) as conn:
+            lk = self._locker(conn, locker)
+            role = self._require_role(conn, lk, ROLES, "list credentials")
+            creds = conn.execute(select(credentials).where(credentials.c.locker_id == lk.id)
+                                 .order_by(credentials.c.name)).all()
             for cred in creds:
                 if self._can_see(role, cred):
                     out.append(CredentialInfo(lk.name, cred.name, cred.owner, cred.description,
-                                              tuple(self._attr_infos(s, lk, cred))))
+                                              tuple(self._attr_infos(conn, lk, cred))))
         return out
 
-    def _attr_infos(self, s: Session, lk: Locker, cred: Credential) -> Iterator[AttributeInfo]:
-        for attr in s.scalars(select(Attribute).where(Attribute.credential_id == cred.id)
-                              .order_by(Attribute.name)):
+    def _attr_infos(self, conn: Connection, lk: Row[Any],
+                    cred: Row[Any]) -> Iterator[AttributeInfo]:
+        for attr in conn.execute(select(attributes).where(attributes.c.credential_id == cred.id)
+                                 .order_by(attributes.c.name)).all():
             user = self.actor if attr.user_provided else ""
-            has = s.scalar(select(Blob.id).where(
-                Blob.kind == CREDENTIAL_KIND, Blob.key == _value_key(lk, cred, attr, user)))
+            has = conn.execute(select(blobs.c.id).where(
+                blobs.c.kind == CREDENTIAL_KIND,
+                blobs.c.key == _value_key(lk.id, cred.id, attr.id, user))).first()
             yield AttributeInfo(attr.name, attr.masked, attr.user_provided, has is not None,
                                 attr.description)
 
     def delete_credential(self, locker: str, credential: str) -> None:
         """Delete a credential and its values (owner, manager, or its participant owner)."""
         self._require_ring()
-        with self._write_lock, self._tx("deleting a credential") as s:
-            lk = self._locker(s, locker)
-            role = self._require_role(s, lk, ("owner", "manager", "participant"),
+        check_name(locker, "locker")  # a bad name fails before the write lock is taken
+        with self._write_lock, self._tx("deleting a credential") as conn:
+            lk = self._locker(conn, locker)
+            role = self._require_role(conn, lk, ("owner", "manager", "participant"),
                                       "delete credentials")
-            cred = self._credential(s, lk, credential)
+            cred = self._credential(conn, lk, credential)
             if not self._can_see(role, cred):
                 raise VaultAccessDenied(f"credential {cred.name!r} belongs to another participant")
-            self._delete_blobs(s, CREDENTIAL_KIND, f"{lk.id}/{cred.id}/")
-            for attr in s.scalars(select(Attribute).where(Attribute.credential_id == cred.id)):
-                s.delete(attr)
-            s.delete(cred)
-            self._audit(s, "credential.delete", locker=lk.name, credential=cred.name,
+            self._delete_blobs(conn, CREDENTIAL_KIND, f"{lk.id}/{cred.id}/")
+            conn.execute(attributes.delete().where(attributes.c.credential_id == cred.id))
+            conn.execute(credentials.delete().where(credentials.c.id == cred.id))
+            self._audit(conn, "credential.delete", locker=lk.name, credential=cred.name,
                         outcome="ok")
 
 

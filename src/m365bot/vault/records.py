@@ -12,8 +12,8 @@ restore, and it reads as the backup's state.
 
 Example::
 
-    with store.tx("writing") as s:
-        version = Records(s, ring, vault_id).write("token_cache", "k", b"...")
+    with store.tx("writing") as conn:
+        version = Records(conn, ring, vault_id).write("token_cache", "k", b"...")
 """
 
 from __future__ import annotations
@@ -21,13 +21,14 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import delete, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import Row, select
+from sqlalchemy.engine import Connection
 
 from m365bot.errors import VaultIntegrityError
 from m365bot.vault import crypto
-from m365bot.vault.models import Blob
+from m365bot.vault.models import blobs
 from m365bot.vault.types import BlobConflict
 
 MANIFEST_KIND = "vault.manifest"
@@ -44,16 +45,16 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
-def record_of(row: Blob) -> crypto.SealedRecord:
-    """The sealed parts of a row."""
+def record_of(row: Row[Any]) -> crypto.SealedRecord:
+    """The sealed parts of a ``vault_blobs`` row."""
     return crypto.SealedRecord(row.kek_version, row.nonce, row.ciphertext, row.wrapped_dek)
 
 
 class Records:
     """Sealed records read and written on one transaction, checked against the manifest."""
 
-    def __init__(self, s: Session, ring: crypto.Keyring, vault_id: str) -> None:
-        self.s = s
+    def __init__(self, conn: Connection, ring: crypto.Keyring, vault_id: str) -> None:
+        self.conn = conn
         self.ring = ring
         self.vault_id = vault_id
 
@@ -61,8 +62,9 @@ class Records:
         """The associated data that binds a record to its vault, name and version."""
         return crypto.record_aad(self.vault_id, kind, key, version)
 
-    def _row(self, kind: str, key: str) -> Blob | None:
-        return self.s.scalar(select(Blob).where(Blob.kind == kind, Blob.key == key))
+    def _row(self, kind: str, key: str) -> Row[Any] | None:
+        return self.conn.execute(
+            select(blobs).where(blobs.c.kind == kind, blobs.c.key == key)).first()
 
     # -- the manifest -----------------------------------------------------------------
 
@@ -87,8 +89,8 @@ class Records:
 
     def build_manifest(self) -> None:
         """Pin the versions of the rows as they are now (a vault made before manifests)."""
-        rows = self.s.execute(select(Blob.kind, Blob.key, Blob.version)
-                              .where(Blob.kind != MANIFEST_KIND))
+        rows = self.conn.execute(select(blobs.c.kind, blobs.c.key, blobs.c.version)
+                                 .where(blobs.c.kind != MANIFEST_KIND))
         self.save_manifest({(kind, key): int(version) for kind, key, version in rows})
 
     def has_manifest(self) -> bool:
@@ -98,10 +100,10 @@ class Records:
     # -- records ----------------------------------------------------------------------
 
     def _checked_row(self, kind: str, key: str,
-                     manifest: dict[tuple[str, str], int]) -> Blob | None:
+                     manifest: dict[tuple[str, str], int]) -> Row[Any] | None:
         row = self._row(kind, key)
         pinned = manifest.get((kind, key), 0)
-        found = row.version if row is not None else 0
+        found = int(row.version) if row is not None else 0
         if found != pinned:
             state = f"at version {found}" if found else "missing"
             raise VaultIntegrityError(
@@ -115,7 +117,7 @@ class Records:
         if row is None:
             return None, 0
         return crypto.open_sealed(self.ring, record_of(row),
-                                  self.aad(kind, key, row.version)), row.version
+                                  self.aad(kind, key, row.version)), int(row.version)
 
     def write(self, kind: str, key: str, data: bytes, *, if_version: int | None = None) -> int:
         """Seal and store ``data``; returns the new version. With ``if_version``, only if
@@ -135,26 +137,25 @@ class Records:
         self.save_manifest(manifest)
         return version
 
-    def _put(self, kind: str, key: str, data: bytes, row: Blob | None, *,
+    def _put(self, kind: str, key: str, data: bytes, row: Row[Any] | None, *,
              floor: int = 0) -> int:
-        old = row.version if row is not None else 0
+        old = int(row.version) if row is not None else 0
         version = max(old, floor) + 1
         rec = crypto.seal(self.ring, data, self.aad(kind, key, version))
         values = {"version": version, "kek_version": rec.kek_version, "nonce": rec.nonce,
                   "ciphertext": rec.ciphertext, "wrapped_dek": rec.wrapped_dek,
                   "updated_at": now()}
         if row is None:
-            self.s.add(Blob(kind=kind, key=key, **values))
-            self.s.flush()
+            self.conn.execute(blobs.insert().values(kind=kind, key=key, **values))
             return version
         # Conditional on the version read: a write that slipped in between is a conflict,
         # never a lost update (the store's write lock makes this the rule, not the luck).
-        done = self.s.execute(update(Blob).where(Blob.id == row.id, Blob.version == old)
-                              .values(**values).execution_options(synchronize_session=False))
-        if getattr(done, "rowcount", 1) != 1:
+        done = self.conn.execute(blobs.update()
+                                 .where(blobs.c.id == row.id, blobs.c.version == old)
+                                 .values(**values))
+        if done.rowcount != 1:
             raise BlobConflict(f"the vault record {kind}/{key} changed while it was written",
                                advice="read it again and retry")
-        self.s.expire(row)
         return version
 
     def delete(self, kind: str, key: str) -> bool:
@@ -168,11 +169,12 @@ class Records:
     def delete_where(self, kind: str, match: Callable[[str], bool]) -> int:
         """Remove the records of ``kind`` whose key matches; returns how many."""
         manifest = self.manifest()
-        keys = [key for key in self.s.scalars(select(Blob.key).where(Blob.kind == kind))
+        keys = [key for key in self.conn.execute(
+                    select(blobs.c.key).where(blobs.c.kind == kind)).scalars()
                 if match(key)]
         pinned = [k for (kd, k) in manifest if kd == kind and match(k)]
         for key in keys:
-            self.s.execute(delete(Blob).where(Blob.kind == kind, Blob.key == key))
+            self.conn.execute(blobs.delete().where(blobs.c.kind == kind, blobs.c.key == key))
         for key in pinned:
             del manifest[(kind, key)]
         self.save_manifest(manifest)

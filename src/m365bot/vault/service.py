@@ -23,9 +23,10 @@ import threading
 import uuid
 from collections.abc import Iterable
 from contextlib import AbstractContextManager
+from typing import Any
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Row, bindparam, func, select
+from sqlalchemy.engine import Connection
 
 from m365bot.errors import ConfigError, M365BotError, VaultError, VaultLockedError
 from m365bot.values import Secret
@@ -42,7 +43,7 @@ from m365bot.vault.keys import (
     verifier_aad,
 )
 from m365bot.vault.lockers import LockerOps
-from m365bot.vault.models import AuditRecord, Blob, KeyVersion, Meta
+from m365bot.vault.models import audit_records, blobs, key_versions, meta
 from m365bot.vault.records import MANIFEST_KIND, Records, now, record_of
 from m365bot.vault.store import Store
 from m365bot.vault.types import AuditEntry, BlobConflict, check_blob, check_blob_name, check_label
@@ -50,6 +51,11 @@ from m365bot.vault.types import AuditEntry, BlobConflict, check_blob, check_blob
 log = logging.getLogger(__name__)
 
 _REWRAP_BATCH = 200
+
+
+def _meta(conn: Connection) -> Row[Any] | None:
+    """The vault's one ``vault_meta`` row (None before :meth:`Vault.initialize`)."""
+    return conn.execute(select(meta).where(meta.c.id == 1)).first()
 
 
 def _roles(roles: Iterable[str]) -> tuple[str, ...]:
@@ -144,22 +150,22 @@ class Vault(LockerOps):
         mode, synchronous level (2 = FULL), busy timeout in ms; PostgreSQL: server version)."""
         return self._store.storage_settings()
 
-    def _tx(self, doing: str, *, write: bool = True) -> AbstractContextManager[Session]:
+    def _tx(self, doing: str, *, write: bool = True) -> AbstractContextManager[Connection]:
         return self._store.tx(doing, write=write)
 
     def _require_ring(self) -> crypto.Keyring:
         return crypto.unlocked(self._ring)
 
-    def _records(self, s: Session) -> Records:
-        return Records(s, self._require_ring(), self._vault_id)
+    def _records(self, conn: Connection) -> Records:
+        return Records(conn, self._require_ring(), self._vault_id)
 
     # -- keys -------------------------------------------------------------------------
 
     @property
     def initialized(self) -> bool:
         """True when the vault has a master key (``m365bot vault init`` was run)."""
-        with self._tx("reading the vault key table", write=False) as s:
-            return s.get(Meta, 1) is not None
+        with self._tx("reading the vault key table", write=False) as conn:
+            return _meta(conn) is not None
 
     def initialize(
         self,
@@ -180,57 +186,63 @@ class Vault(LockerOps):
         master = derive(source, KdfParams.load(params.kdf, params.salt, params.to_json()))
         vault_id = uuid.uuid4().hex
         ring = crypto.Keyring({1: master}, current=1)
-        with self._write_lock, self._tx("initializing the vault") as s:
-            if s.get(Meta, 1) is not None:
+        with self._write_lock, self._tx("initializing the vault") as conn:
+            if _meta(conn) is not None:
                 raise VaultError(
                     "the vault is already initialized",
                     advice="unlock it, or rotate its key with 'm365bot vault rotate-key'",
                 )
-            s.add(Meta(id=1, vault_id=vault_id, current_key_version=1, created_at=now()))
-            s.add(self._key_row(vault_id, 1, params, master))
-            Records(s, ring, vault_id).save_manifest({})
-            self._audit(s, "vault.init", outcome="ok")
+            conn.execute(meta.insert().values(id=1, vault_id=vault_id, current_key_version=1,
+                                              created_at=now()))
+            conn.execute(key_versions.insert().values(
+                self._key_row(vault_id, 1, params, master)))
+            Records(conn, ring, vault_id).save_manifest({})
+            self._audit(conn, "vault.init", outcome="ok")
         self._vault_id, self._ring = vault_id, ring
         log.info("vault initialized (kdf %s)", params.kdf)
 
     @staticmethod
-    def _key_row(vault_id: str, version: int, params: KdfParams, master: bytes) -> KeyVersion:
-        return KeyVersion(
-            version=version, kdf=params.kdf, salt=params.salt, params=params.to_json(),
-            verifier=make_verifier(master, verifier_aad(vault_id, version)),
-            created_at=now(),
-        )
+    def _key_row(vault_id: str, version: int, params: KdfParams,
+                 master: bytes) -> dict[str, object]:
+        # A new ``vault_keys`` row; wrapped_key, wrapped_by and retired_at start empty.
+        return {"version": version, "kdf": params.kdf, "salt": params.salt,
+                "params": params.to_json(),
+                "verifier": make_verifier(master, verifier_aad(vault_id, version)),
+                "created_at": now()}
 
     def unlock(
         self, *, passphrase: str | Secret | None = None, key: bytes | str | Secret | None = None
     ) -> None:
         """Derive the master key and load the keyring; a wrong one raises VaultError."""
         source = key_source(passphrase, key)
-        with self._tx("reading the vault key table", write=False) as s:
-            meta = s.get(Meta, 1)
+        with self._tx("reading the vault key table", write=False) as conn:
+            head = _meta(conn)
             rows = [KeyRow(r.version, r.kdf, r.salt, r.params, r.verifier, r.wrapped_key,
-                           r.wrapped_by) for r in s.scalars(select(KeyVersion))]
-        if meta is None:
+                           r.wrapped_by) for r in conn.execute(select(key_versions))]
+        if head is None:
             raise VaultError(
                 "the vault is not initialized", advice="run 'm365bot vault init' first"
             )
-        ring, pinned = open_keyring(source, meta.vault_id, meta.current_key_version, rows)
+        vault_id = str(head.vault_id)
+        ring, pinned = open_keyring(source, vault_id, head.current_key_version, rows)
         if not pinned:
-            self._pin_versions(ring, meta.vault_id)
-        self._vault_id, self._ring = meta.vault_id, ring
+            self._pin_versions(ring, vault_id)
+        self._vault_id, self._ring = vault_id, ring
         log.info("vault unlocked (key version %d)", ring.current)
 
     def _pin_versions(self, ring: crypto.Keyring, vault_id: str) -> None:
         """A vault made before the manifest: pin its records' versions now, and mark its
         verifier so that from now on a missing manifest reads as tampering."""
-        with self._write_lock, self._tx("building the vault manifest") as s:
-            records = Records(s, ring, vault_id)
+        with self._write_lock, self._tx("building the vault manifest") as conn:
+            records = Records(conn, ring, vault_id)
             if not records.has_manifest():
                 records.build_manifest()
-            row = s.get(KeyVersion, ring.current)
-            assert row is not None
-            row.verifier = make_verifier(ring.key(ring.current),
-                                         verifier_aad(vault_id, ring.current))
+            done = conn.execute(key_versions.update()
+                                .where(key_versions.c.version == ring.current)
+                                .values(verifier=make_verifier(
+                                    ring.key(ring.current),
+                                    verifier_aad(vault_id, ring.current))))
+            assert done.rowcount == 1
         log.info("vault manifest of record versions created")
 
     def lock(self) -> None:
@@ -259,24 +271,26 @@ class Vault(LockerOps):
         params = KdfParams.new("raw" if source.kind == "raw" else kdf, **(kdf_params or {}))
         new_master = derive(source, KdfParams.load(params.kdf, params.salt, params.to_json()))
         with self._write_lock:
-            with self._tx("rotating the vault master key") as s:
-                self._check_current(s, ring)
-                new_version = (s.scalar(select(func.max(KeyVersion.version))) or 0) + 1
-                s.add(self._key_row(self._vault_id, new_version, params, new_master))
+            with self._tx("rotating the vault master key") as conn:
+                self._check_current(conn, ring)
+                new_version = (conn.execute(select(func.max(key_versions.c.version)))
+                               .scalar() or 0) + 1
+                conn.execute(key_versions.insert().values(
+                    self._key_row(self._vault_id, new_version, params, new_master)))
                 # Keep every older key, wrapped by the new one, until no row uses it.
                 for version in ring.versions():
-                    row = s.get(KeyVersion, version)
-                    assert row is not None
-                    row.wrapped_key = crypto.wrap_dek(
-                        new_master, new_version, ring.key(version),
-                        keyring_aad(self._vault_id, version, new_version),
-                    )
-                    row.wrapped_by = new_version
-                    row.retired_at = row.retired_at or now()
-                meta = s.get(Meta, 1)
-                assert meta is not None
-                meta.current_key_version = new_version
-                self._audit(s, "key.rotate", subject=f"version {new_version}", outcome="ok")
+                    this = key_versions.c.version == version
+                    retired_at = conn.execute(select(key_versions.c.retired_at)
+                                              .where(this)).scalar_one()
+                    wrapped = crypto.wrap_dek(new_master, new_version, ring.key(version),
+                                              keyring_aad(self._vault_id, version, new_version))
+                    conn.execute(key_versions.update().where(this).values(
+                        wrapped_key=wrapped, wrapped_by=new_version,
+                        retired_at=retired_at or now()))
+                conn.execute(meta.update().where(meta.c.id == 1)
+                             .values(current_key_version=new_version))
+                self._audit(conn, "key.rotate", subject=f"version {new_version}",
+                            outcome="ok")
             keys = {v: ring.key(v) for v in ring.versions()} | {new_version: new_master}
             ring.replace(keys, current=new_version)
         count = self._rewrap_all()
@@ -285,12 +299,12 @@ class Vault(LockerOps):
         return count
 
     @staticmethod
-    def _check_current(s: Session, ring: crypto.Keyring) -> None:
+    def _check_current(conn: Connection, ring: crypto.Keyring) -> None:
         # Writers hold the store's write lock, so rotation cannot switch keys under them.
-        meta = s.get(Meta, 1)
-        if meta is None:
+        head = _meta(conn)
+        if head is None:
             raise VaultError("the vault is not initialized", advice="run 'm365bot vault init'")
-        if meta.current_key_version != ring.current:
+        if head.current_key_version != ring.current:
             raise VaultLockedError(
                 "the vault's master key was rotated since this vault was unlocked",
                 advice="unlock it again with the new passphrase or key",
@@ -300,48 +314,54 @@ class Vault(LockerOps):
         ring = self._require_ring()
         total = 0
         while True:
-            with self._write_lock, self._tx("rewrapping data keys") as s:
-                self._check_current(s, ring)
-                records = self._records(s)
-                rows = list(s.scalars(select(Blob).where(Blob.kek_version != ring.current)
-                                      .limit(_REWRAP_BATCH)))
+            with self._write_lock, self._tx("rewrapping data keys") as conn:
+                self._check_current(conn, ring)
+                records = self._records(conn)
+                rows = conn.execute(select(blobs).where(blobs.c.kek_version != ring.current)
+                                    .limit(_REWRAP_BATCH)).all()
+                if not rows:
+                    # No row uses the old versions any more: drop their wrapped keys.
+                    conn.execute(key_versions.update()
+                                 .where(key_versions.c.version != ring.current,
+                                        key_versions.c.wrapped_key.is_not(None))
+                                 .values(wrapped_key=None, wrapped_by=None))
+                    break
+                rewrapped = []
                 for row in rows:
                     rec = crypto.rewrap(ring, record_of(row),
                                         records.aad(row.kind, row.key, row.version))
-                    row.kek_version, row.wrapped_dek = rec.kek_version, rec.wrapped_dek
+                    rewrapped.append({"row_id": row.id, "new_kek": rec.kek_version,
+                                      "new_dek": rec.wrapped_dek})
+                # One executemany for the batch (the bind names differ from the columns').
+                conn.execute(blobs.update().where(blobs.c.id == bindparam("row_id"))
+                             .values(kek_version=bindparam("new_kek"),
+                                     wrapped_dek=bindparam("new_dek")), rewrapped)
                 total += sum(row.kind != MANIFEST_KIND for row in rows)
-                if not rows:
-                    # No row uses the old versions any more: drop their wrapped keys.
-                    stale = select(KeyVersion).where(KeyVersion.version != ring.current,
-                                                     KeyVersion.wrapped_key.is_not(None))
-                    for kv in s.scalars(stale):
-                        kv.wrapped_key = None
-                        kv.wrapped_by = None
-                    break
         ring.replace({ring.current: ring.key(ring.current)}, current=ring.current)
         return total
 
     def key_versions_in_use(self) -> dict[int, int]:
         """Master-key version → number of records wrapped by it (for checks after rotation)."""
-        with self._tx("counting key versions", write=False) as s:
-            rows = s.execute(select(Blob.kek_version, func.count())
-                             .where(Blob.kind != MANIFEST_KIND).group_by(Blob.kek_version))
+        with self._tx("counting key versions", write=False) as conn:
+            rows = conn.execute(select(blobs.c.kek_version, func.count())
+                                .where(blobs.c.kind != MANIFEST_KIND)
+                                .group_by(blobs.c.kek_version))
             return {int(v): int(n) for v, n in rows}
 
     # -- records (used by the locker operations too) ------------------------------------
 
-    def _write_blob(self, s: Session, kind: str, key: str, data: bytes, *,
+    def _write_blob(self, conn: Connection, kind: str, key: str, data: bytes, *,
                     if_version: int | None = None) -> int:
         ring = self._require_ring()
-        self._check_current(s, ring)
-        return self._records(s).write(kind, key, data, if_version=if_version)
+        self._check_current(conn, ring)
+        return self._records(conn).write(kind, key, data, if_version=if_version)
 
-    def _read_blob(self, s: Session, kind: str, key: str) -> bytes | None:
-        return self._records(s).read(kind, key)[0]
+    def _read_blob(self, conn: Connection, kind: str, key: str) -> bytes | None:
+        return self._records(conn).read(kind, key)[0]
 
-    def _delete_blobs(self, s: Session, kind: str, prefix: str) -> int:
-        self._check_current(s, self._require_ring())
-        return self._records(s).delete_prefix(kind, prefix)
+    def _delete_blobs(self, conn: Connection, kind: str, prefix: str) -> int:
+        self._check_current(conn, self._require_ring())
+        return self._records(conn).delete_prefix(kind, prefix)
 
     # -- blobs ------------------------------------------------------------------------
 
@@ -363,15 +383,15 @@ class Vault(LockerOps):
             raise ConfigError("if_version must be a version number (0 = absent)",
                               field="if_version", advice="pass the version read with the blob")
         self._require_ring()
-        with self._write_lock, self._tx(f"writing {kind}") as s:
-            return self._write_blob(s, kind, key, data, if_version=if_version)
+        with self._write_lock, self._tx(f"writing {kind}") as conn:
+            return self._write_blob(conn, kind, key, data, if_version=if_version)
 
     def get_blob_with_version(self, kind: str, key: str) -> tuple[bytes | None, int]:
         """The blob and its version (0 when absent), read together."""
         check_blob_name(kind, key)
         self._require_ring()
-        with self._tx(f"reading {kind}", write=False) as s:
-            return self._records(s).read(kind, key)
+        with self._tx(f"reading {kind}", write=False) as conn:
+            return self._records(conn).read(kind, key)
 
     def get_blob(self, kind: str, key: str) -> bytes | None:
         """The decrypted blob, or None if absent. VaultIntegrityError if it was altered."""
@@ -380,31 +400,32 @@ class Vault(LockerOps):
     def blob_version(self, kind: str, key: str) -> int | None:
         """The stored version of a blob (None if absent), without decrypting anything."""
         check_blob_name(kind, key)
-        with self._tx(f"reading {kind}", write=False) as s:
-            v = s.scalar(select(Blob.version).where(Blob.kind == kind, Blob.key == key))
+        with self._tx(f"reading {kind}", write=False) as conn:
+            v = conn.execute(select(blobs.c.version)
+                             .where(blobs.c.kind == kind, blobs.c.key == key)).scalar()
             return None if v is None else int(v)
 
     def delete_blob(self, kind: str, key: str) -> bool:
         """Remove a blob; True if it existed."""
         check_blob_name(kind, key)
         self._require_ring()
-        with self._write_lock, self._tx(f"deleting {kind}") as s:
-            self._check_current(s, self._require_ring())
-            return self._records(s).delete(kind, key)
+        with self._write_lock, self._tx(f"deleting {kind}") as conn:
+            self._check_current(conn, self._require_ring())
+            return self._records(conn).delete(kind, key)
 
     # -- audit ------------------------------------------------------------------------
 
-    def _audit(self, s: Session, action: str, *, outcome: str, **where: str) -> None:
-        s.add(AuditRecord(at=now(), actor=self.actor, action=action,
-                          locker=where.get("locker", ""), credential=where.get("credential", ""),
-                          attribute=where.get("attribute", ""), subject=where.get("subject", ""),
-                          outcome=outcome))
-        s.flush()
+    def _audit(self, conn: Connection, action: str, *, outcome: str, **where: str) -> None:
+        # Written at once, so a failing audit write fails the operation it records.
+        conn.execute(audit_records.insert().values(
+            at=now(), actor=self.actor, action=action, locker=where.get("locker", ""),
+            credential=where.get("credential", ""), attribute=where.get("attribute", ""),
+            subject=where.get("subject", ""), outcome=outcome))
 
     def _audit_best_effort(self, action: str, outcome: str, **where: str) -> None:
         try:
-            with self._tx("writing the audit log") as s:
-                self._audit(s, action, outcome=outcome, **where)
+            with self._tx("writing the audit log") as conn:
+                self._audit(conn, action, outcome=outcome, **where)
         except M365BotError:
             log.warning("vault audit record for a refused %s could not be written", action)
 
@@ -414,14 +435,14 @@ class Vault(LockerOps):
             raise ConfigError(f"limit must be a positive whole number, not {limit!r}",
                               field="limit", advice="pass limit=100 (1 or more)")
         self._require_ring()
-        with self._tx("reading the audit log", write=False) as s:
-            q = select(AuditRecord).order_by(AuditRecord.id.desc()).limit(limit)
+        with self._tx("reading the audit log", write=False) as conn:
+            q = select(audit_records).order_by(audit_records.c.id.desc()).limit(limit)
             if locker:
-                q = q.where(AuditRecord.locker == locker.lower())
+                q = q.where(audit_records.c.locker == locker.lower())
             return [
                 AuditEntry(r.at, r.actor, r.action, r.locker, r.credential, r.attribute,
                            r.subject, r.outcome)
-                for r in s.scalars(q)
+                for r in conn.execute(q)
             ]
 
 

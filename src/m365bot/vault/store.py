@@ -11,10 +11,12 @@ PostgreSQL) and never wait.
 
 Example::
 
+    from sqlalchemy import select
+    from m365bot.vault.models import lockers
     from m365bot.vault.store import Store
     store = Store.open("/tmp/x/vault.db")
-    with store.tx("reading", write=False) as s:
-        ...
+    with store.tx("reading", write=False) as conn:
+        conn.execute(select(lockers.c.name)).scalars().all()
 """
 
 from __future__ import annotations
@@ -30,7 +32,6 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
-from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
 from m365bot.errors import ConfigError, M365BotError, VaultError
@@ -199,13 +200,14 @@ class Store:
         self.engine.dispose()
 
     @contextmanager
-    def tx(self, doing: str, *, write: bool = True) -> Iterator[Session]:
+    def tx(self, doing: str, *, write: bool = True) -> Iterator[Connection]:
         """A transaction: writers hold the vault's write lock until it ends; readers see
-        a snapshot. A database failure becomes a VaultError that says what was being done."""
+        a snapshot. It commits when the block ends and rolls back on an error. A database
+        failure becomes a VaultError that says what was being done."""
         bind = self.engine if write else self._reader
         try:
-            with Session(bind, expire_on_commit=False) as s, s.begin():
-                yield s
+            with bind.begin() as conn:
+                yield conn
         except M365BotError:
             raise
         except SQLAlchemyError as exc:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from m365bot.vault.models import Base
+from m365bot.vault.models import metadata
 
 VERSION_TABLE = "m365bot_vault_alembic_version"
 
@@ -18,7 +18,7 @@ if connection is None:  # pragma: no cover - only the store runs migrations
 
 context.configure(
     connection=connection,
-    target_metadata=Base.metadata,
+    target_metadata=metadata,
     version_table=VERSION_TABLE,
     render_as_batch=True,
 )
