@@ -159,6 +159,11 @@ def test_an_unknown_database_url_is_a_config_error() -> None:
     for url in ("bogus://x", "mysql+nosuchdriver://h/db"):
         err = _call(Vault.open, url, actor="a")
         assert err.field == "vault" and "--vault" in err.message
+    err = _call(Vault.open, "mysql://vault@db.example/vault", actor="a")
+    assert "mysql is not supported; use SQLite or PostgreSQL" in err.message
+    for memory in ("sqlite://", "sqlite:///:memory:"):  # the vault's secrets would be lost
+        err = _call(Vault.open, memory, actor="a")
+        assert err.field == "vault" and "in-memory database is lost" in err.message
 
 
 def test_key_sources_explain_what_is_wrong(tmp_path: Path) -> None:

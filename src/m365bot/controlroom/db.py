@@ -46,7 +46,7 @@ from sqlalchemy import (
     event,
     text,
 )
-from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import (
     ArgumentError,
     DisconnectionError,
@@ -58,6 +58,7 @@ from sqlalchemy.exc import (
 from m365bot.config import data_dir_from_env
 from m365bot.controlroom.errors import Conflict, DatabaseUnavailable
 from m365bot.errors import ConfigError, M365BotError
+from m365bot.vault.paths import database_url
 from m365bot.vault.store import READ_ONLY, sqlite_on_begin, sqlite_on_connect
 
 log = logging.getLogger(__name__)
@@ -151,27 +152,6 @@ def _bad_url(reason: str) -> ConfigError:
                        "postgresql+psycopg://user@host/controlroom")
 
 
-def to_url(url_or_path: str | os.PathLike[str]) -> tuple[str, Path | None]:
-    """A SQLAlchemy URL for a path or URL, and the SQLite file (None for a server)."""
-    raw = os.fspath(url_or_path)
-    if "://" not in raw:
-        path = Path(raw).expanduser().resolve()
-        return f"sqlite+pysqlite:///{path}", path
-    try:
-        url = make_url(raw)
-    except ArgumentError:
-        raise _bad_url("not a database URL") from None
-    backend = url.get_backend_name()
-    if backend == "sqlite":
-        if not url.database or url.database == ":memory:":
-            raise _bad_url("an in-memory database is lost when the server stops")
-        path = Path(url.database).expanduser().resolve()
-        return f"sqlite+pysqlite:///{path}", path
-    if backend != "postgresql":
-        raise _bad_url(f"{backend} is not supported; use SQLite or PostgreSQL")
-    return raw, None
-
-
 def engine_for(url_or_path: str | os.PathLike[str]) -> Engine:
     """An engine for a file path or URL with the durability settings on every connection.
 
@@ -180,7 +160,7 @@ def engine_for(url_or_path: str | os.PathLike[str]) -> Engine:
         engine_for("/srv/cr/controlroom.db")
         engine_for("postgresql+psycopg://cr@127.0.0.1/controlroom")
     """
-    url, path = to_url(url_or_path)
+    url, path = database_url(url_or_path, _bad_url)
     if path is not None:
         if path.is_dir():
             raise _bad_url(f"{path} is a folder")
@@ -414,7 +394,6 @@ __all__ = [
     "metadata",
     "migrate",
     "roles",
-    "to_url",
     "user_roles",
     "users",
     "web_sessions",

@@ -10,7 +10,7 @@ Example::
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from m365bot.config import data_dir_from_env
@@ -40,31 +40,36 @@ def default_vault_path(environ: Mapping[str, str]) -> Path:
     return default_data_dir(environ) / "vault.db"
 
 
-def to_url(url_or_path: str | os.PathLike[str]) -> tuple[str, Path | None]:
-    """A SQLAlchemy URL for a path or URL, and the SQLite file path (None for servers)."""
+def database_url(url_or_path: str | os.PathLike[str],
+                 bad: Callable[[str], ConfigError]) -> tuple[str, Path | None]:
+    """A SQLAlchemy URL for a file path or a URL, and the SQLite file (None for a server).
+    The stores (the vault, the Control Room) run on SQLite or PostgreSQL: anything else is
+    refused with ``bad(reason)``, the store's own error.
+
+    Example::
+
+        database_url("~/bot/vault.db", bad)   # ('sqlite+pysqlite:////home/me/bot/vault.db', ...)
+    """
     raw = os.fspath(url_or_path)
     if "://" not in raw:
         path = Path(raw).expanduser().resolve()
         return f"sqlite+pysqlite:///{path}", path
     from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
 
     try:
         url = make_url(raw)
-    except Exception:
-        raise ConfigError(
-            "the vault location is not a valid database URL or path",
-            field="vault",
-            advice="give a file path, or a URL like postgresql+psycopg://user@host/db",
-        ) from None
-    if url.get_backend_name() == "sqlite":
+    except (ArgumentError, ValueError):
+        raise bad("not a database URL") from None
+    backend = url.get_backend_name()
+    if backend == "sqlite":
         if not url.database or url.database == ":memory:":
-            raise ConfigError(
-                "an in-memory SQLite vault would lose every secret",
-                field="vault",
-                advice="give a file path",
-            )
+            raise bad("an in-memory database is lost, with everything in it, when the "
+                      "process ends")
         path = Path(url.database).expanduser().resolve()
         return f"sqlite+pysqlite:///{path}", path
+    if backend != "postgresql":
+        raise bad(f"{backend} is not supported; use SQLite or PostgreSQL")
     return raw, None
 
 
@@ -129,9 +134,9 @@ def db_error(exc: Exception, doing: str) -> VaultError:
 __all__ = [
     "HEAD_REVISION",
     "SQLITE_PRAGMAS",
+    "database_url",
     "db_error",
     "default_data_dir",
     "default_vault_path",
     "prepare_sqlite_file",
-    "to_url",
 ]

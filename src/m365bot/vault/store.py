@@ -39,11 +39,11 @@ from m365bot.vault.paths import (
     HEAD_REVISION,
     SQLITE_PRAGMAS,
     VERSION_TABLE,
+    database_url,
     db_error,
     default_data_dir,
     default_vault_path,
     prepare_sqlite_file,
-    to_url,
 )
 
 log = logging.getLogger(__name__)
@@ -66,7 +66,7 @@ def _bad_location(reason: str) -> ConfigError:
 def open_engine(url_or_path: str | os.PathLike[str]) -> tuple[Engine, Path | None]:
     """An engine for the vault with the durability settings and write lock on every
     connection, and the SQLite file path (None for a server)."""
-    url, path = to_url(url_or_path)
+    url, path = database_url(url_or_path, _bad_location)
     if path is not None:
         prepare_sqlite_file(path)
     try:
@@ -236,5 +236,4 @@ __all__ = [
     "default_vault_path",
     "migrate",
     "open_engine",
-    "to_url",
 ]
