@@ -45,6 +45,33 @@ def test_user_add_creates_the_first_admin_from_stdin_and_refuses_bad_input(
         database.dispose()
 
 
+def test_user_list_shows_each_user_with_admin_and_roles(tmp_path: Path) -> None:
+    import json
+
+    db = str(tmp_path / "cr.db")
+    database = Database.open(db)
+    try:
+        accounts.create_user(database, "admin", PASSWORD, is_admin=True, by="test")
+        accounts.create_user(database, "bob", PASSWORD, by="test")
+        accounts.create_role(database, "ops", by="test")
+        accounts.assign_role(database, "bob", "ops", by="test")
+        accounts.update_user(database, "bob", by="test", disabled=True)
+    finally:
+        database.dispose()
+    listed = _cli("user", "list", "--json", "--db", db, cwd=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    assert json.loads(listed.stdout) == [
+        {"name": "admin", "admin": True, "roles": [], "disabled": False, "locked_until": None},
+        {"name": "bob", "admin": False, "roles": ["ops"], "disabled": True,
+         "locked_until": None}]
+    table = _cli("user", "list", "--db", db, cwd=tmp_path)
+    assert table.returncode == 0 and "Control Room users (2)" in table.stdout
+    assert "bob" in table.stdout and "ops" in table.stdout and PASSWORD not in table.stdout
+    bad = _cli("user", "list", "--db", "mysql://x@y/z", cwd=tmp_path)
+    assert bad.returncode == 2 and "use SQLite or PostgreSQL" in bad.stderr
+    assert "Traceback" not in bad.stderr
+
+
 def test_serve_refuses_half_a_tls_pair_and_a_bad_database_url(tmp_path: Path) -> None:
     cert = tmp_path / "cert.pem"
     cert.write_text("not used")

@@ -1,10 +1,11 @@
 """``m365bot controlroom serve|migrate|user``: run the Control Room server, upgrade its
-database, and create its first administrator.
+database, create its first administrator and list its users.
 
 Example::
 
     m365bot controlroom migrate --db postgresql+psycopg://cr@db.corp/controlroom
     printf %s "$PASSWORD" | m365bot controlroom user add admin --admin --password-stdin
+    m365bot controlroom user list --json
     m365bot controlroom serve --db /srv/cr/controlroom.db --port 8443 \\
         --tls-cert cert.pem --tls-key key.pem
 """
@@ -170,6 +171,35 @@ def user_add(name: str, db: str | None, admin: bool, password_stdin: bool) -> No
     except M365BotError as exc:
         _fail(exc)
     click.echo(f"User {name} created{' (administrator)' if admin else ''}.")
+
+
+@user.command("list")
+@_db_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def user_list(db: str | None, as_json: bool) -> None:
+    """The Control Room's users: administrator, roles, disabled or locked out."""
+    from m365bot.cli.outlook_common import emit, show_table
+    from m365bot.controlroom import accounts
+    from m365bot.controlroom.db import Database
+
+    try:
+        database = Database.open(_db_location(db))
+        try:
+            found = accounts.list_users(database)
+        finally:
+            database.dispose()
+    except M365BotError as exc:
+        _fail(exc)
+    now = accounts.now()
+    rows = [{"name": u.name, "admin": u.is_admin, "roles": list(u.roles),
+             "disabled": u.disabled,
+             "locked_until": u.locked_until if u.locked_until and u.locked_until > now
+             else None} for u in found]
+    emit(rows, as_json=as_json, table=lambda data: show_table(
+        ["User", "Admin", "Roles", "Disabled", "Locked until"],
+        [[r["name"], "yes" if r["admin"] else "", ", ".join(r["roles"]),
+          "yes" if r["disabled"] else "", r["locked_until"]] for r in data],
+        title=f"Control Room users ({len(data)})"))
 
 
 def register(group: click.Group) -> None:
