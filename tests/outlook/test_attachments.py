@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from manage_support import attach, seed
-from outlook_support import graph_calls, last_seq
+from outlook_support import HANS, graph_calls, last_seq
 
 from m365bot.errors import ConfigError
 from m365bot.sessions import Session
@@ -84,6 +84,25 @@ def test_save_matching_is_resumable(outlook_emulator: Any, hans: Session, tmp_pa
     names = sorted(p.name for p in tmp_path.iterdir() if p.suffix == ".pdf")
     assert names == ["r (2).pdf", "r (3).pdf", "r (4).pdf", "r (5).pdf", "r.pdf"]
     assert len(imids) == 5
+
+
+def test_save_matching_downloads_in_parallel_within_the_mailbox_limit(
+        outlook_emulator: Any, hans: Session, tmp_path: Path) -> None:
+    """Eight emails with a same-named attachment: the lists and downloads go out several at
+    a time (never past Outlook's 4 in flight per mailbox), every file arrives whole, and the
+    names follow the results' order (the emails'), as a sequential save would give them."""
+    seed(outlook_emulator, 8, prefix="Parallel",
+         attachments=[{"name": "scan.pdf", "content": "page " * 4000}])
+    outlook_emulator.control.configure(latency_ms=60)  # requests overlap only if sent so
+    results = hans.attachments.save_matching(tmp_path, folder="Inbox",
+                                             subject_contains="Parallel", job="parallel")
+    assert len(results) == 8 and all(r.ok for r in results)
+    peaks = [v["peak_in_flight"] for k, v in
+             outlook_emulator.control.counters()["throttle"].items() if k.endswith(HANS)]
+    assert 2 <= max(peaks) <= 4, peaks
+    assert [Path(str(r.path)).name for r in results] == [
+        "scan.pdf", *(f"scan ({n}).pdf" for n in range(2, 9))]
+    assert all(Path(str(r.path)).read_text() == "page " * 4000 for r in results)
 
 
 def test_async_twins(outlook_emulator: Any, hans: Session, tmp_path: Path) -> None:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import builtins
 import logging
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +41,7 @@ log = logging.getLogger(__name__)
 
 LIST_SELECT = "id,name,contentType,size,isInline,lastModifiedDateTime"
 NOT_DOWNLOADABLE = "ReferenceAttachment"
+DOWNLOADS = 4  # at once: Outlook's limit of requests in flight per mailbox (more would queue)
 
 
 def attachment_id(attachment: str | Attachment, field: str = "attachment_id") -> str:
@@ -140,42 +142,70 @@ class Attachments:
         (``path`` the file written, or why not)."""
         mid = email_id(email)
         where = target_folder(folder)
-        return self._save_message(mid, where, overwrite, include_inline, None, set())
+        return self._save_messages([mid], where, overwrite, include_inline, None)
 
-    def _save_message(self, mid: str, where: Path, overwrite: bool, include_inline: bool,
-                      journal: Journal | None, taken: set[str]) -> builtins.list[Result]:
-        results = []
-        for att in self.list(mid):
-            key = f"{mid}/{att.id}"
-            if att.is_inline and not include_inline:
-                continue
-            earlier = journal.skipped(key) if journal else None
-            if earlier is not None:
-                results.append(earlier)
-                continue
-            why = refused(att)
-            if why:
-                results.append(Result(item_id=key, ok=False, code=NOT_DOWNLOADABLE,
-                                      message=why))
-                continue
-            reserved = journal.notes.get(key) if journal else None
-            dest = where / reserved if reserved else place(
-                where, file_name(att), overwrite, taken)
-            if journal:
-                journal.notes[key] = dest.name
-                journal.begin([key])
-            try:
-                self._download(mid, att, dest)
-                result = Result(item_id=key, ok=True, status=200, path=str(dest))
-            except GraphError as exc:
-                result = Result(item_id=key, ok=False, status=exc.status, code=exc.code,
-                                message=exc.message)
-            except TransportError as exc:
-                result = Result(item_id=key, ok=False, code="NoAnswer", message=exc.message)
-            if journal:
-                journal.finish([result])
-            results.append(result)
-        return results
+    def _save_messages(self, mids: builtins.list[str], where: Path, overwrite: bool,
+                       include_inline: bool, journal: Journal | None,
+                       progress: Progress | None = None) -> builtins.list[Result]:
+        """Save the attachments of ``mids`` into ``where``; one Result per attachment, in the
+        emails' order. The lists, then the downloads, go out :data:`DOWNLOADS` at a time
+        (the mailbox's limit of requests in flight); the file names are chosen first, in
+        the emails' order, so a rerun gives each attachment the same name."""
+        with ThreadPoolExecutor(DOWNLOADS, thread_name_prefix="m365bot-save") as pool:
+            listed = builtins.list(pool.map(self.list, mids))
+            results: builtins.list[Result | None] = []
+            todo: builtins.list[tuple[int, int, str, Attachment, Path]] = []
+            left = [0] * len(mids)  # downloads still to finish, per email
+            taken: set[str] = set()
+            for m, (mid, atts) in enumerate(zip(mids, listed, strict=True)):
+                for att in atts:
+                    if att.is_inline and not include_inline:
+                        continue
+                    key = f"{mid}/{att.id}"
+                    done = journal.skipped(key) if journal else None
+                    why = refused(att)
+                    if done is None and why:
+                        done = Result(item_id=key, ok=False, code=NOT_DOWNLOADABLE,
+                                      message=why)
+                    if done is None:
+                        reserved = journal.notes.get(key) if journal else None
+                        dest = where / reserved if reserved else place(
+                            where, file_name(att), overwrite, taken)
+                        todo.append((len(results), m, mid, att, dest))
+                        left[m] += 1
+                    results.append(done)
+            finished = sum(1 for n in left if n == 0)
+            if progress:
+                progress(finished, len(mids))
+            if journal and todo:
+                for _, _, mid, att, dest in todo:
+                    journal.notes[f"{mid}/{att.id}"] = dest.name
+                journal.begin(f"{mid}/{att.id}" for _, _, mid, att, _ in todo)
+            running = {pool.submit(self._fetch, mid, att, dest): (i, m)
+                       for i, m, mid, att, dest in todo}
+            for future in as_completed(running):
+                i, m = running[future]
+                results[i] = result = future.result()
+                if journal:
+                    journal.finish([result])
+                left[m] -= 1
+                if progress and left[m] == 0:
+                    finished += 1
+                    progress(finished, len(mids))
+        return [r for r in results if r is not None]
+
+    def _fetch(self, mid: str, att: Attachment, dest: Path) -> Result:
+        """Download one attachment to ``dest``; its Result (a Graph or network failure is a
+        failed Result, not an exception)."""
+        key = f"{mid}/{att.id}"
+        try:
+            self._download(mid, att, dest)
+            return Result(item_id=key, ok=True, status=200, path=str(dest))
+        except GraphError as exc:
+            return Result(item_id=key, ok=False, status=exc.status, code=exc.code,
+                          message=exc.message)
+        except TransportError as exc:
+            return Result(item_id=key, ok=False, code="NoAnswer", message=exc.message)
 
     def save_matching(self, dest: str | Path, *, folder: Any = "Inbox",
                       ids: Iterable[EmailRef] | None = None, overwrite: bool = False,
@@ -198,15 +228,8 @@ class Attachments:
             keys = [e.id for e in listing.take(self._session.graph.paginate(
                 f"{self.box}/mailFolders/{folder_id}/messages", params=listing.params,
                 immutable_ids=True))]
-        results: builtins.list[Result] = []
-        taken: set[str] = set()
-        for n, mid in enumerate(keys):
-            if progress:
-                progress(n, len(keys))
-            results += self._save_message(mid, where, overwrite, include_inline, journal,
-                                          taken)
-        if progress:
-            progress(len(keys), len(keys))
+        results = self._save_messages(keys, where, overwrite, include_inline, journal,
+                                      progress)
         journal.close(results)
         log.info("saved attachments of %d message(s): %d file(s), %d failed", len(keys),
                  sum(1 for r in results if r.ok), sum(1 for r in results if not r.ok))
