@@ -5,6 +5,7 @@ restarts cleanly."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import io
 import os
@@ -83,6 +84,47 @@ def test_upload_sends_no_authorization_and_reads_one_chunk_at_a_time(
     assert final.status == 201  # the upload host answers 401 to a bearer token
     assert source.reads == [MB // 2] * 6  # one chunk in memory at a time
     assert len(graph_records(clean_emulator, op="uploadSession.put")) == 6
+
+
+def test_upload_chunks_go_over_http11_and_graph_calls_over_http2(
+        clean_emulator: Any, session: Session) -> None:
+    """An upload session's chunks take HTTP/1.1 connections of their own (a large body
+    through HTTP/2's flow-control windows is several times slower); Graph's calls stay on
+    HTTP/2. The same in the async engine."""
+    data = os.urandom(2 * MB)
+    inbox = f"/users/{OPS}/mailFolders/inbox"
+    seen: list[tuple[str, str]] = []
+
+    def hook(resp: Any) -> None:
+        seen.append((resp.request.method, resp.http_version))
+
+    _mid, url = _draft_with_upload(session, len(data))
+    graph = session.graph
+    for client in (graph._http, graph._upload_client()):
+        assert client is not None
+        client.event_hooks["response"].append(hook)
+    assert graph.upload(url, io.BytesIO(data), chunk_size=MB).status == 201
+    assert graph.get(inbox, params={"$select": "id"}).status == 200
+    assert seen == [("PUT", "HTTP/1.1"), ("PUT", "HTTP/1.1"), ("GET", "HTTP/2")]
+
+    _mid, url = _draft_with_upload(session, len(data))
+    seen.clear()
+
+    async def ahook(resp: Any) -> None:
+        hook(resp)
+
+    async def main() -> None:
+        agraph = session.agraph
+        for http2 in (True, False):
+            agraph._client(http2).event_hooks["response"].append(ahook)
+        try:
+            assert (await agraph.upload(url, io.BytesIO(data), chunk_size=MB)).status == 201
+            assert (await agraph.get(inbox, params={"$select": "id"})).status == 200
+        finally:
+            await agraph.aclose()
+
+    asyncio.run(main())
+    assert seen == [("PUT", "HTTP/1.1"), ("PUT", "HTTP/1.1"), ("GET", "HTTP/2")]
 
 
 def test_a_download_streams_to_disk_with_bounded_memory(clean_emulator: Any, session: Session,

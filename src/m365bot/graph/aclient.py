@@ -55,6 +55,10 @@ class AsyncGraph(BaseGraph):
         # an httpx.AsyncClient belongs to one event loop: one per loop that uses this engine
         self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient]
         self._clients = weakref.WeakKeyDictionary()
+        # upload-session chunks: over HTTP/1.1 connections of their own (GraphRequest.http2)
+        self._upload_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop,
+                                                        httpx.AsyncClient]
+        self._upload_clients = weakref.WeakKeyDictionary()
         self._closed = False
         self._held: AccessToken | None = None  # the last token the provider gave
 
@@ -62,27 +66,31 @@ class AsyncGraph(BaseGraph):
     def closed(self) -> bool:
         return self._closed
 
-    def _client(self) -> httpx.AsyncClient:
+    def _client(self, http2: bool = True) -> httpx.AsyncClient:
         if self._closed:
             raise self.closed_error()
         loop = asyncio.get_running_loop()
-        http = self._clients.get(loop)
+        clients = self._clients if http2 else self._upload_clients
+        http = clients.get(loop)
         if http is None:
-            http = self._clients[loop] = self._factory.async_client(
-                http2=True, transport=self._transport)
+            http = clients[loop] = self._factory.async_client(
+                http2=http2, transport=self._transport)
         return http
 
     async def aclose(self) -> None:
         """Close this event loop's HTTP connections; later requests raise SessionError."""
         self._closed = True
-        http = self._clients.pop(asyncio.get_running_loop(), None)
-        if http is not None:
-            await http.aclose()
+        loop = asyncio.get_running_loop()
+        for clients in (self._clients, self._upload_clients):
+            http = clients.pop(loop, None)
+            if http is not None:
+                await http.aclose()
 
     def close(self) -> None:
         """Mark closed from sync code (open connections close with their event loop)."""
         self._closed = True
         self._clients.clear()
+        self._upload_clients.clear()
 
     async def __aenter__(self) -> AsyncGraph:
         return self
@@ -167,7 +175,7 @@ class AsyncGraph(BaseGraph):
     async def _exchange(self, req: GraphRequest, token: AccessToken | None,
                         consume: Callable[[httpx.Response], Awaitable[None]] | None
                         ) -> httpx.Response:
-        http = self._client()
+        http = self._client(req.http2)
         request = http.build_request(req.method, req.url, json=req.json, content=req.content,
                                      headers=self.headers(req, token))
         resp = await http.send(request, stream=True)

@@ -19,7 +19,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import IO, Any
 
@@ -61,6 +61,8 @@ class Graph(BaseGraph):
         # own from this pool: as many clients as requests in flight, each kept alive
         self._idle: list[httpx.Client] = [self._new_client()]
         self._lent: set[httpx.Client] = set()
+        # upload-session chunks: HTTP/1.1, whose pool threads may share (made on first use)
+        self._uploads: httpx.Client | None = None
         self._pool_lock = threading.Lock()
         self._closed = False
 
@@ -84,6 +86,14 @@ class Graph(BaseGraph):
                 else:
                     self._idle.append(http)  # last in, first out: one thread keeps one
 
+    def _upload_client(self) -> httpx.Client:
+        with self._pool_lock:
+            if self._closed:
+                raise self.closed_error()
+            if self._uploads is None:
+                self._uploads = self._factory.client(http2=False, transport=self._transport)
+            return self._uploads
+
     @property
     def _http(self) -> httpx.Client | None:
         """The client the next request of this thread will use (None once closed)."""
@@ -104,6 +114,9 @@ class Graph(BaseGraph):
         with self._pool_lock:
             self._closed = True
             idle, self._idle = self._idle, []
+            if self._uploads is not None:
+                idle.append(self._uploads)
+                self._uploads = None
         for http in idle:
             http.close()
 
@@ -184,7 +197,7 @@ class Graph(BaseGraph):
 
     def _exchange(self, req: GraphRequest, token: Any,
                   consume: Callable[[httpx.Response], None] | None) -> httpx.Response:
-        with self._borrow() as http:
+        with self._borrow() if req.http2 else nullcontext(self._upload_client()) as http:
             request = http.build_request(req.method, req.url, json=req.json,
                                          content=req.content, headers=self.headers(req, token))
             resp = http.send(request, stream=True)

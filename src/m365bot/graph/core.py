@@ -70,7 +70,10 @@ class GraphRequest:
     """One Graph request, ready to send (no token: the shell adds it per attempt).
 
     ``mailbox`` is the limiter key's mailbox (from ``/users/{id}`` or ``/me``); ``auth`` is
-    False for upload URLs, which carry their own credential."""
+    False for upload URLs, which carry their own credential. ``http2`` is False for an upload
+    session's chunks: a 4 MiB body through HTTP/2's 64 KiB flow-control windows moves at
+    half the speed of HTTP/1.1 or less (bench B5), so they go over HTTP/1.1 connections of
+    their own, still under the mailbox's limit of requests in flight."""
 
     method: str
     url: str
@@ -82,6 +85,7 @@ class GraphRequest:
     auth: bool = True
     slots: int = 1
     accept: frozenset[int] = frozenset()  # error statuses that are answers for the caller
+    http2: bool = True
 
     @property
     def retry_safe(self) -> bool:

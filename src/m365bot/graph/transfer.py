@@ -202,7 +202,7 @@ class Upload:
         headers = {"Content-Range": bt.content_range(self.offset, len(data), self._size),
                    "Content-Type": "application/octet-stream"}
         return GraphRequest("PUT", self.url, headers, content=data, mailbox=self.mailbox,
-                            auth=False, accept=frozenset({416}))
+                            auth=False, accept=frozenset({416}), http2=False)
 
     def settle(self, resp: GraphResponse) -> None:
         """Move to where the server expects the next byte."""
