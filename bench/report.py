@@ -264,6 +264,10 @@ def summary(results: dict[str, Any]) -> str:
             cells.append("n/a" if med != med else
                          f"{med:.2f} ({med / fl:.1f}x)" if fl else f"{med:.2f}")
         lines.append(f"| {case} | " + " | ".join(cells) + " |")
+    if results.get("notes"):
+        lines += ["", f"Some figures come with a note (for example a case re-measured later: "
+                  f"when, why, the command): {len(results['notes'])} in "
+                  "[docs/benchmarks/results.md](docs/benchmarks/results.md)."]
     return "\n".join(lines)
 
 
