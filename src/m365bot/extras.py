@@ -27,7 +27,8 @@ from m365bot.errors import ConfigError
 # this against pyproject.toml's [project.optional-dependencies]
 EXTRAS: dict[str, dict[str, str]] = {
     "emulator": {"starlette": "starlette", "hypercorn": "hypercorn", "jinja2": "Jinja2",
-                 "yaml": "PyYAML", "jwt": "PyJWT"},
+                 "yaml": "PyYAML", "jwt": "PyJWT",
+                 "orjson": "orjson"},
     "server": {"starlette": "starlette", "uvicorn": "uvicorn", "jinja2": "Jinja2",
                "argon2": "argon2-cffi"},
 }

@@ -302,3 +302,17 @@ def test_send_mail_applied_then_504_is_delivered_once(gx: GX, emulator: Any) -> 
     assert len(find_subject(gx, BOB, subject)) == 1  # ...yet the mail went out, once
     mine = [s for s in emulator.control.sent() if s.get("request_id") == r.headers["request-id"]]
     assert len(mine) == 1 and mine[0]["op"] == "sendMail"
+
+
+def test_answers_are_utf8_json_and_non_ascii_round_trips(gx: GX) -> None:
+    subject = unique("Grüße aus Zürich ✓ 請求書")
+    r = gx.post(f"/users/{ALICE}/messages", json={
+        "subject": subject, "body": {"contentType": "Text", "content": "naïve café"}})
+    assert r.status_code == 201, r.text
+    got = gx.get(f"/users/{ALICE}/messages/{r.json()['id']}",
+                 params={"$select": "subject,body"})
+    assert got.headers["content-type"].endswith("charset=utf-8")
+    # the text itself as UTF-8, not \u escapes: what Graph sends on the wire
+    assert subject.encode("utf-8") in got.content and b"\\u" not in got.content
+    assert got.json()["subject"] == subject
+    assert got.json()["body"]["content"] == "naïve café"
