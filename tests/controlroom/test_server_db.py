@@ -129,3 +129,22 @@ def test_a_sqlite_file_replaced_under_the_server_is_read_afresh(tmp_path: Path) 
             accounts.list_users(db)
     finally:
         db.dispose()
+
+
+def test_the_migrated_schema_matches_the_tables_the_code_uses(cr_db_any: str) -> None:
+    # A migration that forgets a column, an index or a constraint the tables declare (or
+    # declares one the code no longer has) shows here, on SQLite and on PostgreSQL alike.
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from m365bot.controlroom import oauth_tables  # noqa: F401  (its tables join the metadata)
+    from m365bot.controlroom.db import VERSION_TABLE, metadata, migrate
+
+    engine = engine_for(cr_db_any)
+    try:
+        migrate(engine)
+        with engine.connect() as conn:
+            ctx = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE})
+            assert compare_metadata(ctx, metadata) == []
+    finally:
+        engine.dispose()

@@ -119,7 +119,7 @@ web_sessions = Table(
     "cr_web_sessions", metadata,
     Column("id_hash", String(64), primary_key=True),  # SHA-256 of the cookie value
     Column("user_id", Integer, ForeignKey("cr_users.id", ondelete="CASCADE"),
-           nullable=False),
+           nullable=False, index=True),  # cr0001 made it: a user is signed out by user_id
     Column("csrf_token", String(64), nullable=False),
     Column("created_at", _TS, nullable=False),
     Column("last_seen", _TS, nullable=False),
