@@ -27,8 +27,8 @@ def test_migrate_command_creates_then_reports_current(cr_db_any: str) -> None:
 
     first = run()
     assert first.returncode == 0, first.stderr
-    head = head_revision()  # cr0002 since the OAuth tables
-    assert head == "cr0002"
+    head = head_revision()  # cr0003 since client secrets kept in the Credential Vault
+    assert head == "cr0003"
     assert f"upgraded from empty to revision {head}" in first.stdout
     second = run()
     assert second.returncode == 0 and f"is current (revision {head})" in second.stdout

@@ -186,3 +186,24 @@ def test_a_view_acts_as_another_user_on_the_same_keys_and_closing_it_keeps_the_v
     assert owner.unlocked  # a view never locks the vault it came from
     assert owner.get("bots", "o365", "password").reveal() == values["password"]
     assert any(e.actor == "bot1" and e.action == "value.read" for e in owner.audit_log())
+
+
+def test_read_for_a_stored_reference_needs_no_role_and_names_it_in_the_audit(
+        stocked: tuple[Vault, dict[str, str]], as_user) -> None:  # type: ignore[no-untyped-def]
+    """The holder of the key reads a standard attribute for a reference someone saved (a
+    Control Room OAuth connection): no locker role, the subject names whose read it is."""
+    owner, values = stocked
+    server = as_user("controlroom")  # a member of no locker
+    _denied(server.get, "bots", "o365", "client_secret")
+    got = server.get_for("bots", "o365", "client_secret",
+                         on_behalf_of="oauth connection Custom/ops\nforged")
+    assert got.reveal() == values["client_secret"]
+    entry = owner.audit_log(locker="bots", limit=1)[0]
+    assert (entry.actor, entry.action, entry.subject, entry.outcome) == (
+        "controlroom", "value.read", "oauth connection Custom/ops?forged", "ok")
+    owner.set_credential("bots", "mine", {"pw": AttributeSpec(user_provided=True)})
+    owner.set_attribute("bots", "mine", "pw", "CANARY-own-value-1")
+    with pytest.raises(VaultNotFoundError, match="user-provided"):
+        server.get_for("bots", "mine", "pw", on_behalf_of="oauth connection Custom/ops")
+    with pytest.raises(ConfigError):
+        server.get_for("bots", "o365", "client_secret", on_behalf_of=" ")

@@ -5,8 +5,11 @@ A token still valid for over five minutes is read without a lock. Otherwise the 
 the slot's lock (PostgreSQL ``SELECT ... FOR UPDATE`` on the slot's row; SQLite
 ``BEGIN IMMEDIATE``), reads the slot again (someone may have renewed it meanwhile) and only
 then asks the provider: with the refresh token (authorization code connections) or the
-client secret (client credentials). The rotated refresh token is stored before the lock is
-released. A refused renewal marks the slot (status Expired) and is not tried again until
+client secret (client credentials). A client secret kept in the Credential Vault is read
+then, so a rotated one is used at once; if it cannot be read the error names the reference
+and what to fix (:mod:`m365bot.controlroom.secret_refs`), and the slot is not marked
+refused: the next request reads the vault again. The rotated refresh token is stored before
+the lock is released. A refused renewal marks the slot (status Expired) and is not tried again until
 the next login; the error says how to log in again.
 
 A runner whose token Graph refused (the provider's clock ran ahead) sends its fingerprint
@@ -36,6 +39,7 @@ from m365bot.controlroom.connections import (
     HeldTokenSource,
     OAuthConnection,
     post_token,
+    ref_text,
     slot_name,
     token_fingerprint,
 )
@@ -75,11 +79,17 @@ def _server_login(conn: OAuthConnection, tt: str, user: str) -> str:
             f"{conn.name!r}, Save changes and test connection")
 
 
-SERVER_HINTS = Hints(
-    login=_server_login,
-    fix_secret=lambda conn: "an administrator gives the connection its current client secret "
-    f"under Manage > OAuth connections ({conn.name!r}) and clicks Save changes and test "
-    "connection")
+def _server_fix_secret(conn: OAuthConnection) -> str:
+    if conn.client_secret_ref is not None:
+        return (f"put the app's current client secret in the Credential Vault at "
+                f"{ref_text(conn.client_secret_ref)} (the connection reads it from there), "
+                f"then an administrator clicks Save changes and test connection under Manage "
+                f"> OAuth connections ({conn.name!r})")
+    return ("an administrator gives the connection its current client secret under Manage > "
+            f"OAuth connections ({conn.name!r}) and clicks Save changes and test connection")
+
+
+SERVER_HINTS = Hints(login=_server_login, fix_secret=_server_fix_secret)
 
 
 _UNREAD: Any = object()
@@ -116,8 +126,9 @@ class TokenBroker:
         tok = self._usable(stored, owner, row, stale)
         if tok is not None:
             return tok
-        if stored.has_secret and stored.conn.client_secret is None:
-            stored = self.repo.get_by_id(stored.id)  # renewing needs the secret
+        # renewing needs the secret: opened from the row, or read from the Credential Vault
+        # now (outside the slot's lock: the vault has its own transaction)
+        stored = self.repo.with_client_secret(stored)
         refused: AuthError | None = None
         with self.repo.db.write() as c:
             row = self.repo.slot_row(c, stored.id, owner, lock=True)

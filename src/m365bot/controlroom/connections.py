@@ -30,8 +30,8 @@ from urllib.parse import urlsplit
 
 from m365bot.clouds import Cloud
 from m365bot.config import Settings
-from m365bot.errors import ConfigError
-from m365bot.values import Secret
+from m365bot.errors import AuthError, ConfigError
+from m365bot.values import CredentialRef, Secret
 
 if TYPE_CHECKING:
     from m365bot.auth.tokens import AccessToken
@@ -84,13 +84,25 @@ def split_scopes(text: str) -> list[str]:
     return [s for s in text.replace(",", " ").split() if s]
 
 
+def ref_text(ref: CredentialRef) -> str:
+    """How pages and errors show a Credential Vault reference: ``locker/credential/attribute``
+    (names only; a reference never carries a value)."""
+    return f"{ref.locker}/{ref.credential}/{ref.attribute}"
+
+
 @dataclass(frozen=True)
 class OAuthConnection:
-    """One Control Room OAuth connection (the client secret is a :class:`Secret`).
+    """One Control Room OAuth connection. The client secret is a :class:`Secret` typed in
+    (kept sealed), or ``client_secret_ref``: a Credential Vault reference the Control Room
+    reads at each token request (:mod:`m365bot.controlroom.secret_refs`), so a secret
+    rotated in the vault is used without editing the connection.
 
     Example::
 
         OAuthConnection("Custom", "ops", client_id="...", authorization_url=a, token_url=t)
+        OAuthConnection("Custom", "app", client_id="...", token_url=t,
+                        grant_type="client_credentials",
+                        client_secret_ref=CredentialRef("apps", "ops", "client_secret"))
     """
 
     provider_type: str
@@ -102,11 +114,13 @@ class OAuthConnection:
     client_secret: Secret | None = None
     scopes: list[str] = field(default_factory=list)
     cloud: str = ""
+    client_secret_ref: CredentialRef | None = None
 
     @classmethod
     def outlook(cls, name: str, *, cloud: Cloud | str, tenant: str, client_id: str,
                 grant_type: str = "authorization_code", client_secret: Secret | None = None,
-                scopes: list[str] | None = None) -> OAuthConnection:
+                scopes: list[str] | None = None,
+                client_secret_ref: CredentialRef | None = None) -> OAuthConnection:
         """A connection of the built-in Microsoft 365 Outlook provider, URLs filled in.
 
         Example::
@@ -119,7 +133,7 @@ class OAuthConnection:
                    authorization_url=authorize if grant_type == "authorization_code" else "",
                    grant_type=grant_type, client_secret=client_secret,
                    scopes=list(scopes) if scopes else outlook_scopes(cl, grant_type),
-                   cloud=cl.key)
+                   cloud=cl.key, client_secret_ref=client_secret_ref)
 
     def __post_init__(self) -> None:
         if self.provider_type not in PROVIDERS:
@@ -146,7 +160,8 @@ class OAuthConnection:
         if not self.client_id.strip() or len(self.client_id) > 200:
             raise ConfigError("client_id is empty or too long", field="client_id",
                               advice="give the app's client id")
-        if self.grant_type == "client_credentials" and not self.client_secret:
+        if self.grant_type == "client_credentials" and not self.client_secret \
+                and self.client_secret_ref is None:
             raise ConfigError("a client_credentials connection needs its client secret",
                               field="client_secret",
                               advice="give the secret on stdin with --client-secret-stdin")
@@ -174,7 +189,11 @@ class OAuthConnection:
             "provider_type": self.provider_type, "name": self.name,
             "grant_type": self.grant_type, "client_id": self.client_id,
             "authorization_url": self.authorization_url, "token_url": self.token_url,
-            "scopes": list(self.scopes), "has_client_secret": self.client_secret is not None}
+            "scopes": list(self.scopes),
+            "has_client_secret": self.client_secret is not None
+            or self.client_secret_ref is not None}
+        if self.client_secret_ref is not None:
+            out["client_secret_ref"] = ref_text(self.client_secret_ref)
         if self.cloud:
             out["cloud"] = self.cloud
         return out
@@ -230,7 +249,8 @@ def slot_status(state: dict[str, Any] | None, conn: OAuthConnection, now: float)
     if state.get(REFUSED):
         return EXPIRED
     renewable = state.get("refresh_token") or state.get("renewable") or (
-        conn.grant_type == "client_credentials" and conn.client_secret is not None)
+        conn.grant_type == "client_credentials"
+        and (conn.client_secret is not None or conn.client_secret_ref is not None))
     if renewable:
         return ACTIVE
     if not state.get("access_token") and not state.get("expires_on"):
@@ -292,6 +312,12 @@ def post_token(conn: OAuthConnection, settings: Settings | HttpFactory,
     data = {**data, "client_id": conn.client_id}
     if conn.scopes:
         data["scope"] = " ".join(conn.scopes)
+    if conn.client_secret is None and conn.client_secret_ref is not None:
+        # the caller forgot to read it (OAuthRepo.with_client_secret): never ask without it
+        raise AuthError(f"connection {conn.provider_type}/{conn.name}: its client secret from "
+                        f"the Credential Vault ({ref_text(conn.client_secret_ref)}) was not "
+                        "read, so no token was requested", code="client_secret_unavailable",
+                        advice="report this to the Control Room's administrators")
     if conn.client_secret is not None:
         data["client_secret"] = conn.client_secret.reveal()
     http = MsalHttpClient(settings)
@@ -325,6 +351,7 @@ __all__ = [
     "outlook_scopes",
     "outlook_urls",
     "post_token",
+    "ref_text",
     "slot_name",
     "slot_status",
     "split_scopes",

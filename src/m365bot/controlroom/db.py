@@ -240,7 +240,7 @@ def _alembic_config() -> Any:
 
 
 def head_revision() -> str:
-    """The newest migration's revision id (``cr0002`` today)."""
+    """The newest migration's revision id (``cr0003`` today)."""
     from alembic.script import ScriptDirectory
 
     head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
@@ -268,7 +268,7 @@ def migrate(engine: Engine) -> tuple[str | None, str]:
 
     Example::
 
-        migrate(engine_for("/srv/cr/controlroom.db"))   # (None, 'cr0002')
+        migrate(engine_for("/srv/cr/controlroom.db"))   # (None, 'cr0003')
     """
     from alembic import command
 

@@ -4,7 +4,9 @@ implementation behind the server's pages and broker and the embedded store of
 
 Client secrets and tokens are sealed (:class:`~m365bot.controlroom.sealing.TokenSealer`)
 before they reach the database; what stays readable (expiry, "has a refresh token", the last
-refusal) is enough to show a status without decrypting anything.
+refusal) is enough to show a status without decrypting anything. A client secret kept in the
+Credential Vault is stored as its reference only and read when a token is requested
+(:meth:`OAuthRepo.with_client_secret`, :mod:`m365bot.controlroom.secret_refs`).
 
 Example::
 
@@ -18,8 +20,8 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -45,14 +47,19 @@ from m365bot.controlroom.connections import (
 from m365bot.controlroom.db import Database, roles, user_roles, users
 from m365bot.controlroom.oauth_tables import connection_roles, oauth_connections, oauth_tokens
 from m365bot.controlroom.sealing import TokenSealer
+from m365bot.controlroom.secret_refs import ClientSecretUnavailable, not_here
 from m365bot.errors import ConfigError
-from m365bot.values import Secret
+from m365bot.values import CredentialRef, Secret
 
 _C, _T = oauth_connections.c, oauth_tokens.c
 # A connection's columns without its secret (pages and the broker).
 _VIEW_COLS = [_C.id, _C.provider_type, _C.name, _C.client_id, _C.token_url,
               _C.authorization_url, _C.grant_type, _C.scopes, _C.cloud, _C.updated_by,
+              _C.client_secret_locker, _C.client_secret_credential,
+              _C.client_secret_attribute, _C.client_secret_error,
               _C.client_secret.isnot(None).label("has_secret")]
+_NO_REF = {"client_secret_locker": None, "client_secret_credential": None,
+           "client_secret_attribute": None, "client_secret_error": None}
 _SLOT = select(oauth_tokens).where(_T.connection_id == bindparam("cid"),
                                    _T.owner == bindparam("owner"))
 _SLOT_FOR_UPDATE = _SLOT.with_for_update()
@@ -70,8 +77,10 @@ _RUNNER_SHARED = select(connection_roles.c.role_id).where(
 
 @dataclass(frozen=True)
 class StoredConnection:
-    """A connection as stored: its id, the connection (its secret only when asked for), its
-    invited roles and whether a client secret is kept.
+    """A connection as stored: its id, the connection (its secret only when asked for; a
+    Credential Vault reference always, never its value), its invited roles, whether a client
+    secret is kept (typed, or a reference) and why the reference could not be read the last
+    time (``secret_error``, "" when it could).
 
     Example::
 
@@ -84,6 +93,7 @@ class StoredConnection:
     has_secret: bool
     updated_at: datetime | None = None
     updated_by: str = ""
+    secret_error: str = ""
 
 
 def status_of(expires_on: float | None, renewable: bool, refused: str | None, grant_type: str,
@@ -110,9 +120,12 @@ def _now() -> datetime:
 class OAuthRepo:
     """Connections, roles and token slots on a :class:`~m365bot.controlroom.db.Database`."""
 
-    def __init__(self, db: Database, sealer: TokenSealer) -> None:
+    def __init__(self, db: Database, sealer: TokenSealer, *,
+                 vault_secrets: Callable[[OAuthConnection], Secret] | None = None) -> None:
         self.db = db
         self.sealer = sealer
+        # reads a client secret kept in the Credential Vault (None: none can be read here)
+        self.vault_secrets = vault_secrets
 
     # -- connections -----------------------------------------------------------------------
 
@@ -124,7 +137,10 @@ class OAuthRepo:
         secret field empty keeps the stored one. ``roles``: invite exactly these (None:
         leave them). ``replace=False``: a new connection may not take an existing name. Tokens
         are kept. One transaction: a refusal saves nothing. Returns
-        the id."""
+        the id.
+
+        A typed secret is sealed into the row; a ``client_secret_ref`` is stored as its names
+        (never a value: the secret stays in the vault); each replaces the other."""
         values: dict[str, Any] = {
             "key": conn.key, "provider_type": conn.provider_type, "name": conn.name,
             "cloud": conn.cloud, "grant_type": conn.grant_type, "client_id": conn.client_id,
@@ -146,14 +162,21 @@ class OAuthRepo:
             elif c.execute(update(oauth_connections).where(_C.id == connection_id)
                            .values(**values)).rowcount == 0:
                 raise _unknown_id(connection_id)
-            if conn.client_secret is not None or not keep_secret:
+            ref = conn.client_secret_ref
+            if ref is not None:
+                c.execute(update(oauth_connections).where(_C.id == connection_id).values(
+                    client_secret=None, client_secret_locker=ref.locker,
+                    client_secret_credential=ref.credential,
+                    client_secret_attribute=ref.attribute, client_secret_error=None))
+            elif conn.client_secret is not None or not keep_secret:
                 sealed = (self.sealer.seal(conn.client_secret.reveal().encode(), "secret",
                                            connection_id)
                           if conn.client_secret is not None else None)
                 c.execute(update(oauth_connections).where(_C.id == connection_id)
-                          .values(client_secret=sealed))
+                          .values(client_secret=sealed, **_NO_REF))
             elif conn.grant_type == "client_credentials" and c.execute(
-                    select(_C.client_secret).where(_C.id == connection_id)).scalar() is None:
+                    select(_C.id).where(_C.id == connection_id, _C.client_secret.is_(None),
+                                        _C.client_secret_locker.is_(None))).first() is not None:
                 raise ConfigError("a client_credentials connection needs its client secret",
                                   field="client_secret", advice="give the client secret")
             if roles is not None:
@@ -216,17 +239,49 @@ class OAuthRepo:
         for r in rows:
             sec = (Secret(self.sealer.open(r.client_secret, "secret", r.id).decode())
                    if secret and r.client_secret is not None else None)
+            ref = (CredentialRef(r.client_secret_locker, r.client_secret_credential,
+                                 r.client_secret_attribute)
+                   if r.client_secret_locker is not None else None)
             # stored rows were checked when saved: no re-validation (a page of 1,000)
             conn = new(trusted)
             conn.__dict__.update(provider_type=r.provider_type, name=r.name,
                                  client_id=r.client_id, token_url=r.token_url,
                                  authorization_url=r.authorization_url,
                                  grant_type=r.grant_type, client_secret=sec,
-                                 scopes=r.scopes.split(), cloud=r.cloud)
+                                 scopes=r.scopes.split(), cloud=r.cloud,
+                                 client_secret_ref=ref)
             out.append(StoredConnection(r.id, conn, tuple(names.get(r.id, ())),
-                                        bool(r.has_secret),
-                                        r.updated_at if secret else None, r.updated_by))
+                                        bool(r.has_secret) or ref is not None,
+                                        r.updated_at if secret else None, r.updated_by,
+                                        r.client_secret_error or ""))
         return out
+
+    def with_client_secret(self, stored: StoredConnection) -> StoredConnection:
+        """The connection with its client secret in hand, for a token request: opened from
+        the row, or read from the Credential Vault now (a rotated secret is used at once).
+        A failed vault read is recorded on the connection (its status and pages say why)
+        and raised as :class:`~m365bot.controlroom.secret_refs.ClientSecretUnavailable`;
+        the next successful one clears it. Call it outside a write transaction."""
+        conn = stored.conn
+        if conn.client_secret_ref is None:
+            if stored.has_secret and conn.client_secret is None:
+                return self.get_by_id(stored.id)  # the sealed secret was not opened
+            return stored
+        try:
+            if self.vault_secrets is None:
+                raise not_here(conn)
+            secret = self.vault_secrets(conn)
+        except ClientSecretUnavailable as exc:
+            self._secret_error(stored.id, exc.message[:500])
+            raise
+        if stored.secret_error:
+            self._secret_error(stored.id, None)
+        return replace(stored, conn=replace(conn, client_secret=secret), secret_error="")
+
+    def _secret_error(self, connection_id: int, why: str | None) -> None:
+        with self.db.write() as c:
+            c.execute(update(oauth_connections).where(_C.id == connection_id)
+                      .values(client_secret_error=why))
 
     @staticmethod
     def _role_names(c: Connection, ids: list[int]) -> dict[int, list[str]]:
@@ -368,9 +423,11 @@ class OAuthRepo:
         out = {}
         for s in stored:
             r = rows.get(s.id)
+            # a client secret the vault could not give: nothing renews the token once expired
+            usable = not s.secret_error
             out[s.id] = status_of(None if r is None else r.expires_on,
-                                  bool(r and r.renewable), r.refused if r else None,
-                                  s.conn.grant_type, s.has_secret, t)
+                                  bool(r and r.renewable) and usable, r.refused if r else None,
+                                  s.conn.grant_type, s.has_secret and usable, t)
         return out
 
 

@@ -1,7 +1,10 @@
-"""The Control Room's OAuth tables (on the server database's metadata, revision ``cr0002``):
+"""The Control Room's OAuth tables (on the server database's metadata, revisions ``cr0002``
+and ``cr0003``):
 
 * ``cr_oauth_connections``: one row per connection (provider type, name, cloud, grant type,
-  client id, URLs, scopes), its client secret sealed with the server key;
+  client id, URLs, scopes), its client secret sealed with the server key, or the Credential
+  Vault reference (locker, credential, attribute) it is read from at each token request,
+  with the last reason that read failed;
 * ``cr_connection_roles``: the roles a connection is shared with (invited roles);
 * ``cr_oauth_tokens``: the Shared token (``owner`` ``""``) and each user's User-specific
   token (``owner`` the user's name in lower case). The access and refresh tokens are one
@@ -48,6 +51,12 @@ oauth_connections = Table(
     Column("token_url", String(2000), nullable=False),
     Column("scopes", Text, nullable=False, default=""),  # space-separated
     Column("client_secret", LargeBinary, nullable=True),  # sealed; never plaintext
+    # or a Credential Vault reference, read at each token request (cr0003): names only
+    Column("client_secret_locker", String(200), nullable=True),
+    Column("client_secret_credential", String(200), nullable=True),
+    Column("client_secret_attribute", String(200), nullable=True),
+    # why the reference could not be read the last time (names only, never a value)
+    Column("client_secret_error", String(500), nullable=True),
     Column("created_at", _TS, nullable=False),
     Column("updated_at", _TS, nullable=False),
     Column("updated_by", String(200), nullable=False, default=""),

@@ -159,7 +159,8 @@ class ConnectionStore:
         """Run the authorization-code flow (PKCE S256, state checked before the token
         request), or the client-credentials grant, and store the token in the slot; returns
         the new status."""
-        conn = self.get(provider_type, name)
+        # a client secret from the Credential Vault: only a Control Room server reads it
+        conn = self.repo.with_client_secret(self._stored(provider_type, name)).conn
         tt = _tt(token_type)
         if tt == USER and "@" not in user:
             raise ConfigError("a User-specific login needs the user's email address",

@@ -368,6 +368,32 @@ class LockerOps:
 
             secret = vault.get("bots", "o365", "client_secret")
         """
+        return self._get(locker, credential, attribute, on_behalf_of="")
+
+    def get_for(self, locker: str, credential: str, attribute: str, *,
+                on_behalf_of: str) -> Secret:
+        """A standard attribute's value read by the holder of the vault's key itself, for a
+        stored reference (``on_behalf_of`` names it, e.g. a Control Room OAuth connection):
+        no locker role is asked, because whoever saved the reference was checked then (see
+        :mod:`m365bot.controlroom.secret_refs`). A user-provided attribute holds one value per
+        user, so it has none to give here. Audited like :meth:`get`, with ``on_behalf_of`` as
+        the record's subject.
+
+        Example::
+
+            vault.get_for("apps", "demo", "client_secret",
+                          on_behalf_of="oauth connection Custom/ops")
+        """
+        if not isinstance(on_behalf_of, str) or not on_behalf_of.strip():
+            raise ConfigError("a read for a stored reference must say whose it is",
+                              field="on_behalf_of",
+                              advice="pass on_behalf_of='oauth connection Custom/ops'")
+        # printable only: a control character would forge lines in the audit log's text
+        subject = "".join(ch if ch.isprintable() else "?" for ch in on_behalf_of[:500])
+        return self._get(locker, credential, attribute, on_behalf_of=subject)
+
+    def _get(self, locker: str, credential: str, attribute: str, *,
+             on_behalf_of: str) -> Secret:
         self._require_ring()
         where = {"locker": check_name(locker, "locker"),
                  "credential": check_name(credential, "credential"),
@@ -376,13 +402,19 @@ class LockerOps:
         try:
             with self._write_lock, self._tx("reading a credential") as conn:
                 lk = self._locker(conn, locker)
-                role = self._require_role(conn, lk, ROLES, "read credentials")
+                if not on_behalf_of:
+                    role = self._require_role(conn, lk, ROLES, "read credentials")
                 cred = self._credential(conn, lk, credential)
-                if not self._can_see(role, cred):
+                if not on_behalf_of and not self._can_see(role, cred):
                     raise VaultAccessDenied(
                         f"credential {cred.name!r} belongs to another participant",
                         advice="participants may read only their own credentials")
                 attr = self._attribute(conn, cred, attribute)
+                if on_behalf_of and attr.user_provided:
+                    raise VaultNotFoundError(
+                        f"attribute {attr.name!r} of {lk.name}/{cred.name} is user-provided: "
+                        "it holds one value per user, none for a stored reference",
+                        advice="use a standard attribute")
                 user = self.actor if attr.user_provided else ""
                 data = self._read_blob(conn, CREDENTIAL_KIND,
                                        _value_key(lk.id, cred.id, attr.id, user))
@@ -393,7 +425,8 @@ class LockerOps:
                         advice="set it with 'm365bot vault set "
                         f"{lk.name} {cred.name} {attr.name}'")
                 stage = "audit"
-                self._audit(conn, "value.read", outcome="ok", subject=user, **where)
+                self._audit(conn, "value.read", outcome="ok", subject=on_behalf_of or user,
+                            **where)
         except (VaultAccessDenied, VaultIntegrityError) as exc:
             outcome = "denied" if isinstance(exc, VaultAccessDenied) else "integrity-error"
             self._audit_best_effort("value.read", outcome, **where)

@@ -1,6 +1,7 @@
 """What the OAuth pages and the token broker API share: the connection repository and the
 broker of this server, built once per process on the server's database and sealed with a
-key derived from the server's vault master key.
+key derived from the server's vault master key; client secrets kept in the Credential Vault
+are read from the server's vault at each token request.
 
 Example::
 
@@ -87,12 +88,15 @@ def oauth_parts(request: Request) -> OAuthParts:
                           advice="start the server with the vault key (--vault-key-file or "
                           "M365BOT_VAULT_KEY)")
     from m365bot.controlroom.sealing import TokenSealer
+    from m365bot.controlroom.secret_refs import VaultSecrets
 
     with _BUILD:
         parts = st.extras.get("oauth")
         if parts is None:
             http = HttpFactory(st.config.settings)
-            repo = OAuthRepo(st.db, TokenSealer.from_master(st.config.vault_key))
+            # client secrets kept in the Credential Vault: read by the server itself
+            repo = OAuthRepo(st.db, TokenSealer.from_master(st.config.vault_key),
+                             vault_secrets=VaultSecrets(st.vault))
             parts = OAuthParts(repo, TokenBroker(repo, http, hints=SERVER_HINTS), http)
             st.extras["oauth"] = parts
     return parts

@@ -4,9 +4,10 @@ user), rendered on the server, usable without JavaScript, CSRF-checked like ever
 * ``GET /manage/oauth-connections``: the list, with a provider filter and a search;
   ``/new`` and ``/{id}``: the create and edit form (provider type, cloud and tenant for the
   built-in Microsoft 365 Outlook provider, or the URLs of a Custom one; grant type, client id,
-  client secret, scopes, invited roles). "Save changes and test connection" obtains the
-  Shared token: with the client secret (client credentials) or by the administrator's own
-  sign-in (authorization code with PKCE). ``/{id}/delete`` deletes.
+  client secret typed in or a Credential Vault reference, scopes, invited roles). "Save
+  changes and test connection" obtains the Shared token: with the client secret (client
+  credentials) or by the administrator's own sign-in (authorization code with PKCE).
+  ``/{id}/delete`` deletes.
 * ``GET /settings/oauth-connections``: the connections shared with the user's roles, with
   the Shared token's status and the user's own; ``/{id}/login`` starts the user's sign-in.
 * ``GET /callback``: where the provider sends the browser back; the token is stored and
@@ -15,6 +16,12 @@ user), rendered on the server, usable without JavaScript, CSRF-checked like ever
 The sign-in's state, PKCE verifier and target travel sealed inside the ``state`` parameter
 (and are checked against the signed-in user), so any server process can finish a sign-in
 another one started.
+
+A client secret from the Credential Vault (``LOCKER/CREDENTIAL/ATTRIBUTE``) is kept as that
+reference, never as a value: saving it checks that the administrator may read it (read as
+them), and the server reads it as itself at each token request
+(:mod:`m365bot.controlroom.secret_refs`). The edit form shows the reference; a typed secret
+replaces it, and clearing it (with no typed secret) removes it.
 """
 
 from __future__ import annotations
@@ -41,6 +48,7 @@ from m365bot.controlroom.connections import (
     SHARED,
     OAuthConnection,
     post_token,
+    ref_text,
     split_scopes,
 )
 from m365bot.controlroom.errors import BadInput, NotFound
@@ -58,7 +66,7 @@ from m365bot.controlroom.server.security import (
     state,
 )
 from m365bot.errors import ConfigError, M365BotError
-from m365bot.values import Secret
+from m365bot.values import CredentialRef, Secret
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +131,7 @@ def _form_values(stored: StoredConnection | None) -> dict[str, Any]:
         return {"provider_type": OUTLOOK, "name": "", "cloud": "global", "tenant": "",
                 "grant_type": "authorization_code", "client_id": "", "authorization_url": "",
                 "token_url": "", "scopes": "", "roles": [], "has_secret": False,
-                "client_secret_credential": ""}
+                "client_secret_credential": "", "secret_error": ""}
     c = stored.conn
     tenant = urlsplit(c.token_url).path.strip("/").split("/")[0] if c.provider_type == OUTLOOK \
         else ""
@@ -131,7 +139,10 @@ def _form_values(stored: StoredConnection | None) -> dict[str, Any]:
             "tenant": tenant, "grant_type": c.grant_type, "client_id": c.client_id,
             "authorization_url": c.authorization_url, "token_url": c.token_url,
             "scopes": " ".join(c.scopes), "roles": list(stored.roles),
-            "has_secret": stored.has_secret, "client_secret_credential": ""}
+            # a typed secret is kept sealed and never shown; a vault reference is shown
+            "has_secret": stored.has_secret and c.client_secret_ref is None,
+            "client_secret_credential": ref_text(c.client_secret_ref)
+            if c.client_secret_ref else "", "secret_error": stored.secret_error}
 
 
 def _edit_page(request: Request, values: dict[str, Any], *, connection_id: int | None,
@@ -168,31 +179,49 @@ def _stored(parts: OAuthParts, request: Request) -> StoredConnection:
         raise NotFound(exc.message, field="connection", advice=exc.advice) from None
 
 
-def _vault_secret(request: Request, ref: str) -> Secret:
-    """The client secret read from the Credential Vault (``LOCKER/CREDENTIAL/ATTRIBUTE``) as
-    the signed-in administrator: their locker roles decide, and the vault audits the read."""
-    from m365bot.values import CredentialRef, parse_value
+def _vault_ref(text: str) -> CredentialRef | None:
+    """The form's ``LOCKER/CREDENTIAL/ATTRIBUTE`` (names only), or None when empty."""
+    from m365bot.values import parse_value
 
-    found = parse_value("credential:" + ref.strip(), field="client_secret_credential")
+    if not text.strip():
+        return None
+    found = parse_value("credential:" + text.strip(), field="client_secret_credential")
     assert isinstance(found, CredentialRef)
+    return CredentialRef(*(p.lower() for p in found))  # the vault's names are lower case
+
+
+def _check_vault_secret(request: Request, ref: CredentialRef) -> None:
+    """Refuse a reference the signed-in administrator may not read: the vault reads it as
+    them (their locker roles decide, the vault audits the read under their name) and the
+    value is dropped at once; a user-provided attribute (one value per user) is refused."""
     vault = state(request).vault
     if vault is None:
         raise BadInput("the Credential Vault is locked, so the client secret cannot be read "
                        "from it", field="client_secret_credential",
                        advice="type the secret, or start the server with the vault key")
     admin = require_admin(request)
+    mine = vault.acting_as(admin.name, roles=admin.roles)
     try:
-        secret: Secret = vault.acting_as(admin.name, roles=admin.roles).get(*found)
+        mine.get(*ref)
+        shared = all(not a.user_provided for c in mine.list_credentials(ref.locker)
+                     if c.name == ref.credential for a in c.attributes
+                     if a.name == ref.attribute)
     except M365BotError as exc:
-        raise BadInput(f"the client secret could not be read from the Credential Vault: "
-                       f"{exc.message}", field="client_secret_credential",
+        raise BadInput(f"the client secret could not be read from the Credential Vault "
+                       f"({ref_text(ref)}): {exc.message}", field="client_secret_credential",
                        advice=exc.advice or "check the locker, credential and attribute "
                        "names and that you may use the locker") from None
-    return secret
+    if not shared:
+        raise BadInput(f"attribute {ref.attribute!r} of {ref.locker}/{ref.credential} is "
+                       "user-provided: it holds one value per user, none for a connection",
+                       field="client_secret_credential",
+                       advice="pick a standard attribute, or type the secret")
 
 
-def _connection_from(form: dict[str, str], request: Request) -> OAuthConnection:
-    """The connection the form describes; ConfigError naming the field otherwise."""
+def _connection_from(form: dict[str, str], before: StoredConnection | None) -> OAuthConnection:
+    """The connection the form describes; ConfigError naming the field otherwise. The client
+    secret: the one typed in, else the vault reference given, else (an edit) the typed
+    secret kept. Nothing is read from the vault here."""
     for name in (*_FORM_FIELDS, "client_secret_credential"):
         if len(form.get(name, "")) > 2000:
             raise BadInput(f"{name} is longer than 2000 characters", field=name,
@@ -201,20 +230,21 @@ def _connection_from(form: dict[str, str], request: Request) -> OAuthConnection:
     grant = form.get("grant_type", "")
     secret_text = form.get("client_secret", "")
     secret = Secret(secret_text) if secret_text.strip() else None
-    ref = form.get("client_secret_credential", "")
-    if secret is None and ref.strip():
-        secret = _vault_secret(request, ref)
+    ref = None if secret is not None else _vault_ref(form.get("client_secret_credential", ""))
+    if secret is None and ref is None and before is not None:
+        secret = before.conn.client_secret  # a typed secret is kept; a cleared reference not
     scopes = split_scopes(form.get("scopes", ""))
     name, client_id = form.get("name", "").strip(), form.get("client_id", "").strip()
     if provider == OUTLOOK:
         return OAuthConnection.outlook(name, cloud=form.get("cloud", ""),
                                        tenant=form.get("tenant", ""), client_id=client_id,
                                        grant_type=grant, client_secret=secret,
-                                       scopes=scopes or None)
+                                       scopes=scopes or None, client_secret_ref=ref)
     return OAuthConnection(provider, name, client_id=client_id,
                            token_url=form.get("token_url", "").strip(),
                            authorization_url=form.get("authorization_url", "").strip(),
-                           grant_type=grant, client_secret=secret, scopes=scopes)
+                           grant_type=grant, client_secret=secret, scopes=scopes,
+                           client_secret_ref=ref)
 
 
 def save(request: Request) -> Response:
@@ -225,19 +255,25 @@ def save(request: Request) -> Response:
     cid = int(request.path_params["cid"]) if "cid" in request.path_params else None
     invited = form_lists(request, "roles")
     values: dict[str, Any] = {k: form.get(k, "") for k in _FORM_FIELDS} | {
-        "roles": invited, "has_secret": False,
+        "roles": invited, "has_secret": False, "secret_error": "",
         "client_secret_credential": form.get("client_secret_credential", "")[:300]}
     allowed = set(_CLOUD_ORIGINS)
+    before = None
     if cid is not None:
         before = _stored(parts, request)
-        values["has_secret"] = before.has_secret
+        values["has_secret"] = before.conn.client_secret is not None
         allowed |= _origins([before])
     try:
-        conn = _connection_from(form, request)
+        conn = _connection_from(form, before)
+        ref = conn.client_secret_ref
+        # the saving administrator must be able to read a reference they pick, and one
+        # kept while the token URL (where the secret is sent) changes
+        if ref is not None and (before is None or ref != before.conn.client_secret_ref
+                                or conn.token_url != before.conn.token_url):
+            _check_vault_secret(request, ref)
         # one transaction: a bad role leaves nothing saved
         new_id = parts.repo.save(conn, actor=admin.name, connection_id=cid,
-                                 keep_secret=cid is not None, roles=invited,
-                                 replace=False)
+                                 keep_secret=False, roles=invited, replace=False)
     except ConfigError as exc:
         return _edit_page(request, values, connection_id=cid, status=400,
                           error=f"Error: {exc.message}. Fix: {exc.advice}")
@@ -260,10 +296,12 @@ def _test(request: Request, parts: OAuthParts, stored: StoredConnection) -> Resp
     if stored.conn.grant_type == "authorization_code":
         return _start_login(request, parts, stored, owner="", back=f"{MANAGE}/{stored.id}")
     try:
+        stored = parts.repo.with_client_secret(stored)  # a vault reference is read now
         result = post_token(stored.conn, parts.http, {"grant_type": "client_credentials"})
     except M365BotError as exc:
         audit_here(request, action="connection.test", target=stored.conn.name,
                    outcome="refused")
+        stored = parts.repo.get_by_id(stored.id)  # with the vault's refusal, if any
         return _edit_page(request, _form_values(stored), connection_id=stored.id, status=400,
                           error=f"Error: the connection was saved, but its test failed: "
                           f"{exc.message}. Fix: {exc.advice}",
@@ -381,12 +419,13 @@ def callback(request: Request) -> Response:
         raise BadInput("this sign-in took longer than 10 minutes", field="state",
                        advice="start the login again")
     stored = parts.repo.get_by_id(int(ticket["c"]))
-    flow = PkceFlow(stored.conn, params.get("state", ""), str(ticket["v"]),
-                    _redirect_uri(request), "")
     owner = str(ticket["o"])
     back = str(ticket.get("b") or MINE)
     which = "Shared" if not owner else "User-specific"
     try:
+        stored = parts.repo.with_client_secret(stored)  # a vault reference is read now
+        flow = PkceFlow(stored.conn, params.get("state", ""), str(ticket["v"]),
+                        _redirect_uri(request), "")
         result = flow.redeem(parts.http, params)
     except M365BotError as exc:
         audit_here(request, action="token.login", target=stored.conn.name, outcome="refused",
