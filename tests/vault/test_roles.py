@@ -59,6 +59,10 @@ def test_roles(stocked: tuple[Vault, dict[str, str]], as_user) -> None:  # type:
     assert stranger.list_lockers() == []
     assert _denied(stranger.get, "bots", "o365", "client_secret") == (
         "'eve' may not read credentials in locker 'bots' (role: not a member)", ASK_OWNER)
+    assert _denied(stranger.set_attribute, "bots", "mail", "password", "CANARY-eve") == (
+        "'eve' may not use credentials in locker 'bots' (role: not a member)", ASK_OWNER)
+    assert _denied(stranger.list_credentials, "bots") == (
+        "'eve' may not list credentials in locker 'bots' (role: not a member)", ASK_OWNER)
     # Consumers (by role) read standard values and fill in their own user-provided ones.
     assert bot.get("bots", "o365", "client_secret").reveal() == values["client_secret"]
     with pytest.raises(VaultNotFoundError, match="has no value for you"):
@@ -125,7 +129,11 @@ def test_locker_keeps_an_owner_and_names_are_checked(
     with pytest.raises(ConfigError) as err:
         owner.add_member("bots", "bob", "admin")
     assert err.value.field == "role"
+    owner.set_credential("bots", "spare", {"pin": AttributeSpec()})
     for args, shown in [
+        (("bots", "spare", "pin"),
+         ("attribute 'pin' of bots/spare has no value",
+          "set it with 'm365bot vault set bots spare pin'")),
         (("nope", "o365", "client_secret"),
          ("no locker named 'nope'", "check the locker name with 'm365bot vault list'")),
         (("bots", "nope", "client_secret"),
