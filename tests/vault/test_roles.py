@@ -224,7 +224,8 @@ def test_the_same_names_in_two_lockers_stay_apart(  # type: ignore[no-untyped-de
 def test_delete_credential_removes_its_values_and_nothing_else(  # type: ignore[no-untyped-def]
         stocked: tuple[Vault, dict[str, str]], as_user) -> None:
     owner, values = stocked
-    owner.set_credential("bots", "mail", {"password": AttributeSpec(None, user_provided=True)})
+    owner.set_credential("bots", "mail", {"password": AttributeSpec(None, user_provided=True),
+                                          "server": AttributeSpec("CANARY-server")})
     owner.add_member("bots", "pat", "participant")
     owner.add_member("bots", "bot", "consumer")
     owner.add_member("bots", "mgr", "manager")
@@ -247,6 +248,12 @@ def test_delete_credential_removes_its_values_and_nothing_else(  # type: ignore[
     owner.set_credential("bots", "mail", {"password": AttributeSpec(None, user_provided=True)})
     with pytest.raises(VaultNotFoundError, match="has no value for you"):
         bot.get("bots", "mail", "password")
+    assert owner.list_credentials("bots") == [
+        CredentialInfo("bots", "mail", "alice", "",
+                       (AttributeInfo("password", True, True, False, ""),)),
+        CredentialInfo("bots", "o365", "alice", "", (
+            AttributeInfo("client_secret", True, False, True, ""),
+            AttributeInfo("password", True, False, True, "")))]
     assert [(e.actor, e.action, e.credential) for e in owner.audit_log(limit=20)
             if e.action == "credential.delete"] == [("pat", "credential.delete", "mine"),
                                                     ("mgr", "credential.delete", "mail")]
