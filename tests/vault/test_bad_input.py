@@ -199,7 +199,9 @@ def test_a_folder_or_foreign_file_at_the_vault_path_is_refused_untouched(tmp_pat
     engine.dispose()
     os.chmod(other, 0o644)
     err = _call(Vault.open, other, actor="a")
-    assert "another program's SQLite database" in err.message
+    assert (err.field, err.message, err.advice) == (
+        "vault", "the file given to --vault is another program's SQLite database, not a vault",
+        "give --vault the path of a vault file, or a new path")
     assert stat.S_IMODE(other.stat().st_mode) == 0o644
     # A new vault file is created 0600; an existing vault keeps the mode it has.
     new = tmp_path / "new" / "v.db"
