@@ -191,6 +191,7 @@ def test_the_same_names_in_two_lockers_stay_apart(  # type: ignore[no-untyped-de
         stocked: tuple[Vault, dict[str, str]], as_user) -> None:
     owner, _ = stocked
     owner.create_locker("other")
+    owner.create_locker("archive")  # made last, listed first: lockers list by name
     owner.set_credential("other", "o365", {"host": AttributeSpec("CANARY-other-host")},
                          description="the other tenant")
     owner.add_member("bots", "bob", "owner")
@@ -212,7 +213,8 @@ def test_the_same_names_in_two_lockers_stay_apart(  # type: ignore[no-untyped-de
     assert [(lk.name, lk.role, lk.members) for lk in bob.list_lockers()] == [
         ("other", "consumer", {"alice": "owner", "bob": "consumer"})]
     assert [(lk.name, lk.members) for lk in owner.list_lockers()] == [
-        ("bots", {"alice": "owner"}), ("other", {"alice": "owner", "bob": "consumer"})]
+        ("archive", {"alice": "owner"}), ("bots", {"alice": "owner"}),
+        ("other", {"alice": "owner", "bob": "consumer"})]
     assert _denied(bob.get, "bots", "o365", "client_secret") == (
         "'bob' may not read credentials in locker 'bots' (role: not a member)", ASK_OWNER)
     # Deleting one locker's credential leaves the other's of the same name.
