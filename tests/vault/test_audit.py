@@ -77,3 +77,30 @@ def test_each_vault_action_logs_one_line_naming_it_never_the_value(
     assert [(e.action, e.attribute, e.outcome) for e in vault.audit_log(limit=4)] == [
         ("value.read", "client_secret", "ok"), ("value.write", "client_secret", "ok"),
         ("value.write", "tenant", "ok"), ("value.write", "client_secret", "ok")]
+
+
+def test_each_change_and_read_is_audited_with_who_what_and_where(vault: Vault) -> None:
+    vault.create_locker("bots")
+    vault.add_member("bots", "bob", "consumer")
+    vault.set_credential("bots", "o365", {
+        "secret": AttributeSpec("CANARY-audit-1"),
+        "pin": AttributeSpec("CANARY-audit-2", user_provided=True)})
+    bob, eve = vault.acting_as("bob"), vault.acting_as("eve")
+    bob.set_attribute("bots", "o365", "pin", "CANARY-audit-3")
+    bob.get("bots", "o365", "pin")
+    with pytest.raises(VaultAccessDenied):
+        eve.get("bots", "o365", "secret")
+    vault.remove_member("bots", "bob")
+    vault.delete_credential("bots", "o365")
+    assert [(e.actor, e.action, e.locker, e.credential, e.attribute, e.subject, e.outcome)
+            for e in vault.audit_log(locker="bots")] == [
+        ("alice", "credential.delete", "bots", "o365", "", "", "ok"),
+        ("alice", "member.remove", "bots", "", "", "bob", "ok"),
+        ("eve", "value.read", "bots", "o365", "secret", "", "denied"),
+        ("bob", "value.read", "bots", "o365", "pin", "bob", "ok"),
+        ("bob", "value.write", "bots", "o365", "pin", "bob", "ok"),
+        ("alice", "value.write", "bots", "o365", "pin", "alice", "ok"),
+        ("alice", "value.write", "bots", "o365", "secret", "", "ok"),
+        ("alice", "member.add", "bots", "", "", "bob=consumer", "ok"),
+        ("alice", "locker.create", "bots", "", "", "", "ok"),
+    ]

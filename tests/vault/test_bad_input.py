@@ -63,6 +63,74 @@ def test_wrong_types_and_values_name_the_field(stocked: tuple[Vault, dict[str, s
     assert vault.get("bots", "o365", "password").reveal() == values["password"]
 
 
+def _bad_name(what: str) -> tuple[str, str, str]:
+    """What a ConfigError for the name 'a/b' of a locker, credential or attribute says."""
+    return (what, f"the {what} name 'a/b' is not valid",
+            f"use 1-200 characters for the {what} name, without '/', control characters or "
+            "surrounding spaces")
+
+
+def test_locker_operations_name_the_bad_field_and_say_what_to_do(
+        stocked: tuple[Vault, dict[str, str]]) -> None:
+    vault, values = stocked
+    spec = {"a": AttributeSpec("CANARY-spec")}
+    for (call, *args), shown in [
+        ((vault.add_member, "role:", "consumer"),
+         ("member", "the member 'role:' names no role",
+          "write a role member as role:NAME, for example role:bots")),
+        ((vault.add_member, "bob", "admin"),
+         ("role", "unknown locker role 'admin'",
+          "use one of: owner, manager, participant, consumer")),
+        ((vault.add_member, "bob", "consumer"), None),
+        ((vault.remove_member, "bob"), None),
+        ((vault.set_attribute, "o365", "password", "CANARY-v"), None),
+        ((vault.set_credential, "c", spec), None),
+        ((vault.delete_credential, "o365"), None),
+        ((vault.list_credentials,), None),
+        ((vault.get, "o365", "password"), None),
+        ((vault.set_credential, "c", {}),
+         ("attributes", "a credential needs at least one attribute", "")),
+        ((vault.set_credential, "c", {f"a{i}": AttributeSpec() for i in range(51)}),
+         ("attributes", "a credential has at most 50 attributes", "")),
+        ((vault.set_credential, "c", {"a": "CANARY-plain"}),
+         ("attributes", "attribute 'a' must be an AttributeSpec, not str",
+          "pass {'name': AttributeSpec(value)}")),
+        ((vault.set_attribute, "o365", "password", 5),
+         ("value", "the value must be a str or Secret, not int", "pass the value as text")),
+        ((vault.set_attribute, "o365", "password", ""),
+         ("value", "the value is empty", "give a non-empty value (define an attribute "
+          "without a value with AttributeSpec() / --no-value)")),
+        ((vault.set_attribute, "o365", "password", "\udcff"),
+         ("value", "the value is not valid UTF-8 text",
+          "give the value as UTF-8 text (on stdin: UTF-8 bytes)")),
+    ]:
+        # None: the locker name is the bad one (every operation checks it the same way).
+        where = ("bots",) if shown else ("a/b",)
+        err = _call(call, *where, *args)
+        assert (err.field, err.message, err.advice) == (shown or _bad_name("locker"))
+    for call, args, what in [
+        (vault.set_attribute, ("a/b", "password", "CANARY-v"), "credential"),
+        (vault.set_attribute, ("o365", "a/b", "CANARY-v"), "attribute"),
+        (vault.set_credential, ("a/b", spec), "credential"),
+        (vault.set_credential, ("c", {"a/b": AttributeSpec()}), "attribute"),
+        (vault.get, ("a/b", "password"), "credential"),
+        (vault.get, ("o365", "a/b"), "attribute"),
+    ]:
+        err = _call(call, "bots", *args)
+        assert (err.field, err.message, err.advice) == _bad_name(what)
+    # At most 50 attributes: 50 are fine.
+    vault.set_credential("bots", "wide", {f"a{i}": AttributeSpec() for i in range(50)})
+    assert len(vault.list_credentials("bots")[1].attributes) == 50
+    with pytest.raises(VaultError) as err:
+        vault.create_locker("bots")
+    assert (err.value.message, err.value.advice) == ("a locker named 'bots' already exists",
+                                                     "pick another name")
+    # Nothing else changed.
+    assert [lk.members for lk in vault.list_lockers()] == [{"alice": "owner"}]
+    assert [c.name for c in vault.list_credentials("bots")] == ["o365", "wide"]
+    assert vault.get("bots", "o365", "password").reveal() == values["password"]
+
+
 @pytest.mark.parametrize("name", ["bot\n2026-01-01 00:00:00\tadmin", "bot\r", "a\x1b[2J",
                                   " bot", "x" * 201, "\u2028"])
 def test_actor_and_role_names_with_control_characters_are_refused(vault_path: Path,
@@ -131,7 +199,9 @@ def test_a_folder_or_foreign_file_at_the_vault_path_is_refused_untouched(tmp_pat
     engine.dispose()
     os.chmod(other, 0o644)
     err = _call(Vault.open, other, actor="a")
-    assert "another program's SQLite database" in err.message
+    assert (err.field, err.message, err.advice) == (
+        "vault", "the file given to --vault is another program's SQLite database, not a vault",
+        "give --vault the path of a vault file, or a new path")
     assert stat.S_IMODE(other.stat().st_mode) == 0o644
     # A new vault file is created 0600; an existing vault keeps the mode it has.
     new = tmp_path / "new" / "v.db"

@@ -3,6 +3,7 @@ alembic creates matching the vault's tables."""
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import subprocess
 import sys
@@ -86,9 +87,26 @@ def test_in_memory_or_bad_locations_are_refused(tmp_path: Path) -> None:
         with pytest.raises(ConfigError) as err:
             Vault.open(bad, actor="a")
         assert err.value.field == "vault"
+        assert err.value.advice == ("give --vault a file path, or a URL like "
+                                    "postgresql+psycopg://user@host/db")
     with pytest.raises(ConfigError) as err:
         Vault.open(tmp_path / "v.db", actor="")
     assert err.value.field == "actor"
+
+
+def test_the_schema_is_made_once_beside_the_control_rooms_tables(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    # The Control Room server keeps its tables in the same SQLite file as its vault.
+    path = tmp_path / "cr.db"
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE cr_runs (id INTEGER)")
+        db.execute("CREATE TABLE m365bot_controlroom_meta (id INTEGER)")
+    caplog.set_level(logging.INFO, logger="m365bot.vault.store")
+    for _ in range(2):
+        Vault.open(path, actor="a").close()
+    # Made at the first open; the second finds it at head and leaves it.
+    assert [r.getMessage() for r in caplog.records if r.name == "m365bot.vault.store"] == [
+        f"vault schema upgraded from empty to {HEAD_REVISION}"]
 
 
 def test_deleting_one_blob_leaves_every_other_record_readable(vault: Vault) -> None:

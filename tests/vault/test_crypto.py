@@ -28,6 +28,12 @@ def _set(path: Path, row_id: int, column: str, value: bytes) -> None:
         db.execute(f"UPDATE vault_blobs SET {column}=? WHERE id=?", (value, row_id))
 
 
+def _set_sealed(path: Path, row_id: int, fields: list[bytes]) -> None:
+    """Put the sealed parts (nonce, ciphertext, wrapped data key) of a record into a row."""
+    for column, value in zip(("nonce", "ciphertext", "wrapped_dek"), fields, strict=True):
+        _set(path, row_id, column, value)
+
+
 def test_flipping_any_byte_ofnonceciphertext_tag_or_wrapped_key_fails(
     vault: Vault, vault_path: Path
 ) -> None:
@@ -93,8 +99,7 @@ def test_swapping_blobs_between_keys_fails(vault: Vault, vault_path: Path) -> No
     vault.put_blob("token_cache", "b", b"CANARY-b")
     id_a, *fields_a = _row(vault_path, "token_cache", "a")
     id_b, *_ = _row(vault_path, "token_cache", "b")
-    for column, value in zip(("nonce", "ciphertext", "wrapped_dek"), fields_a, strict=True):
-        _set(vault_path, id_b, column, value)
+    _set_sealed(vault_path, id_b, fields_a)
     with pytest.raises(VaultIntegrityError):
         vault.get_blob("token_cache", "b")
     # Renaming the row (same bytes, new identity) fails too.
@@ -102,6 +107,38 @@ def test_swapping_blobs_between_keys_fails(vault: Vault, vault_path: Path) -> No
         db.execute("UPDATE vault_blobs SET key='c' WHERE id=?", (id_a,))
     with pytest.raises(VaultIntegrityError):
         vault.get_blob("token_cache", "c")
+
+
+def test_swapping_blobs_between_kinds_with_the_same_key_fails(
+    vault: Vault, vault_path: Path
+) -> None:
+    # Both rows are at version 1 under one key name: only the kind tells them apart.
+    vault.put_blob("token_cache", "k", b"CANARY-cache")
+    vault.put_blob("controlroom", "k", b"CANARY-controlroom")
+    _id, *fields = _row(vault_path, "token_cache", "k")
+    other, *_ = _row(vault_path, "controlroom", "k")
+    _set_sealed(vault_path, other, fields)
+    with pytest.raises(VaultIntegrityError,
+                       match="failed authentication: its data key was altered"):
+        vault.get_blob("controlroom", "k")
+    assert vault.get_blob("token_cache", "k") == b"CANARY-cache"
+
+
+def test_an_older_value_sealed_into_the_current_row_fails(
+    vault: Vault, vault_path: Path
+) -> None:
+    # The row keeps its current version (so the manifest agrees); only the sealed parts of
+    # the value it replaced are put back: the version bound into them must refuse it.
+    vault.put_blob("token_cache", "k", b"CANARY-old")
+    row_id, *old = _row(vault_path, "token_cache", "k")
+    assert vault.put_blob("token_cache", "k", b"CANARY-new") == 2
+    _id, *new = _row(vault_path, "token_cache", "k")
+    _set_sealed(vault_path, row_id, old)
+    with pytest.raises(VaultIntegrityError,
+                       match="failed authentication: its data key was altered"):
+        vault.get_blob_with_version("token_cache", "k")
+    _set_sealed(vault_path, row_id, new)
+    assert vault.get_blob_with_version("token_cache", "k") == (b"CANARY-new", 2)
 
 
 def testnonces_never_repeat_under_one_master_key() -> None:
@@ -174,8 +211,7 @@ def test_a_row_from_another_vault_with_the_same_key_fails(tmp_path: Path) -> Non
             v.put_blob("token_cache", "k", value)
     _id, *fields = _row(paths[0], "token_cache", "k")
     row_b, *_ = _row(paths[1], "token_cache", "k")
-    for column, value in zip(("nonce", "ciphertext", "wrapped_dek"), fields, strict=True):
-        _set(paths[1], row_b, column, value)
+    _set_sealed(paths[1], row_b, fields)
     with Vault.open(paths[1], actor="alice") as v:
         v.unlock(key=key)
         with pytest.raises(VaultIntegrityError):

@@ -23,6 +23,7 @@ WRITER = Path(__file__).with_name("writer.py")
 
 def test_sqlite_runs_wal_with_synchronous_full(vault: Vault) -> None:
     settings = vault.storage_settings()
+    assert settings["dialect"] == "sqlite"
     assert settings["journal_mode"] == "wal"
     assert settings["synchronous"] == "2"  # FULL
     assert int(settings["busy_timeout"]) >= 5000

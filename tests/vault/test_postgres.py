@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -10,6 +11,7 @@ from sqlalchemy import create_engine, inspect, text
 
 from m365bot.errors import VaultError, VaultIntegrityError
 from m365bot.vault import AttributeSpec, Vault
+from m365bot.vault.store import HEAD_REVISION
 
 
 def _schema(url: str) -> dict[str, set[str]]:
@@ -21,7 +23,9 @@ def _schema(url: str) -> dict[str, set[str]]:
         engine.dispose()
 
 
-def test_same_schema_and_behaviour_on_postgresql(pg_url: str, tmp_path: Path) -> None:
+def test_same_schema_and_behaviour_on_postgresql(pg_url: str, tmp_path: Path,
+                                                 caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="m365bot.vault.store")
     key = os.urandom(32)
     with Vault.open(pg_url, actor="alice") as v:
         assert v.path is None and v.storage_settings()["dialect"] == "postgresql"
@@ -55,6 +59,9 @@ def test_same_schema_and_behaviour_on_postgresql(pg_url: str, tmp_path: Path) ->
         v.unlock(passphrase="CANARY-pg-pass")
         with pytest.raises(VaultIntegrityError):
             v.get("bots", "o365", "password")
+    # The schema was made at the first open; the later opens found it at head.
+    assert [r.getMessage() for r in caplog.records if r.name == "m365bot.vault.store"] == [
+        f"vault schema upgraded from empty to {HEAD_REVISION}"]
     # The schema is the same one SQLite gets.
     sqlite_path = tmp_path / "v.db"
     Vault.open(sqlite_path, actor="a").close()

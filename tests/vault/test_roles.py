@@ -9,6 +9,7 @@ import pytest
 
 from m365bot.errors import ConfigError, VaultAccessDenied, VaultError, VaultNotFoundError
 from m365bot.vault import AttributeSpec, Vault
+from m365bot.vault.types import AttributeInfo, CredentialInfo
 
 
 @pytest.fixture
@@ -36,11 +37,17 @@ def _denied(call, *args) -> tuple[str, str]:  # type: ignore[no-untyped-def]
     return err.value.message, err.value.advice
 
 
+def _attributes(vault: Vault, credential: str) -> tuple[AttributeInfo, ...]:
+    """What ``vault list``/``attributes`` shows the caller for one credential of 'bots'."""
+    (info,) = [c for c in vault.list_credentials("bots") if c.name == credential]
+    return info.attributes
+
+
 def test_roles(stocked: tuple[Vault, dict[str, str]], as_user) -> None:  # type: ignore[no-untyped-def]
     owner, values = stocked
     owner.set_credential("bots", "mail", {
         "host": AttributeSpec("CANARY-host", masked=False),
-        "password": AttributeSpec(None, user_provided=True),
+        "password": AttributeSpec(None, user_provided=True, description="your mail password"),
     })
     owner.add_member("bots", "mgr", "manager")
     owner.add_member("bots", "pat", "participant")
@@ -52,6 +59,10 @@ def test_roles(stocked: tuple[Vault, dict[str, str]], as_user) -> None:  # type:
     assert stranger.list_lockers() == []
     assert _denied(stranger.get, "bots", "o365", "client_secret") == (
         "'eve' may not read credentials in locker 'bots' (role: not a member)", ASK_OWNER)
+    assert _denied(stranger.set_attribute, "bots", "mail", "password", "CANARY-eve") == (
+        "'eve' may not use credentials in locker 'bots' (role: not a member)", ASK_OWNER)
+    assert _denied(stranger.list_credentials, "bots") == (
+        "'eve' may not list credentials in locker 'bots' (role: not a member)", ASK_OWNER)
     # Consumers (by role) read standard values and fill in their own user-provided ones.
     assert bot.get("bots", "o365", "client_secret").reveal() == values["client_secret"]
     with pytest.raises(VaultNotFoundError, match="has no value for you"):
@@ -60,6 +71,11 @@ def test_roles(stocked: tuple[Vault, dict[str, str]], as_user) -> None:  # type:
     assert bot.get("bots", "mail", "password").reveal() == "CANARY-bot1-pw"
     with pytest.raises(VaultNotFoundError):
         owner.get("bots", "mail", "password")  # the owner has not given theirs
+    # Each user sees whether they gave their own user-provided value.
+    for who, has_own in ((bot, True), (owner, False)):
+        assert _attributes(who, "mail") == (
+            AttributeInfo("host", False, False, True, ""),
+            AttributeInfo("password", True, True, has_own, "your mail password"))
     assert _denied(bot.set_attribute, "bots", "o365", "client_secret", "CANARY-nope") == (
         "'bot1' may not change standard attribute 'client_secret' of bots/o365 "
         "(role: consumer)",
@@ -113,7 +129,11 @@ def test_locker_keeps_an_owner_and_names_are_checked(
     with pytest.raises(ConfigError) as err:
         owner.add_member("bots", "bob", "admin")
     assert err.value.field == "role"
+    owner.set_credential("bots", "spare", {"pin": AttributeSpec()})
     for args, shown in [
+        (("bots", "spare", "pin"),
+         ("attribute 'pin' of bots/spare has no value",
+          "set it with 'm365bot vault set bots spare pin'")),
         (("nope", "o365", "client_secret"),
          ("no locker named 'nope'", "check the locker name with 'm365bot vault list'")),
         (("bots", "nope", "client_secret"),
@@ -140,21 +160,86 @@ def test_locker_keeps_an_owner_and_names_are_checked(
     assert owner.list_lockers()[0].members == {"alice": "consumer", "bob": "owner"}
 
 
+def test_writing_a_credential_again_updates_it_in_place(  # type: ignore[no-untyped-def]
+        stocked: tuple[Vault, dict[str, str]], as_user) -> None:
+    owner, values = stocked
+    owner.add_member("bots", "mgr", "manager")
+    owner.add_member("bots", "bob", "consumer")
+    mgr, bob = as_user("mgr"), as_user("bob")
+    mgr.set_credential("bots", "mail", {"host": AttributeSpec("CANARY-host", masked=False)},
+                       description="the mail server")  # managers write credentials
+    # Again, with new metadata, no new value for client_secret, and a user-provided value.
+    owner.set_credential("bots", "o365", {
+        "client_secret": AttributeSpec(None, masked=False, description="rotated monthly"),
+        "pin": AttributeSpec("CANARY-alice-pin", user_provided=True),
+    }, description="the tenant's app")
+    assert owner.list_credentials("bots") == [
+        CredentialInfo("bots", "mail", "mgr", "the mail server",
+                       (AttributeInfo("host", False, False, True, ""),)),
+        CredentialInfo("bots", "o365", "alice", "the tenant's app", (
+            AttributeInfo("client_secret", False, False, True, "rotated monthly"),
+            AttributeInfo("password", True, False, True, ""),
+            AttributeInfo("pin", True, True, True, "")))]
+    assert owner.get("bots", "o365", "client_secret").reveal() == values["client_secret"]
+    assert owner.get("bots", "o365", "pin").reveal() == "CANARY-alice-pin"
+    with pytest.raises(VaultNotFoundError) as err:  # alice's pin is hers alone
+        bob.get("bots", "o365", "pin")
+    assert err.value.message == "attribute 'pin' of bots/o365 has no value for you"
+
+
+def test_the_same_names_in_two_lockers_stay_apart(  # type: ignore[no-untyped-def]
+        stocked: tuple[Vault, dict[str, str]], as_user) -> None:
+    owner, _ = stocked
+    owner.create_locker("other")
+    owner.create_locker("archive")  # made last, listed first: lockers list by name
+    owner.set_credential("other", "o365", {"host": AttributeSpec("CANARY-other-host")},
+                         description="the other tenant")
+    owner.add_member("bots", "bob", "owner")
+    owner.add_member("other", "bob", "consumer")
+    bob = as_user("bob")
+    assert {lk.name: lk.role for lk in bob.list_lockers()} == {"bots": "owner",
+                                                               "other": "consumer"}
+    assert owner.list_credentials("other") == [CredentialInfo(
+        "other", "o365", "alice", "the other tenant",
+        (AttributeInfo("host", True, False, True, ""),))]
+    assert [a.name for a in owner.list_credentials("bots")[0].attributes] == [
+        "client_secret", "password"]
+    # alice is the only owner of 'other': owning 'bots' too does not let her leave it.
+    with pytest.raises(VaultError, match="locker 'other' must keep at least one owner"):
+        owner.remove_member("other", "alice")
+    owner.add_member("other", "alice", "owner")  # already the owner: nothing changes
+    # Removing bob from 'bots' removes him there only.
+    owner.remove_member("bots", "bob")
+    assert [(lk.name, lk.role, lk.members) for lk in bob.list_lockers()] == [
+        ("other", "consumer", {"alice": "owner", "bob": "consumer"})]
+    assert [(lk.name, lk.members) for lk in owner.list_lockers()] == [
+        ("archive", {"alice": "owner"}), ("bots", {"alice": "owner"}),
+        ("other", {"alice": "owner", "bob": "consumer"})]
+    assert _denied(bob.get, "bots", "o365", "client_secret") == (
+        "'bob' may not read credentials in locker 'bots' (role: not a member)", ASK_OWNER)
+    # Deleting one locker's credential leaves the other's of the same name.
+    owner.delete_credential("bots", "o365")
+    assert bob.get("other", "o365", "host").reveal() == "CANARY-other-host"
+    assert owner.list_credentials("bots") == []
+
+
 def test_delete_credential_removes_its_values_and_nothing_else(  # type: ignore[no-untyped-def]
         stocked: tuple[Vault, dict[str, str]], as_user) -> None:
     owner, values = stocked
-    owner.set_credential("bots", "mail", {"password": AttributeSpec(None, user_provided=True)})
+    owner.set_credential("bots", "mail", {"password": AttributeSpec(None, user_provided=True),
+                                          "server": AttributeSpec("CANARY-server")})
     owner.add_member("bots", "pat", "participant")
     owner.add_member("bots", "bot", "consumer")
-    pat, bot = as_user("pat"), as_user("bot")
+    owner.add_member("bots", "mgr", "manager")
+    pat, bot, mgr = as_user("pat"), as_user("bot"), as_user("mgr")
     bot.set_attribute("bots", "mail", "password", "CANARY-bot-own")
     pat.set_credential("bots", "mine", {"token": AttributeSpec("CANARY-pat")})
     owner.put_blob("token_cache", "k", b"CANARY-cache")
-    with pytest.raises(VaultAccessDenied):
-        bot.delete_credential("bots", "o365")
-    with pytest.raises(VaultAccessDenied):
-        pat.delete_credential("bots", "o365")
-    owner.delete_credential("bots", "mail")
+    assert _denied(bot.delete_credential, "bots", "o365") == (
+        "'bot' may not delete credentials in locker 'bots' (role: consumer)", ASK_OWNER)
+    assert _denied(pat.delete_credential, "bots", "o365") == (
+        "credential 'o365' belongs to another participant", "")
+    mgr.delete_credential("bots", "mail")  # a manager deletes any credential
     pat.delete_credential("bots", "mine")
     assert [c.name for c in owner.list_credentials("bots")] == ["o365"]
     with pytest.raises(VaultNotFoundError):
@@ -165,9 +250,15 @@ def test_delete_credential_removes_its_values_and_nothing_else(  # type: ignore[
     owner.set_credential("bots", "mail", {"password": AttributeSpec(None, user_provided=True)})
     with pytest.raises(VaultNotFoundError, match="has no value for you"):
         bot.get("bots", "mail", "password")
+    assert owner.list_credentials("bots") == [
+        CredentialInfo("bots", "mail", "alice", "",
+                       (AttributeInfo("password", True, True, False, ""),)),
+        CredentialInfo("bots", "o365", "alice", "", (
+            AttributeInfo("client_secret", True, False, True, ""),
+            AttributeInfo("password", True, False, True, "")))]
     assert [(e.actor, e.action, e.credential) for e in owner.audit_log(limit=20)
             if e.action == "credential.delete"] == [("pat", "credential.delete", "mine"),
-                                                    ("alice", "credential.delete", "mail")]
+                                                    ("mgr", "credential.delete", "mail")]
 
 
 def test_a_view_acts_as_another_user_on_the_same_keys_and_closing_it_keeps_the_vault_open(
