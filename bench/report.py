@@ -262,7 +262,7 @@ def summary(results: dict[str, Any]) -> str:
         for c in f.contenders:
             med = f.median(case, c, lat)
             cells.append("n/a" if med != med else
-                         f"{med:.2f} ({med / fl:.1f}x)" if fl else f"{med:.2f}")
+                         f"{med:.2f} ({med / fl:.2f}x)" if fl else f"{med:.2f}")
         lines.append(f"| {case} | " + " | ".join(cells) + " |")
     if results.get("notes"):
         lines += ["", f"Some figures come with a note (for example a case re-measured later: "
