@@ -105,7 +105,11 @@ def test_a_violation_fails_the_test_that_caused_it(tmp_path: Path) -> None:
         "    SchemaLog(os.environ[ENV_VAR]).record('/v1.0/me', 200, b'{\"id\": \"x\", "
         "\"displayName\": \"A\"}')\n")
     tests_dir = Path(__file__).resolve().parents[1]
-    env = {k: v for k, v in os.environ.items() if k not in (ENV_VAR, "M365BOT_TEST_SCHEMA_FOLDER")}
+    # a fresh pytest session: not the schema folder of this one, and not an xdist worker's
+    # variables (a worker prints no summary, which the asserts below read)
+    env = {k: v for k, v in os.environ.items()
+           if k not in (ENV_VAR, "M365BOT_TEST_SCHEMA_FOLDER")
+           and not k.startswith("PYTEST_XDIST_")}
     env["PYTHONPATH"] = str(tests_dir)
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p",
