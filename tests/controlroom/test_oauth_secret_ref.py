@@ -2,7 +2,9 @@
 credential, attribute) and read by the served Control Room at each token request: a secret
 rotated in the vault is used at the next one without editing the connection; a locked vault
 or a deleted credential is said plainly (status, page, the broker's answer) with what to fix;
-no page, answer or log carries the value; a database from before keeps its copied secret."""
+no page, answer or log carries the value; a database from before keeps its copied secret.
+A confidential web app's sign-in (code redemption) and each renewal of a user's token read
+it from the vault too."""
 
 from __future__ import annotations
 
@@ -15,16 +17,17 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from oauth_support import PROVIDER, ROLE, Room, oauth_server, stock_oauth
+from oauth_support import PROVIDER, ROLE, Room, oauth_server, pkce_app, stock_oauth
 from sqlalchemy import select, text
 
-from controlroom_support import ADMIN_PASSWORD, alert_of
+from auth_support import sign_in_location
+from controlroom_support import ADMIN_PASSWORD, USER_PASSWORD, PageClient, alert_of
 from m365bot.controlroom.db import Database, current_revision, engine_for
 from m365bot.controlroom.oauth_tables import oauth_connections
 from m365bot.vault import AttributeSpec, Vault
 from m365bot.vault.keys import new_raw_key
 from plugins.canary import register_canary, scan_output
-from world_support import app, secret_of
+from world_support import app, secret_of, user
 
 NEW = "/manage/oauth-connections/new"
 REF = "apps/demo/client_secret"
@@ -64,6 +67,40 @@ def _entra_secrets(emulator: Any, client_id: str) -> Iterator[list[Any]]:
         secrets[:] = kept
 
 
+@contextmanager
+def _web_app(emulator: Any, client_id: str, pkce_client_id: str) -> Iterator[None]:
+    """The demo app (confidential: it signs in with a client secret) also registered as a
+    web app for this test: loopback redirect URIs and the PKCE app's consented delegated
+    permissions, as an RPA platform's Authorization Code connection usually has. Put back
+    afterwards (the emulator is shared)."""
+    a = emulator.state.apps[client_id]
+    kept = (list(a.redirect_uris), dict(a.delegated_permissions))
+    try:
+        a.redirect_uris[:] = ["http://127.0.0.1/callback"]
+        a.delegated_permissions.update(emulator.state.apps[pkce_client_id].delegated_permissions)
+        yield
+    finally:
+        a.redirect_uris[:] = kept[0]
+        a.delegated_permissions.clear()
+        a.delegated_permissions.update(kept[1])
+
+
+def _user_login(client: PageClient, info: dict[str, Any], cid: str, who: str) -> str:
+    """My settings > OAuth connections > Login: sign in on the emulator, come back to the
+    Control Room (which redeems the code); the page's flash message."""
+    r = client.post_form(f"/settings/oauth-connections/{cid}/login", {})
+    assert r.status_code == 303, (r.status_code, alert_of(r.text))
+    u = user(info, who)
+    back = sign_in_location(info, r.headers["location"], u["upn"], u["password"])
+    assert back.startswith(str(client.base_url) + "/callback?"), back
+    r = client.get(back.removeprefix(str(client.base_url)))
+    assert r.status_code == 303, (r.status_code, alert_of(r.text))
+    page = client.get(r.headers["location"]).text
+    scan_output(page, "my connections page")
+    m = re.search(r'class="flash[^"]*"[^>]*>([^<]*)<', page)
+    return html.unescape(m.group(1)) if m else ""
+
+
 def _stored_secret(db: str, name: str) -> tuple[Any, ...]:
     """The connection row's secret columns: sealed value, locker, credential, attribute."""
     database = Database.open(db)
@@ -84,10 +121,11 @@ def _expire_shared(room: Room) -> None:
         store.repo.set_slot(store.repo.get(PROVIDER, "app-mail").id, "", expires_on=1.0)
 
 
-def _token(server: Any, room: Room) -> httpx.Response:
+def _token(server: Any, room: Room, token_type: str = "Shared") -> httpx.Response:
+    """The broker's answer to the runner (it runs as alice) for app-mail's token."""
     r = httpx.post(server.url + "/api/v1/oauth/token",
                    json={"provider_type": PROVIDER, "connection_name": "app-mail",
-                         "token_type": "Shared"},
+                         "token_type": token_type},
                    headers={"Authorization": f"Bearer {room.api_key.reveal()}"}, timeout=30)
     scan_output(r.text, "broker answer")
     return r
@@ -136,6 +174,61 @@ def test_secret_rotated_in_the_vault_is_used_at_the_next_token_request(
         assert ("admin", "", "ok") in reads
         assert reads.count(("controlroom", VAULT_SUBJECT, "ok")) == 2  # the test, the renewal
         assert all(actor in ("admin", "controlroom") for actor, _, _ in reads)
+
+
+def test_a_sign_in_and_each_renewal_read_the_secret_from_the_vault(
+        clean_emulator: Any, vault_key: str, tmp_path: Path) -> None:
+    """Authorization Code with a confidential app: the code is redeemed and the user's token
+    renewed with the client secret read from the vault at that moment, so a rotation needs
+    no edit; a secret that cannot be read fails the sign-in with what to fix."""
+    info = clean_emulator.info
+    room = stock_oauth(str(tmp_path / "cr.db"), vault_key, info)
+    a = app(info)
+    old, new = secret_of(a), register_canary("CANARY-rotated-web-app-secret-T3k")
+    with _web_app(clean_emulator, a["client_id"], pkce_app(info)["client_id"]), \
+            _vault_with_secret(room, old) as vault, \
+            _entra_secrets(clean_emulator, a["client_id"]) as entra, \
+            oauth_server(room, tmp_path / "server") as server:
+        admin = server.sign_in("admin", ADMIN_PASSWORD)
+        r = admin.post_form(NEW, _form(info, grant_type="authorization_code", scopes="",
+                                       action="save"), from_page=NEW)
+        assert r.status_code == 303, alert_of(r.text)
+        assert _stored_secret(room.db, "app-mail") == (None, "apps", "demo", "client_secret")
+        cid = re.search(r"/oauth-connections/(\d+)", r.headers["location"]).group(1)  # type: ignore[union-attr]
+
+        # the sign-in's code is redeemed with the secret read from the vault
+        alice = server.sign_in(room.alice, USER_PASSWORD)
+        assert _user_login(alice, info, cid, "alice") == \
+            "Connected app-mail: your token is Active."
+        assert _token(server, room, "User-specific").status_code == 200
+
+        # rotation: the renewal of alice's token reads the new secret (the old one is revoked)
+        from m365bot.emulator.state import AppSecret
+
+        entra.append(AppSecret(id="5c1e0a2b-0000-4000-8000-00000000cafe", value=new,
+                               expires=time.time() + 86400))
+        vault.set_attribute("apps", "demo", "client_secret", new)
+        entra[:] = [s for s in entra if s.value != old]
+        with room.store() as store:
+            store.repo.set_slot(store.repo.get(PROVIDER, "app-mail").id, room.alice,
+                                expires_on=1.0)
+        r = _token(server, room, "User-specific")
+        assert r.status_code == 200, r.text  # renewed: a copied old secret would be refused
+
+        # the credential is gone: the next sign-in fails and says what to fix, no code is
+        # redeemed without a secret
+        vault.delete_credential("apps", "demo")
+        flash = _user_login(alice, info, cid, "alice")
+        assert flash.startswith(f"Login failed: connection {PROVIDER}/app-mail: its client "
+                                f"secret is read from the Credential Vault ({REF})"), flash
+        assert "no credential 'demo'" in flash and f"Fix: restore {REF}" in flash
+
+        reads = [(e.actor, e.subject, e.outcome) for e in vault.audit_log(locker="apps")
+                 if e.action == "value.read"]
+        # saving read it as the administrator; the redemption and the renewal as the server
+        assert reads.count(("controlroom", VAULT_SUBJECT, "ok")) == 2, reads
+        assert ("admin", "", "ok") in reads
+    assert "Traceback" not in server.stop()
 
 
 def test_vault_locked_or_credential_deleted_says_what_to_fix(

@@ -431,7 +431,7 @@ def callback(request: Request) -> Response:
         audit_here(request, action="token.login", target=stored.conn.name, outcome="refused",
                    detail=which)
         return RedirectResponse(back + "?flash=" + quote(
-            f"Login failed: {exc.message}. {exc.advice}"), status_code=303)
+            f"Login failed: {exc.message}. Fix: {exc.advice}"), status_code=303)
     parts.repo.save_tokens(stored.id, owner, result)
     audit_here(request, action="token.login", target=stored.conn.name, detail=which)
     label = "Shared token" if owner == SHARED or not owner else "your token"
