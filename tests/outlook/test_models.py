@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterator, Mapping
 from datetime import UTC, date, datetime, timedelta, timezone
@@ -13,6 +14,7 @@ import pytest
 
 from m365bot.errors import ConfigError
 from m365bot.outlook.models import (
+    _EMAIL_PROPS,
     Attachment,
     Attendee,
     Email,
@@ -139,6 +141,15 @@ def test_every_property_read_exists_in_graph_v1(model: Any, type_name: str,
     assert _check_paths(type_name, seen) == []
 
 
+def test_every_message_property_an_email_reads_exists_in_graph_v1() -> None:
+    # Email.from_graph reads the properties its table names (the Recording above sees only
+    # the ones a payload holds): each is on Graph's message type, and together with the
+    # body they fill every field of an Email
+    assert _check_paths("message", {(key,) for key in _EMAIL_PROPS}) == []
+    filled = {name for name, _ in _EMAIL_PROPS.values()} | {"body", "body_type"}
+    assert filled == {f.name for f in dataclasses.fields(Email)}
+
+
 def test_schema_check_catches_a_wrong_name() -> None:
     # the checker itself: a misspelt property or a nested property on the wrong type is caught
     assert _check_paths("message", {("receivedDate",)}) != []
@@ -178,6 +189,17 @@ def test_a_select_subset_never_raises(model: Any) -> None:
     assert odd.id == "x"
 
 
+def test_wrong_json_types_read_as_absent() -> None:
+    # a string where a list or a boolean belongs is not taken letter by letter or as true
+    e = Email.from_graph({"id": "x", "toRecipients": "bob@c.com", "categories": "Finance",
+                          "isRead": "yes", "from": "bob@c.com", "flag": "flagged",
+                          "body": {"content": "no type"}})
+    assert (e.to, e.categories, e.is_read, e.from_, e.flag) == ((), (), None, None, None)
+    assert e.body == "no type" and e.body_type is None
+    ev = Event.from_graph({"id": "x", "categories": "Work", "isAllDay": 1, "organizer": "a"})
+    assert (ev.categories, ev.is_all_day, ev.organizer) == ((), None, None)
+
+
 def test_email_select_subset_fields_are_none_or_empty() -> None:
     e = Email.from_graph({"id": "AAMk1", "subject": "Hi"})
     assert e.subject == "Hi"
@@ -204,6 +226,11 @@ def test_event_reads_and_round_trips() -> None:
     assert ev.recurrence == Recurrence(pattern="weekly", start=date(2026, 11, 30),
                                        days_of_week=("monday",), first_day_of_week="sunday",
                                        index="first", count=4, time_zone="UTC")
+    assert ev.organizer == EmailAddress("a@c.com", "Alice") and ev.is_all_day is False
+    assert ev.categories == () and Event.from_graph({**EVENT, "categories": ["Work"]}
+                                                    ).categories == ("Work",)
+    folder = MailFolder.from_graph(FOLDER)
+    assert folder.is_hidden is False and folder.unread_count == 2
     again = Event.from_graph(ev.to_graph())
     for name in ("subject", "start", "end", "location", "is_online_meeting", "recurrence",
                  "body", "show_as", "importance"):
