@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -229,6 +230,37 @@ def test_the_async_twin_lists_and_gets(outlook_emulator: Any, hans: Session) -> 
     assert numbers == [23, 22, 20, 19, 17, 16, 14] and subject == "Bericht 23"
     with pytest.raises(ConfigError):
         hans.aio.mail.list("Inbox", search="x", status="read")
+
+
+def _listed_by_then(emulator: Any, since: int, pages: int) -> bool:
+    """Whether the emulator receives ``pages`` listing requests within 10 s, waiting without
+    giving the caller's event loop a turn (as a caller busy with a page does)."""
+    deadline = time.monotonic() + 10
+    while _lists(emulator, since) < pages:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+def test_the_async_listing_asks_for_the_next_page_before_the_caller_works_through_one(
+        outlook_emulator: Any, hans: Session) -> None:
+    # the next page's request must be on the wire when the caller gets a page's first
+    # Email: a caller that then keeps the event loop busy (turning 1,000 items into Emails,
+    # or here a blocking wait) must not hold it back
+    _seed(outlook_emulator)
+    hans.folders.get("Inbox/Vertrieb")  # count only the listing's requests
+
+    async def main() -> list[bool]:
+        since = last_seq(outlook_emulator)
+        out, n = [], 0
+        async for _ in hans.aio.mail.list("Inbox/Vertrieb", fields=["subject"], page_size=10):
+            n += 1
+            if n in (1, 11):  # the first Email of pages 1 and 2: pages 2 and 3 are asked for
+                out.append(_listed_by_then(outlook_emulator, since, 2 if n == 1 else 3))
+        return out
+
+    assert asyncio.run(main()) == [True, True]
 
 
 def test_cli_lists_gets_and_refuses_bad_filters(outlook_emulator: Any, cli: dict[str, Any]) -> None:

@@ -118,9 +118,18 @@ def _with_turns(pages: Iterator[list[dict[str, Any]]]) -> Iterator[dict[str, Any
                 time.sleep(0)  # releases the lock: a waiting worker runs now
 
 
+# Turns of the event loop a request takes to reach the network in httpx: the connection
+# pool's, the HTTP/2 connection's and the stream's locks and anyio's checkpoints each take
+# one; 7 with httpx 0.28 and httpcore 1.0, counted with httpcore's "trace" extension.
+SEND_TURNS = 8
+
+
 async def apages_ahead(graph: AsyncGraph, path: str,
                        listing: Listing) -> AsyncIterator[list[dict[str, Any]]]:
-    """The async twin of :func:`pages_ahead` (the next page is a task)."""
+    """The async twin of :func:`pages_ahead`: the next page is a task, given the turns it
+    needs to go out before this page is worked through. With one turn, it went out only
+    after several batches of 100 Emails, each between two turns (a listing of 10,000 at
+    50 ms: 842 -> 777 ms; four mailboxes at once: 1,429 -> 1,339 ms)."""
     fetch: asyncio.Future[GraphResponse] | None = asyncio.ensure_future(
         graph.get(path, params=listing.params, body_type=listing.body_type))
     got = 0
@@ -133,7 +142,8 @@ async def apages_ahead(graph: AsyncGraph, path: str,
             fetch = None
             if link and (listing.limit is None or got < listing.limit):
                 fetch = asyncio.ensure_future(graph.get(link, body_type=listing.body_type))
-                await asyncio.sleep(0)  # let it go out before this page is worked through
+                for _ in range(SEND_TURNS):
+                    await asyncio.sleep(0)
             yield items
     finally:
         if fetch is not None and not fetch.done():
