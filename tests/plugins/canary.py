@@ -102,21 +102,32 @@ def leaks() -> list[tuple[str, str]]:
 
 
 _worker_leaks: list[tuple[str, str]] = []
+_worker_scanned: list[tuple[int, int, set[str]]] = []  # (texts, characters, canaries) each
+
+
+def _scanned() -> tuple[int, int, set[str]]:
+    with _lock:
+        return len(_texts), sum(len(t) for _, t in _texts), set(_canaries)
 
 
 def pytest_testnodedown(node: object, error: object) -> None:
-    """pytest-xdist (controller): collect what each worker's scan found."""
+    """pytest-xdist (controller): collect what each worker's scan found and how much it
+    read (the summary line counts every worker's, not the controller's, which runs no test)."""
     output = getattr(node, "workeroutput", {}) or {}
     for where, hit in output.get("canary_leaks", []):
         _worker_leaks.append((str(where), str(hit)))
+    if "canary_scanned" in output:
+        n, size, canaries = output["canary_scanned"]
+        _worker_scanned.append((int(n), int(size), {str(c) for c in canaries}))
 
 
 def pytest_terminal_summary(terminalreporter: object) -> None:
-    with _lock:
-        n, size = len(_texts), sum(len(t) for _, t in _texts)
+    n, size, canaries = _scanned()
+    for wn, wsize, wcanaries in _worker_scanned:
+        n, size, canaries = n + wn, size + wsize, canaries | wcanaries
     write = getattr(terminalreporter, "write_line", print)
     write(f"canary scan: {n} log records and outputs captured ({size / 1e6:.1f} MB), "
-          f"{len(_canaries)} registered canaries")
+          f"{len(canaries)} registered canaries")
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -124,7 +135,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     found = leaks() + _worker_leaks
     workeroutput = getattr(session.config, "workeroutput", None)
     if workeroutput is not None:  # an xdist worker: the controller reports and fails the run
+        n, size, canaries = _scanned()
         workeroutput["canary_leaks"] = found
+        workeroutput["canary_scanned"] = (n, size, sorted(canaries))
         return
     if not found:
         return

@@ -5,6 +5,7 @@ Runs a real pytest subprocess on a generated test file."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -55,3 +56,6 @@ def test_leak_in_an_xdist_worker_fails_the_run(tmp_path: Path) -> None:
                           capture_output=True, text=True, timeout=120)
     assert "1 passed" in proc.stdout and proc.returncode == 1, proc.stdout[-1500:]
     assert "CANARY SCAN" in proc.stdout
+    # the summary counts what the worker read, not the controller's nothing
+    m = re.search(r"canary scan: (\d+) log records .* (\d+) registered canaries", proc.stdout)
+    assert m and int(m.group(1)) >= 1 and m.group(2) == "1", proc.stdout[-1500:]
