@@ -252,8 +252,11 @@ def summary(results: dict[str, Any]) -> str:
     its ratio to the floor."""
     f = Figures(results)
     lat = results["latencies"][0]
-    lines = [f"Medians in seconds at {lat:g} ms per round trip (x floor), "
-             f"{results['machine']['date']}:", "",
+    m = results["machine"]
+    # the CPU too: ratios to a latency floor depend on it (the same code measured 1.24x and
+    # 1.45x on B2 on an AMD EPYC and an Intel Xeon of this machine kind)
+    lines = [f"Medians in seconds at {lat:g} ms per round trip (x floor), {m['date']}, "
+             f"{m['cpu']} ({m['cores']} cores):", "",
              "| case | " + " | ".join(f.contenders) + " |",
              "|---|" + "---|" * len(f.contenders)]
     for case in f.cases():
