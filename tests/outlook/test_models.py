@@ -285,11 +285,48 @@ def test_flag_and_time_zones() -> None:
 def test_attachment_kinds_and_result() -> None:
     a = Attachment.from_graph(ATTACHMENT)
     assert (a.kind, a.name, a.size, a.content) == ("file", "invoice.txt", 5, b"hello")
+    assert (a.id, a.content_type, a.is_inline, a.content_id) == (
+        "AAMkAtt=", "text/plain", False, None)
+    assert a.last_modified == datetime(2026, 11, 24, 10, 30, tzinfo=UTC)
     item = Attachment.from_graph({"@odata.type": "#microsoft.graph.itemAttachment", "id": "i"})
-    assert item.kind == "item"
+    assert item.kind == "item" and item.content is None
+    inline = Attachment.from_graph({"id": "r", "contentId": "cid1", "isInline": True})
+    assert (inline.kind, inline.content_id, inline.is_inline) == ("file", "cid1", True)
+    # contentBytes that is not strict base64 is not guessed at
+    assert Attachment.from_graph({"id": "x", "contentBytes": "aGVs!bG8="}).content is None
     ok = Result.from_graph("m1", 201, {"id": "m1-new"})
-    assert ok.ok and ok.new_id == "m1-new"
+    assert (ok.item_id, ok.ok, ok.status, ok.new_id) == ("m1", True, 201, "m1-new")
     bad = Result.from_graph("m2", 403, {"error": {"code": "ErrorAccessDenied",
                                                   "message": "Access is denied."}})
-    assert (bad.ok, bad.status, bad.code) == (False, 403, "ErrorAccessDenied")
+    assert (bad.item_id, bad.ok, bad.status, bad.code, bad.message) == (
+        "m2", False, 403, "ErrorAccessDenied", "Access is denied.")
     assert Result.from_graph("m3", 503, None).code == "HTTP503"
+    assert Result.from_graph("m4", 400, {}).ok is False  # every 4xx is a failure
+    done = Result.from_graph("m5", 204, None)  # a PATCH or DELETE item: no body
+    assert (done.ok, done.new_id) == (True, None)
+
+
+def test_event_and_folder_read_every_field() -> None:
+    ev = Event.from_graph(EVENT)
+    assert (ev.id, ev.subject, ev.location, ev.is_online_meeting) == (
+        "AAMkAGEvent=", "Weekly sync", "Teams", True)
+    assert ev.end == EventTime(datetime(2026, 11, 30, 9, 30), "UTC")
+    assert (ev.body, ev.body_type, ev.show_as, ev.response_status, ev.importance) == (
+        "Agenda", "text", "busy", "organizer", "normal")
+    assert (ev.is_cancelled, ev.series_master_id, ev.type) == (False, None, "seriesMaster")
+    assert ev.web_link == "https://outlook.office365.com/owa/?itemid=e"
+    # the join link of onlineMeeting first, the older onlineMeetingUrl otherwise
+    old = Event.from_graph({"id": "e", "onlineMeetingUrl": "https://teams.example/old"})
+    assert old.online_meeting_url == "https://teams.example/old"
+    html = Event.from_graph({"id": "e", "body": {"contentType": "HTML", "content": "<p>x</p>"}})
+    assert html.body_type == "html"
+    untyped = Event.from_graph({"id": "e", "body": {"content": "x"}})
+    assert untyped.body == "x" and untyped.body_type is None
+    occurrence = Event.from_graph({"id": "o", "type": "occurrence", "seriesMasterId": "AAMkM"})
+    assert (occurrence.type, occurrence.series_master_id) == ("occurrence", "AAMkM")
+    folder = MailFolder.from_graph(FOLDER, path="Inbox/Sales", well_known_name=None)
+    assert (folder.id, folder.display_name, folder.parent_id, folder.path) == (
+        "AAMkAGFolder=", "Sales", "AAMkAGInbox=", "Inbox/Sales")
+    assert (folder.child_count, folder.total_count) == (1, 5)
+    inbox = MailFolder.from_graph({"id": "i"}, well_known_name="inbox")
+    assert inbox.well_known_name == "inbox" and inbox.path is None
