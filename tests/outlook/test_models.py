@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import time
 from collections.abc import Iterator, Mapping
 from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -25,6 +28,9 @@ from m365bot.outlook.models import (
     MailFolder,
     Recurrence,
     Result,
+    format_datetime,
+    html_to_text,
+    parse_datetime,
 )
 
 SCHEMA = json.loads((Path(__file__).parents[2] / "src/m365bot/emulator/graph"
@@ -330,3 +336,204 @@ def test_event_and_folder_read_every_field() -> None:
     assert (folder.child_count, folder.total_count) == (1, 5)
     inbox = MailFolder.from_graph({"id": "i"}, well_known_name="inbox")
     assert inbox.well_known_name == "inbox" and inbox.path is None
+
+
+# -- what the builders send, and how their checks refuse ---------------------------------------
+
+START = date(2026, 12, 1)
+
+
+@pytest.mark.parametrize(("make", "graph"), [
+    (lambda: Recurrence.daily(start=START),
+     {"pattern": {"type": "daily", "interval": 1},
+      "range": {"startDate": "2026-12-01", "type": "noEnd"}}),
+    (lambda: Recurrence.daily(start=START, interval=3, count=5),
+     {"pattern": {"type": "daily", "interval": 3},
+      "range": {"startDate": "2026-12-01", "type": "numbered", "numberOfOccurrences": 5}}),
+    (lambda: Recurrence.weekly(days=("Monday", "THURSDAY"), start=START, end=date(2027, 3, 1)),
+     {"pattern": {"type": "weekly", "interval": 1, "daysOfWeek": ["monday", "thursday"]},
+      "range": {"startDate": "2026-12-01", "type": "endDate", "endDate": "2027-03-01"}}),
+    (lambda: Recurrence.weekly(days=("friday",), start=START, interval=2, count=10),
+     {"pattern": {"type": "weekly", "interval": 2, "daysOfWeek": ["friday"]},
+      "range": {"startDate": "2026-12-01", "type": "numbered", "numberOfOccurrences": 10}}),
+    (lambda: Recurrence.monthly(day=15, start=START, interval=2, count=6),
+     {"pattern": {"type": "absoluteMonthly", "interval": 2, "dayOfMonth": 15},
+      "range": {"startDate": "2026-12-01", "type": "numbered", "numberOfOccurrences": 6}}),
+    (lambda: Recurrence.monthly(day=31, start=START, end=date(2027, 12, 31)),
+     {"pattern": {"type": "absoluteMonthly", "interval": 1, "dayOfMonth": 31},
+      "range": {"startDate": "2026-12-01", "type": "endDate", "endDate": "2027-12-31"}}),
+])
+def test_recurrence_builders_send_what_was_asked(make: Any, graph: dict[str, Any]) -> None:
+    # the series Outlook creates is exactly this JSON: an interval, an end or a count lost
+    # on the way would silently make a different series. (Built in the test, not in the
+    # parameters: a mutation run collects those once, before any mutant is switched on.)
+    assert make().to_graph() == graph
+
+
+@pytest.mark.parametrize("make", [
+    lambda: Recurrence.daily(start=START, count=1),                  # one occurrence
+    lambda: Recurrence.daily(start=START, end=START),                # ends the day it starts
+    lambda: Recurrence.monthly(day=1, start=START),
+    lambda: Recurrence.monthly(day=31, start=START),
+])
+def test_recurrence_accepts_its_boundaries(make: Any) -> None:
+    assert make().to_graph()["range"]["startDate"] == "2026-12-01"
+
+
+@pytest.mark.parametrize(("make", "message", "advice"), [
+    (lambda: Recurrence(pattern="hourly", start=START).checked(),
+     "recurrence: pattern 'hourly' is unknown",
+     "use one of daily, weekly, absoluteMonthly, relativeMonthly, absoluteYearly, "
+     "relativeYearly"),
+    (lambda: Recurrence.daily(start=START, interval=0),
+     "recurrence: interval 0 is not a positive number", "use 1 or more"),
+    (lambda: Recurrence.daily(start=START, count=2, end=date(2027, 1, 1)),
+     "recurrence: both an end date and a count were given", "give one of end or count"),
+    (lambda: Recurrence.daily(start=START, count=0),
+     "recurrence: count 0 is not a positive number", "use 1 or more"),
+    (lambda: Recurrence.daily(start=START, end=date(2026, 11, 30)),
+     "recurrence: the end date 2026-11-30 is before the start 2026-12-01",
+     "give an end date on or after the start date"),
+    (lambda: Recurrence.weekly(days=("funday",), start=START),
+     "recurrence: days of week ['funday'] are not valid",
+     "give one or more of sunday, monday, tuesday, wednesday, thursday, friday, saturday"),
+    (lambda: Recurrence.monthly(day=0, start=START),
+     "recurrence: day of month 0 is not 1-31", "use a day from 1 to 31"),
+    (lambda: Recurrence(pattern="absoluteMonthly", start=START).checked(),
+     "recurrence: day of month None is not 1-31", "use a day from 1 to 31"),
+])
+def test_a_refused_recurrence_says_what_to_fix(make: Any, message: str, advice: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        make()
+    assert (info.value.field, info.value.message, info.value.advice) == (
+        "recurrence", message, advice)
+
+
+def test_format_datetime_writes_utc_and_refuses_a_naive_time() -> None:
+    plus_one = timezone(timedelta(hours=1))
+    assert format_datetime(datetime(2026, 12, 1, 10, 30, 5, tzinfo=plus_one)) == (
+        "2026-12-01T09:30:05Z")
+    with pytest.raises(ConfigError) as info:
+        format_datetime(datetime(2026, 12, 1, 10, 30))
+    assert (info.value.field, info.value.message, info.value.advice) == (
+        "datetime", "the time 2026-12-01T10:30:00 has no time zone",
+        "pass an aware datetime, e.g. datetime(..., tzinfo=UTC)")
+
+
+def test_parse_datetime_keeps_an_offset_and_reads_a_bare_time_as_utc() -> None:
+    assert parse_datetime("2026-12-01T09:00:00") == datetime(2026, 12, 1, 9, tzinfo=UTC)
+    assert parse_datetime("2026-12-01T09:00:00Z").tzinfo is not None
+    berlin = parse_datetime("2026-12-01T10:00:00+01:00")
+    assert berlin is not None and berlin.utcoffset() == timedelta(hours=1)
+    assert (parse_datetime(""), parse_datetime("Monday"), parse_datetime(None),
+            parse_datetime(1764579600)) == (None,) * 4
+
+
+def test_event_time_of_keeps_the_wall_clock_and_the_zone() -> None:
+    naive = datetime(2026, 12, 1, 9, 0)
+    assert EventTime.of(naive) == EventTime(naive, "UTC")
+    assert EventTime.of(naive, "Europe/Berlin") == EventTime(naive, "Europe/Berlin")
+    # an IANA zone's name goes to Graph with the wall-clock time in it
+    berlin = datetime(2026, 12, 1, 9, 0, tzinfo=ZoneInfo("Europe/Berlin"))
+    assert EventTime.of(berlin) == EventTime(naive, "Europe/Berlin")
+    # a bare offset has no name Graph knows: the time goes as UTC
+    assert EventTime.of(datetime(2026, 12, 1, 9, 0, tzinfo=timezone(timedelta(hours=2)))
+                        ) == EventTime(datetime(2026, 12, 1, 7, 0), "UTC")
+
+
+@pytest.mark.parametrize("name", ["", "UTC", "utc", "GMT", "gmt", "Z", "z"])
+def test_utc_names_make_an_aware_time(name: str) -> None:
+    aware = EventTime(datetime(2026, 12, 1, 9, 0), name).aware
+    assert aware == datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+
+
+def test_attendee_and_flag_builders_say_what_to_fix() -> None:
+    bob = EmailAddress("bob@contoso.com", "Bob")
+    assert Attendee(bob, "optional").to_graph() == {
+        "emailAddress": {"address": "bob@contoso.com", "name": "Bob"}, "type": "optional"}
+    with pytest.raises(ConfigError) as info:
+        Attendee(bob, "vip").to_graph()
+    assert (info.value.field, info.value.message, info.value.advice) == (
+        "attendees", "attendee type 'vip' is not one Graph knows",
+        "use one of required, optional, resource")
+    with pytest.raises(ConfigError) as info:
+        Flag("done").to_graph()
+    assert (info.value.field, info.value.message, info.value.advice) == (
+        "flag", "flag status 'done' is not one Graph knows",
+        "use one of notFlagged, flagged, complete")
+
+
+def test_event_to_graph_sends_only_what_is_set() -> None:
+    assert Event().to_graph() == {}
+    ev = Event(subject="Review", is_all_day=False, body="Agenda", categories=("Work", "Q4"))
+    assert ev.to_graph() == {"subject": "Review", "isAllDay": False,
+                             "body": {"contentType": "text", "content": "Agenda"},
+                             "categories": ["Work", "Q4"]}
+    html = Event(body="<p>Agenda</p>", body_type="html").to_graph()
+    assert html == {"body": {"contentType": "html", "content": "<p>Agenda</p>"}}
+
+
+def test_readers_fill_graph_defaults_for_missing_properties() -> None:
+    assert Flag.from_graph({}).status == "notFlagged"
+    assert Attendee.from_graph({"emailAddress": {"address": "b@c.com"}}).type == "required"
+    assert Attendee.from_graph({"emailAddress": {"address": "b@c.com"}, "type": "optional"}
+                               ).type == "optional"
+    moment = EventTime.from_graph({"dateTime": "2026-12-01T09:00:00"})
+    assert moment is not None and moment.time_zone == "UTC"
+    untyped = Recurrence.from_graph({"pattern": {"firstDayOfWeek": "sunday"},
+                                     "range": {"startDate": "2026-12-01"}})
+    assert untyped is not None and (untyped.pattern, untyped.interval) == ("daily", 1)
+    # Graph sends numberOfOccurrences 0 with an end date: that is no count
+    dated = Recurrence.from_graph({"pattern": {"type": "daily", "interval": 1},
+                                   "range": {"type": "endDate", "startDate": "2026-12-01",
+                                             "endDate": "2026-12-31",
+                                             "numberOfOccurrences": 0}})
+    assert dated is not None and (dated.end, dated.count) == (date(2026, 12, 31), None)
+    stamped = Recurrence.from_graph({"pattern": {"type": "daily"},
+                                     "range": {"startDate": "2026-12-01T00:00:00Z"}})
+    assert stamped is not None and stamped.start == START
+    assert Recurrence.from_graph({"pattern": {"type": "daily"}, "range": {}}) is None
+    assert Recurrence.from_graph({"range": {"startDate": "2026-12-01"}}) is None
+    assert EmailAddress.from_graph({"emailAddress": None}) == EmailAddress("")
+    # an emailAddress as well as a recipient (which wraps one)
+    assert EmailAddress.from_graph({"address": "b@c.com", "name": "B"}) == EmailAddress(
+        "b@c.com", "B")
+    # any JSON object, not only a dict (a caller's own Mapping)
+    proxied = Email.from_graph({"id": "1", "from": MappingProxyType(
+        {"emailAddress": MappingProxyType({"address": "b@c.com"})})})
+    assert proxied.from_ == EmailAddress("b@c.com")
+    assert (Attachment.from_graph({"id": "a", "size": "5"}).size,
+            Attachment.from_graph({"id": "a", "size": True}).size) == (None, None)
+    assert EmailAddress.of("<bob@c.com>") == EmailAddress("bob@c.com")
+    assert Attachment.from_graph({"id": "a"}).kind == "file"
+
+
+def test_html_bodies_read_as_text() -> None:
+    html = ("<html><head><title>Memo</title><style>p {}</style>head text</head>"
+            "<body><p>Tom &amp; Jerry</p><script>alert(1)</script><div>second   line</div>"
+            "</body></html>")
+    assert html_to_text(html) == "Tom & Jerry\nsecond line"
+    assert html_to_text("<head><b>hidden</b></head>shown") == "shown"
+    # text after a closed block starts a new line; table cells stay apart
+    assert html_to_text("<p>Hello</p>World") == "Hello\nWorld"
+    assert html_to_text("<table><tr><td>Total</td><td>42</td></tr><tr><td>Due</td></tr>"
+                        "</table>") == "Total 42\nDue"
+
+
+def test_graph_times_are_utc_whatever_the_machine_zone(monkeypatch: pytest.MonkeyPatch) -> None:
+    # bots run on runners set to local time: what goes to Graph must not follow them
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        noon = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+        assert format_datetime(noon) == "2026-12-01T12:00:00Z"
+        flag = Flag("flagged", start=noon, due=noon + timedelta(days=1),
+                    completed=noon + timedelta(days=2)).to_graph()
+        assert flag == {
+            "flagStatus": "flagged",
+            "dueDateTime": {"dateTime": "2026-12-02T12:00:00", "timeZone": "UTC"},
+            "startDateTime": {"dateTime": "2026-12-01T12:00:00", "timeZone": "UTC"},
+            "completedDateTime": {"dateTime": "2026-12-03T12:00:00", "timeZone": "UTC"}}
+    finally:
+        monkeypatch.undo()
+        time.tzset()

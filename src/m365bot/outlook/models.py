@@ -107,7 +107,9 @@ def format_datetime(value: datetime) -> str:
 
 class _TextOfHtml(HTMLParser):
     _SKIP = frozenset({"script", "style", "head", "title"})
+    # a block starts and ends a line; table cells are kept apart by a space
     _BREAK = frozenset({"br", "p", "div", "tr", "li", "h1", "h2", "h3", "h4", "h5", "h6"})
+    _CELL = frozenset({"td", "th"})
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
@@ -119,10 +121,14 @@ class _TextOfHtml(HTMLParser):
             self._skip += 1
         elif tag in self._BREAK:
             self.parts.append("\n")
+        elif tag in self._CELL:
+            self.parts.append(" ")
 
     def handle_endtag(self, tag: str) -> None:
         if tag in self._SKIP and self._skip:
             self._skip -= 1
+        elif tag in self._BREAK:
+            self.parts.append("\n")
 
     def handle_data(self, data: str) -> None:
         if not self._skip:
