@@ -83,7 +83,9 @@ def test_accept_and_decline_meetings(cli: dict[str, Any],
     (["create", "x", "--start", "2027-03-01T09:00", "--end", "2027-03-01T10:00",
       "--repeat", "daily"], "no end"),
     (["accept", "../../messages"], "not an event id"),
-    (["list", "yesterday", "2027-03-02"], "yesterday"),
+    (["list", "yesterday", "2027-03-02"], "START: 'yesterday' is not a date or time"),
+    (["create", "x", "--start", "2027-03-01T09:00", "--end", "at ten"],
+     "--end: 'at ten' is not a date or time"),
 ])
 def test_bad_input_is_one_line_and_sends_nothing(cli: dict[str, Any], outlook_emulator: Any,
                                                  args: list[str], word: str) -> None:

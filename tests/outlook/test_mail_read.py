@@ -282,9 +282,30 @@ def test_cli_lists_gets_and_refuses_bad_filters(outlook_emulator: Any, cli: dict
     since = last_seq(outlook_emulator)
     bad = run_cli(["mail", "list", "--search", "Rechnung", "--unread", *cli["connect"]],
                   cli["env"])
-    assert bad.returncode == 2 and bad.stderr.startswith("Error: status: ")
+    # named as typed: --unread (or --read) sets the API's status
+    assert bad.returncode == 2 and bad.stderr.startswith("Error: --unread/--read: ")
     assert "Fix: " in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
     assert graph_calls(outlook_emulator, since) == []  # refused before signing in
+
+
+@pytest.mark.parametrize(("args", "named"), [
+    (["mail", "list", "--since", "yesterday"], "--since"),
+    (["mail", "list", "--until", "2026-13-01"], "--until"),
+    (["mail", "list", "--fields", "subject,colour"], "--fields"),
+    (["mail", "list", "--from", "bob@@contoso.com"], "--from"),
+    (["mail", "move", "--to", "Archive", "--subject", "x", "--since", "soon"], "--since"),
+    (["mail", "list", "--folder", "Nirgendwo"], "--folder"),
+])
+def test_cli_errors_name_the_option_that_was_typed(outlook_emulator: Any, cli: dict[str, Any],
+                                                   args: list[str], named: str) -> None:
+    # the API's error says received_since; the user typed --since
+    since = last_seq(outlook_emulator)
+    proc = run_cli([*args, *cli["connect"]], cli["env"])
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1, proc.stderr
+    assert lines[0].startswith(f"Error: {named}: ") and " Fix: " in lines[0], lines[0]
+    # nothing changed: at most the folder lookups were sent
+    assert [c for c in graph_calls(outlook_emulator, since) if c["method"] != "GET"] == []
 
 
 def test_other_modules_add_their_commands_to_the_mail_group(

@@ -43,7 +43,7 @@ def _when(text: str | None, field: str) -> datetime | date | None:
     try:
         return date.fromisoformat(text) if len(text) == 10 else datetime.fromisoformat(text)
     except ValueError:
-        raise ConfigError(f"{text!r} is not a date or time", field=field,
+        raise ConfigError(f"{field}: {text!r} is not a date or time", field=field,
                           advice="use ISO 8601, e.g. 2026-12-01 or 2026-12-01T09:00") from None
 
 

@@ -67,10 +67,27 @@ def connection_options(fn: F) -> F:
 
 
 def fail(exc: M365BotError) -> None:
-    """Print the error as one line, ``Error: ... Fix: ...``, and exit 2."""
+    """Print the error as one line, ``Error: ... Fix: ...``, and exit 2. A bad argument of the
+    Python API is named as the command line spells it (``received_since: ...`` from
+    ``--since`` reads ``--since: ...``)."""
+    message, field = exc.message, getattr(exc, "field", "")  # a ConfigError, a PathNotFound
+    if field and message.startswith(f"{field}:"):
+        message = typed_name(field) + message[len(field):]
     advice = exc.advice or "check the command's options with --help"
-    click.echo(f"Error: {exc.message} Fix: {advice}", err=True)
+    click.echo(f"Error: {message} Fix: {advice}", err=True)
     sys.exit(2)
+
+
+def typed_name(parameter: str) -> str:
+    """How the running command's user wrote ``parameter``: its option (``--since``; both of
+    the flags that set it, ``--unread/--read``) or its argument (``ID``); ``parameter`` itself
+    outside a command or when no option sets it."""
+    ctx = click.get_current_context(silent=True)
+    params = [p for p in ctx.command.params if p.name == parameter] if ctx else []
+    if not params:
+        return parameter
+    return "/".join(p.opts[0] if isinstance(p, click.Option) else p.human_readable_name
+                    for p in params)
 
 
 @contextlib.contextmanager

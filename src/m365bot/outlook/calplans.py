@@ -174,11 +174,11 @@ def event_time(value: TimeLike, time_zone: str | None, field: str) -> EventTime:
     if isinstance(value, date) and not isinstance(value, datetime):
         value = datetime.combine(value, time())
     if not isinstance(value, datetime):
-        raise ConfigError(f"{value!r} is not a date or time", field=field,
+        raise ConfigError(f"{field}: {value!r} is not a date or time", field=field,
                           advice="pass a datetime, e.g. datetime(2026, 12, 1, 9, tzinfo=UTC)")
     if value.tzinfo is None and time_zone is None:
-        raise ConfigError(f"the time {value.isoformat()} has no time zone", field=field,
-                          advice="pass an aware datetime or give time_zone=")
+        raise ConfigError(f"{field}: the time {value.isoformat()} has no time zone",
+                          field=field, advice="pass an aware datetime or give time_zone=")
     if value.tzinfo is not None and time_zone is not None:  # the wall clock in time_zone
         local = value.astimezone(_tz(time_zone) or UTC)
         return EventTime(date_time=local.replace(tzinfo=None), time_zone=time_zone)

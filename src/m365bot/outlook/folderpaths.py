@@ -86,13 +86,18 @@ def check_name(name: str, *, field: str = "new_name") -> str:
 
 class PathNotFound(NotFoundError):
     """A folder path names no folder: Graph listed the parent and no child has that name.
-    (Graph's own 404 for an id means the id is stale, which the folder code tells apart.)"""
+    (Graph's own 404 for an id means the id is stale, which the folder code tells apart.)
+    ``field`` names the argument that held the path."""
+
+    def __init__(self, message: str, *, field: str, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.field = field
 
 
 def missing(field: str, segment: str, parent: str | None) -> PathNotFound:
     """The error for a path segment that names no folder (``parent`` None: the top)."""
     where = f"in {parent!r}" if parent else "at the top of the mailbox"
-    return PathNotFound(f"{field}: there is no folder {segment!r} {where}",
+    return PathNotFound(f"{field}: there is no folder {segment!r} {where}", field=field,
                          code="ErrorItemNotFound", status=404,
                          advice="check the path with 'm365bot folder list' (or "
                          "session.folders.tree()), or create it with folders.create")

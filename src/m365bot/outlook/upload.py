@@ -131,8 +131,9 @@ def _from_path(name: str | None, raw: str | os.PathLike[str], missing: str,
         if missing == "skip":
             return None
         raise ConfigError(f"{field}: the file {str(path)!r} does not exist", field=field,
-                          advice="check the path, or pass missing_attachments='skip' to send "
-                          "without the files that are missing") from None
+                          advice="check the path, or send without the files that are "
+                          "missing (missing_attachments='skip'; on the command line "
+                          "--skip-missing)") from None
     except OSError as exc:
         raise ConfigError(f"{field}: cannot read {str(path)!r}: {exc.strerror}", field=field,
                           advice="check the path and its permissions") from None
