@@ -272,6 +272,8 @@ def test_cli_lists_gets_and_refuses_bad_filters(outlook_emulator: Any, cli: dict
     rows = json.loads(listed.stdout)
     assert [r["subject"] for r in rows] == ["Rechnung 20", "Rechnung 16", "Rechnung 8",
                                            "Rechnung 4"]
+    # the sender under the name --fields gave it, not Python's from_
+    assert rows[0]["from"]["address"] == "shop@kunde.example" and "from_" not in rows[0]
     table = run_cli(["mail", "list", "--folder", "Inbox/Vertrieb", "--search", "Rechnung",
                      "--has-attachments", "--limit", "2", *cli["connect"]], cli["env"])
     assert table.returncode == 0, table.stderr

@@ -239,4 +239,4 @@ def test_cli_watch_once_then_long_running_until_sigterm(outlook_emulator: Any,
     assert watcher.returncode == 0 and "Stopped after 1 new email(s)." in err
     bad = run_cli(["mail", "watch", "--once", "--start", "someday", *cli["connect"]],
                   cli["env"])
-    assert bad.returncode == 2 and bad.stderr.startswith("Error: start: ")
+    assert bad.returncode == 2 and bad.stderr.startswith("Error: --start: ")

@@ -192,9 +192,12 @@ def with_profile(opts: dict[str, Any]) -> dict[str, Any]:
 
 def jsonable(value: Any) -> Any:
     """Models and plain values as JSON data: dataclasses become objects, times ISO 8601;
-    bytes are left out (an attachment's content is saved, not printed)."""
+    bytes are left out (an attachment's content is saved, not printed). A field named with
+    Python's keyword escape is written without it: ``Email.from_`` is ``"from"``, as
+    ``--fields from`` calls it."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)
+        return {f.name.removesuffix("_"): jsonable(getattr(value, f.name))
+                for f in dataclasses.fields(value)
                 if not isinstance(getattr(value, f.name), bytes)}
     if isinstance(value, datetime | date):
         return value.isoformat()

@@ -158,7 +158,7 @@ def start_of(start: str | date | datetime) -> str:
         else None
     if when is None:
         raise ConfigError(f"start: {start!r} is not 'now', 'all' or a date", field="start",
-                          advice="use start='now' (mail from now on), 'all' (the mail already "
+                          advice="use 'now' (mail from now on), 'all' (the mail already "
                           "there too) or a date")
     return format_datetime(when)
 
