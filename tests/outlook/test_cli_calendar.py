@@ -86,6 +86,10 @@ def test_accept_and_decline_meetings(cli: dict[str, Any],
     (["list", "yesterday", "2027-03-02"], "START: 'yesterday' is not a date or time"),
     (["create", "x", "--start", "2027-03-01T09:00", "--end", "at ten"],
      "--end: 'at ten' is not a date or time"),
+    (["create", "x", "--start", "2027-03-01T09:00", "--end", "2027-03-01T08:00"],
+     "--end: 2027-03-01 08:00:00 is before the start"),
+    (["create", "x", "--start", "2027-03-01T09:00", "--end", "2027-03-01T10:00",
+      "--repeat", "weekly", "--count", "3"], "--days monday,thursday"),
 ])
 def test_bad_input_is_one_line_and_sends_nothing(cli: dict[str, Any], outlook_emulator: Any,
                                                  args: list[str], word: str) -> None:

@@ -261,7 +261,7 @@ def test_recurrence_round_trips(rec: Recurrence) -> None:
 @pytest.mark.parametrize(("make", "words"), [
     (lambda: Recurrence.daily(start=date(2026, 12, 1), interval=0), "interval"),
     (lambda: Recurrence.daily(start=date(2026, 12, 1), count=2, end=date(2027, 1, 1)), "both"),
-    (lambda: Recurrence.weekly(days=(), start=date(2026, 12, 1)), "days of week"),
+    (lambda: Recurrence.weekly(days=(), start=date(2026, 12, 1)), "needs the days of the week"),
     (lambda: Recurrence.weekly(days=("funday",), start=date(2026, 12, 1)), "days of week"),
     (lambda: Recurrence.monthly(day=32, start=date(2026, 12, 1)), "day of month"),
     (lambda: Recurrence.daily(start=date(2026, 12, 1), end=date(2026, 11, 1)), "before"),
@@ -394,6 +394,9 @@ def test_recurrence_accepts_its_boundaries(make: Any) -> None:
     (lambda: Recurrence.daily(start=START, end=date(2026, 11, 30)),
      "recurrence: the end date 2026-11-30 is before the start 2026-12-01",
      "give an end date on or after the start date"),
+    (lambda: Recurrence.weekly(days=(), start=START),
+     "recurrence: a weekly series needs the days of the week it falls on",
+     "give days such as ('monday', 'thursday') (on the command line: --days monday,thursday)"),
     (lambda: Recurrence.weekly(days=("funday",), start=START),
      "recurrence: days of week ['funday'] are not valid",
      "give one or more of sunday, monday, tuesday, wednesday, thursday, friday, saturday"),

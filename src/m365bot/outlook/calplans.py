@@ -197,7 +197,7 @@ def check_order(start: EventTime, end: EventTime) -> None:
         check_order(EventTime(datetime(2026, 12, 1, 10)), EventTime(datetime(2026, 12, 1, 9)))
     """
     if _instant(end) < _instant(start):
-        raise ConfigError(f"the end {end.date_time} is before the start {start.date_time}",
+        raise ConfigError(f"end: {end.date_time} is before the start {start.date_time}",
                           field="end", advice="give an end on or after the start")
 
 

@@ -566,8 +566,11 @@ class Recurrence:
         if self.end is not None and self.end < self.start:
             raise bad(f"the end date {self.end} is before the start {self.start}",
                       "give an end date on or after the start date")
-        unknown = [d for d in self.days_of_week if d not in DAYS]
-        if unknown or (self.pattern == "weekly" and not self.days_of_week):
+        if self.pattern == "weekly" and not self.days_of_week:
+            raise bad("a weekly series needs the days of the week it falls on",
+                      "give days such as ('monday', 'thursday') (on the command line: "
+                      "--days monday,thursday)")
+        if any(d not in DAYS for d in self.days_of_week):
             raise bad(f"days of week {list(self.days_of_week)} are not valid",
                       f"give one or more of {', '.join(DAYS)}")
         if self.pattern == "absoluteMonthly" and not 1 <= (self.day_of_month or 0) <= 31:
