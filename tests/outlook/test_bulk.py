@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from manage_support import folder_id, message, placement, seed
 from outlook_support import HANS, demo_app, graph_calls, last_seq
 
@@ -47,7 +48,7 @@ def test_move_all_moves_every_match_20_per_batch(outlook_emulator: Any, hans: Se
     batches = [c for c in graph_calls(outlook_emulator, since) if c["op"] == "batch"]
     assert len(batches) == 3  # 20 + 20 + 5
     assert seen[0] == (0, 45) and seen[-1] == (45, 45)
-    assert not list((hans.graph.settings.data_dir / "jobs").glob("*.json"))  # all done: gone
+    assert not list((hans.graph.settings.data_dir / "jobs").iterdir())  # all done: gone
 
 
 def test_mark_copy_delete_all_and_ids(outlook_emulator: Any, hans: Session) -> None:
@@ -75,9 +76,9 @@ def test_a_403_is_reported_per_item_and_a_rerun_redoes_only_it(outlook_emulator:
     results = hans.mail.move_all("Projekte", subject_contains="Bulk", job="weekly")
     bad = [r for r in results if not r.ok]
     assert len(bad) == 1 and bad[0].status == 403 and bad[0].code == "ErrorAccessDenied"
-    journal = hans.graph.settings.data_dir / "jobs" / "weekly.json"
+    journal = hans.graph.settings.data_dir / "jobs" / "weekly.jsonl"
     assert stat.S_IMODE(journal.stat().st_mode) == 0o600
-    assert len(json.loads(journal.read_text())["done"]) == 5
+    assert len(json.loads(journal.read_text())["done"]) == 5  # kept as one line
     since = last_seq(outlook_emulator)
     again = hans.mail.move_all("Projekte", ids=[r.item_id for r in results], job="weekly")
     assert sum(r.skipped for r in again) == 5 and all(r.ok for r in again)
@@ -138,7 +139,7 @@ def test_a_last_round_answer_lost_after_the_move_is_checked_not_reported_failed(
     assert again[busy].ok and not again[busy].skipped
     assert list(_moves(outlook_emulator, since).values()) == [1]  # the failed one, once
     assert all(p == [target] for p in placement(outlook_emulator, imids).values())
-    assert not list((hans.graph.settings.data_dir / "jobs").glob("*.json"))
+    assert not list((hans.graph.settings.data_dir / "jobs").iterdir())
 
 
 def test_an_unclear_failure_is_checked_again_by_a_rerun_before_it_is_sent(
@@ -262,6 +263,13 @@ def test_items_refused_for_an_expired_token_get_a_fresh_one(outlook_emulator: An
     assert all(p == [target] for p in placement(outlook_emulator, imids).values())
 
 
+def _on_disk(tmp_path: Path, job: str) -> Any:
+    """The journal as a rerun would open it."""
+    from m365bot.outlook.bulk import Journal
+
+    return Journal.open(Settings(data_dir=tmp_path), job, "move")
+
+
 def test_the_journal_names_each_chunk_before_it_goes_out(tmp_path: Path) -> None:
     """One synced write per chunk, the next chunk's in the background: whenever ``begin``
     returns, the file on disk already names its items (done or pending), and a rerun
@@ -273,13 +281,86 @@ def test_the_journal_names_each_chunk_before_it_goes_out(tmp_path: Path) -> None
     chunks = [[f"m{c}-{i}" for i in range(3)] for c in range(4)]
     for n, chunk in enumerate(chunks):
         journal.begin(chunk, chunks[n + 1] if n + 1 < len(chunks) else ())
-        on_disk = json.loads(journal.path.read_text())
-        assert set(chunk) <= set(on_disk["pending"]), "sent before the journal named it"
-        assert set(on_disk["done"]) <= {k for c in chunks[:n] for k in c}
+        on_disk = _on_disk(tmp_path, "ahead")
+        assert set(chunk) <= on_disk.pending, "sent before the journal named it"
+        assert set(on_disk.done) <= {k for c in chunks[:n] for k in c}
+        if n >= 2:  # the write begin waited for had the results of two chunks back
+            assert set(chunks[n - 2][:2]) <= set(on_disk.done)
+            assert chunks[n - 2][2] not in on_disk.pending  # refused: a rerun sends it again
         journal.finish([Result(item_id=k, ok=True, status=201) for k in chunk[:2]] +
                        [Result(item_id=chunk[2], ok=False, status=403)])
     journal.close([Result(item_id="x", ok=False, status=403)])
-    final = json.loads(journal.path.read_text())
+    final = json.loads(journal.path.read_text())  # one line: the whole state
     assert len(final["done"]) == 8 and final["pending"] == []
-    again = Journal.open(Settings(data_dir=tmp_path), "ahead", "move")
+    again = _on_disk(tmp_path, "ahead")
     assert again.resumed == set() and again.skipped("m3-1") is not None
+    assert again.skipped("m3-2") is None  # refused (403): a rerun sends it again
+
+
+def test_each_journal_write_is_the_size_of_a_chunk_not_of_the_job(tmp_path: Path) -> None:
+    # a job of 20,000 items rewrote the whole journal before each chunk: 2 GiB in all
+    from m365bot.outlook.bulk import Journal
+    from m365bot.outlook.models import Result
+
+    journal = Journal.open(Settings(data_dir=tmp_path), "big", "move")
+    chunks = [[f"AAMk{c:04d}-{i:02d}" for i in range(20)] for c in range(60)]
+    for n, chunk in enumerate(chunks):
+        journal.begin(chunk, chunks[n + 1] if n + 1 < len(chunks) else ())
+        journal.finish([Result(item_id=k, ok=True, status=201, new_id=k + "-moved" * 20)
+                        for k in chunk])
+    journal.save()  # waits for the last chunk's write, then writes the last results
+    lines = journal.path.read_bytes().splitlines()
+    assert len(lines) == 61  # the whole state once, then one change per chunk, and the end
+    sizes = [len(line) for line in lines[1:]]
+    assert max(sizes[-10:]) <= 1.2 * max(sizes[:10]), sizes  # not growing with the job
+    on_disk = _on_disk(tmp_path, "big")
+    assert len(on_disk.done) == 60 * 20 and not on_disk.resumed
+    first = on_disk.skipped(chunks[0][0])
+    assert first is not None and first.new_id == chunks[0][0] + "-moved" * 20
+
+
+def test_a_write_cut_short_by_a_crash_is_ignored_and_replaced(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    from m365bot.outlook.bulk import Journal
+    from m365bot.outlook.models import Result
+
+    journal = Journal.open(Settings(data_dir=tmp_path), "torn", "move")
+    journal.note("a", "report.pdf")
+    journal.begin(["a", "b"], ["c", "d"])
+    journal.finish([Result(item_id="a", ok=True, status=201)])
+    journal.note("c", "report (2).pdf")  # a name reserved later, written with a change
+    journal.begin(["x"])  # not named before: written before it returns
+    with open(journal.path, "ab") as f:  # the next write, cut short
+        f.write(b'{"done": {"c": {"status": 2')
+    again = _on_disk(tmp_path, "torn")
+    assert set(again.done) == {"a"} and again.resumed == {"b", "c", "d", "x"}
+    assert again.notes == {"a": "report.pdf", "c": "report (2).pdf"}
+    assert "torn: the journal's last write was cut short" in caplog.text
+    again.finish([Result(item_id="c", ok=True, status=201)])
+    again.begin(["e"])
+    lines = again.path.read_text().splitlines()
+    assert len(lines) == 1 and json.loads(lines[0])["pending"] == ["b", "d", "e", "x"]
+    assert set(_on_disk(tmp_path, "torn").done) == {"a", "c"}
+    assert _on_disk(tmp_path, "torn").notes["c"] == "report (2).pdf"  # kept in the whole line
+
+
+def test_a_damaged_journal_is_refused_with_what_to_do(tmp_path: Path) -> None:
+    from m365bot.errors import ConfigError
+    from m365bot.outlook.bulk import Journal
+
+    journal = Journal.open(Settings(data_dir=tmp_path), "bad", "move")
+    journal.begin(["a"], ["b"])
+    journal.begin(["b"], ["c"])
+    journal.save()  # waits for the background write, then writes a third line
+    lines = journal.path.read_text().splitlines()
+    journal.path.write_text(lines[0] + "\n{not json\n" + lines[1] + "\n")
+    with pytest.raises(ConfigError) as info:
+        _on_disk(tmp_path, "bad")
+    assert info.value.field == "job" and "damaged (line 2)" in info.value.message
+    assert "remove it" in info.value.advice
+    Journal.open(Settings(data_dir=tmp_path / "x"), "bad", "move").begin(["a"])
+    with pytest.raises(ConfigError, match="is a 'move' job, not 'copy'") as info:
+        Journal.open(Settings(data_dir=tmp_path / "x"), "bad", "copy")
+    assert (info.value.field, info.value.advice) == ("job", "give this action its own job id")
+
+

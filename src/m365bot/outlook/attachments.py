@@ -179,7 +179,7 @@ class Attachments:
                 progress(finished, len(mids))
             if journal and todo:
                 for _, _, mid, att, dest in todo:
-                    journal.notes[f"{mid}/{att.id}"] = dest.name
+                    journal.note(f"{mid}/{att.id}", dest.name)
                 journal.begin(f"{mid}/{att.id}" for _, _, mid, att, _ in todo)
             running = {pool.submit(self._fetch, mid, att, dest): (i, m)
                        for i, m, mid, att, dest in todo}

@@ -2,20 +2,23 @@
 the mailbox's limit of 4 in flight), a per-item :class:`~m365bot.outlook.models.Result`, and a
 journal that lets a crashed run resume without redoing what was done.
 
-**The journal** is a JSON file under ``Settings.data_dir/jobs/<job>.json`` (mode 0600, each
-write to a temporary file, flushed, then renamed over the old one, so a crash leaves the old
-or the new journal, never half of one). Before a chunk of 20 is sent, its items are written
-as *pending*; when the answers are in, they are *done* with their result, written with the
-next chunk's pending items (one synced write per ``$batch`` call: the sync is most of a
-journal write's cost) or at the end. Each write also marks the following chunk pending ahead
-of time, so that this chunk's write can run in the background while the chunk's requests are
-out: no item is ever sent before a finished write names it. A rerun with the same job id
-skips the done items (their Result has ``skipped=True``) and, for a pending item of a
-non-idempotent action (move, copy, permanent delete), first asks Graph whether it was applied
-(the item's *check*) before sending it again: an item a crash caught between its answer and
-the next write is still pending, so it is checked, never redone blindly. When every item of
-a job succeeded the journal is removed; after failures it stays, so a rerun redoes only the
-failed items.
+**The journal** is a file under ``Settings.data_dir/jobs/<job>.jsonl`` (mode 0600), one JSON
+object per line. Its first line holds the whole state; each later line, what changed since
+the line before, appended and synced: a write costs what one chunk changed, not the size of
+the job (a job of 20,000 items rewrote megabytes per chunk when every write was the whole
+state). Before a chunk of 20 is sent, its items are written as *pending*; when the answers
+are in, they are *done* with their result, written with the next chunk's pending items (one
+synced write per ``$batch`` call) or at the end. Each write also marks the following chunk
+pending ahead of time, so that this chunk's write can run in the background while the
+chunk's requests are out: no item is ever sent before a finished write names it. A crash
+during a write leaves its line cut short; opening the journal ignores that last line (no
+request it named had gone out) and the next write replaces the file with one whole line.
+A rerun with the same job id skips the done items (their Result has ``skipped=True``) and,
+for a pending item of a non-idempotent action (move, copy, permanent delete), first asks
+Graph whether it was applied (the item's *check*) before sending it again: an item a crash
+caught between its answer and the next write is still pending, so it is checked, never
+redone blindly. When every item of a job succeeded the journal is removed; after failures
+it stays, rewritten as one line, so a rerun redoes only the failed items.
 
 **Retries.** The engine retries throttled (429) items, and items refused for an expired token
 (401) once with a fresh one; for a non-idempotent item that answered
@@ -88,55 +91,118 @@ def write_private(path: Path, data: bytes) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
-        os.write(fd, data)
+        _write_all(fd, data)
         os.fsync(fd)
     finally:
         os.close(fd)
     os.replace(tmp, path)
 
 
+def append_synced(path: Path, data: bytes) -> None:
+    """Append ``data`` to the existing file ``path`` and sync it."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+    try:
+        _write_all(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
 @dataclass
 class Journal:
     """What a bulk job has done so far (see the module's docs). Thread-safe use is the
-    runner's: one job, one writer."""
+    runner's: one job, one writer. ``note`` records a value a rerun needs (the file name an
+    attachment reserved)."""
 
     path: Path
     job: str
     action: str
     done: dict[str, dict[str, Any]] = field(default_factory=dict)
     pending: set[str] = field(default_factory=set)
-    notes: dict[str, str] = field(default_factory=dict)  # e.g. the file name an item reserved
+    notes: dict[str, str] = field(default_factory=dict)
     unsaved: bool = False  # results recorded since the last write
     resumed: set[str] = field(default_factory=set)  # pending when opened: a crashed run's
     _written: frozenset[str] = field(default=frozenset(), repr=False)  # pending on disk
+    _whole: bool = field(default=True, repr=False)  # the next write replaces the file
+    _change: dict[str, Any] = field(default_factory=dict, repr=False)  # since the last write
     _writer: threading.Thread | None = field(default=None, repr=False)
     _failure: list[BaseException] = field(default_factory=list, repr=False)
 
     @classmethod
     def open(cls, settings: Settings, job: str, action: str) -> Journal:
-        path = Path(settings.data_dir) / "jobs" / f"{check_job_id(job)}.json"
+        path = Path(settings.data_dir) / "jobs" / f"{check_job_id(job)}.jsonl"
         journal = cls(path, job, action)
-        with contextlib.suppress(FileNotFoundError):
-            data = json.loads(path.read_text("utf-8"))
-            if data.get("action") != action:
-                raise ConfigError(f"job: {job!r} is a {data.get('action')!r} job, not "
+        try:
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            return journal
+        lines = raw.splitlines()
+        for n, line in enumerate(lines, 1):
+            try:
+                record = json.loads(line)
+                if not isinstance(record, dict):
+                    raise ValueError("not a JSON object")
+            except ValueError:
+                if n == len(lines):  # a write a crash cut short: nothing it named went out
+                    log.warning("job %s: the journal's last write was cut short; ignored", job)
+                    break
+                raise ConfigError(f"job: the journal {str(path)!r} is damaged (line {n})",
+                                  field="job", advice="restore the file, or remove it to run "
+                                  "the job from the start (a copy job then copies again)"
+                                  ) from None
+            if n == 1 and record.get("action") != action:
+                raise ConfigError(f"job: {job!r} is a {record.get('action')!r} job, not "
                                   f"{action!r}", field="job",
                                   advice="give this action its own job id")
-            journal.done = dict(data.get("done") or {})
-            journal.pending = set(data.get("pending") or ())
-            journal.resumed = set(journal.pending)
-            journal.notes = dict(data.get("notes") or {})
+            journal._replay(record)
+        journal.resumed = set(journal.pending)
+        journal._written = frozenset(journal.pending)
+        # a cut-short line is replaced, so no later line is glued to it
+        journal._whole = not raw.endswith(b"\n")
         return journal
 
-    def _snapshot(self) -> tuple[bytes, frozenset[str]]:
-        data = {"version": 1, "job": self.job, "action": self.action, "done": self.done,
-                "pending": sorted(self.pending), "notes": self.notes}
-        self.unsaved = False
-        return json.dumps(data).encode(), frozenset(self.pending)
+    def _replay(self, record: dict[str, Any]) -> None:
+        """Apply one line: results first, then the items it marks pending."""
+        for key, entry in (record.get("done") or {}).items():
+            self.done[key] = entry
+            self.pending.discard(key)
+        self.pending.difference_update(record.get("cleared") or ())
+        self.pending.update(record.get("pending") or ())
+        self.notes.update(record.get("notes") or {})
 
-    def _write(self, data: bytes, pending: frozenset[str]) -> None:
+    def note(self, key: str, value: str) -> None:
+        """Remember ``value`` for ``key`` (written with the next write)."""
+        self.notes[key] = value
+        self._change.setdefault("notes", {})[key] = value
+
+    def _line(self) -> tuple[bytes, bool, frozenset[str]]:
+        """The next write: the whole state (the file's first line, or one that replaces the
+        file), else what changed since the last write; and the pending items it leaves on
+        disk."""
+        whole = self._whole
+        if whole:
+            record: dict[str, Any] = {"version": 2, "job": self.job, "action": self.action,
+                                      "done": self.done, "notes": self.notes}
+        else:
+            record = self._change
+        # a change names the items newly pending; the others are on disk already
+        record["pending"] = sorted(self.pending if whole else self.pending - self._written)
+        data = (json.dumps(record) + "\n").encode()
+        self._change, self._whole, self.unsaved = {}, False, False
+        return data, whole, frozenset(self.pending)
+
+    def _write(self, data: bytes, whole: bool, pending: frozenset[str]) -> None:
         try:
-            write_private(self.path, data)
+            if whole:
+                write_private(self.path, data)
+            else:
+                append_synced(self.path, data)
             self._written = pending
         except BaseException as exc:  # raised again by the next wait
             self._failure.append(exc)
@@ -149,9 +215,10 @@ class Journal:
         if self._failure:
             raise self._failure.pop()
 
-    def save(self) -> None:
+    def save(self, *, whole: bool = False) -> None:
         self._wait()
-        self._write(*self._snapshot())
+        self._whole = self._whole or whole
+        self._write(*self._line())
         self._wait()
 
     def begin(self, keys: Iterable[str], ahead: Iterable[str] = ()) -> None:
@@ -164,11 +231,11 @@ class Journal:
         self.pending.update(wanted)
         self.pending.update(ahead)
         if wanted <= self._written:
-            self._writer = threading.Thread(target=self._write, args=self._snapshot(),
+            self._writer = threading.Thread(target=self._write, args=self._line(),
                                             name="m365bot-journal")
             self._writer.start()
         else:
-            self._write(*self._snapshot())
+            self._write(*self._line())
             self._wait()
 
     def finish(self, results: Iterable[Result]) -> None:
@@ -181,9 +248,11 @@ class Journal:
         for r in results:
             if r.ok:
                 self.pending.discard(r.item_id)
-                self.done[r.item_id] = {"status": r.status, "new_id": r.new_id, "path": r.path}
+                entry = {"status": r.status, "new_id": r.new_id, "path": r.path}
+                self.done[r.item_id] = self._change.setdefault("done", {})[r.item_id] = entry
             elif r.status not in AMBIGUOUS:
                 self.pending.discard(r.item_id)  # a clear refusal: a rerun sends it again
+                self._change.setdefault("cleared", []).append(r.item_id)
         self.unsaved = True
 
     def skipped(self, key: str) -> Result | None:
@@ -200,8 +269,8 @@ class Journal:
         if all(r.ok for r in results) and not self.pending:
             with contextlib.suppress(FileNotFoundError):
                 self.path.unlink()
-        elif self.unsaved:
-            self.save()
+        elif self.unsaved or self.path.exists():
+            self.save(whole=True)  # one line again: a rerun reads the state, not its history
 
 
 # -- the plan of a job -------------------------------------------------------------------------
@@ -430,6 +499,7 @@ __all__ = [
     "Journal",
     "Progress",
     "ambiguous",
+    "append_synced",
     "arun_job",
     "check_job_id",
     "derive_job_id",
