@@ -357,6 +357,7 @@ def test_a_damaged_journal_is_refused_with_what_to_do(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         _on_disk(tmp_path, "bad")
     assert info.value.field == "job" and "damaged (line 2)" in info.value.message
+    assert str(journal.path) in info.value.message  # which file to look at
     assert "remove it" in info.value.advice
     Journal.open(Settings(data_dir=tmp_path / "x"), "bad", "move").begin(["a"])
     with pytest.raises(ConfigError, match="is a 'move' job, not 'copy'") as info:
@@ -364,3 +365,22 @@ def test_a_damaged_journal_is_refused_with_what_to_do(tmp_path: Path) -> None:
     assert (info.value.field, info.value.advice) == ("job", "give this action its own job id")
 
 
+
+
+def test_a_failed_background_write_stops_the_job_before_its_next_chunk(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # no item may go out that the journal does not name: the error comes out of the next begin
+    from m365bot.outlook import bulk
+    from m365bot.outlook.models import Result
+
+    journal = bulk.Journal.open(Settings(data_dir=tmp_path), "full", "move")
+    journal.begin(["a"], ["b"])
+    journal.finish([Result(item_id="a", ok=True, status=201)])
+
+    def disk_full(path: Path, data: bytes) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(bulk, "append_synced", disk_full)
+    journal.begin(["b"], ["c"])  # named already: written in the background, which fails
+    with pytest.raises(OSError, match="No space left on device"):
+        journal.begin(["c"])
