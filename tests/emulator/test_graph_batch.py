@@ -42,6 +42,14 @@ def test_depends_on_runs_in_order_and_each_item_is_its_own_request(gx: GX, emula
     assert emulator.control.count("events.create") == before + 1
 
 
+def test_an_item_that_asks_for_gzip_still_answers_in_the_batch_json(gx: GX) -> None:
+    out = _batch(gx, [{"id": "1", "method": "GET", "url": f"/users/{ALICE}/mailFolders?$top=50",
+                       "headers": {"Accept-Encoding": "gzip"}}])
+    assert out["1"]["status"] == 200
+    assert "Inbox" in [f["displayName"] for f in out["1"]["body"]["value"]]
+    assert "content-encoding" not in {k.lower() for k in out["1"]["headers"]}
+
+
 def test_failed_dependency_gives_424(gx: GX) -> None:
     out = _batch(gx, [
         {"id": "a", "method": "GET", "url": f"/users/{ALICE}/events/AAMkAGENoSuchEvent000AAA="},

@@ -199,3 +199,15 @@ def test_listing_order_follows_every_change(gx: GX, emulator: Any) -> None:
     assert gx.delete(f"/users/{ALICE}/messages/{ids['Day 9']}").status_code == 204
     assert _subjects(gx.get(url, params={"$select": "subject"})) == [
         "Day 5", "Day 4", "Day 2", "Day 1"]
+
+
+def test_answers_are_gzip_compressed_for_a_client_that_accepts_gzip(gx: GX, lab: str) -> None:
+    params = {"$top": "25", "$select": "subject,from,receivedDateTime"}
+    zipped = gx.get(lab, params=params, headers={"Accept-Encoding": "gzip"})
+    plain = gx.get(lab, params=params, headers={"Accept-Encoding": "identity"})
+    assert zipped.headers["content-encoding"] == "gzip"
+    assert "content-encoding" not in plain.headers
+    # the same page, in a fraction of the bytes on the wire
+    assert _subjects(zipped) == _subjects(plain) and len(_subjects(plain)) == N
+    assert zipped.num_bytes_downloaded < len(plain.content) / 3
+    assert plain.num_bytes_downloaded == len(plain.content)

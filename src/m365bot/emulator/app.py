@@ -29,6 +29,7 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute
@@ -161,8 +162,12 @@ def _graph_app(emu: EmulatorFacade, routes: list[BaseRoute]) -> ASGIApp:
 
     return Starlette(
         routes=routes,
-        # users('x') → users/x, also for $batch items; then the (opt-in) schema check.
-        middleware=[Middleware(KeySegments), Middleware(SchemaCheck)],
+        # Graph compresses its answers for a client that accepts gzip (httpx and requests ask
+        # by default), which cuts a 1,000-message page from 390 to 40 KB; level 1, gzip's
+        # fastest, as the emulator shares the bot's machine. Then users('x') → users/x, also
+        # for $batch items; then the (opt-in) schema check, which reads the plain JSON.
+        middleware=[Middleware(GZipMiddleware, compresslevel=1), Middleware(KeySegments),
+                    Middleware(SchemaCheck)],
         exception_handlers={
             HTTPException: not_found,
             GraphHTTPError: graph_http_error,

@@ -157,8 +157,9 @@ class _Dispatcher:
         auth = self.request.headers.get("authorization")
         if auth:
             headers.append((b"authorization", auth.encode("latin-1")))
+        # an item's answer goes back inside the $batch's JSON, never compressed on its own
         for name, value in item["headers"].items():
-            if name not in ("host", "authorization", "content-length"):
+            if name not in ("host", "authorization", "content-length", "accept-encoding"):
                 headers.append((name.encode("latin-1"), value.encode("latin-1")))
         if body:
             headers.append((b"content-length", str(len(body)).encode()))
