@@ -206,6 +206,45 @@ def test_wrong_json_types_read_as_absent() -> None:
     assert (ev.categories, ev.is_all_day, ev.organizer) == ((), None, None)
 
 
+def test_an_email_read_from_graph_is_the_email_its_constructor_makes() -> None:
+    # from_graph hands its values over at once instead of calling __init__: what a bot does
+    # with the result (compare, hash, print, copy, pickle, replace) must not tell them apart
+    import copy
+    import pickle
+
+    read = Email.from_graph(MESSAGE)
+    made = Email(**{f.name: getattr(read, f.name) for f in dataclasses.fields(Email)})
+    assert read == made and hash(read) == hash(made) and repr(read) == repr(made)
+    assert {read, made} == {made}
+    assert copy.copy(read) == made and copy.deepcopy(read) == made
+    assert pickle.loads(pickle.dumps(read)) == made
+    assert dataclasses.asdict(read) == dataclasses.asdict(made)
+    changed = dataclasses.replace(read, subject="changed")
+    assert changed.subject == "changed" and changed.from_ == made.from_
+    assert read.subject != "changed"
+    sender = read.from_
+    assert sender is not None and sender == EmailAddress(sender.address, sender.name)
+    assert hash(sender) == hash(EmailAddress(sender.address, sender.name))
+    for frozen in (read, sender):
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            frozen.name = "x"  # type: ignore[misc, union-attr]
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            del frozen.address  # type: ignore[misc, union-attr]
+    # a $select subset: the fields left out read their defaults, equal to the constructor's
+    few = Email.from_graph({"id": "AAMk1", "subject": "Hi", "isRead": False})
+    assert few == Email(id="AAMk1", subject="Hi", is_read=False)
+    assert repr(few) == repr(Email(id="AAMk1", subject="Hi", is_read=False))
+
+
+def test_every_graph_property_an_email_reads_fills_one_of_its_fields() -> None:
+    # a misspelt target would give the Email an attribute that is no field: seen by nothing
+    names = {f.name for f in dataclasses.fields(Email)}
+    targets = [target for target, _ in _EMAIL_PROPS.values()]
+    assert set(targets) <= names and len(set(targets)) == len(targets)
+    assert names - set(targets) == {"body", "body_type"}  # read from "body" by from_graph
+    assert set(vars(Email.from_graph(MESSAGE))) <= names
+
+
 def test_email_select_subset_fields_are_none_or_empty() -> None:
     e = Email.from_graph({"id": "AAMk1", "subject": "Hi"})
     assert e.subject == "Hi"
