@@ -42,6 +42,23 @@ def test_file_attachment_roundtrip(gx: GX, draft: str, emulator: Any) -> None:
     assert not _has_attachments(emulator, draft)
 
 
+def test_media_goes_out_as_stored_and_json_compressed(gx: GX, draft: str) -> None:
+    base = f"/users/{ALICE}/messages/{draft}/attachments"
+    data = b"Quarterly numbers, line after line.\n" * 200  # 7 KB that gzip would shrink
+    r = gx.post(base, json={"@odata.type": FILE, "name": "numbers.txt",
+                            "contentType": "text/plain",
+                            "contentBytes": base64.b64encode(data).decode()})
+    assert r.status_code == 201, r.text
+    gzip = {"Accept-Encoding": "gzip"}
+    media = gx.get(f"{base}/{r.json()['id']}/$value", headers=gzip)
+    assert media.status_code == 200 and media.content == data
+    assert "content-encoding" not in media.headers
+    assert media.num_bytes_downloaded == len(data)
+    as_json = gx.get(f"{base}/{r.json()['id']}", headers=gzip)
+    assert as_json.headers["content-encoding"] == "gzip"
+    assert base64.b64decode(as_json.json()["contentBytes"]) == data
+
+
 def test_item_attachment_and_its_mime_value(gx: GX, draft: str) -> None:
     base = f"/users/{ALICE}/mailFolders/drafts/messages/{draft}/attachments"
     r = gx.post(base, json={
