@@ -42,7 +42,7 @@ def test_file_attachment_roundtrip(gx: GX, draft: str, emulator: Any) -> None:
     assert not _has_attachments(emulator, draft)
 
 
-def test_media_goes_out_as_stored_and_json_compressed(gx: GX, draft: str) -> None:
+def test_attachments_go_out_as_stored_and_messages_compressed(gx: GX, draft: str) -> None:
     base = f"/users/{ALICE}/messages/{draft}/attachments"
     data = b"Quarterly numbers, line after line.\n" * 200  # 7 KB that gzip would shrink
     r = gx.post(base, json={"@odata.type": FILE, "name": "numbers.txt",
@@ -54,9 +54,16 @@ def test_media_goes_out_as_stored_and_json_compressed(gx: GX, draft: str) -> Non
     assert media.status_code == 200 and media.content == data
     assert "content-encoding" not in media.headers
     assert media.num_bytes_downloaded == len(data)
+    # the attachment's JSON carries the file too (contentBytes): as stored
     as_json = gx.get(f"{base}/{r.json()['id']}", headers=gzip)
-    assert as_json.headers["content-encoding"] == "gzip"
+    assert "content-encoding" not in as_json.headers
     assert base64.b64decode(as_json.json()["contentBytes"]) == data
+    listed = gx.get(base, headers=gzip)
+    assert "content-encoding" not in listed.headers
+    # the message itself is JSON like any other: compressed
+    message = gx.get(f"/users/{ALICE}/messages/{draft}", headers=gzip)
+    assert message.headers["content-encoding"] == "gzip"
+    assert message.json()["hasAttachments"] is True
 
 
 def test_item_attachment_and_its_mime_value(gx: GX, draft: str) -> None:
