@@ -227,6 +227,18 @@ def test_body_content_type_preference(gx: GX) -> None:
     gx.delete(f"/users/{ALICE}/messages/{draft['id']}")
 
 
+def test_text_body_keeps_table_cells_and_rows_apart(gx: GX) -> None:
+    html = ("<h2>Invoice</h2><table><tr><th>Item</th><th>Sum</th></tr>"
+            "<tr><td>Total</td><td>42</td></tr></table><ul><li>one</li><li>two</li></ul>")
+    draft = gx.post(f"/users/{ALICE}/messages", json={
+        "subject": unique("table"), "body": {"contentType": "html", "content": html}}).json()
+    r = gx.get(f"/users/{ALICE}/messages/{draft['id']}",
+               headers={"Prefer": 'outlook.body-content-type="text"'})
+    lines = [line.strip() for line in r.json()["body"]["content"].splitlines() if line.strip()]
+    assert lines == ["Invoice", "Item Sum", "Total 42", "one", "two"]
+    gx.delete(f"/users/{ALICE}/messages/{draft['id']}")
+
+
 def test_delegated_me_and_user_object(alice_delegated: GX) -> None:
     me = alice_delegated.get("/me")
     assert me.status_code == 200

@@ -309,9 +309,13 @@ _SPACE = re.compile(r"[ \t\r\f\v]+")
 def html_to_text(html: str) -> str:
     import html as html_mod
 
-    text = re.sub(r"(?i)<br\s*/?>|</p>|</div>", "\n", html)
+    # a closed block or table row ends its line; table cells are kept apart ("Total 42",
+    # not "Total42")
+    text = re.sub(r"(?i)<br\s*/?>|</(?:p|div|tr|li|table|h[1-6])\s*>", "\n", html)
+    text = re.sub(r"(?i)</t[dh]\s*>", " ", text)
     text = re.sub(r"(?is)<(script|style|head)[^>]*>.*?</\1>", "", text)
-    return html_mod.unescape(_TAG.sub("", text)).strip()
+    text = html_mod.unescape(_TAG.sub("", text))
+    return re.sub(r"[ \t]+\n", "\n", text).strip()
 
 
 def text_to_html(text: str) -> str:
