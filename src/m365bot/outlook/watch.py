@@ -46,6 +46,7 @@ from typing import TYPE_CHECKING, Any
 from m365bot.errors import ConfigError, GraphError
 from m365bot.graph.batching import page_items
 from m365bot.graph.core import mailbox_path
+from m365bot.outlook.bulk import write_private
 from m365bot.outlook.filters import (
     LIST_FIELDS,
     MATCH_FIELDS,
@@ -121,16 +122,9 @@ class Cursor:
     def save(self, state: CursorState, about: Mapping[str, Any]) -> None:
         """Write the state atomically (a 0600 temporary file renamed over the old one), then
         clear the journal: its emails are in ``known`` now."""
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         data = {"version": 1, **about, "start": state.start, "delta_link": state.delta_link,
                 "known": sorted(state.known)}
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            json.dump(data, out)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, self.path)
+        write_private(self.path, json.dumps(data).encode())
         with contextlib.suppress(FileNotFoundError):
             self.journal.unlink()
 
