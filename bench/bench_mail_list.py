@@ -15,6 +15,11 @@ The server's own time to build each page is extra (measured here from the emulat
 ``floor + server = 10 x (50 ms + s)``.
 Goal: the median listing ≤ 1.2 x floor.
 
+**The bare loop** beside it: the same pages through a plain httpx client with the session's
+token, JSON decoded and nothing more, alternating round by round with the listing. It shows
+what this machine and the emulator (its page time, the proxy and TLS hops) allow any
+Python client, so the listing's own cost is its ratio to the bare loop.
+
 **4 mailboxes in parallel** (the async API, ``session.aio.mail.list`` on four sessions in
 one event loop): Outlook's limits are per app and mailbox, so the four chains do not wait
 for one another and the floor of the four together is the floor of one. Throughput is
@@ -43,6 +48,7 @@ import os
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -140,6 +146,36 @@ def list_async(sessions: list[Session], n: int, rounds: int,
     return asyncio.run(main())
 
 
+def bare_loop(session: Session, info: dict[str, Any], n: int) -> Callable[[], float]:
+    """The same listing with no m365bot code in the loop: one httpx client (its defaults,
+    HTTP/1.1) through the same proxy and CA, with the session's token, following the
+    nextLinks and decoding each page's JSON, nothing more. What this machine and the
+    emulator allow a Python client; the listing's own cost is what it adds to this."""
+    import ssl
+
+    import httpx
+
+    token = session.graph.token_provider.get_token().token.reveal()
+    client = httpx.Client(proxy=info["proxy_url"], trust_env=False, timeout=60,
+                          verify=ssl.create_default_context(cafile=info["ca_bundle"]),
+                          headers={"Authorization": f"Bearer {token}"})
+    first = (f"https://graph.microsoft.com/v1.0/users/{session.mailbox}/mailFolders/{FOLDER}"
+             "/messages?$top=1000&$select=subject,from,receivedDateTime,isRead,hasAttachments")
+
+    def run() -> float:
+        t0 = time.perf_counter()
+        got, url = 0, first
+        while url:
+            page = client.get(url).json()
+            got += len(page["value"])
+            url = page.get("@odata.nextLink")
+        elapsed = time.perf_counter() - t0
+        assert got == n, got
+        return elapsed
+
+    return run
+
+
 def server_ms(session: Session, latency_ms: float) -> float:
     """The emulator's own time to build one 1,000-message page (median of 5): its
     ``x-emulator-server-ms`` header less the injected latency, which the emulator spends
@@ -164,7 +200,12 @@ def main() -> None:
         info = srv.info
         sessions = [open_session(info, Path(tmp) / "home", u) for u in BOXES]
         list_sync(sessions[0], n)                     # warm-up: connection and token
-        one_sync = [list_sync(sessions[0], n) for _ in range(args.rounds)]
+        bare = bare_loop(sessions[0], info, n)
+        bare()                                        # warm-up: its connection
+        one_sync, one_bare = [], []
+        for _ in range(args.rounds):                  # alternating, so both see the same load
+            one_sync.append(list_sync(sessions[0], n))
+            one_bare.append(bare())
         one_async = list_async(sessions[:1], n, args.rounds)
         cpu = CpuMeter(srv.proc.pid)
         four_async = list_async(sessions, n, args.rounds, cpu)
@@ -174,7 +215,8 @@ def main() -> None:
     pages = math.ceil(n / 1000)
     floor = pages * latency
     with_server = pages * (latency + server / 1000)
-    t1, ta, t4 = (statistics.median(x) for x in (one_sync, one_async, four_async))
+    t1, ta, t4, tb = (statistics.median(x) for x in (one_sync, one_async, four_async,
+                                                     one_bare))
     print(f"{n:,} messages per mailbox, {pages} pages of 1,000, fields: {', '.join(FIELDS)}")
     print(f"floor = ceil({n} / 1000) x {args.latency_ms:g} ms = {floor * 1000:.0f} ms; "
           f"server time per page s = {server:.0f} ms (median), floor + pages x s = "
@@ -182,6 +224,9 @@ def main() -> None:
     print(f"session.mail.list, one mailbox (sync): median {t1 * 1000:.0f} ms = "
           f"{t1 / floor:.2f} x floor ({t1 / with_server:.2f} x floor + server) "
           f"[runs: {', '.join(f'{x * 1000:.0f}' for x in one_sync)}]")
+    print(f"bare httpx loop, no m365bot code (HTTP/1.1, JSON only): median {tb * 1000:.0f} ms = "
+          f"{tb / floor:.2f} x floor; session.mail.list = {t1 / tb:.2f} x the bare loop "
+          f"[runs: {', '.join(f'{x * 1000:.0f}' for x in one_bare)}]")
     print(f"session.aio.mail.list, one mailbox: median {ta * 1000:.0f} ms = "
           f"{ta / floor:.2f} x floor [runs: {', '.join(f'{x * 1000:.0f}' for x in one_async)}]")
     print(f"session.aio.mail.list, {len(BOXES)} mailboxes in parallel: median "
