@@ -22,11 +22,11 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timezone
-from html.parser import HTMLParser
 from typing import Any, TypeGuard, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from m365bot.errors import ConfigError
+from m365bot.outlook.htmltext import html_to_text
 
 Json = Mapping[str, Any]
 _M = TypeVar("_M")
@@ -117,45 +117,6 @@ def format_datetime(value: datetime) -> str:
         raise ConfigError(f"the time {value.isoformat()} has no time zone", field="datetime",
                           advice="pass an aware datetime, e.g. datetime(..., tzinfo=UTC)")
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-class _TextOfHtml(HTMLParser):
-    _SKIP = frozenset({"script", "style", "head", "title"})
-    # a block starts and ends a line; table cells are kept apart by a space
-    _BREAK = frozenset({"br", "p", "div", "tr", "li", "h1", "h2", "h3", "h4", "h5", "h6"})
-    _CELL = frozenset({"td", "th"})
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self._skip = 0
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in self._SKIP:
-            self._skip += 1
-        elif tag in self._BREAK:
-            self.parts.append("\n")
-        elif tag in self._CELL:
-            self.parts.append(" ")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in self._SKIP and self._skip:
-            self._skip -= 1
-        elif tag in self._BREAK:
-            self.parts.append("\n")
-
-    def handle_data(self, data: str) -> None:
-        if not self._skip:
-            self.parts.append(data)
-
-
-def html_to_text(html: str) -> str:
-    """Readable text of an HTML body: tags dropped, scripts and styles skipped."""
-    parser = _TextOfHtml()
-    parser.feed(html)
-    parser.close()
-    lines = (" ".join(line.split()) for line in "".join(parser.parts).splitlines())
-    return "\n".join(line for line in lines if line)
 
 
 # -- addresses ---------------------------------------------------------------------------------
